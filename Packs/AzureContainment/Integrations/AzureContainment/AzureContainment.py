@@ -249,6 +249,38 @@ def format_error(code: str, original: str = '', **fields: Any) -> str:
     return f'{text} ({code}: {original})' if original else f'{text} ({code})'
 
 # SECTION 1b (containment owner): managed-resource naming (rule prefix, isolation NSG naming, tags).
+import copy  # noqa: E402
+import ipaddress  # noqa: E402
+import random  # noqa: E402
+import urllib.parse  # noqa: E402
+
+PACK_RULE_PREFIX = 'xsoar-block-'          # every deny rule the pack writes has a name starting with this ...
+PACK_MARKER = '[AzureContainment]'         # ... AND a description starting with this; rules lacking either are foreign
+RULE_DESCRIPTION_MAX = 140                 # Azure: a security rule description holds at most 140 characters
+ISOLATION_NSG_PREFIX = 'xsoar-isolation-'  # + VM name = the VM's dedicated isolation NSG (same RG and location)
+ISOLATION_VM_TAG = 'xsoar-isolated-vm'     # tag on the isolation NSG: resource ID of the VM it isolates
+ORIGINAL_NSG_TAG = 'xsoar-original-nsg'    # tag on an isolated NIC: its original NSG ID, or NO_NSG
+NO_NSG = 'none'
+FORENSIC_RULE_PREFIX = 'xsoar-forensic-allow-in'  # + '-v4' / '-v6', priorities 100 / 101
+ISOLATION_DENY_IN = 'xsoar-isolation-deny-all-in'
+ISOLATION_DENY_OUT = 'xsoar-isolation-deny-all-out'
+DEFAULT_FORENSIC_PORTS = ['22', '3389']
+PRIORITY_MIN = 100                         # Azure accepts user rule priorities 100..4096, unique per direction
+PRIORITY_MAX = 4096
+MAX_RULES_PER_NSG = 1000                   # Azure: security rules per NSG
+MAX_PREFIXES_PER_SIDE = 4000               # Azure: IPs/ranges across all rules, source and destination separately
+CONSOLIDATE_THRESHOLD = 20                 # pack rules per direction and family before they are merged into one
+MAX_WRITE_ATTEMPTS = 15                    # re-read and retry rounds when parallel writers contend for an NSG
+BACKOFF_CAP_SECONDS = 8.0
+NETWORK_LRO_TIMEOUT = 300
+# ARM answers parallel writes on one NSG/NIC with 429 RetryableErrorDueToAnotherOperation and a duplicate
+# priority in one direction with 400 SecurityRuleConflict: both mean "re-read and try again".
+RETRYABLE_WRITE_CODES = {'RetryableErrorDueToAnotherOperation', 'RetryableError', 'SecurityRuleConflict',
+                         'AnotherOperationInProgress', 'ReferencedResourceNotProvisioned', 'Conflict'}
+POWER_ACTIONS = {'start': 'start', 'on': 'start', 'deallocate': 'deallocate', 'off': 'deallocate',
+                 'poweroff': 'poweroff', 'restart': 'restart'}
+POWER_TARGET_STATE = {'start': 'running', 'deallocate': 'deallocated', 'poweroff': 'stopped', 'restart': None}
+POWER_ENDPOINT = {'start': 'start', 'deallocate': 'deallocate', 'poweroff': 'powerOff', 'restart': 'restart'}
 
 ''' TOKEN ACQUISITION '''
 # SECTION 2 (auth/client owner): one class hiding MSAL and the Cortex XSOAR application mode.
@@ -997,6 +1029,442 @@ def _json_or_empty(response: requests.Response) -> Any:
 ''' HELPERS '''
 # SECTION 4 (containment owner): resource-ID parsing, name validation, IP normalisation, priority choice.
 
+_NAME_RE = re.compile(r'\w(?:[\w.-]{0,78}\w)?')   # Azure: 1-80, starts with a word char, ends with one (or _)
+_RG_RE = re.compile(r'[-\w.()]{1,90}')             # Azure: resource group names, not ending with '.'
+_GUID_RE = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')
+_TYPE_RE = re.compile(r'[A-Za-z][A-Za-z0-9.]{0,99}')
+_TAG_LIKE_RE = re.compile(r'[A-Za-z][A-Za-z0-9.\-]*')
+_NAME_RULES = ("an Azure resource name is 1-80 characters, begins and ends with a letter, digit or '_', and "
+               "contains only letters, digits, '.', '-' and '_' (no '/', '?', '#', '%' or spaces)")
+
+
+class ContainmentError(DemistoException):
+    """A containment failure with the ARM-like attributes the retry logic inspects."""
+
+    def __init__(self, message: str, code: str | None = None, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.retry_after = None
+
+
+def validate_name(value: Any, what: str) -> str:
+    """Returns `value` when it is a valid Azure resource name, otherwise raises naming the value and the rules."""
+    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
+        raise ContainmentError(f'Invalid {what} {value!r}: {_NAME_RULES}.')
+    return value
+
+
+def validate_resource_group(value: Any, what: str = 'resource_group') -> str:
+    if not isinstance(value, str) or not _RG_RE.fullmatch(value) or value.endswith('.'):
+        raise ContainmentError(f"Invalid {what} {value!r}: a resource group name is 1-90 letters, digits, '_', '-', "
+                               "'.', '(' or ')' and does not end with '.'.")
+    return value
+
+
+def validate_subscription(value: Any, what: str = 'subscription_id') -> str:
+    if not isinstance(value, str) or not _GUID_RE.fullmatch(value):
+        raise ContainmentError(f'Invalid {what} {value!r}: expected a subscription GUID such as '
+                               '00000000-0000-0000-0000-000000000000.')
+    return value
+
+
+def seg(value: str) -> str:
+    """One URL path segment, percent-encoded (names are validated first; this is belt and braces)."""
+    return urllib.parse.quote(value, safe='')
+
+
+def rg_path(sub: str, rg: str) -> str:
+    return f'/subscriptions/{seg(validate_subscription(sub))}/resourceGroups/{seg(validate_resource_group(rg))}'
+
+
+def nsg_path(sub: str, rg: str, nsg: str) -> str:
+    return (f'{rg_path(sub, rg)}/providers/Microsoft.Network/networkSecurityGroups/'
+            f'{seg(validate_name(nsg, "NSG name"))}')
+
+
+def rule_path(nsg_base: str, rule: str) -> str:
+    return f'{nsg_base}/securityRules/{seg(validate_name(rule, "security rule name"))}'
+
+
+def vm_path(sub: str, rg: str, vm: str) -> str:
+    return f'{rg_path(sub, rg)}/providers/Microsoft.Compute/virtualMachines/{seg(validate_name(vm, "VM name"))}'
+
+
+def parse_resource_id(resource_id: Any, expected_type: str | None = None, what: str = 'resource ID') -> dict:
+    """Parses /subscriptions/S/resourceGroups/R/providers/NS/type/name[/childType/childName...] strictly.
+
+    Returns {subscription, resource_group, namespace, types, names, type, name, id, path}; `path` is the
+    re-built, percent-encoded ARM path. Raises naming the value when anything is off or the type differs from
+    `expected_type` (e.g. 'Microsoft.Compute/virtualMachines', compared case-insensitively).
+    """
+    expected = f' of a {expected_type}' if expected_type else ''
+    example = ('/subscriptions/<subscription GUID>/resourceGroups/<group>/providers/'
+               f'{expected_type or "<namespace>/<type>"}/<name>')
+    if not isinstance(resource_id, str):
+        raise ContainmentError(f'Invalid {what} {resource_id!r}: expected the full resource ID{expected}, {example}.')
+    parts = resource_id.strip().split('/')
+    if (len(parts) < 9 or len(parts) % 2 == 0 or parts[0] != '' or parts[1].lower() != 'subscriptions'
+            or parts[3].lower() != 'resourcegroups' or parts[5].lower() != 'providers'):
+        raise ContainmentError(f'Invalid {what} {resource_id!r}: expected the full resource ID{expected}, {example}.')
+    sub = validate_subscription(parts[2], f'subscription in {what} {resource_id!r}')
+    rg = validate_resource_group(parts[4], f'resource group in {what} {resource_id!r}')
+    namespace = parts[6]
+    types, names = [], []
+    for i in range(7, len(parts), 2):
+        if not _TYPE_RE.fullmatch(parts[i]):
+            raise ContainmentError(f'Invalid {what} {resource_id!r}: {parts[i]!r} is not a resource type.')
+        types.append(parts[i])
+        names.append(validate_name(parts[i + 1], f'name in {what} {resource_id!r}'))
+    if not _TYPE_RE.fullmatch(namespace):
+        raise ContainmentError(f'Invalid {what} {resource_id!r}: {namespace!r} is not a resource provider.')
+    full_type = '/'.join([namespace] + types)
+    if expected_type and full_type.lower() != expected_type.lower():
+        raise ContainmentError(f'Invalid {what} {resource_id!r}: it is a {full_type}, expected a {expected_type} '
+                               f'({example}).')
+    path = f'{rg_path(sub, rg)}/providers/{namespace}' + ''.join(
+        f'/{t}/{seg(n)}' for t, n in zip(types, names))
+    return {'subscription': sub, 'resource_group': rg, 'namespace': namespace, 'types': types, 'names': names,
+            'type': full_type, 'name': names[-1], 'id': resource_id.strip(), 'path': path}
+
+
+def same_id(a: str | None, b: str | None) -> bool:
+    """Azure resource IDs compare case-insensitively."""
+    return bool(a) and bool(b) and str(a).lower() == str(b).lower()
+
+
+def name_of(resource_id: str | None) -> str:
+    return str(resource_id).rstrip('/').rsplit('/', 1)[-1] if resource_id else NO_NSG
+
+
+def get_scope(client, args: dict, require_rg: bool = True) -> tuple[str, str | None]:
+    """(subscription, resource group): the command's args override the instance defaults; both validated."""
+    sub = args.get('subscription_id') or getattr(client, 'subscription_id', None)
+    rg = args.get('resource_group') or getattr(client, 'resource_group', None)
+    if not sub:
+        raise ContainmentError('No subscription: set subscription_id in the instance or pass it as an argument.')
+    validate_subscription(sub)
+    if rg:
+        validate_resource_group(rg)
+    elif require_rg:
+        raise ContainmentError('No resource group: pass resource_group or set a default Resource Group in the '
+                               'instance.')
+    return sub, rg
+
+
+def resolve_vm(client, args: dict) -> tuple[str, str, str]:
+    """(subscription, resource group, VM name) from vm_id (a full resource ID) or vm_name + scope."""
+    vm_id = args.get('vm_id')
+    vm_name = args.get('vm_name')
+    if vm_id:
+        parsed = parse_resource_id(vm_id, 'Microsoft.Compute/virtualMachines', 'vm_id')
+        if vm_name and vm_name != parsed['name']:
+            raise ContainmentError(f'vm_name {vm_name!r} and vm_id {vm_id!r} name different VMs: give one of them.')
+        return parsed['subscription'], parsed['resource_group'], parsed['name']
+    if not vm_name:
+        raise ContainmentError('Give vm_name (with resource_group or the instance default) or vm_id (the full '
+                               'resource ID of the VM).')
+    validate_name(vm_name, 'vm_name')
+    sub, rg = get_scope(client, args)
+    return sub, rg, vm_name
+
+
+# ---- IP prefixes ----
+
+class Prefix:
+    """One normalised address or CIDR: `text` is canonical (host bits cleared, IPv6 compressed, /32 and /128
+    written as plain addresses), `raw` what the user gave, `note` what normalisation changed."""
+
+    def __init__(self, raw: str, net: Any, note: str | None = None):
+        self.raw = raw
+        self.net = net
+        self.note = note
+        self.text = canonical_prefix(net)
+        self.family = 'v4' if net.version == 4 else 'v6'
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f'Prefix({self.text})'
+
+
+def canonical_prefix(net: Any) -> str:
+    return str(net.network_address) if net.num_addresses == 1 else str(net)
+
+
+def parse_prefix(item: Any) -> Prefix:
+    """Strictly parses one IPv4/IPv6 address or CIDR; raises ValueError with the reason for anything else."""
+    raw = str(item).strip() if item is not None else ''
+    if not raw:
+        raise ValueError('an empty value')
+    if raw == '*' or raw.lower() in ('any', 'internet'):
+        raise ValueError('would match every address')
+    if '%' in raw or any(ch.isspace() for ch in raw):
+        raise ValueError('is not an IPv4/IPv6 address or CIDR')
+    try:
+        net = ipaddress.ip_network(raw, strict=False)
+    except ValueError:
+        if _TAG_LIKE_RE.fullmatch(raw):
+            raise ValueError('looks like a service tag; only IP addresses and CIDRs are accepted')
+        raise ValueError('is not an IPv4/IPv6 address or CIDR')
+    if net.prefixlen == 0:
+        raise ValueError('would match every address')
+    if net.num_addresses == 1 and net.network_address.is_unspecified:
+        raise ValueError('is the unspecified address')
+    prefix = Prefix(raw, net)
+    if prefix.text != raw:
+        prefix.note = f'{raw} was normalised to {prefix.text}'
+    return prefix
+
+
+def parse_prefix_list(values: list, what: str) -> list[Prefix]:
+    """Parses every item; one error naming every bad item (and why) before anything is sent to Azure."""
+    parsed, bad = [], []
+    for item in values:
+        try:
+            parsed.append(parse_prefix(item))
+        except ValueError as exc:
+            bad.append(f'{str(item)!r} ({exc})')
+    if bad:
+        raise ContainmentError(f'Invalid {what}: {", ".join(bad)}. Give IPv4/IPv6 addresses or CIDRs such as '
+                               '203.0.113.7, 198.51.100.0/24 or 2001:db8::/48 (not *, 0.0.0.0/0, ::/0 or service '
+                               'tags). Nothing was changed.')
+    if not parsed:
+        raise ContainmentError(f'{what} is required: give at least one IP address or CIDR.')
+    return parsed
+
+
+def prefix_sort_key(text: str) -> tuple:
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+        return (net.version, int(net.network_address), net.prefixlen, text)
+    except ValueError:
+        return (9, 0, 0, text)
+
+
+def as_network(text: Any) -> Any:
+    try:
+        return ipaddress.ip_network(str(text).strip(), strict=False)
+    except ValueError:
+        return None
+
+
+def canonical_text(text: Any) -> str:
+    net = as_network(text)
+    return canonical_prefix(net) if net is not None else str(text)
+
+
+def parse_ports(values: list) -> list[str]:
+    """Destination ports for the forensic allow rule: integers or 'a-b' ranges within 0-65535."""
+    ports, bad = [], []
+    for item in values:
+        text = str(item).strip()
+        match = re.fullmatch(r'(\d{1,5})(?:-(\d{1,5}))?', text)
+        if not match:
+            bad.append(repr(text))
+            continue
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) else low
+        if low > 65535 or high > 65535 or low > high:
+            bad.append(repr(text))
+            continue
+        ports.append(str(low) if low == high else f'{low}-{high}')
+    if bad:
+        raise ContainmentError(f'Invalid allow_ports: {", ".join(bad)}. Give ports or ranges within 0-65535, such '
+                               'as 22, 3389 or 8000-8080.')
+    return list(dict.fromkeys(ports))
+
+
+def parse_directions(value: Any) -> list[str]:
+    text = str(value or 'Both').strip().lower()
+    mapping = {'inbound': ['Inbound'], 'outbound': ['Outbound'], 'both': ['Inbound', 'Outbound']}
+    if text not in mapping:
+        raise ContainmentError(f'Invalid direction {value!r}: expected Inbound, Outbound or Both.')
+    return mapping[text]
+
+
+# ---- security rules ----
+
+def props(resource: dict | None) -> dict:
+    return (resource or {}).get('properties') or {}
+
+
+def side_of(direction: str) -> str:
+    """Inbound blocks match the source, outbound blocks the destination."""
+    return 'source' if direction == 'Inbound' else 'destination'
+
+
+def rule_side_prefixes(rule: dict, side: str) -> list[str]:
+    p = props(rule)
+    values = list(p.get(f'{side}AddressPrefixes') or [])
+    single = p.get(f'{side}AddressPrefix')
+    if single:
+        values.append(single)
+    return values
+
+
+def is_pack_rule(rule: dict) -> bool:
+    return (str(rule.get('name', '')).startswith(PACK_RULE_PREFIX)
+            and str(props(rule).get('description') or '').startswith(PACK_MARKER))
+
+
+def pack_rules(rules: list[dict], direction: str, family: str | None = None) -> list[dict]:
+    """The pack's deny rules of one direction (and address family, judged by the name)."""
+    short = 'in' if direction == 'Inbound' else 'out'
+    selected = []
+    for rule in rules:
+        if not is_pack_rule(rule) or props(rule).get('direction') != direction:
+            continue
+        if family and not str(rule['name']).startswith(f'{PACK_RULE_PREFIX}{short}-{family}-'):
+            continue
+        selected.append(rule)
+    return selected
+
+
+def block_rule_name(direction: str, family: str, prefixes: list[str]) -> str:
+    """Deterministic from content: parallel calls blocking the same prefixes write the same rule."""
+    digest = hashlib.sha1(','.join(sorted(prefixes)).encode()).hexdigest()[:10]  # nosec - a name, not security
+    return f'{PACK_RULE_PREFIX}{"in" if direction == "Inbound" else "out"}-{family}-{digest}'
+
+
+def block_description(text: Any) -> tuple[str, bool]:
+    """The pack marker plus the user's text within Azure's 140 characters; (description, truncated)."""
+    user = re.sub(r'\s+', ' ', str(text or '')).strip()
+    full = f'{PACK_MARKER} {user}' if user else f'{PACK_MARKER} blocked by Cortex XSOAR'
+    if len(full) <= RULE_DESCRIPTION_MAX:
+        return full, False
+    return full[:RULE_DESCRIPTION_MAX - 3] + '...', True
+
+
+def lowest_free_priority(rules: list[dict], direction: str) -> int | None:
+    used = {props(r).get('priority') for r in rules if props(r).get('direction') == direction}
+    for priority in range(PRIORITY_MIN, PRIORITY_MAX + 1):
+        if priority not in used:
+            return priority
+    return None
+
+
+def side_prefix_count(rules: list[dict], side: str) -> int:
+    """Addresses and ranges on one side across all rules (service tags and '*' do not count in Azure)."""
+    return sum(1 for r in rules for text in rule_side_prefixes(r, side) if as_network(text) is not None)
+
+
+def deny_rule_body(direction: str, prefixes: list[str], priority: int, description: str) -> dict:
+    side = side_of(direction)
+    other = 'destination' if side == 'source' else 'source'
+    return {'properties': {
+        'protocol': '*', 'access': 'Deny', 'direction': direction, 'priority': priority,
+        f'{side}AddressPrefixes': sorted(prefixes, key=prefix_sort_key), f'{other}AddressPrefix': '*',
+        'sourcePortRange': '*', 'destinationPortRange': '*', 'description': description}}
+
+
+def writable_rule_body(rule: dict) -> dict:
+    body = copy.deepcopy(props(rule))
+    for key in ('provisioningState', 'etag'):
+        body.pop(key, None)
+    return {'properties': body}
+
+
+def admits(prefix_text: str, net: Any) -> bool:
+    """Whether an allow rule's prefix (address, CIDR or tag) lets `net` in (or out)."""
+    low = str(prefix_text).strip().lower()
+    if low in ('*', 'any', '0.0.0.0/0', '::/0'):
+        return True
+    if low == 'internet':
+        return bool(net.is_global)
+    if low == 'virtualnetwork':
+        return bool(net.is_private)
+    other = as_network(prefix_text)
+    return other is not None and other.version == net.version and other.overlaps(net)
+
+
+def shadowing_warnings(rules: list[dict], direction: str, priority: int, prefix: Prefix) -> list[str]:
+    """Allow rules evaluated before the pack's deny rule (smaller number) that still admit the prefix."""
+    side = side_of(direction)
+    found = []
+    for rule in sorted(rules, key=lambda r: props(r).get('priority') or 0):
+        p = props(rule)
+        if p.get('direction') != direction or p.get('access') != 'Allow' or (p.get('priority') or 0) >= priority:
+            continue
+        hits = [text for text in rule_side_prefixes(rule, side) if admits(text, prefix.net)]
+        if hits:
+            ports = p.get('destinationPortRanges') or [p.get('destinationPortRange') or '*']
+            way = 'in' if side == 'source' else 'out'
+            found.append(f"Allow rule '{rule.get('name')}' (priority {p.get('priority')}) is evaluated before the "
+                         f"block (priority {priority}) and still lets {prefix.text} {way}"
+                         f" on {p.get('protocol') or '*'} port(s) {','.join(map(str, ports))} through its "
+                         f"{side} {', '.join(hits)}.")
+    return found
+
+
+def rule_output(rule: dict, nsg_name: str) -> dict:
+    p = props(rule)
+    return {
+        'Name': rule.get('name'), 'ID': rule.get('id'), 'NSG': nsg_name, 'Direction': p.get('direction'),
+        'Priority': p.get('priority'), 'Access': p.get('access'), 'Protocol': p.get('protocol'),
+        'SourceAddressPrefixes': rule_side_prefixes(rule, 'source'),
+        'DestinationAddressPrefixes': rule_side_prefixes(rule, 'destination'),
+        'DestinationPortRanges': p.get('destinationPortRanges') or ([p['destinationPortRange']]
+                                                                    if p.get('destinationPortRange') else []),
+        'Description': p.get('description'), 'ProvisioningState': p.get('provisioningState'),
+        'ManagedByPack': is_pack_rule(rule),
+    }
+
+
+# ---- writes, long-running operations, retries ----
+
+def is_retryable(err: Exception) -> bool:
+    status = getattr(err, 'status', None)
+    code = getattr(err, 'code', None) or ''
+    return status in (409, 429, 500, 502, 503, 504) or code in RETRYABLE_WRITE_CODES
+
+
+def backoff(attempt: int, err: Exception | None = None) -> None:
+    """Waits Retry-After (when given) plus a jittered, bounded exponential share, so parallel writers spread out."""
+    retry_after = getattr(err, 'retry_after', None) or 0
+    try:
+        retry_after = float(retry_after)
+    except (TypeError, ValueError):
+        retry_after = 0.0
+    spread = min(BACKOFF_CAP_SECONDS, 0.25 * (2 ** attempt))
+    time.sleep(min(BACKOFF_CAP_SECONDS * 2, retry_after) + random.uniform(0.05, spread))  # nosec - jitter only
+
+
+def finish(client, response: Any, what: str, timeout: int = NETWORK_LRO_TIMEOUT) -> None:
+    """Waits for a write's long-running operation; raises with Azure's message when it did not succeed."""
+    if response is None:
+        return
+    result = client.wait_for_operation(response, timeout) or {}
+    status = str(result.get('status') or 'Succeeded')
+    if status.lower() != 'succeeded':
+        error = result.get('error') or {}
+        code = error.get('code') if isinstance(error, dict) else None
+        message = error.get('message') if isinstance(error, dict) else str(error or '')
+        raise ContainmentError(f'{what} ended {status}: {code or "no code"}: {message or "no message"}', code=code)
+
+
+def arm_write(client, method: str, path: str, what: str, body: dict | None = None, busy_retry: bool = False) -> None:
+    """One write plus its long-running operation."""
+    response = client.arm_request(method, path, api_version=NETWORK_API_VERSION, body=body,  # noqa: F405
+                                  retry_busy=busy_retry)
+    finish(client, response, what)
+
+
+def get_nsg(client, path: str) -> dict:
+    return client.arm_json('GET', path, api_version=NETWORK_API_VERSION)  # noqa: F405
+
+
+def get_nsg_or_none(client, path: str) -> dict | None:
+    try:
+        return client.arm_json('GET', path, api_version=NETWORK_API_VERSION)  # noqa: F405
+    except DemistoException as err:
+        if getattr(err, 'status', None) == 404:
+            return None
+        raise
+
+
+def context_key(prefix: str, fields: list[str]) -> str:
+    return f'{prefix}({" && ".join(f"val.{f} && val.{f} == obj.{f}" for f in fields)})'
+
 ''' COMMANDS '''
 # SECTION 5a (auth/client owner): test-module, azure-containment-generate-login-url / -auth-test / -auth-reset.
 
@@ -1107,6 +1575,710 @@ def auth_reset_command(client: AzureClient | None, args: dict) -> CommandResults
 
 
 # SECTION 5b (containment owner): block/unblock, isolate/unisolate, power, get/list commands.
+
+def _block_side(client, path: str, nsg_name: str, direction: str, family: str, wanted: list[Prefix],
+                description: str, dry_run: bool) -> dict:
+    """Blocks one direction + address family: at most one rule write (write-once, content-named) per round.
+
+    Returns {status: {text: (Status, rule)}, rules: [written rules], warnings: [...], nsg_rules: final rules}.
+    """
+    texts = list(dict.fromkeys(p.text for p in wanted))
+    by_text = {p.text: p for p in wanted}
+    side = side_of(direction)
+    written: set[str] = set()
+    written_names: set[str] = set()
+    for attempt in range(MAX_WRITE_ATTEMPTS):
+        nsg = get_nsg(client, path)
+        rules = props(nsg).get('securityRules') or []
+        covering: dict[str, dict] = {}
+        for rule in pack_rules(rules, direction):
+            nets = [n for n in (as_network(t) for t in rule_side_prefixes(rule, side)) if n is not None]
+            for text in texts:
+                net = by_text[text].net
+                if text not in covering and any(n.version == net.version and net.subnet_of(n) for n in nets):
+                    covering[text] = rule
+        missing = [t for t in texts if t not in covering]
+        if not missing or dry_run:
+            break
+        if len(rules) >= MAX_RULES_PER_NSG:
+            raise ContainmentError(f"NSG '{nsg_name}' already has {len(rules)} security rules (Azure's limit is "
+                                   f"{MAX_RULES_PER_NSG}): {direction} block of {', '.join(missing)} was not written.",
+                                   code='LimitReached')
+        used = side_prefix_count(rules, side)
+        if used + len(missing) > MAX_PREFIXES_PER_SIDE:
+            raise ContainmentError(f"NSG '{nsg_name}' already uses {used} {side} addresses (Azure's limit is "
+                                   f"{MAX_PREFIXES_PER_SIDE} per side): {direction} block of {', '.join(missing)} "
+                                   'was not written.', code='LimitReached')
+        priority = lowest_free_priority(rules, direction)
+        if priority is None:
+            raise ContainmentError(f"NSG '{nsg_name}' has no free {direction} priority between {PRIORITY_MIN} and "
+                                   f"{PRIORITY_MAX}: {direction} block of {', '.join(missing)} was not written.",
+                                   code='LimitReached')
+        name = block_rule_name(direction, family, missing)
+        try:
+            arm_write(client, 'PUT', rule_path(path, name), f'Writing rule {name}',
+                      deny_rule_body(direction, missing, priority, description))
+            written.update(missing)
+            written_names.add(name)
+        except DemistoException as err:
+            if not is_retryable(err) or attempt == MAX_WRITE_ATTEMPTS - 1:
+                raise
+            demisto.debug(f'block {direction}/{family} on {nsg_name}: {getattr(err, "code", err)}, re-reading')
+            backoff(attempt, err)
+    else:  # pragma: no cover - the last attempt raises above
+        raise ContainmentError(f"NSG '{nsg_name}' stayed busy: {direction} block not confirmed.")
+    status: dict[str, tuple[str, str | None]] = {}
+    warnings: dict[str, list[str]] = {}
+    for text in texts:
+        rule = covering.get(text)
+        if rule is None:
+            priority = lowest_free_priority(rules, direction) or PRIORITY_MAX
+            status[text] = ('WouldBlock', block_rule_name(direction, family, missing))
+        else:
+            priority = props(rule).get('priority') or 0
+            status[text] = ('Blocked' if text in written else 'AlreadyBlocked', rule.get('name'))
+        warnings[text] = shadowing_warnings(rules, direction, priority, by_text[text])
+    written_rules = [r for r in rules if r.get('name') in written_names]
+    result = {'status': status, 'rules': written_rules, 'warnings': warnings, 'general': []}
+    if written and not dry_run:
+        note = _consolidate(client, path, nsg_name, direction, family)
+        if note:
+            result['general'].append(note)
+    return result
+
+
+def _consolidate(client, path: str, nsg_name: str, direction: str, family: str) -> str | None:
+    """Merges the pack's rules of one direction + family into one when there are more than the threshold.
+
+    The merged rule is written first and the merged-away rules deleted afterwards, so every prefix stays
+    blocked throughout (a parallel consolidation at worst leaves one redundant pack rule, never a gap).
+    """
+    for attempt in range(MAX_WRITE_ATTEMPTS):
+        rules = props(get_nsg(client, path)).get('securityRules') or []
+        mine = pack_rules(rules, direction, family)
+        if len(mine) <= CONSOLIDATE_THRESHOLD:
+            return None
+        side = side_of(direction)
+        merged = sorted({canonical_text(t) for r in mine for t in rule_side_prefixes(r, side)}, key=prefix_sort_key)
+        name = block_rule_name(direction, family, merged)
+        priority = lowest_free_priority(rules, direction)
+        if priority is None or len(rules) >= MAX_RULES_PER_NSG:
+            return f"Could not consolidate the pack's {direction} rules on '{nsg_name}': no room for the merged rule."
+        description, _ = block_description(f'consolidated {len(mine)} pack rules')
+        try:
+            if not any(r.get('name') == name for r in rules):
+                arm_write(client, 'PUT', rule_path(path, name), f'Writing merged rule {name}',
+                          deny_rule_body(direction, merged, priority, description))
+            for rule in mine:
+                if rule.get('name') != name:
+                    arm_write(client, 'DELETE', rule_path(path, rule['name']), f'Deleting merged rule {rule["name"]}',
+                              busy_retry=True)
+            return None
+        except DemistoException as err:
+            if not is_retryable(err):
+                return f"Consolidation of the pack's {direction} rules on '{nsg_name}' postponed: {err}"
+            backoff(attempt, err)
+    return f"Consolidation of the pack's {direction} rules on '{nsg_name}' postponed: the NSG stayed busy."
+
+
+def nsg_block_ip_command(client, args: dict) -> CommandResults:
+    prefixes = parse_prefix_list(argToList(args.get('ip')), 'ip')
+    directions = parse_directions(args.get('direction'))
+    dry_run = argToBoolean(args.get('dry_run') or 'false')
+    sub, rg = get_scope(client, args)
+    nsg_name = args.get('nsg_name') or getattr(client, 'default_nsg_name', None)
+    if not nsg_name:
+        raise ContainmentError('No NSG: pass nsg_name or set a Default NSG in the instance.')
+    path = nsg_path(sub, rg, validate_name(nsg_name, 'nsg_name'))
+    description, truncated = block_description(args.get('description'))
+    items: list[dict] = []
+    rules: list[dict] = []
+    general: list[str] = []
+    done: list[str] = []
+    for direction in directions:
+        for family in ('v4', 'v6'):
+            wanted = [p for p in prefixes if p.family == family]
+            if not wanted:
+                continue
+            try:
+                result = _block_side(client, path, nsg_name, direction, family, wanted, description, dry_run)
+            except DemistoException as err:
+                if not done:
+                    raise
+                raise ContainmentError(f'{err} Already blocked by this call: {"; ".join(done)}.',
+                                       code=getattr(err, 'code', None))
+            rules.extend(result['rules'])
+            general.extend(result['general'])
+            for p in wanted:
+                state, rule_name = result['status'][p.text]
+                notes = ([p.note] if p.note else []) + result['warnings'].get(p.text, [])
+                items.append({'IP': p.text, 'NSG': nsg_name, 'Direction': direction, 'Rule': rule_name,
+                              'Status': state, 'Warning': ' '.join(notes) or None, 'ResourceGroup': rg,
+                              'SubscriptionID': sub})
+            done.append(f'{direction} {", ".join(dict.fromkeys(p.text for p in wanted))}')
+    if truncated:
+        general.append(f"The description was shortened to fit Azure's {RULE_DESCRIPTION_MAX} characters.")
+    title = f"Block on NSG {nsg_name}{' (dry run: nothing was changed)' if dry_run else ''}"
+    readable = tableToMarkdown(title, items, headers=['IP', 'Direction', 'Status', 'Rule', 'Warning'],
+                               removeNull=True)
+    if rules:
+        readable += tableToMarkdown('Rules written', [rule_output(r, nsg_name) for r in rules],
+                                    headers=['Name', 'Direction', 'Priority', 'Access', 'SourceAddressPrefixes',
+                                             'DestinationAddressPrefixes', 'Description'], removeNull=True)
+    if general:
+        readable += '\n' + '\n'.join(f'**Note:** {w}' for w in dict.fromkeys(general))
+    outputs = {context_key('AzureContainment.BlockedIP', ['IP', 'NSG', 'Direction']): items}
+    if rules:
+        outputs[context_key('AzureContainment.NSGRule', ['ID'])] = [rule_output(r, nsg_name) for r in rules]
+    return CommandResults(readable_output=readable, outputs=outputs, raw_response=items)
+
+
+def nsg_unblock_ip_command(client, args: dict) -> CommandResults:
+    prefixes = parse_prefix_list(argToList(args.get('ip')), 'ip')
+    directions = parse_directions(args.get('direction'))
+    sub, rg = get_scope(client, args)
+    nsg_name = args.get('nsg_name') or getattr(client, 'default_nsg_name', None)
+    if not nsg_name:
+        raise ContainmentError('No NSG: pass nsg_name or set a Default NSG in the instance.')
+    path = nsg_path(sub, rg, validate_name(nsg_name, 'nsg_name'))
+    items: list[dict] = []
+    for direction in directions:
+        side = side_of(direction)
+        targets = set(dict.fromkeys(p.text for p in prefixes))
+        found: dict[str, str] = {}
+        explain: dict[str, str] = {}
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            rules = props(get_nsg(client, path)).get('securityRules') or []
+            holders = []
+            for rule in pack_rules(rules, direction):
+                texts = rule_side_prefixes(rule, side)
+                hits = [t for t in texts if canonical_text(t) in targets]
+                if hits:
+                    holders.append((rule, [t for t in texts if canonical_text(t) not in targets]))
+                    for t in hits:
+                        found.setdefault(canonical_text(t), rule['name'])
+            if not holders:
+                for p in prefixes:
+                    if p.text in found:
+                        continue
+                    for rule in pack_rules(rules, direction):
+                        nets = [as_network(t) for t in rule_side_prefixes(rule, side)]
+                        cover = [n for n in nets if n is not None and n.version == p.net.version
+                                 and p.net.subnet_of(n)]
+                        if cover:
+                            explain[p.text] = (f'{p.text} lies inside {canonical_prefix(cover[0])}, blocked as a whole '
+                                               f"by rule {rule['name']}: unblock {canonical_prefix(cover[0])} "
+                                               'instead (the pack never splits a blocked range).')
+                            break
+                break
+            try:
+                for rule, remaining in holders:
+                    if remaining:
+                        body = writable_rule_body(rule)
+                        body['properties'][f'{side}AddressPrefixes'] = remaining
+                        body['properties'].pop(f'{side}AddressPrefix', None)
+                        arm_write(client, 'PUT', rule_path(path, rule['name']), f"Updating rule {rule['name']}", body)
+                    else:
+                        arm_write(client, 'DELETE', rule_path(path, rule['name']), f"Deleting rule {rule['name']}")
+            except DemistoException as err:
+                if not is_retryable(err) or attempt == MAX_WRITE_ATTEMPTS - 1:
+                    raise
+                backoff(attempt, err)
+            # loop: re-read to verify that the prefixes are really gone (a parallel writer may have re-added them)
+        else:  # pragma: no cover
+            raise ContainmentError(f"NSG '{nsg_name}' stayed busy: unblock not confirmed.")
+        for p in prefixes:
+            items.append({'IP': p.text, 'NSG': nsg_name, 'Direction': direction, 'Rule': found.get(p.text),
+                          'Status': 'Unblocked' if p.text in found else 'NotBlocked',
+                          'Warning': explain.get(p.text) or p.note, 'ResourceGroup': rg, 'SubscriptionID': sub})
+    readable = tableToMarkdown(f'Unblock on NSG {nsg_name}', items,
+                               headers=['IP', 'Direction', 'Status', 'Rule', 'Warning'], removeNull=True)
+    return CommandResults(readable_output=readable, raw_response=items,
+                          outputs={context_key('AzureContainment.BlockedIP', ['IP', 'NSG', 'Direction']): items})
+
+
+def _get_vm(client, sub: str, rg: str, name: str, instance_view: bool = False) -> dict:
+    params = {'$expand': 'instanceView'} if instance_view else None
+    return client.arm_json('GET', vm_path(sub, rg, name), api_version=COMPUTE_API_VERSION,  # noqa: F405
+                           params=params)
+
+
+def _vm_nic_ids(vm: dict) -> list[str]:
+    refs = (props(vm).get('networkProfile') or {}).get('networkInterfaces') or []
+    return [ref['id'] for ref in refs if isinstance(ref, dict) and ref.get('id')]
+
+
+def _get_nic(client, nic_id: str) -> dict:
+    parsed = parse_resource_id(nic_id, 'Microsoft.Network/networkInterfaces', 'network interface ID')
+    return client.arm_json('GET', parsed['path'], api_version=NETWORK_API_VERSION)  # noqa: F405
+
+
+def _nic_nsg(nic: dict) -> str | None:
+    return (props(nic).get('networkSecurityGroup') or {}).get('id') or None
+
+
+def _subnet_nsgs(client, nics: list[dict]) -> dict[str, str | None]:
+    """subnet ID -> its NSG ID (or None), read from the subnet resources (falls back to the NSGs' subnet lists)."""
+    result: dict[str, str | None] = {}
+    for nic in nics:
+        for config in props(nic).get('ipConfigurations') or []:
+            subnet_id = (props(config).get('subnet') or {}).get('id')
+            if not subnet_id or subnet_id in result:
+                continue
+            parsed = parse_resource_id(subnet_id, 'Microsoft.Network/virtualNetworks/subnets', 'subnet ID')
+            try:
+                subnet = client.arm_json('GET', parsed['path'], api_version=NETWORK_API_VERSION)  # noqa: F405
+                result[subnet_id] = (props(subnet).get('networkSecurityGroup') or {}).get('id') or None
+            except DemistoException as err:
+                if getattr(err, 'status', None) not in (400, 404):
+                    raise
+                result[subnet_id] = None
+                listing = client.list_pages(
+                    f"{rg_path(parsed['subscription'], parsed['resource_group'])}/providers/Microsoft.Network/"
+                    'networkSecurityGroups', api_version=NETWORK_API_VERSION)  # noqa: F405
+                for nsg in listing:
+                    if any(same_id(s.get('id'), subnet_id) for s in props(nsg).get('subnets') or []):
+                        result[subnet_id] = nsg.get('id')
+    return result
+
+
+def _nic_subnet_nsg(nic: dict, subnet_nsgs: dict) -> str | None:
+    for config in props(nic).get('ipConfigurations') or []:
+        subnet_id = (props(config).get('subnet') or {}).get('id')
+        if subnet_id and subnet_nsgs.get(subnet_id):
+            return subnet_nsgs[subnet_id]
+    return None
+
+
+def _isolation_nsg_name(vm_name: str) -> str:
+    name = f'{ISOLATION_NSG_PREFIX}{vm_name}'
+    if len(name) > 80:  # VM names up to 64 characters always fit; keep a valid, unique name anyway
+        name = f'{name[:69]}-{hashlib.sha1(vm_name.encode()).hexdigest()[:10]}'  # nosec - a name
+    return validate_name(name, 'isolation NSG name')
+
+
+def _isolation_rules(allow: list[Prefix], ports: list[str]) -> list[dict]:
+    rules = []
+    for family, priority in (('v4', PRIORITY_MIN), ('v6', PRIORITY_MIN + 1)):
+        prefixes = [p.text for p in allow if p.family == family]
+        if prefixes:
+            rules.append({'name': f'{FORENSIC_RULE_PREFIX}-{family}', 'properties': {
+                'priority': priority, 'direction': 'Inbound', 'access': 'Allow', 'protocol': 'Tcp',
+                'sourceAddressPrefixes': sorted(dict.fromkeys(prefixes), key=prefix_sort_key),
+                'sourcePortRange': '*', 'destinationAddressPrefix': '*', 'destinationPortRanges': ports,
+                'description': f'{PACK_MARKER} forensic access during isolation'}})
+    for name, direction in ((ISOLATION_DENY_IN, 'Inbound'), (ISOLATION_DENY_OUT, 'Outbound')):
+        rules.append({'name': name, 'properties': {
+            'priority': PRIORITY_MAX, 'direction': direction, 'access': 'Deny', 'protocol': '*',
+            'sourceAddressPrefix': '*', 'sourcePortRange': '*', 'destinationAddressPrefix': '*',
+            'destinationPortRange': '*', 'description': f'{PACK_MARKER} isolation: deny all {direction.lower()}'}})
+    return rules
+
+
+def _isolation_nsg_matches(nsg: dict, location: str, wanted: list[dict]) -> bool:
+    if not props(nsg).get('flushConnection') or str(nsg.get('location', '')).lower() != location.lower():
+        return False
+    existing = {r.get('name'): props(r) for r in props(nsg).get('securityRules') or []}
+    if set(existing) != {r['name'] for r in wanted}:
+        return False
+    return all(existing[r['name']].get(k) == v for r in wanted for k, v in r['properties'].items())
+
+
+def _ensure_isolation_nsg(client, sub: str, rg: str, name: str, vm: dict, rules: list[dict],
+                          dry_run: bool) -> tuple[str, bool, bool]:
+    """Creates or updates the VM's isolation NSG; (its ID, whether it was written, whether it was created)."""
+    path = nsg_path(sub, rg, name)
+    existing = get_nsg_or_none(client, path)
+    location = vm.get('location')
+    if existing is not None:
+        owner = (existing.get('tags') or {}).get(ISOLATION_VM_TAG)
+        if not same_id(owner, vm.get('id')):
+            raise ContainmentError(f"An NSG named '{name}' already exists in resource group '{rg}' but it is not this "
+                                   f"pack's isolation NSG for VM {vm.get('id')} (its tag {ISOLATION_VM_TAG} is "
+                                   f"{owner!r}). The pack never edits an NSG it does not own: rename or remove it.")
+        if _isolation_nsg_matches(existing, location, rules):
+            return existing.get('id') or path, False, False
+    nsg_id = (existing or {}).get('id') or path
+    if dry_run:
+        return nsg_id, False, existing is None
+    body = {'location': location, 'tags': {ISOLATION_VM_TAG: vm.get('id')},
+            'properties': {'flushConnection': True, 'securityRules': rules}}
+    response = client.arm_request('PUT', path, api_version=NETWORK_API_VERSION, body=body)  # noqa: F405
+    finish(client, response, f'Writing isolation NSG {name}')
+    created = get_nsg(client, path)
+    return created.get('id') or nsg_id, True, existing is None
+
+
+def _put_nic(client, nic: dict, nsg_id: str | None, tags: dict | None) -> None:
+    body = copy.deepcopy(nic)
+    body.setdefault('properties', {})
+    if nsg_id:
+        body['properties']['networkSecurityGroup'] = {'id': nsg_id}
+    else:
+        body['properties'].pop('networkSecurityGroup', None)
+    if tags is None:
+        body.pop('tags', None)
+    else:
+        body['tags'] = tags
+    parsed = parse_resource_id(nic.get('id'), 'Microsoft.Network/networkInterfaces', 'network interface ID')
+    response = client.arm_request('PUT', parsed['path'], api_version=NETWORK_API_VERSION,  # noqa: F405
+                                  body=body)
+    finish(client, response, f"Updating network interface {nic.get('name')}")
+
+
+def _isolation_output(vm: dict, iso_id: str | None, status: str, nic_rows: list[dict], subnet_nsgs: dict,
+                      error: str | None = None) -> dict:
+    out = {'VM': vm.get('name'), 'VMID': vm.get('id'), 'IsolationNSG': iso_id, 'Status': status, 'NICs': nic_rows,
+           'SubnetNSGs': sorted({v for v in subnet_nsgs.values() if v})}
+    if error:
+        out['Error'] = error
+    return out
+
+
+def _isolation_results(out: dict, title: str, extra: str = '') -> CommandResults:
+    rows = [{'NIC': n['Name'], 'OriginalNSG': name_of(n['OriginalNSG']), 'CurrentNSG': name_of(n['CurrentNSG'])}
+            for n in out['NICs']]
+    readable = tableToMarkdown(title, rows, headers=['NIC', 'OriginalNSG', 'CurrentNSG'])
+    if out['SubnetNSGs']:
+        readable += ('\nSubnet NSGs (left unchanged, still evaluated with the NIC NSG): '
+                     + ', '.join(name_of(s) for s in out['SubnetNSGs']))
+    if extra:
+        readable += f'\n{extra}'
+    return CommandResults(outputs_prefix='AzureContainment.Isolation', outputs_key_field='VMID', outputs=out,
+                          readable_output=readable, raw_response=out)
+
+
+def vm_isolate_command(client, args: dict) -> CommandResults:
+    sub, rg, vm_name = resolve_vm(client, args)
+    allow = parse_prefix_list(argToList(args.get('allow_ip')), 'allow_ip') if argToList(args.get('allow_ip')) else []
+    ports = parse_ports(argToList(args.get('allow_ports')) or DEFAULT_FORENSIC_PORTS)
+    dry_run = argToBoolean(args.get('dry_run') or 'false')
+    vm = _get_vm(client, sub, rg, vm_name)
+    iso_name = _isolation_nsg_name(vm_name)
+    vm_rg = parse_resource_id(vm.get('id') or vm_path(sub, rg, vm_name), 'Microsoft.Compute/virtualMachines',
+                              'VM ID')['resource_group'] if vm.get('id') else rg
+    nic_ids = _vm_nic_ids(vm)
+    if not nic_ids:
+        raise ContainmentError(f"VM '{vm_name}' has no network interface to isolate.")
+    nics = [_get_nic(client, nic_id) for nic_id in nic_ids]
+    subnet_nsgs = _subnet_nsgs(client, nics)
+    rules = _isolation_rules(allow, ports)
+    iso_id, _, created = _ensure_isolation_nsg(client, sub, vm_rg, iso_name, vm, rules, dry_run)
+    rows, switched, todo = [], [], []
+    for nic in nics:
+        tags = dict(nic.get('tags') or {})
+        current = _nic_nsg(nic)
+        if same_id(current, iso_id) and ORIGINAL_NSG_TAG in tags:
+            rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': tags[ORIGINAL_NSG_TAG],
+                         'CurrentNSG': current})
+            continue
+        # a tag already present records the NSG from before the first isolation: keep it
+        original = tags.get(ORIGINAL_NSG_TAG) or (NO_NSG if same_id(current, iso_id) else (current or NO_NSG))
+        todo.append((nic, original))
+        rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': original,
+                     'CurrentNSG': current if dry_run else iso_id})
+    if dry_run:
+        out = _isolation_output(vm, iso_id, 'WouldIsolate', rows, subnet_nsgs)
+        return _isolation_results(out, f'Isolation of {vm_name} (dry run: nothing was changed)')
+    if not todo:
+        out = _isolation_output(vm, iso_id, 'AlreadyIsolated', rows, subnet_nsgs)
+        return _isolation_results(out, f'{vm_name} is already isolated')
+    for nic, original in todo:
+        try:
+            _put_nic(client, nic, iso_id, {**(nic.get('tags') or {}), ORIGINAL_NSG_TAG: original})
+            switched.append(nic)
+        except DemistoException as err:
+            return _rollback_isolation(client, vm, nic, err, switched, iso_id, iso_name, sub, vm_rg, created,
+                                       subnet_nsgs, nics)
+    out = _isolation_output(vm, iso_id, 'Isolated', rows, subnet_nsgs)
+    return _isolation_results(out, f'{vm_name} is isolated on {iso_name}')
+
+
+def _rollback_isolation(client, vm: dict, failed_nic: dict, err: Exception, switched: list[dict], iso_id: str,
+                        iso_name: str, sub: str, rg: str, created: bool, subnet_nsgs: dict,
+                        nics: list[dict]) -> CommandResults:
+    """Puts every NIC switched by this run back exactly as it was (original NSG, original tags)."""
+    failures = []
+    for nic in [failed_nic] + list(reversed(switched)):
+        try:
+            current = _get_nic(client, nic['id'])
+            if _nic_nsg(current) == _nic_nsg(nic) and (current.get('tags') or {}) == (nic.get('tags') or {}):
+                continue  # the failed write did not land: nothing to undo
+            tags = copy.deepcopy(nic['tags']) if 'tags' in nic else None
+            _put_nic(client, current, _nic_nsg(nic), tags)
+        except DemistoException as rollback_err:
+            failures.append(f"{nic.get('name')}: {rollback_err}")
+    problem = f"Isolation of VM '{vm.get('name')}' failed at network interface '{failed_nic.get('name')}': {err}"
+    if failures:
+        raise ContainmentError(
+            f"{problem}. Rolling back also failed for {'; '.join(failures)}. Nothing is unrecorded: every switched "
+            f"network interface carries the tag '{ORIGINAL_NSG_TAG}' with its original NSG, so re-running "
+            'azure-vm-isolate completes the isolation and azure-vm-unisolate restores the originals.')
+    if created:
+        try:
+            arm_write(client, 'DELETE', nsg_path(sub, rg, iso_name), f'Deleting isolation NSG {iso_name}',
+                      busy_retry=True)
+        except DemistoException as delete_err:  # harmless leftover: unreferenced, re-used by the next run
+            demisto.debug(f'rollback left isolation NSG {iso_name}: {delete_err}')
+    rows = [{'Name': n.get('name'), 'ID': n.get('id'), 'OriginalNSG': _nic_nsg(n) or NO_NSG,
+             'CurrentNSG': _nic_nsg(n)} for n in nics]
+    message = (f'{problem}. Rolled back: every network interface is on its original NSG again; the VM is NOT '
+               'isolated. Fix the cause and run azure-vm-isolate again.')
+    out = _isolation_output(vm, iso_id, 'RolledBack', rows, subnet_nsgs, error=message)
+    results = _isolation_results(out, f"Isolation of {vm.get('name')} rolled back", f'**Error:** {message}')
+    results.entry_type = EntryType.ERROR
+    return results
+
+
+def vm_unisolate_command(client, args: dict) -> CommandResults:
+    sub, rg, vm_name = resolve_vm(client, args)
+    vm = _get_vm(client, sub, rg, vm_name)
+    vm_rg = parse_resource_id(vm['id'], 'Microsoft.Compute/virtualMachines', 'VM ID')['resource_group'] \
+        if vm.get('id') else rg
+    iso_name = _isolation_nsg_name(vm_name)
+    iso_path = nsg_path(sub, vm_rg, iso_name)
+    nics = [_get_nic(client, nic_id) for nic_id in _vm_nic_ids(vm)]
+    subnet_nsgs = _subnet_nsgs(client, nics)
+    iso = get_nsg_or_none(client, iso_path)
+    if iso is not None and not same_id((iso.get('tags') or {}).get(ISOLATION_VM_TAG), vm.get('id')):
+        iso = None  # same name, not ours: never touched
+    iso_id = (iso or {}).get('id') or f'{iso_path}'
+    rows, todo = [], []
+    for nic in nics:
+        tags = dict(nic.get('tags') or {})
+        current = _nic_nsg(nic)
+        if ORIGINAL_NSG_TAG in tags:
+            original = tags.pop(ORIGINAL_NSG_TAG)
+            where = f"tag {ORIGINAL_NSG_TAG} on {nic.get('name')}"
+            target = None if original == NO_NSG else parse_resource_id(
+                original, 'Microsoft.Network/networkSecurityGroups', where)['id']
+            todo.append((nic, target, tags))
+            rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': original,
+                         'CurrentNSG': target or NO_NSG})
+        elif iso is not None and same_id(current, iso.get('id')):
+            todo.append((nic, None, tags))  # on the isolation NSG without a record: detach, nothing to restore
+            rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': NO_NSG, 'CurrentNSG': NO_NSG})
+        else:
+            rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': current or NO_NSG,
+                         'CurrentNSG': current or NO_NSG})
+    if not todo and iso is None:
+        out = _isolation_output(vm, None, 'NotIsolated', rows, subnet_nsgs)
+        return _isolation_results(out, f'{vm_name} is not isolated: nothing was changed')
+    for nic, target, tags in todo:
+        _put_nic(client, nic, target, tags)
+    if iso is not None:
+        arm_write(client, 'DELETE', iso_path, f'Deleting isolation NSG {iso_name}', busy_retry=True)
+    out = _isolation_output(vm, iso_id, 'Released', rows, subnet_nsgs)
+    return _isolation_results(out, f'{vm_name} is released: original NSGs restored, {iso_name} deleted')
+
+
+def _power_state(vm: dict) -> str | None:
+    for status in (props(vm).get('instanceView') or {}).get('statuses') or []:
+        code = str(status.get('code') or '')
+        if code.startswith('PowerState/'):
+            return code.split('/', 1)[1]
+    return None
+
+
+def _provisioning_state(vm: dict) -> str | None:
+    for status in (props(vm).get('instanceView') or {}).get('statuses') or []:
+        code = str(status.get('code') or '')
+        if code.startswith('ProvisioningState/'):
+            return code.split('/', 1)[1]
+    return props(vm).get('provisioningState')
+
+
+def _vm_output(vm: dict, nics: list[dict] | None = None, subnet_nsgs: dict | None = None,
+               isolated: bool | None = None) -> dict:
+    rg = None
+    if vm.get('id'):
+        try:
+            rg = parse_resource_id(vm['id'], 'Microsoft.Compute/virtualMachines', 'VM ID')['resource_group']
+        except DemistoException:
+            rg = None
+    if nics is None:
+        nic_rows = [{'Name': name_of(i), 'ID': i} for i in _vm_nic_ids(vm)]
+    else:
+        nic_rows = []
+        for nic in nics:
+            ips = [props(c).get('privateIPAddress') for c in props(nic).get('ipConfigurations') or []]
+            nic_rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'NSG': _nic_nsg(nic),
+                             'SubnetNSG': _nic_subnet_nsg(nic, subnet_nsgs or {}),
+                             'PrivateIP': ips[0] if len(ips) == 1 else [i for i in ips if i]})
+    return {'Name': vm.get('name'), 'ID': vm.get('id'), 'ResourceGroup': rg, 'Location': vm.get('location'),
+            'Size': (props(vm).get('hardwareProfile') or {}).get('vmSize'), 'PowerState': _power_state(vm),
+            'ProvisioningState': _provisioning_state(vm), 'Isolated': isolated, 'NICs': nic_rows}
+
+
+def _vm_results(out: dict | list, title: str, extra: str = '') -> CommandResults:
+    rows = out if isinstance(out, list) else [out]
+    table = [{'Name': v['Name'], 'PowerState': v['PowerState'], 'Size': v['Size'], 'Location': v['Location'],
+              'ResourceGroup': v['ResourceGroup'], 'Isolated': v['Isolated'],
+              'NICs': ', '.join(f"{n['Name']} ({name_of(n['NSG']) if n.get('NSG') else 'no NSG'})"
+                                if 'NSG' in n else n['Name'] for n in v['NICs'])} for v in rows]
+    readable = tableToMarkdown(title, table, headers=['Name', 'PowerState', 'Size', 'Location', 'ResourceGroup',
+                                                      'Isolated', 'NICs'], removeNull=True) + extra
+    return CommandResults(outputs_prefix='AzureContainment.VM', outputs_key_field='ID', outputs=out,
+                          readable_output=readable, raw_response=out)
+
+
+def _power_final(client, sub: str, rg: str, name: str, action: str) -> CommandResults:
+    vm = _get_vm(client, sub, rg, name, instance_view=True)
+    out = _vm_output(vm)
+    return _vm_results(out, f"VM {name}: {action} finished, power state {out['PowerState']}")
+
+
+def _check_operation_url(client, url: str) -> str:
+    """The polling URL comes back in the args: it must point at the instance's ARM host, never elsewhere."""
+    parsed = urllib.parse.urlsplit(str(url))
+    base = getattr(client, 'arm_url', None) or getattr(client, 'base_url', None) or getattr(client, 'arm_endpoint',
+                                                                                            None)
+    if parsed.scheme != 'https' or not parsed.netloc:
+        raise ContainmentError(f'Invalid operation_url {url!r}: expected the https status URL Azure returned.')
+    if isinstance(base, str) and base:
+        if urllib.parse.urlsplit(base).netloc.lower() != parsed.netloc.lower():
+            raise ContainmentError(f'Invalid operation_url {url!r}: it is not on the configured Resource Manager '
+                                   f'host {urllib.parse.urlsplit(base).netloc}.')
+    return str(url)
+
+
+def vm_power_command(client, args: dict) -> CommandResults:
+    raw_action = str(args.get('action') or '').strip().lower()
+    if raw_action not in POWER_ACTIONS:
+        raise ContainmentError(f'Invalid action {args.get("action")!r}: expected start, deallocate, poweroff, '
+                               'restart, on (= start) or off (= deallocate).')
+    action = POWER_ACTIONS[raw_action]
+    sub, rg, name = resolve_vm(client, args)
+    polling = argToBoolean(args.get('polling') or 'true')
+    interval = arg_to_number(args.get('interval_in_seconds')) or 30
+    timeout = arg_to_number(args.get('timeout_in_seconds')) or 600
+    skip_shutdown = argToBoolean(args.get('skip_shutdown') or 'false')
+    operation_url = args.get('operation_url')
+    if operation_url:  # a scheduled follow-up: one status check, no sleeping
+        url = _check_operation_url(client, operation_url)
+        started = args.get('started_at')
+        if started:
+            try:
+                elapsed = (datetime.now(UTC) - datetime.fromisoformat(str(started))).total_seconds()
+            except ValueError:
+                raise ContainmentError(f'Invalid started_at {started!r}: expected an ISO 8601 time.')
+            if elapsed > timeout:
+                raise ContainmentError(f"{action} of VM '{name}' did not finish within {timeout} s; it may still be "
+                                       'running in Azure: check it with azure-vm-get.')
+        status = client.operation_status(url) or {}
+        state = str(status.get('status') or '')
+        if state.lower() in ('succeeded',):
+            return _power_final(client, sub, rg, name, action)
+        if state.lower() in ('failed', 'canceled', 'cancelled'):
+            error = status.get('error') or {}
+            if not isinstance(error, dict):
+                error = {'message': str(error)}
+            raise ContainmentError(f"{action} of VM '{name}' {state}: {error.get('code') or ''} "
+                                   f"{error.get('message') or ''}".strip(), code=error.get('code'))
+        return _power_schedule(args, url, started, interval, timeout, name, action)
+    vm = _get_vm(client, sub, rg, name, instance_view=True)
+    current = _power_state(vm)
+    target = POWER_TARGET_STATE[action]
+    if target and current == target:
+        return _vm_results(_vm_output(vm), f'VM {name} is already {current}: nothing was done')
+    if action == 'poweroff' and current in ('deallocated', 'deallocating'):
+        raise ContainmentError(f"Cannot power off VM '{name}': it is {current} (its compute is already released). "
+                               'Use action=start first, or action=deallocate.')
+    if action == 'restart' and current not in ('running', 'starting'):
+        raise ContainmentError(f"Cannot restart VM '{name}': it is {current or 'in an unknown state'}. Use "
+                               'action=start.')
+    params = {'skipShutdown': 'true' if skip_shutdown else 'false'} if action == 'poweroff' else None
+    response = client.arm_request('POST', f'{vm_path(sub, rg, name)}/{POWER_ENDPOINT[action]}',
+                                  api_version=COMPUTE_API_VERSION, params=params)  # noqa: F405
+    headers = getattr(response, 'headers', None) or {}
+    url = headers.get('Azure-AsyncOperation') or headers.get('Location')
+    if not polling:
+        result = client.wait_for_operation(response, timeout) or {}
+        if str(result.get('status') or 'Succeeded').lower() != 'succeeded':
+            error = result.get('error') or {}
+            raise ContainmentError(f"{action} of VM '{name}' {result.get('status')}: "
+                                   f"{error.get('code', '')} {error.get('message', '')}".strip())
+        return _power_final(client, sub, rg, name, action)
+    if getattr(response, 'status_code', 202) in (200, 204) or not url:
+        return _power_final(client, sub, rg, name, action)
+    return _power_schedule(args, url, datetime.now(UTC).isoformat(), interval, timeout, name, action)
+
+
+def _power_schedule(args: dict, url: str, started: str | None, interval: int, timeout: int, name: str,
+                    action: str) -> CommandResults:
+    next_args = dict(args)
+    next_args.update({'operation_url': url, 'started_at': started or datetime.now(UTC).isoformat(),
+                      'polling': 'true', 'interval_in_seconds': str(interval), 'timeout_in_seconds': str(timeout)})
+    return CommandResults(
+        readable_output=f'{action} of VM {name} is in progress; checking again in {interval} seconds.',
+        scheduled_command=ScheduledCommand(command='azure-vm-power', next_run_in_seconds=interval, args=next_args,
+                                           timeout_in_seconds=timeout))
+
+
+def vm_get_command(client, args: dict) -> CommandResults:
+    sub, rg, name = resolve_vm(client, args)
+    vm = _get_vm(client, sub, rg, name, instance_view=True)
+    nics = [_get_nic(client, nic_id) for nic_id in _vm_nic_ids(vm)]
+    subnet_nsgs = _subnet_nsgs(client, nics)
+    iso_name = _isolation_nsg_name(name)
+    isolated = any(ORIGINAL_NSG_TAG in (n.get('tags') or {}) or name_of(_nic_nsg(n)).lower() == iso_name.lower()
+                   for n in nics)
+    out = _vm_output(vm, nics, subnet_nsgs, isolated)
+    return _vm_results(out, f'VM {name}')
+
+
+def vm_list_command(client, args: dict) -> CommandResults:
+    sub, rg = get_scope(client, args, require_rg=False)
+    limit = arg_to_number(args.get('limit')) or 50
+    base = rg_path(sub, rg) if rg else f'/subscriptions/{seg(sub)}'
+    vms = client.list_pages(f'{base}/providers/Microsoft.Compute/virtualMachines',
+                            api_version=COMPUTE_API_VERSION, limit=limit)[:limit]  # noqa: F405
+    out = [_vm_output(vm) for vm in vms]
+    return _vm_results(out, f'Virtual machines ({len(out)})')
+
+
+def nsg_list_command(client, args: dict) -> CommandResults:
+    sub, rg = get_scope(client, args, require_rg=False)
+    limit = arg_to_number(args.get('limit')) or 50
+    base = rg_path(sub, rg) if rg else f'/subscriptions/{seg(sub)}'
+    nsgs = client.list_pages(f'{base}/providers/Microsoft.Network/networkSecurityGroups',
+                             api_version=NETWORK_API_VERSION, limit=limit)[:limit]  # noqa: F405
+    out = []
+    for nsg in nsgs:
+        p = props(nsg)
+        nsg_rg = None
+        try:
+            nsg_rg = parse_resource_id(nsg.get('id'), None, 'NSG ID')['resource_group']
+        except DemistoException:
+            pass
+        out.append({'Name': nsg.get('name'), 'ID': nsg.get('id'), 'ResourceGroup': nsg_rg,
+                    'Location': nsg.get('location'), 'RuleCount': len(p.get('securityRules') or []),
+                    'FlushConnection': bool(p.get('flushConnection')),
+                    'NICs': [name_of(n.get('id')) for n in p.get('networkInterfaces') or []],
+                    'Subnets': [name_of(s.get('id')) for s in p.get('subnets') or []]})
+    readable = tableToMarkdown(f'Network security groups ({len(out)})', out,
+                               headers=['Name', 'ResourceGroup', 'Location', 'RuleCount', 'FlushConnection', 'NICs',
+                                        'Subnets'], removeNull=True)
+    return CommandResults(outputs_prefix='AzureContainment.NSG', outputs_key_field='ID', outputs=out,
+                          readable_output=readable, raw_response=out)
+
+
+def nsg_rule_list_command(client, args: dict) -> CommandResults:
+    sub, rg = get_scope(client, args)
+    limit = arg_to_number(args.get('limit')) or 50
+    nsg_name = args.get('nsg_name') or getattr(client, 'default_nsg_name', None)
+    if not nsg_name:
+        raise ContainmentError('No NSG: pass nsg_name or set a Default NSG in the instance.')
+    path = nsg_path(sub, rg, validate_name(nsg_name, 'nsg_name'))
+    rules = client.list_pages(f'{path}/securityRules', api_version=NETWORK_API_VERSION, limit=limit)  # noqa: F405
+    rules = sorted(rules, key=lambda r: (props(r).get('direction') or '', props(r).get('priority') or 0))[:limit]
+    out = [rule_output(r, nsg_name) for r in rules]
+    readable = tableToMarkdown(f'Security rules of {nsg_name} ({len(out)})', out,
+                               headers=['Name', 'Direction', 'Priority', 'Access', 'Protocol', 'SourceAddressPrefixes',
+                                        'DestinationAddressPrefixes', 'DestinationPortRanges', 'ManagedByPack'],
+                               removeNull=True)
+    return CommandResults(outputs_prefix='AzureContainment.NSGRule', outputs_key_field='ID', outputs=out,
+                          readable_output=readable, raw_response=out)
 
 ''' MAIN '''
 
