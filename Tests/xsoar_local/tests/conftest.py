@@ -9,7 +9,7 @@ _XSOAR_LOCAL = os.path.dirname(_HERE)
 if _XSOAR_LOCAL not in sys.path:  # the stand-ins are top-level modules, as in XSOAR's container
     sys.path.insert(0, _XSOAR_LOCAL)
 
-import demistomock
+import demistomock  # noqa: E402 - after the sys.path insert
 
 
 @pytest.fixture(autouse=True)
