@@ -176,10 +176,8 @@ class IdentityService:
     app_service_path = APP_SERVICE_PATH
     oproxy_path = OPROXY_PATH
 
-    def __init__(self, scenario: dict, settings: dict | None = None, base_url_provider: Callable[[], str] | None = None):
-        self.scenario = scenario or {}
-        self.settings = dict(DEFAULTS)
-        self.settings.update({k: v for k, v in (settings or self.scenario.get("settings") or {}).items()})
+    def __init__(self, scenario: dict, settings: dict | None = None,
+                 base_url_provider: Callable[[], str] | None = None):
         self._base_url_provider = base_url_provider or (lambda: "")
         self.clock: Callable[[], float] = time.time  # tests may replace it to move time forward
         self._lock = threading.Lock()
@@ -189,27 +187,7 @@ class IdentityService:
         self._signing_key, self._signing_cert = _make_self_signed("emulated-entra-token-signing")
         self._kid = _b64url(self._signing_cert.fingerprint(hashes.SHA1()))
         self._public_key = self._signing_key.public_key()
-
-        self.tenants: dict[str, dict] = {}
-        self._tenant_names: dict[str, str] = {}
-        for tenant in self.scenario.get("tenants") or []:
-            tid = str(tenant["id"]).lower()
-            self.tenants[tid] = tenant
-            if tenant.get("name"):
-                self._tenant_names[str(tenant["name"]).lower()] = tid
-
-        self.apps: dict[tuple[str, str], dict] = {}  # (tenant id, client id) -> normalised app
-        self.credentials: dict[str, dict] = {}
-        for app in self.scenario.get("apps") or []:
-            self._load_app(app)
-
-        self.users = [dict(u, tenant=str(u["tenant"]).lower()) for u in self.scenario.get("users") or []]
-        self.managed_identities = []
-        for identity in self.scenario.get("managed_identities") or []:
-            entry = dict(identity, tenant=str(identity["tenant"]).lower())
-            entry.setdefault("resource_id", self._default_mi_resource_id(entry))
-            self.managed_identities.append(entry)
-        self.registrations = {str(r["registration_id"]).lower(): r for r in self.scenario.get("xsoar_registrations") or []}
+        self._generated: dict[tuple[str, str, int], tuple] = {}  # generated app certificates, kept across reloads
 
         self._codes: dict[str, dict] = {}
         self._refresh_tokens: dict[str, dict] = {}
@@ -219,6 +197,33 @@ class IdentityService:
         self._expired_through = 0  # tokens with a sequence number up to this one are expired ...
         self._expired_at: float | None = None  # ... since this time
         self.stats = {"tokens_issued": 0}
+        self.reload(scenario, settings)
+
+    def reload(self, scenario: dict, settings: dict | None = None) -> None:
+        """Load (another) scenario's directory. The signing key, the generated certificates of apps that are still
+        there, and every token, code and refresh token already issued stay valid (Emulator.reset uses this)."""
+        scenario = scenario or {}
+        merged = dict(DEFAULTS)
+        merged.update(settings or scenario.get("settings") or {})
+        tenants: dict[str, dict] = {}
+        names: dict[str, str] = {}
+        for tenant in scenario.get("tenants") or []:
+            tid = str(tenant["id"]).lower()
+            tenants[tid] = tenant
+            if tenant.get("name"):
+                names[str(tenant["name"]).lower()] = tid
+        self.scenario, self.settings, self.tenants, self._tenant_names = scenario, merged, tenants, names
+        self.apps: dict[tuple[str, str], dict] = {}  # (tenant id, client id) -> normalised app
+        self.credentials: dict[str, dict] = {}
+        for app in scenario.get("apps") or []:
+            self._load_app(app)
+        self.users = [dict(u, tenant=str(u["tenant"]).lower()) for u in scenario.get("users") or []]
+        self.managed_identities = []
+        for identity in scenario.get("managed_identities") or []:
+            entry = dict(identity, tenant=str(identity["tenant"]).lower())
+            entry.setdefault("resource_id", self._default_mi_resource_id(entry))
+            self.managed_identities.append(entry)
+        self.registrations = {str(r["registration_id"]).lower(): r for r in scenario.get("xsoar_registrations") or []}
 
     # ------------------------------------------------------------------ scenario
     def _load_app(self, app: dict) -> None:
@@ -228,14 +233,19 @@ class IdentityService:
         entry["client_id"] = str(app["client_id"]).lower()
         entry.setdefault("object_id", str(uuid.uuid5(uuid.NAMESPACE_URL, f"app:{entry['client_id']}")))
         entry["secrets"] = [
-            {"value": str(s["value"]), "secret_id": str(s.get("secret_id") or ""), "expires": _parse_expiry(s.get("expires"))}
+            {"value": str(s["value"]), "secret_id": str(s.get("secret_id") or ""),
+             "expires": _parse_expiry(s.get("expires"))}
             for s in app.get("secrets") or []
         ]
         certs = []
         generated = None
-        for spec in app.get("certificates") or []:
+        for index, spec in enumerate(app.get("certificates") or []):
             if spec.get("generate"):
-                key, cert = _make_self_signed(f"{entry.get('name', entry['client_id'])}-client-cert")
+                cache_key = (tid, entry["client_id"], index)
+                if cache_key not in self._generated:
+                    label = f"{entry.get('name', entry['client_id'])}-client-cert"
+                    self._generated[cache_key] = _make_self_signed(label)
+                key, cert = self._generated[cache_key]
                 generated = generated or (key, cert)
             elif spec.get("certificate_pem"):
                 key, cert = None, x509.load_pem_x509_certificate(str(spec["certificate_pem"]).encode())
@@ -712,7 +722,8 @@ class IdentityService:
         now = self.clock()
         exp, nbf = claims.get("exp"), claims.get("nbf", claims.get("iat"))
         skew = 300
-        if not isinstance(exp, (int, float)) or exp + skew < now or (isinstance(nbf, (int, float)) and nbf - skew > now):
+        too_early = isinstance(nbf, (int, float)) and nbf - skew > now
+        if not isinstance(exp, (int, float)) or exp + skew < now or too_early:
             valid_from = _aad_timestamp(nbf) if isinstance(nbf, (int, float)) else "unknown"
             valid_to = _aad_timestamp(exp) if isinstance(exp, (int, float)) else "unknown"
             raise _AadError(401, "invalid_client", 700024, (

@@ -673,3 +673,18 @@ def test_oproxy_errors(svc):
         assert set(resp.body) >= {"title", "detail"} and resp.body["detail"], name
         assert "access_token" not in resp.body and KEY not in json.dumps(resp.body), name
     assert oproxy(svc, encrypted_token=encrypt_xsoar_token(KEY, TENANT, int(svc.clock()) - 590)).status == 200
+
+
+def test_reload_keeps_signing_key_certificates_and_tokens(svc, scenario):
+    token = token_request(svc, secret_form()).body["access_token"]
+    rt = first_refresh_token(svc)
+    thumbprint = svc.credentials["soc-responder"]["certificate_thumbprint"]
+    svc.reload(scenario)
+    assert svc.verify_bearer(f"Bearer {token}", AUDIENCES)["appid"] == RESPONDER
+    assert svc.credentials["soc-responder"]["certificate_thumbprint"] == thumbprint
+    assert token_request(svc, assertion_form(make_assertion(svc))).status == 200
+    assert refresh(svc, rt).status == 200
+    smaller = dict(scenario, apps=[a for a in scenario["apps"] if a["name"] != "soc-reader"])
+    svc.reload(smaller)
+    assert "soc-reader" not in svc.credentials
+    assert_aad_error(token_request(svc, secret_form(READER, "demo-reader-secret")), 400, "unauthorized_client", 700016)
