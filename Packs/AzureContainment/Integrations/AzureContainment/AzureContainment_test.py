@@ -1,0 +1,523 @@
+"""Unit tests of Azure Containment. Authentication / ARM client part first; the containment tests follow the
+"# --- containment ---" marker. HTTP is mocked with requests-mock: MSAL never reaches the network here."""
+import base64
+import datetime
+import json
+import time
+
+import demistomock as demisto
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.x509.oid import NameOID
+
+import AzureContainment as ac
+
+TENANT = '11111111-2222-3333-4444-555555555555'
+CLIENT = '0a0a0a0a-1111-2222-3333-444444444444'
+SUB = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'
+SECRET = 'unit-secret-value-123'
+LOGIN = 'https://login.test'
+ARM = 'https://arm.test'
+DISCOVERY = f'{LOGIN}/{TENANT}/v2.0/.well-known/openid-configuration'
+TOKEN_URL = f'{LOGIN}/{TENANT}/oauth2/v2.0/token'
+XSOAR_KEY = base64.b64encode(b'k' * 32).decode()
+
+
+@pytest.fixture(autouse=True)
+def fresh_run():
+    from demistomock import MemoryContextStore
+    demisto._reset(params={}, args={}, command='test-module', context_store=MemoryContextStore())
+    yield
+
+
+def params(**overrides):
+    base = {'auth_id': {'identifier': '', 'password': CLIENT}, 'tenant_id': {'password': TENANT},
+            'enc_key': {'password': SECRET}, 'self_deployed': True, 'auth_type': 'Client Credentials',
+            'subscription_id': SUB, 'azure_cloud': 'Custom', 'azure_ad_endpoint': LOGIN, 'arm_endpoint': ARM}
+    base.update(overrides)
+    return base
+
+
+def discovery_doc():
+    return {'authorization_endpoint': f'{LOGIN}/{TENANT}/oauth2/v2.0/authorize', 'token_endpoint': TOKEN_URL,
+            'issuer': f'{LOGIN}/{TENANT}/v2.0'}
+
+
+def mock_entra(requests_mock, token='at-unit-1', **token_kwargs):
+    requests_mock.get(DISCOVERY, json=discovery_doc())
+    body = token_kwargs.pop('json', {'token_type': 'Bearer', 'expires_in': 3599, 'access_token': token})
+    return requests_mock.post(TOKEN_URL, json=body, **token_kwargs)
+
+
+def login_calls(requests_mock):
+    return [r for r in requests_mock.request_history if r.url.startswith(LOGIN)]
+
+
+# --- error table ---------------------------------------------------------------------------------------------
+
+def test_every_hint_keeps_its_code_and_names_a_fix():
+    for code in ac.ERROR_HINTS:
+        text = ac.format_error(code, 'original text', field='X', where='Y', host='H', detail='D', action='A',
+                               scope='S', role='R', mode='M', seconds=1, failures=1, until='U', status=500)
+        assert f'({code}: original text)' in text
+        assert 'Fix' in text, code
+
+
+@pytest.mark.parametrize('code', ['AADSTS7000215', 'AADSTS7000222', 'AADSTS7000218', 'AADSTS700016', 'AADSTS90002',
+                                  'AADSTS70008', 'AADSTS54005', 'AADSTS700082', 'AADSTS50011', 'AADSTS65001',
+                                  'AuthorizationFailed', 'LinkedAuthorizationFailed', 'SubscriptionNotFound',
+                                  'ResourceGroupNotFound', 'ResourceNotFound', 'InvalidAuthenticationTokenAudience',
+                                  'ExpiredAuthenticationToken', 'RetryableErrorDueToAnotherOperation',
+                                  'SecurityRuleConflict', 'SubscriptionRequestsThrottled', 'AuthorityNotFound',
+                                  'InvalidGuid', 'HostUnreachable', 'TlsFailure'])
+def test_required_rows_exist(code):
+    assert code in ac.ERROR_HINTS
+
+
+def test_authorization_failed_names_action_and_role():
+    message = ("The client 'x' with object id 'y' does not have authorization to perform action "
+               "'Microsoft.Network/networkSecurityGroups/write' over scope '/subscriptions/s' or the scope is invalid.")
+    text = ac.arm_error_message(403, 'AuthorizationFailed', message)
+    assert 'Microsoft.Network/networkSecurityGroups/write' in text
+    assert '"Network Contributor"' in text and 'AuthorizationFailed' in text
+    compute = ac.arm_error_message(403, 'AuthorizationFailed', message.replace(
+        'Microsoft.Network/networkSecurityGroups/write', 'Microsoft.Compute/virtualMachines/start/action'))
+    assert '"Virtual Machine Contributor"' in compute
+
+
+# --- input cleaning ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('raw', [
+    'M.C123_abc-XYZ.9', 'code=M.C123_abc-XYZ.9', 'M.C123_abc-XYZ.9&session_state=abcd-1234',
+    'M.C123_abc-XYZ.9&state=s1&session_state=x', 'https://localhost/authcode?code=M.C123_abc-XYZ.9&state=s&session_state=t',
+    '  https://localhost/authcode?code=M.C123_abc-XYZ.9  '])
+def test_clean_auth_code(raw):
+    assert ac.clean_auth_code(raw) == 'M.C123_abc-XYZ.9'
+
+
+@pytest.mark.parametrize('raw, fragment', [
+    ('', 'empty'), ('abc def ghij', 'spaces'), ('https://localhost/authcode?state=s', 'no code='),
+    ('https://localhost/authcode?error=access_denied&error_description=User+cancelled', 'User cancelled'),
+    ('<script>', 'characters')])
+def test_clean_auth_code_refuses(raw, fragment):
+    with pytest.raises(ac.AzureAuthError) as info:
+        ac.clean_auth_code(raw)
+    assert info.value.code == 'InvalidAuthCode' and fragment in info.value.message
+
+
+def make_key_and_cert():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, 'unit')])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(datetime.datetime(2020, 1, 1))
+            .not_valid_after(datetime.datetime(2099, 1, 1)).sign(key, hashes.SHA256()))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    return pem, cert.fingerprint(hashes.SHA1()).hex().upper()
+
+
+def test_rebuild_pem_from_flattened_key():
+    pem, _ = make_key_and_cert()
+    flattened = pem.replace('\n', ' ')
+    rebuilt = ac.rebuild_pem(flattened)
+    assert rebuilt == pem
+    serialization.load_pem_private_key(rebuilt.encode(), password=None)
+
+
+def test_rebuild_pem_refuses_certificate_block():
+    with pytest.raises(ac.AzureAuthError) as info:
+        ac.rebuild_pem('-----BEGIN CERTIFICATE----- AAAA -----END CERTIFICATE-----')
+    assert info.value.code == 'InvalidCertificate'
+
+
+def test_thumbprint_normalised():
+    assert ac.normalize_thumbprint('ab:cd ' + 'ef' * 18) == 'ABCD' + 'EF' * 18
+    with pytest.raises(ac.AzureAuthError):
+        ac.normalize_thumbprint('xyz')
+
+
+@pytest.mark.parametrize('value, ok', [(TENANT, True), ('contoso.onmicrosoft.com', True), ('1111-2222', False),
+                                       ('11111111-2222-3333-4444-55555555555', False), ('tenant', False)])
+def test_validate_tenant(value, ok):
+    if ok:
+        assert ac.validate_tenant(value) == value
+    else:
+        with pytest.raises(ac.AzureAuthError) as info:
+            ac.validate_tenant(value)
+        assert info.value.code == 'InvalidGuid' and 'Token' in info.value.message
+
+
+def test_credential_value_accepts_dict_and_string():
+    assert ac.credential_value({'identifier': 'u', 'password': ' p '}) == 'p'
+    assert ac.credential_value('plain') == 'plain'
+    assert ac.credential_value(None) == ''
+
+
+# --- build_client: refused before any request -----------------------------------------------------------------
+
+@pytest.mark.parametrize('overrides, fragment', [
+    ({'subscription_id': ''}, '"Subscription ID"'),
+    ({'subscription_id': 'not-a-guid'}, 'Subscription ID must be a GUID'),
+    ({'auth_id': {'password': '1234'}}, 'ID (Application ID) must be a GUID'),
+    ({'tenant_id': {'password': 'abc'}}, 'Token (tenant ID) must be a GUID'),
+    ({'enc_key': {'password': ''}}, '"Key"'),
+    ({'azure_ad_endpoint': ''}, '"Entra ID (Azure AD) endpoint"'),
+    ({'auth_type': 'Managed Identity', 'managed_identities_client_id': 'xyz'}, 'Managed identity client ID'),
+])
+def test_build_client_refuses_bad_params(requests_mock, overrides, fragment):
+    with pytest.raises(ac.DemistoException) as info:
+        ac.build_client(params(**overrides))
+    assert fragment in str(info.value)
+    assert requests_mock.request_history == []
+
+
+def test_modes_from_params():
+    assert ac.build_client(params()).token_provider.mode == ac.MODE_SECRET
+    assert ac.build_client(params(self_deployed=False)).token_provider.mode == ac.MODE_XSOAR_APP
+    assert ac.build_client(params(auth_type='Authorization Code')).token_provider.mode == ac.MODE_AUTH_CODE
+    assert ac.build_client(params(auth_type='Managed Identity')).token_provider.mode == ac.MODE_MANAGED_IDENTITY
+    cert = ac.build_client(params(enc_key='', certificate_thumbprint='AB' * 20, private_key='x'))
+    assert cert.token_provider.mode == ac.MODE_CERTIFICATE
+    world = ac.build_client(params(azure_cloud='US Government'))
+    assert world.arm_url == 'https://management.usgovcloudapi.net'
+    assert world.token_provider.login_url == 'https://login.microsoftonline.us'
+    assert world.token_provider.scopes == ['https://management.usgovcloudapi.net/.default']
+
+
+# --- MSAL modes ------------------------------------------------------------------------------------------------
+
+def test_secret_token_cached_across_runs(requests_mock):
+    token_mock = mock_entra(requests_mock)
+    provider = ac.build_client(params()).token_provider
+    assert provider.get_token() == 'at-unit-1'
+    assert token_mock.call_count == 1
+    assert 'client_secret=' + SECRET in token_mock.last_request.text
+    assert 'scope=https%3A%2F%2Farm.test%2F.default' in token_mock.last_request.text
+    requests_mock.reset_mock()
+    # A new run (new module objects, same integration context): no Entra ID request at all.
+    again = ac.build_client(params()).token_provider
+    assert again.get_token() == 'at-unit-1'
+    assert login_calls(requests_mock) == []
+    assert again.last_source == 'cache'
+    stored = demisto.getIntegrationContext()[ac.CTX_AUTH_KEY]
+    assert list(stored) == [provider.identity_key]
+    assert json.dumps(stored[provider.identity_key]['http_cache']).count('openid-configuration') == 1
+
+
+def test_context_writes_merge(requests_mock):
+    mock_entra(requests_mock)
+    ac.set_integration_context({'other_owner': {'keep': 1}})
+    ac.build_client(params()).token_provider.get_token()
+    context = demisto.getIntegrationContext()
+    assert context['other_owner'] == {'keep': 1} and ac.CTX_AUTH_KEY in context
+    ac.auth_store_clear()
+    assert demisto.getIntegrationContext() == {'other_owner': {'keep': 1}}
+
+
+def test_cache_is_per_identity(requests_mock):
+    token_mock = mock_entra(requests_mock)
+    ac.build_client(params()).token_provider.get_token()
+    other = ac.build_client(params(auth_id={'password': '0b0b0b0b-1111-2222-3333-444444444444'})).token_provider
+    other.get_token()
+    assert token_mock.call_count == 2
+    assert len(demisto.getIntegrationContext()[ac.CTX_AUTH_KEY]) == 2
+
+
+def test_force_refresh_fetches_new_token(requests_mock):
+    token_mock = mock_entra(requests_mock)
+    provider = ac.build_client(params()).token_provider
+    provider.get_token()
+    provider.get_token(force_refresh=True)
+    assert token_mock.call_count == 2
+
+
+@pytest.mark.parametrize('code, status, fix', [
+    (7000215, 401, 'secret Value'), (7000222, 401, 'create a new client secret'), (700016, 400, 'Application (client) ID'),
+    (90002, 400, 'Directory (tenant) ID'), (65001, 400, 'Grant admin consent')])
+def test_entra_errors_mapped(requests_mock, code, status, fix):
+    mock_entra(requests_mock, status_code=status, json={
+        'error': 'invalid_client', 'error_description': f'AADSTS{code}: Something failed.\r\nTrace ID: t\r\n',
+        'error_codes': [code]})
+    with pytest.raises(ac.AzureAuthError) as info:
+        ac.build_client(params()).token_provider.get_token()
+    assert f'AADSTS{code}' in info.value.message and fix in info.value.message
+    assert 'Trace ID' not in info.value.message and SECRET not in info.value.message
+
+
+def test_unknown_tenant_discovery_failure(requests_mock):
+    requests_mock.get(DISCOVERY, status_code=400, json={'error': 'invalid_tenant'})
+    with pytest.raises(ac.AzureAuthError) as info:
+        ac.build_client(params()).token_provider.get_token()
+    assert info.value.code == 'AuthorityNotFound'
+    assert 'Token (tenant ID) is wrong' in info.value.message and 'Azure cloud' in info.value.message
+
+
+def test_unreachable_login_host(requests_mock):
+    requests_mock.get(DISCOVERY, exc=requests.exceptions.ConnectionError('Connection refused'))
+    with pytest.raises(ac.AzureAuthError) as info:
+        ac.build_client(params()).token_provider.get_token()
+    assert info.value.code == 'HostUnreachable' and LOGIN in info.value.message and 'proxy' in info.value.message
+
+
+def test_tls_failure(requests_mock):
+    requests_mock.get(DISCOVERY, exc=requests.exceptions.SSLError('CERTIFICATE_VERIFY_FAILED'))
+    with pytest.raises(ac.AzureAuthError) as info:
+        ac.build_client(params()).token_provider.get_token()
+    assert info.value.code == 'TlsFailure' and 'Trust any certificate' in info.value.message
+
+
+def test_certificate_mode_sends_assertion(requests_mock):
+    pem, thumbprint = make_key_and_cert()
+    token_mock = mock_entra(requests_mock)
+    provider = ac.build_client(params(enc_key='', certificate_thumbprint={'password': thumbprint.lower()},
+                                      private_key={'password': pem.replace('\n', ' ')})).token_provider
+    assert provider.get_token() == 'at-unit-1'
+    body = token_mock.last_request.text
+    assert 'client_assertion=' in body and 'client_secret' not in body
+
+
+def test_auth_code_redeemed_once_then_silent(requests_mock):
+    token_mock = mock_entra(requests_mock, json={
+        'token_type': 'Bearer', 'expires_in': 3599, 'access_token': 'user-at', 'refresh_token': 'user-rt',
+        'scope': f'{ARM}/user_impersonation',
+        'client_info': base64.urlsafe_b64encode(json.dumps({'uid': 'u1', 'utid': TENANT}).encode()).decode()})
+    p = params(auth_type='Authorization Code', redirect_uri='https://localhost/authcode',
+               auth_code={'password': 'https://localhost/authcode?code=ONE.TIME_code-1&session_state=zz'})
+    client = ac.build_client(p)
+    assert not client.token_provider.has_cached_sign_in()
+    with pytest.raises(ac.AzureAuthError) as info:
+        ac.test_module(client, {})
+    assert info.value.code == 'AuthCodeNotRedeemed' and '!azure-containment-auth-test' in info.value.message
+    assert token_mock.call_count == 0
+    assert client.token_provider.get_token() == 'user-at'
+    assert 'code=ONE.TIME_code-1' in token_mock.last_request.text
+    assert 'redirect_uri=https%3A%2F%2Flocalhost%2Fauthcode' in token_mock.last_request.text
+    assert ac.build_client(p).token_provider.has_cached_sign_in()
+    # Next run: access token from the cache; after a forced refresh the refresh token is used, not the code.
+    again = ac.build_client(p).token_provider
+    assert again.get_token() == 'user-at' and token_mock.call_count == 1
+    again.get_token(force_refresh=True)
+    assert 'grant_type=refresh_token' in token_mock.last_request.text and token_mock.call_count == 2
+
+
+def test_generate_login_url():
+    client = ac.build_client(params(auth_type='Authorization Code', redirect_uri='https://localhost/authcode'))
+    result = ac.generate_login_url_command(client, {})
+    assert f'{LOGIN}/{TENANT}/oauth2/v2.0/authorize?' in result.readable_output
+    assert 'offline_access+https%3A%2F%2Farm.test%2Fuser_impersonation' in result.readable_output
+    assert f'client_id={CLIENT}' in result.readable_output
+
+
+def test_managed_identity_user_assigned(requests_mock, monkeypatch):
+    monkeypatch.setenv('AZURE_POD_IDENTITY_AUTHORITY_HOST', 'https://imds.test')
+    for var in ('IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'MSI_ENDPOINT', 'IMDS_ENDPOINT'):
+        monkeypatch.delenv(var, raising=False)
+    imds = requests_mock.get('https://imds.test/metadata/identity/oauth2/token',
+                             json={'access_token': 'mi-at', 'expires_in': '3599', 'resource': f'{ARM}/'})
+    mi_id = '0f0f0f0f-2222-3333-4444-555555555555'
+    p = params(auth_type='Managed Identity', managed_identities_client_id={'password': mi_id}, auth_id='', enc_key='')
+    assert ac.build_client(p).token_provider.get_token() == 'mi-at'
+    assert imds.last_request.qs['client_id'] == [mi_id] and imds.last_request.headers['Metadata'] == 'true'
+    assert ac.build_client(p).token_provider.get_token() == 'mi-at' and imds.call_count == 1
+
+
+# --- Cortex XSOAR application mode ----------------------------------------------------------------------------
+
+def xsoar_params(**overrides):
+    values = {'self_deployed': False, 'enc_key': {'password': XSOAR_KEY},
+              'token_retrieval_url': 'https://oproxy.test/obtain-token'}
+    values.update(overrides)
+    return params(**values)
+
+
+def test_xsoar_app_token_request_and_cache(requests_mock):
+    oproxy = requests_mock.post('https://oproxy.test/obtain-token',
+                                json={'access_token': 'app-at', 'expires_in': 3599, 'refresh_token': 'app-rt'})
+    assert ac.build_client(xsoar_params()).token_provider.get_token() == 'app-at'
+    body = oproxy.last_request.json()
+    assert body['app_name'] == 'ms-azure-compute' and body['registration_id'] == CLIENT
+    assert body['scope'] == f'{ARM}/.default'
+    raw = base64.b64decode(body['encrypted_token'])
+    epoch, tenant = AESGCM(b'k' * 32).decrypt(raw[:12], raw[12:], None).decode().split(':')
+    assert tenant == TENANT and abs(int(epoch) - time.time()) < 60
+    assert ac.build_client(xsoar_params()).token_provider.get_token() == 'app-at' and oproxy.call_count == 1
+
+
+def test_xsoar_app_backoff(requests_mock):
+    oproxy = requests_mock.post('https://oproxy.test/obtain-token', status_code=400,
+                                json={'title': 'Bad request', 'detail': 'Decryption failed'})
+    with pytest.raises(ac.AzureAuthError) as info:
+        ac.build_client(xsoar_params()).token_provider.get_token()
+    assert info.value.code == 'XsoarAppTokenFailed' and 'in 10 s' in info.value.message
+    with pytest.raises(ac.AzureAuthError) as info:
+        ac.build_client(xsoar_params()).token_provider.get_token()
+    assert info.value.code == 'XsoarAppBackoff' and 'auth-reset' in info.value.message
+    assert oproxy.call_count == 1
+    ac.auth_store_clear()
+    with pytest.raises(ac.AzureAuthError):
+        ac.build_client(xsoar_params()).token_provider.get_token()
+    assert oproxy.call_count == 2
+
+
+def test_xsoar_app_bad_key_refused_before_request(requests_mock):
+    with pytest.raises(ac.AzureAuthError) as info:
+        ac.build_client(xsoar_params(enc_key='not base64!')).token_provider.get_token()
+    assert info.value.code == 'InvalidEncryptionKey' and requests_mock.request_history == []
+
+
+# --- ARM client -------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def arm_client(requests_mock):
+    mock_entra(requests_mock)
+    slept = []
+    client = ac.build_client(params())
+    client._sleep = slept.append
+    client.slept = slept
+    return client
+
+
+def test_retry_after_honoured(requests_mock, arm_client):
+    requests_mock.get(f'{ARM}/x', [{'status_code': 429, 'headers': {'Retry-After': '3'}, 'json': {}},
+                                   {'status_code': 503, 'json': {}}, {'status_code': 200, 'json': {'ok': 1}}])
+    assert arm_client.arm_json('GET', '/x', api_version='v') == {'ok': 1}
+    assert arm_client.slept == [3, 4]
+    assert requests_mock.last_request.qs['api-version'] == ['v']
+
+
+def test_retry_busy_false_raises_at_once(requests_mock, arm_client):
+    requests_mock.put(f'{ARM}/x', status_code=429, headers={'Retry-After': '2'}, json={'error': {
+        'code': 'RetryableErrorDueToAnotherOperation', 'message': 'Operation is in progress'}})
+    with pytest.raises(ac.AzureApiError) as info:
+        arm_client.arm_request('PUT', '/x', api_version='v', body={}, retry_busy=False)
+    assert info.value.status == 429 and info.value.retry_after == 2
+    assert info.value.code == 'RetryableErrorDueToAnotherOperation' and arm_client.slept == []
+
+
+def test_retries_are_bounded(requests_mock, arm_client):
+    requests_mock.get(f'{ARM}/x', status_code=500, json={'error': {'code': 'InternalServerError', 'message': 'boom'}})
+    with pytest.raises(ac.AzureApiError) as info:
+        arm_client.arm_request('GET', '/x', api_version='v')
+    assert len(arm_client.slept) == ac.ARM_MAX_RETRIES and info.value.status == 500
+
+
+def test_long_retry_after_not_waited(requests_mock, arm_client):
+    requests_mock.get(f'{ARM}/x', status_code=429, headers={'Retry-After': '600'}, json={'error': {
+        'code': 'SubscriptionRequestsThrottled', 'message': 'Number of read requests exceeded'}})
+    with pytest.raises(ac.AzureApiError) as info:
+        arm_client.arm_request('GET', '/x', api_version='v')
+    assert arm_client.slept == [] and 'retry after 600 s' in info.value.message
+
+
+def test_expired_token_refreshed_once(requests_mock, arm_client):
+    expired = {'status_code': 401, 'json': {'error': {'code': 'ExpiredAuthenticationToken', 'message': 'expired'}}}
+    requests_mock.get(f'{ARM}/x', [expired, {'status_code': 200, 'json': {'v': 1}}])
+    assert arm_client.arm_json('GET', '/x', api_version='v') == {'v': 1}
+    requests_mock.get(f'{ARM}/y', [expired, expired, {'status_code': 200, 'json': {}}])
+    with pytest.raises(ac.AzureApiError) as info:
+        arm_client.arm_json('GET', '/y', api_version='v')
+    assert info.value.code == 'ExpiredAuthenticationToken' and 'auth-reset' in info.value.message
+
+
+def test_list_pages_follows_next_link(requests_mock, arm_client):
+    requests_mock.get(f'{ARM}/list?api-version=v', json={'value': [1, 2], 'nextLink': f'{ARM}/list?api-version=v&p=2'})
+    requests_mock.get(f'{ARM}/list?api-version=v&p=2', json={'value': [3]})
+    assert arm_client.list_pages('/list', api_version='v') == [1, 2, 3]
+    assert arm_client.list_pages('/list', api_version='v', limit=1) == [1]
+
+
+def test_token_never_sent_to_foreign_host(requests_mock, arm_client):
+    with pytest.raises(ac.AzureApiError) as info:
+        arm_client.arm_request('GET', 'https://evil.test/steal')
+    assert info.value.code == 'ForeignHost'
+
+
+def test_wait_for_operation(requests_mock, arm_client):
+    requests_mock.post(f'{ARM}/vm/start', status_code=202, headers={'Azure-AsyncOperation': f'{ARM}/op/1'})
+    requests_mock.get(f'{ARM}/op/1', [{'json': {'status': 'InProgress'}, 'headers': {'Retry-After': '1'}},
+                                      {'json': {'status': 'Succeeded'}}])
+    response = arm_client.arm_request('POST', '/vm/start', api_version='v')
+    assert arm_client.wait_for_operation(response, 60)['status'] == 'Succeeded'
+    assert arm_client.slept == [1.0]
+
+
+def test_operation_failed_is_reported(requests_mock, arm_client):
+    requests_mock.get(f'{ARM}/op/2', json={'status': 'Failed', 'error': {'code': 'InternalOperationError', 'message': 'x'}})
+    status = arm_client.operation_status(f'{ARM}/op/2')
+    assert status['status'] == 'Failed' and status['error']['code'] == 'InternalOperationError'
+
+
+# --- commands and main ------------------------------------------------------------------------------------------
+
+def permissions_url(scope=f'/subscriptions/{SUB}'):
+    return f'{ARM}{scope}/providers/Microsoft.Authorization/permissions'
+
+
+def test_test_module_ok(requests_mock, arm_client):
+    requests_mock.get(f'{ARM}/subscriptions/{SUB}/providers/Microsoft.Compute/virtualMachines', json={'value': []})
+    requests_mock.get(permissions_url(), json={'value': [{'actions': ['Microsoft.Compute/virtualMachines/*',
+                                                                      'Microsoft.Network/*'], 'notActions': []}]})
+    assert ac.test_module(arm_client, {}) == 'ok'
+
+
+def test_test_module_names_missing_actions(requests_mock, arm_client):
+    requests_mock.get(f'{ARM}/subscriptions/{SUB}/providers/Microsoft.Compute/virtualMachines', json={'value': []})
+    requests_mock.get(permissions_url(), json={'value': [{'actions': ['*/read'], 'notActions': []}]})
+    with pytest.raises(ac.DemistoException) as info:
+        ac.test_module(arm_client, {})
+    text = str(info.value)
+    assert 'Microsoft.Network/networkSecurityGroups/write (granted by the built-in role "Network Contributor")' in text
+    assert 'Microsoft.Compute/virtualMachines/start/action (granted by the built-in role "Virtual Machine Contributor")' \
+        in text
+    assert 'Microsoft.Network/networkSecurityGroups/read' not in text
+
+
+def test_not_actions_exclude():
+    perms = [{'actions': ['Microsoft.Network/*'], 'notActions': ['Microsoft.Network/networkSecurityGroups/delete']}]
+    assert ac.action_granted('Microsoft.Network/networkSecurityGroups/write', perms)
+    assert not ac.action_granted('Microsoft.Network/networkSecurityGroups/delete', perms)
+
+
+def test_http_cache_roundtrip():
+    mapping = {}
+    expiring = ac.msal.individual_cache._ExpiringMapping(mapping=mapping, capacity=10)
+    expiring.set('GET https://x hash=1 2xx', ac._CachedResponse(200, '{"a": 1}', {'content-type': 'json'}), 100)
+    expiring.set('POST https://x hash=2 400', ac._CachedResponse(400, 'secret-ish', {}), 100)
+    dumped = ac.http_cache_dump(mapping)
+    assert list(dumped['entries']) == ['GET https://x hash=1 2xx']
+    restored = ac._HTTP_CACHE_INDEX in ac.http_cache_load(json.loads(json.dumps(dumped)))
+    assert restored
+
+
+def run_main(mocker, command, p):
+    demisto._reset(params=p, args={}, command=command)
+    with pytest.raises(SystemExit):
+        ac.main()
+        raise SystemExit(0)
+    return list(demisto._entries)
+
+
+def test_main_unknown_command(mocker):
+    entries = run_main(mocker, 'azure-nope', params())
+    assert len(entries) == 1 and entries[0]['Type'] == 4
+    assert entries[0]['Contents'] == "Command 'azure-nope' is not implemented"
+
+
+def test_main_missing_param_names_display_name(mocker, requests_mock):
+    entries = run_main(mocker, 'test-module', params(subscription_id=''))
+    assert len(entries) == 1 and '"Subscription ID"' in entries[0]['Contents']
+    assert requests_mock.request_history == []
+
+
+def test_main_auth_reset_works_with_bad_params(mocker):
+    ac.set_integration_context({ac.CTX_AUTH_KEY: {'k': {'access_token': 'x'}}, 'other': 1})
+    entries = run_main(mocker, 'azure-containment-auth-reset', params(subscription_id=''))
+    assert entries[0]['Type'] == 1 and 'revoke' in entries[0]['HumanReadable']
+    assert demisto.getIntegrationContext() == {'other': 1}
+
+
+# --- containment ---
