@@ -1090,11 +1090,11 @@ class IdentityService:
                 return problem(400, "Bad Request", f"Missing required field '{name}'.")
         reg = self.registrations.get(str(body["registration_id"]).lower())
         if reg is None:
-            return problem(404, "Registration Not Found", (
+            return problem(404, "Unknown registration ID", (
                 "The registration ID (the instance's ID field) is not registered with the Cortex XSOAR token "
                 "service. Generate a new ID, Token and Key in the Cortex XSOAR application's sign-in page."))
         if str(body["app_name"]) != str(reg["app_name"]):
-            return problem(400, "Bad Request", (
+            return problem(400, "Application mismatch", (
                 f"The app_name '{body['app_name']}' does not match the application of this registration."))
         try:
             blob = base64.b64decode(str(body["encrypted_token"]), validate=True)
@@ -1103,18 +1103,19 @@ class IdentityService:
                 raise ValueError("too short")
             plain = AESGCM(key).decrypt(blob[:12], blob[12:], None).decode("utf-8")
         except (binascii.Error, ValueError, InvalidTag, UnicodeDecodeError):
-            return problem(401, "Unauthorized", (
+            return problem(401, "Invalid key or encrypted token", (
                 "Could not decrypt the encrypted token: the Key does not belong to this registration ID."))
         epoch_text, _, tenant = plain.partition(":")
         try:
             epoch = int(epoch_text)
         except ValueError:
-            return problem(400, "Bad Request", "The encrypted token is not of the form '<epoch seconds>:<tenant id>'.")
+            return problem(400, "Malformed encrypted token",
+                           "The encrypted token is not of the form '<epoch seconds>:<tenant id>'.")
         if tenant.strip().lower() != str(reg["tenant"]).lower():
-            return problem(401, "Unauthorized", "The Token (tenant ID) does not match this registration.")
+            return problem(401, "Tenant mismatch", "The Token (tenant ID) does not match this registration.")
         skew = abs(self.clock() - epoch)
         if skew > float(self.settings["oproxy_max_skew_seconds"]):
-            return problem(401, "Unauthorized", (
+            return problem(401, "Stale encrypted token", (
                 "The encrypted token timestamp is more than 10 minutes away from the token service's time; check the "
                 "clock of the Cortex XSOAR server."))
         scope = body.get("scope") or ""
