@@ -156,10 +156,12 @@ def _render_table(rows: list[list[str]], style: Style, width: int) -> list[str]:
     widths = [max(len(str(x)) for x in [header[i]] + [r[i] for r in body]) for i in range(columns)]
     total = sum(widths) + 3 * (columns - 1)
     if total <= width or columns == 1:
-        out = [' | '.join(style.bold(h.ljust(w)) for h, w in zip(header, widths, strict=True))]
-        out.append('-+-'.join('-' * w for w in widths))
-        for row in body:
-            out.append(' | '.join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+        def line(cells: list[str], bold: bool = False) -> str:
+            padded = [c.ljust(w) if i < columns - 1 else c for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+            return ' | '.join(style.bold(p) if bold else p for p in padded)
+
+        out = [line(header, bold=True), '-+-'.join('-' * w for w in widths)]
+        out.extend(line(row) for row in body)
         if not body:
             out.append(style.dim('(no rows)'))
         return out
