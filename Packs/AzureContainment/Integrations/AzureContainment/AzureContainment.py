@@ -122,6 +122,8 @@ ERROR_HINTS: dict[str, str] = {
     'AADSTS50011': 'The redirect URI does not match the app registration. Fix: set "Application redirect URI" to '
                    'exactly one of the Redirect URIs in Entra ID > App registrations > your app > Authentication '
                    '(Web platform), then generate a new login URL and code.',
+    'AADSTS500112': 'The redirect URI sent when redeeming the code differs from the one used to sign in. Fix: set '
+                    '"Application redirect URI" to the redirect URI of the login URL, then ' + _RESET_STEP + '.',
     'AADSTS65001': 'Nobody has consented to this app yet. Fix: an administrator grants consent (Entra ID > App '
                    'registrations > your app > API permissions: Azure Service Management user_impersonation > Grant '
                    'admin consent), or the user accepts the consent prompt of the URL from '
@@ -356,6 +358,12 @@ def clean_auth_code(raw: str) -> str:
     text = (raw or '').strip()
     if not text:
         raise AzureAuthError('InvalidAuthCode', format_error('InvalidAuthCode', detail='it is empty'))
+    pasted_error = re.search(r'AADSTS(\d+)', text)
+    if pasted_error and f'AADSTS{pasted_error.group(1)}' in ERROR_HINTS:
+        # The sign-in page showed an error (e.g. AADSTS50011) and its text was pasted instead of a code.
+        code = f'AADSTS{pasted_error.group(1)}'
+        original = first_line(re.sub(r'^.*?AADSTS\d+:\s*', '', text, flags=re.DOTALL), 200)
+        raise AzureAuthError(code, format_error(code, original))
     query = ''
     if text.lower().startswith(('http://', 'https://')):
         parsed = urlparse(text)
@@ -622,6 +630,12 @@ class AzureTokenProvider:
         except ValueError as exc:
             text = str(exc)
             if 'authority' in text.lower() or 'OIDC Discovery' in text:
+                inner = re.search(r'AADSTS(\d+)', f'{text} {exc.__context__ or ""}')
+                if inner and f'AADSTS{inner.group(1)}' in ERROR_HINTS:   # e.g. AADSTS90002 in the discovery answer
+                    code = f'AADSTS{inner.group(1)}'
+                    raise AzureAuthError(code, format_error(
+                        code, f'the discovery document of {self.login_url}/{self.tenant_id} was refused (MSAL: '
+                              f'Unable to get authority configuration)')) from None
                 raise AzureAuthError('AuthorityNotFound', format_error(
                     'AuthorityNotFound', original=first_line(text, 200), host=f'{self.login_url}/{self.tenant_id}')
                 ) from None
@@ -728,10 +742,10 @@ class AzureTokenProvider:
                 self.last_source = 'identity_provider'
                 return token
             if isinstance(payload, dict):
-                for name in ('title', 'detail', 'error_description', 'message', 'error'):
-                    if isinstance(payload.get(name), str) and payload[name]:
-                        detail = first_line(payload[name], 200)
-                        break
+                parts = [first_line(payload[name], 200) for name in
+                         ('title', 'detail', 'error', 'error_description', 'message')
+                         if isinstance(payload.get(name), str) and payload[name]]
+                detail = ': '.join(parts[:2])
             detail = f'HTTP {response.status_code}' + (f': {detail}' if detail else '')
         except (requests.exceptions.SSLError, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
             detail = connection_error(exc, self.token_retrieval_url)[1]
