@@ -50,6 +50,9 @@ class Request:
     body: bytes = b""
     base_url: str = ""
     client_address: str = "127.0.0.1"
+    raw_query: str = ""             # the query string exactly as sent (without "?")
+    client: str | None = None       # set by the service that authenticated the caller (appid / oid / client_id)
+    listener: str = ""              # "login" or "arm"
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """The first value of query parameter `name` (case-sensitive, as ARM is for api-version)."""

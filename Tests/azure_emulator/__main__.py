@@ -1,0 +1,47 @@
+"""Standalone emulator: python -m Tests.azure_emulator --scenario default --ready-file PATH
+
+Writes a JSON file with the URLs, CA bundle and credentials once both listeners accept connections, then serves
+until SIGTERM or SIGINT, after which it stops cleanly and removes the ready file.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+
+from .server import Emulator, write_ready_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m Tests.azure_emulator", description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", default="default", help="scenario name under scenarios/ or a YAML path")
+    parser.add_argument("--ready-file", help="where to write the JSON connection details when ready")
+    parser.add_argument("--port-login", type=int, default=0, help="Entra ID listener port (0 = any free one)")
+    parser.add_argument("--port-arm", type=int, default=0, help="Resource Manager listener port (0 = any free one)")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    emulator = Emulator(args.scenario, port_login=args.port_login, port_arm=args.port_arm).start()
+    try:
+        if args.ready_file:
+            write_ready_file(args.ready_file, emulator.info())
+        print(f"azure emulator ready: login {emulator.login_url} arm {emulator.arm_url}", file=sys.stderr,
+              flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emulator.stop()
+        if args.ready_file:
+            try:
+                os.remove(args.ready_file)
+            except OSError:
+                pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

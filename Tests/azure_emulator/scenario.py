@@ -1,0 +1,95 @@
+"""Scenario loading: a name under scenarios/, a path to a YAML file, or a dict.
+
+A dict without `subscriptions` and `tenants` (or with `extends: <name>`) is an overlay on a base scenario
+(default: `default`): its `settings` are merged key by key into the base's, every other top-level key replaces
+the base's. That keeps per-test overrides short: `emu.reset({"settings": {"lro_seconds": 0}})`.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "lro_seconds": 0.3,            # how long a Network write (NSG, rule, NIC) stays in progress ("busy")
+    "vm_transition_seconds": 1.0,  # how long a VM stays starting/stopping/deallocating
+    "retry_after_seconds": 1,      # Retry-After on 202s, status polls and 429s (ARM sends 10)
+    "token_lifetime_seconds": 3599,
+    "auth_code_lifetime_seconds": 600,
+    "page_size": 2,                # items per page of every ARM list (nextLink beyond)
+    "max_rules_per_nsg": 1000,     # ARM: 1000 security rules per NSG
+    "max_prefixes_per_nsg_side": 4000,  # ARM: 4000 source (and separately destination) prefixes per NSG
+    "rule_priority_min": 100,
+    "rule_priority_max": 4096,
+}
+
+
+def _resolve_name(name: str) -> Path:
+    candidate = Path(name)
+    if candidate.suffix in (".yaml", ".yml") or os.sep in name or "/" in name:
+        if candidate.is_file():
+            return candidate
+        raise FileNotFoundError(f"scenario file not found: {name}")
+    path = SCENARIO_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+        raise FileNotFoundError(f"unknown scenario {name!r}; known: {', '.join(known)}")
+    return path
+
+
+def load_scenario(scenario: str | os.PathLike | dict | None = "default") -> dict:
+    """The scenario as a fresh dict (never shared with the caller), with every setting filled in."""
+    if scenario is None:
+        scenario = "default"
+    if isinstance(scenario, dict):
+        data = copy.deepcopy(scenario)
+        base_name = data.pop("extends", None)
+        if base_name or not ("subscriptions" in data and "tenants" in data):
+            base = load_scenario(base_name or "default")
+            settings = dict(base.get("settings") or {})
+            settings.update(data.pop("settings", None) or {})
+            base.update(data)
+            base["settings"] = settings
+            data = base
+    else:
+        with open(_resolve_name(os.fspath(scenario)), encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    settings = dict(DEFAULT_SETTINGS)
+    settings.update(data.get("settings") or {})
+    data["settings"] = settings
+    for key in ("tenants", "apps", "users", "managed_identities", "xsoar_registrations", "custom_roles",
+                "role_assignments", "subscriptions"):
+        data.setdefault(key, [])
+    return data
+
+
+def principal_ids(scenario: dict) -> dict[str, str]:
+    """Every principal name a role assignment may use (app / identity name, user upn, object id) -> object id."""
+    names: dict[str, str] = {}
+    for app in scenario.get("apps", []):
+        names[app["name"].lower()] = app["object_id"]
+        names[app["client_id"].lower()] = app["object_id"]
+    for mi in scenario.get("managed_identities", []):
+        names[mi["name"].lower()] = mi["object_id"]
+        names[mi["client_id"].lower()] = mi["object_id"]
+    for user in scenario.get("users", []):
+        names[user["upn"].lower()] = user["object_id"]
+    for reg in scenario.get("xsoar_registrations", []):
+        names[reg["registration_id"].lower()] = reg["object_id"]
+    return names
+
+
+def resolved_assignments(scenario: dict) -> list[dict]:
+    """role_assignments with `principal` turned into an object id (unknown names are taken as object ids)."""
+    names = principal_ids(scenario)
+    out = []
+    for a in scenario.get("role_assignments", []):
+        principal = str(a.get("principal") or a.get("principal_id"))
+        out.append({"principal_id": names.get(principal.lower(), principal), "role": a["role"],
+                    "scope": a["scope"]})
+    return out

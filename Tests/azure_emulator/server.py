@@ -1,0 +1,414 @@
+"""The emulator core: two HTTPS listeners on loopback (Entra ID "login" and Resource Manager "arm"), a CA made at
+start, the request log, fault injection and the control surface. See `Emulator` for the Python API.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import socket
+import ssl
+import struct
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import trustme
+
+from .arm import ArmService
+from .control import ControlSurface
+from .http import Headers, Request, Response
+from .scenario import load_scenario
+
+try:  # the identity engineer's module; ARM still works for unit tests without it
+    from .identity import IdentityService
+except ImportError:  # pragma: no cover - only while identity.py is missing
+    IdentityService = None  # type: ignore[assignment,misc]
+
+FAULT_KINDS = ("429", "500", "503", "reset", "latency", "lro_failed")
+SENSITIVE_QUERY = {"code", "client_secret", "client_assertion", "refresh_token", "access_token", "assertion",
+                   "password", "id_token", "session_state", "client_info"}
+IDENTITY_SECTIONS = ("tenants", "apps", "users", "managed_identities", "xsoar_registrations")
+
+
+class _Reset(Exception):
+    """Raised by the dispatcher to make the handler drop the connection with a TCP reset."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address, context: ssl.SSLContext, emulator: Emulator, listener: str):
+        super().__init__(address, _Handler)
+        # the TLS handshake runs in the handler thread (first read), never in the accept loop
+        self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+        self.emulator = emulator
+        self.listener = listener
+        self.base_url = f"https://127.0.0.1:{self.server_address[1]}"
+
+    def handle_error(self, request, client_address):  # noqa: ARG002 - quiet on client disconnects / bad TLS
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, ssl.SSLError, TimeoutError, OSError)):
+            return
+        traceback.print_exc()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "AzureEmulator/1.0"
+    sys_version = ""
+    timeout = 120  # idle keep-alive connections end after this
+    server: _Server
+
+    def log_message(self, format, *args):  # noqa: A002 - the request log replaces the stderr access log
+        return
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        target = self.path
+        if target.startswith(("http://", "https://")):  # absolute-form request target
+            target = "/" + target.split("/", 3)[3] if target.count("/") >= 3 else "/"
+        raw_path, _, raw_query = target.partition("?")
+        request = Request(
+            method=self.command.upper(), path=unquote(raw_path), raw_path=raw_path,
+            query=parse_qs(raw_query, keep_blank_values=True), headers=Headers(dict(self.headers.items())),
+            body=self._read_body(), base_url=self.server.base_url, client_address=self.client_address[0],
+            raw_query=raw_query, listener=self.server.listener)
+        emulator = self.server.emulator
+        try:
+            response, logged = emulator._dispatch(request)
+        except _Reset:
+            emulator._log(request, 0, started)
+            self.close_connection = True
+            try:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            except OSError:
+                pass
+            return
+        data, headers = response.encoded()
+        self.send_response(response.status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if not any(k.lower() == "content-length" for k in headers):
+            self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command.upper() != "HEAD" and data:
+            self.wfile.write(data)
+        self.wfile.flush()
+        if logged:
+            emulator._log(request, response.status, started)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+
+class Emulator:
+    """Entra ID + Azure Resource Manager over TLS on 127.0.0.1, loaded from a scenario.
+
+    emu = Emulator(scenario="default")   # a name under scenarios/, a path, or a dict (see scenario.py)
+    emu.start(); ...; emu.stop()         # or: with Emulator() as emu: ...
+    """
+
+    def __init__(self, scenario: Any = "default", *, port_login: int = 0, port_arm: int = 0):
+        self.initial_scenario = copy.deepcopy(scenario)
+        self._scenario_source = copy.deepcopy(scenario)
+        self.scenario = load_scenario(scenario)
+        self._ports = {"login": port_login, "arm": port_arm}
+        self._servers: dict[str, _Server] = {}
+        self._threads: list[threading.Thread] = []
+        self._tmpdir: str | None = None
+        self._log_lock = threading.Lock()
+        self._log_entries: list[dict] = []
+        self._seq = 0
+        self._fault_lock = threading.Lock()
+        self._faults: list[dict] = []
+        self._fault_seq = 0
+        self.login_url = ""
+        self.arm_url = ""
+        self.ca_bundle = ""
+        self.identity = self._new_identity(self.scenario)
+        self.arm = ArmService(self.scenario, self.identity, lro_fault=self._take_lro_fault,
+                              login_url=lambda: self.login_url)
+        self.control = ControlSurface(self)
+
+    # ------------------------------------------------------------------ lifecycle
+    def _new_identity(self, scenario: dict):
+        if IdentityService is None:
+            return None
+        return IdentityService(scenario, scenario.get("settings"), lambda: self.login_url)
+
+    def start(self) -> Emulator:
+        if self._servers:
+            return self
+        self._tmpdir = tempfile.mkdtemp(prefix="azure-emulator-")
+        ca = trustme.CA(organization_name="Azure Emulator Test CA")
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        self.ca_bundle = os.path.join(self._tmpdir, "ca.pem")
+        ca.cert_pem.write_to_path(self.ca_bundle)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        cert.configure_cert(context)
+        for listener in ("login", "arm"):
+            server = _Server(("127.0.0.1", self._ports[listener]), context, self, listener)
+            self._servers[listener] = server
+            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                                      name=f"azure-emulator-{listener}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        self.login_url = self._servers["login"].base_url
+        self.arm_url = self._servers["arm"].base_url
+        return self
+
+    def stop(self) -> None:
+        for server in self._servers.values():
+            server.shutdown()
+            server.server_close()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._servers.clear()
+        self._threads.clear()
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._servers)
+
+    # ------------------------------------------------------------------ endpoints for clients
+    @property
+    def imds_host(self) -> str:
+        return self.login_url
+
+    @property
+    def identity_endpoint(self) -> str:
+        path = getattr(self.identity, "app_service_path", "/msi/token")
+        return f"{self.login_url}{path}"
+
+    @property
+    def identity_header(self) -> str | None:
+        return getattr(self.identity, "identity_header", None)
+
+    @property
+    def oproxy_url(self) -> str:
+        return f"{self.login_url}{getattr(self.identity, 'oproxy_path', '/obtain-token')}"
+
+    @property
+    def credentials(self) -> dict:
+        if self.identity is not None:
+            return self.identity.credentials
+        return {app["name"]: {"client_id": app["client_id"], "tenant_id": app["tenant"],
+                              "secret": (app.get("secrets") or [{}])[0].get("value")}
+                for app in self.scenario.get("apps", [])}
+
+    def info(self) -> dict:
+        """What the standalone ready file holds."""
+        return {"login": self.login_url, "arm": self.arm_url, "ca_bundle": self.ca_bundle,
+                "imds_host": self.imds_host, "identity_endpoint": self.identity_endpoint,
+                "identity_header": self.identity_header, "oproxy_url": self.oproxy_url,
+                "credentials": self.credentials}
+
+    def token(self, principal: str = "soc-responder", *, audience: str | None = None, **kwargs) -> str:
+        """An access token for a scenario principal (tests); audience defaults to this ARM listener."""
+        return self.identity.mint_access_token(principal, audience or self.arm_url + "/", **kwargs)
+
+    # ------------------------------------------------------------------ control API
+    def request_log(self, since: int = 0) -> list[dict]:
+        with self._log_lock:
+            return [dict(e, query=dict(e["query"])) for e in self._log_entries if e["seq"] > since]
+
+    def clear_log(self) -> None:
+        with self._log_lock:
+            self._log_entries.clear()
+
+    def state(self) -> dict:
+        return self.arm.state()
+
+    def resource(self, resource_id: str) -> dict | None:
+        key = "/" + resource_id.strip().strip("/").lower()
+        return self.arm.state()["resources"].get(key)
+
+    def inject_fault(self, kind: str, *, method: str | None = None, path_contains: str | None = None,
+                     count: int = 1, retry_after: int = 1, delay_seconds: float = 0.0,
+                     error_code: str | None = None, listener: str | None = None) -> dict:
+        """Make the next `count` matching requests fail (or slow down). Returns the fault record."""
+        kind = str(kind)
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
+        if int(count) < 1:
+            raise ValueError("count must be at least 1")
+        with self._fault_lock:
+            self._fault_seq += 1
+            fault = {"id": self._fault_seq, "kind": kind, "method": method.upper() if method else None,
+                     "path_contains": path_contains, "count": int(count), "retry_after": int(retry_after),
+                     "delay_seconds": float(delay_seconds), "error_code": error_code, "listener": listener}
+            self._faults.append(fault)
+            return dict(fault)
+
+    def faults(self) -> list[dict]:
+        with self._fault_lock:
+            return [dict(f) for f in self._faults]
+
+    def clear_faults(self) -> None:
+        with self._fault_lock:
+            self._faults.clear()
+
+    def expire_all_tokens(self) -> None:
+        if self.identity is not None:
+            self.identity.expire_all_tokens()
+
+    def reset(self, scenario: Any = None) -> None:
+        """Back to the scenario's initial state (a new scenario when given); log and faults cleared. Tokens
+        issued before stay valid (the signing key is kept) unless they were expired with expire_all_tokens."""
+        if scenario is not None:
+            self._scenario_source = copy.deepcopy(scenario)
+        new = load_scenario(self._scenario_source)
+        old = self.scenario
+        self.scenario = new
+        if self.identity is not None:
+            if all(old.get(k) == new.get(k) for k in IDENTITY_SECTIONS):
+                self.identity.settings.update(new.get("settings") or {})
+            else:
+                fresh = self._new_identity(new)
+                for attr in ("_signing_key", "_signing_cert", "_kid", "_public_key", "identity_header"):
+                    if hasattr(self.identity, attr):
+                        setattr(fresh, attr, getattr(self.identity, attr))
+                self.identity = fresh
+                self.arm.identity = fresh
+            # a reset starts clean: earlier expire_all_tokens() no longer applies
+            if hasattr(self.identity, "_expired_at"):
+                self.identity._expired_at = None
+        self.arm.load(new)
+        self.clear_faults()
+        self.clear_log()
+
+    # ------------------------------------------------------------------ dispatch
+    def _take_fault(self, request: Request, kinds: tuple[str, ...]) -> dict | None:
+        target = request.path + ("?" + request.raw_query if request.raw_query else "")
+        with self._fault_lock:
+            for fault in self._faults:
+                if fault["kind"] not in kinds:
+                    continue
+                if fault["method"] and fault["method"] != request.method:
+                    continue
+                if fault["listener"] and fault["listener"] != request.listener:
+                    continue
+                if fault["path_contains"] and fault["path_contains"].lower() not in target.lower():
+                    continue
+                fault["count"] -= 1
+                if fault["count"] <= 0:
+                    self._faults.remove(fault)
+                return dict(fault)
+        return None
+
+    def _take_lro_fault(self, request: Request) -> dict | None:
+        return self._take_fault(request, ("lro_failed",))
+
+    def _dispatch(self, request: Request) -> tuple[Response, bool]:
+        """(response, whether to log it). Raises _Reset for an injected connection reset."""
+        if request.path == "/_emulator" or request.path.startswith("/_emulator/"):
+            return self.control.handle(request), False
+        try:
+            fault = self._take_fault(request, ("429", "500", "503", "reset", "latency"))
+            if fault is not None:
+                if fault["kind"] == "latency":
+                    time.sleep(fault["delay_seconds"])
+                elif fault["kind"] == "reset":
+                    raise _Reset()
+                else:
+                    return self._fault_response(request, fault), True
+            if request.listener == "login":
+                response = self.identity.handle(request) if self.identity is not None else None
+                if request.client is None:
+                    request.client = self._login_client(request)
+                if response is None:
+                    response = Response(404, {"error": "not_found", "error_description":
+                                              f"No Entra ID endpoint at {request.path}."})
+                return response, True
+            return self.arm.handle(request), True
+        except _Reset:
+            raise
+        except Exception as exc:  # an emulator bug: answer like a 500 so the client shows it, and print it
+            traceback.print_exc()
+            return Response(500, {"error": {"code": "InternalServerError",
+                                            "message": f"Emulator error: {type(exc).__name__}"}}), True
+
+    @staticmethod
+    def _login_client(request: Request) -> str | None:
+        client = request.arg("client_id")
+        if client is None and request.body and "form" in (request.headers.get("Content-Type") or ""):
+            try:
+                client = request.form().get("client_id")
+            except (UnicodeDecodeError, ValueError):
+                client = None
+        return client
+
+    def _fault_response(self, request: Request, fault: dict) -> Response:
+        kind, retry = fault["kind"], str(fault["retry_after"])
+        headers = {"Retry-After": retry} if kind in ("429", "503") else {}
+        if request.listener == "login":
+            error, code, text = {
+                "429": ("temporarily_unavailable", 50196, "The server is throttling this client. Retry later."),
+                "500": ("server_error", 90033, "A transient error has occurred. Please try again."),
+                "503": ("temporarily_unavailable", 90033, "A transient error has occurred. Please try again."),
+            }[kind]
+            now = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
+            return Response(int(kind), {"error": fault["error_code"] or error,
+                                        "error_description": f"AADSTS{code}: {text}", "error_codes": [code],
+                                        "timestamp": now, "trace_id": "00000000-0000-0000-0000-000000000000",
+                                        "correlation_id": "00000000-0000-0000-0000-000000000000"}, headers)
+        code, text = {
+            "429": ("SubscriptionRequestsThrottled",
+                    f"Number of requests exceeded the limit. Please try again after '{retry}' seconds. Refer to "
+                    f"https://aka.ms/arm-throttling"),
+            "500": ("InternalServerError", "Encountered internal server error. Please retry the request."),
+            "503": ("ServiceUnavailable", "The service is temporarily unavailable. Please retry the request."),
+        }[kind]
+        return Response(int(kind), {"error": {"code": fault["error_code"] or code, "message": text,
+                                              "details": []}}, headers)
+
+    def _log(self, request: Request, status: int, started: float) -> None:
+        query = {k: ("***" if k.lower() in SENSITIVE_QUERY else v[0]) for k, v in request.query.items() if v}
+        entry = {"time": time.time(), "listener": request.listener, "method": request.method,
+                 "path": request.path, "query": query, "status": status,
+                 "duration_ms": round((time.perf_counter() - started) * 1000, 3), "client": request.client}
+        with self._log_lock:
+            self._seq += 1
+            entry["seq"] = self._seq
+            self._log_entries.append(entry)
+
+
+def write_ready_file(path: str, info: dict) -> None:
+    """Write `info` as JSON atomically (readers never see half a file)."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(info, fh, indent=2)
+    os.replace(tmp, path)
