@@ -580,3 +580,19 @@ def handle_proxy(proxy_param_name: str = 'proxy', checkbox_default_value: bool =
             for var in _CA_ENV_VARS:
                 os.environ.pop(var, None)
     return proxies
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Unified-script bookkeeping (added by the foundation engineer for the build smoke test)
+# ---------------------------------------------------------------------------------------------------------------
+def register_module_line(module_name: str, start_end: str, line: int, wrapper: int = 0) -> None:
+    """`demisto-sdk prepare-content` brackets the embedded code of a unified YAML with
+    ``register_module_line('<Name>', 'start' | 'end', __line__())``; XSOAR uses it to map traceback line numbers
+    back to the integration's own file. Here it only has to exist: a no-op."""
+
+
+def __line__() -> int:
+    """The caller's line number (used with ``register_module_line``). Not exported by ``import *`` (leading
+    underscore): the harness puts it into the unified script's namespace explicitly."""
+    frame = sys._getframe(1)
+    return frame.f_lineno if frame else 0

@@ -375,7 +375,8 @@ class XsoarInstance:
                 try:
                     if needs_csp_names:
                         # XSOAR puts CommonServerPython (and demistomock as `demisto`) in front of the script.
-                        exec('import demistomock as demisto\nfrom CommonServerPython import *\n',  # noqa: S102
+                        exec('import demistomock as demisto\nfrom CommonServerPython import *\n'
+                             'from CommonServerPython import __line__\n',  # noqa: S102
                              module.__dict__)
                     exec(compile(code, filename, 'exec'), module.__dict__)  # noqa: S102 - running the script
                     main = module.__dict__.get('main')
