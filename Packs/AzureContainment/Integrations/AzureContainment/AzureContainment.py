@@ -2063,6 +2063,7 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
         current = _nic_nsg(nic)
         if ORIGINAL_NSG_TAG in tags:
             original = tags.pop(ORIGINAL_NSG_TAG)
+            tags = tags or None  # the tag was the only one: the NIC goes back to having no tags at all
             where = f"tag {ORIGINAL_NSG_TAG} on {nic.get('name')}"
             target = None if original == NO_NSG else parse_resource_id(
                 original, 'Microsoft.Network/networkSecurityGroups', where)['id']
@@ -2070,7 +2071,7 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
             rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': original,
                          'CurrentNSG': target or NO_NSG})
         elif iso is not None and same_id(current, iso.get('id')):
-            todo.append((nic, None, tags))  # on the isolation NSG without a record: detach, nothing to restore
+            todo.append((nic, None, tags or None))  # on the isolation NSG without a record: detach it
             rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': NO_NSG, 'CurrentNSG': NO_NSG})
         else:
             rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': current or NO_NSG,
@@ -2164,7 +2165,7 @@ def vm_power_command(client, args: dict) -> CommandResults:
     action = POWER_ACTIONS[raw_action]
     sub, rg, name = resolve_vm(client, args)
     polling = argToBoolean(args.get('polling') or 'true')
-    interval = arg_to_number(args.get('interval_in_seconds')) or 30
+    interval = max(10, arg_to_number(args.get('interval_in_seconds')) or 30)  # XSOAR schedules 10 s at the least
     timeout = arg_to_number(args.get('timeout_in_seconds')) or 600
     skip_shutdown = argToBoolean(args.get('skip_shutdown') or 'false')
     operation_url = args.get('operation_url')

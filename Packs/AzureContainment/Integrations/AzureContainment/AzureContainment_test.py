@@ -521,3 +521,465 @@ def test_main_auth_reset_works_with_bad_params(mocker):
 
 
 # --- containment ---
+# Unit tests of sections 1b, 4 and 5b (containment owner): pure helpers, then every command against
+# test_data/fake_arm.py, an in-memory ARM with Azure's rule semantics (no network).
+import importlib.util as _ct_importlib_util  # noqa: E402
+import os as _ct_os  # noqa: E402
+
+import pytest as _ct_pytest  # noqa: E402
+
+import AzureContainment as _ct  # noqa: E402
+
+_CT_SPEC = _ct_importlib_util.spec_from_file_location(
+    'ct_fake_arm', _ct_os.path.join(_ct_os.path.dirname(_ct_os.path.abspath(__file__)), 'test_data', 'fake_arm.py'))
+ct_fake_arm = _ct_importlib_util.module_from_spec(_CT_SPEC)
+_CT_SPEC.loader.exec_module(ct_fake_arm)
+CT_SUB = ct_fake_arm.SUB
+CT_NET = ct_fake_arm.NET
+
+
+@_ct_pytest.fixture
+def arm(monkeypatch):
+    monkeypatch.setattr(_ct, 'backoff', lambda attempt, err=None: None)
+    return ct_fake_arm.FakeArm()
+
+
+def ct_items(result, key='AzureContainment.BlockedIP'):
+    for k, v in result.outputs.items():
+        if k.startswith(key + '('):
+            return v
+    return []
+
+
+# ---- pure helpers ----
+
+@_ct_pytest.mark.parametrize('raw, text, note', [
+    ('203.0.113.7', '203.0.113.7', False),
+    ('203.0.113.7/32', '203.0.113.7', True),
+    ('10.0.0.5/24', '10.0.0.0/24', True),
+    ('2001:DB8:0:0::1', '2001:db8::1', True),
+    ('2001:db8::/48', '2001:db8::/48', False),
+    (' 198.51.100.0/24 ', '198.51.100.0/24', False),
+])
+def test_ct_parse_prefix_normalises(raw, text, note):
+    prefix = _ct.parse_prefix(raw)
+    assert prefix.text == text
+    assert bool(prefix.note) == note
+
+
+@_ct_pytest.mark.parametrize('raw, reason', [
+    ('*', 'every address'), ('0.0.0.0/0', 'every address'), ('::/0', 'every address'), ('any', 'every address'),
+    ('Internet', 'every address'), ('AzureCloud', 'service tag'), ('Storage.EastUS', 'service tag'),
+    ('10.0.0.256', 'not an IPv4'), ('10.0.0.1/33', 'not an IPv4'), ('01.2.3.4', 'not an IPv4'),
+    ('fe80::1%eth0', 'not an IPv4'), ('1.2.3.4 5', 'not an IPv4'), ('', 'empty'), ('0.0.0.0', 'unspecified'),
+    ('10.0.0.1-10.0.0.5', 'not an IPv4'), ('../x', 'not an IPv4'),
+])
+def test_ct_parse_prefix_refuses(raw, reason):
+    with _ct_pytest.raises(ValueError, match=reason):
+        _ct.parse_prefix(raw)
+
+
+def test_ct_parse_prefix_list_names_every_bad_item():
+    with _ct_pytest.raises(_ct.DemistoException) as exc:
+        _ct.parse_prefix_list(['203.0.113.7', '*', 'AzureCloud', 'nope'], 'ip')
+    text = str(exc.value)
+    assert "'*'" in text and "'AzureCloud'" in text and "'nope'" in text and 'Nothing was changed' in text
+    assert "'203.0.113.7'" not in text
+
+
+@_ct_pytest.mark.parametrize('name', ['web-nsg', 'a', 'A_b.c-d_', 'x' * 80, 'nsg_1'])
+def test_ct_validate_name_accepts(name):
+    assert _ct.validate_name(name, 'nsg_name') == name
+
+
+@_ct_pytest.mark.parametrize('name', ['../x', 'a/b', 'a?b', 'a#b', 'a%2Fb', '-a', 'a-', 'a.', 'x' * 81, '', ' a',
+                                      'a b', '..', None])
+def test_ct_validate_name_refuses(name):
+    with _ct_pytest.raises(_ct.DemistoException, match='Invalid nsg_name'):
+        _ct.validate_name(name, 'nsg_name')
+
+
+def test_ct_parse_vm_id():
+    vm_id = f'/subscriptions/{CT_SUB}/resourceGroups/soc-demo-rg/providers/Microsoft.Compute/virtualMachines/web-01'
+    parsed = _ct.parse_resource_id(vm_id, 'Microsoft.Compute/virtualMachines', 'vm_id')
+    assert (parsed['subscription'], parsed['resource_group'], parsed['name']) == (CT_SUB, 'soc-demo-rg', 'web-01')
+    assert parsed['path'] == vm_id
+
+
+@_ct_pytest.mark.parametrize('vm_id, fragment', [
+    ('web-01', 'full resource ID'),
+    ('/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm', 'subscription'),
+    (f'/subscriptions/{CT_SUB}/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/vm', 'expected a'),
+    (f'/subscriptions/{CT_SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/..', 'name in vm_id'),
+    (f'/subscriptions/{CT_SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/a%2Fb', 'name in'),
+    (f'/subscriptions/{CT_SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm/x', 'full resource'),
+    (f'/subscriptions/{CT_SUB}/resourceGroups/r?g/providers/Microsoft.Compute/virtualMachines/vm', 'resource group'),
+])
+def test_ct_parse_vm_id_refuses(vm_id, fragment):
+    with _ct_pytest.raises(_ct.DemistoException, match=fragment):
+        _ct.parse_resource_id(vm_id, 'Microsoft.Compute/virtualMachines', 'vm_id')
+
+
+def test_ct_block_rule_name_is_deterministic_and_valid():
+    a = _ct.block_rule_name('Inbound', 'v4', ['203.0.113.7', '198.51.100.0/24'])
+    b = _ct.block_rule_name('Inbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])
+    assert a == b and a.startswith('xsoar-block-in-v4-') and len(a) == len('xsoar-block-in-v4-') + 10
+    assert _ct.block_rule_name('Outbound', 'v6', ['2001:db8::1']).startswith('xsoar-block-out-v6-')
+    _ct.validate_name(a, 'rule')
+
+
+def test_ct_description_fits_140():
+    text, truncated = _ct.block_description('INC-1 ' + 'x' * 300)
+    assert len(text) == 140 and text.startswith('[AzureContainment] INC-1') and truncated
+    text, truncated = _ct.block_description('INC-42')
+    assert text == '[AzureContainment] INC-42' and not truncated
+
+
+def test_ct_lowest_free_priority():
+    rules = [{'properties': {'direction': 'Inbound', 'priority': p}} for p in (100, 101, 103)]
+    rules.append({'properties': {'direction': 'Outbound', 'priority': 102}})
+    assert _ct.lowest_free_priority(rules, 'Inbound') == 102
+    assert _ct.lowest_free_priority(rules, 'Outbound') == 100
+    full = [{'properties': {'direction': 'Inbound', 'priority': p}} for p in range(100, 4097)]
+    assert _ct.lowest_free_priority(full, 'Inbound') is None
+
+
+def test_ct_parse_ports():
+    assert _ct.parse_ports(['22', '3389', '8000-8080', '22']) == ['22', '3389', '8000-8080']
+    for bad in (['65536'], ['*'], ['10-5'], ['ssh'], ['1-2-3']):
+        with _ct_pytest.raises(_ct.DemistoException, match='allow_ports'):
+            _ct.parse_ports(bad)
+
+
+# ---- block / unblock ----
+
+def test_ct_block_writes_one_rule_per_direction_and_family(arm):
+    result = _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::/48',
+                                            'nsg_name': 'edge-nsg', 'description': 'INC-7'})
+    items = ct_items(result)
+    assert {i['Status'] for i in items} == {'Blocked'} and len(items) == 6
+    puts = [w for w in arm.writes() if w[0] == 'PUT']
+    assert len(puts) == 4 and not [w for w in arm.writes() if w[0] != 'PUT']
+    rules = {r['name']: r['properties'] for r in arm.rules('edge-nsg')}
+    assert len(rules) == 4
+    inbound_v4 = rules[_ct.block_rule_name('Inbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])]
+    assert inbound_v4['sourceAddressPrefixes'] == ['198.51.100.0/24', '203.0.113.7']
+    assert inbound_v4['destinationAddressPrefix'] == '*' and inbound_v4['access'] == 'Deny'
+    assert inbound_v4['protocol'] == '*' and inbound_v4['priority'] == 100
+    assert inbound_v4['description'] == '[AzureContainment] INC-7'
+    inbound_v6 = rules[_ct.block_rule_name('Inbound', 'v6', ['2001:db8::/48'])]
+    assert inbound_v6['priority'] == 101
+    outbound_v4 = rules[_ct.block_rule_name('Outbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])]
+    assert outbound_v4['destinationAddressPrefixes'] == ['198.51.100.0/24', '203.0.113.7']
+    assert outbound_v4['priority'] == 100
+    nsg_rules = [v for k, v in result.outputs.items() if k.startswith('AzureContainment.NSGRule')][0]
+    assert {r['Name'] for r in nsg_rules} == set(rules) and all(r['ManagedByPack'] for r in nsg_rules)
+
+
+def test_ct_block_again_and_inside_cidr_cost_zero_writes(arm):
+    _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24', 'nsg_name': 'edge-nsg'})
+    before = len(arm.writes())
+    result = _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.9', 'nsg_name': 'edge-nsg'})
+    assert len(arm.writes()) == before
+    assert {i['Status'] for i in ct_items(result)} == {'AlreadyBlocked'}
+
+
+def test_ct_block_dry_run_writes_nothing(arm):
+    result = _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'dry_run': 'true'})
+    assert arm.writes() == [] and {i['Status'] for i in ct_items(result)} == {'WouldBlock'}
+
+
+def test_ct_block_invalid_input_makes_no_request(arm):
+    for args in ({'ip': '203.0.113.7,*', 'nsg_name': 'edge-nsg'}, {'ip': '203.0.113.7', 'nsg_name': '../web-nsg'},
+                 {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Sideways'},
+                 {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'resource_group': 'a/b'}):
+        with _ct_pytest.raises(_ct.DemistoException):
+            _ct.nsg_block_ip_command(arm, args)
+    assert arm.log == []
+
+
+def test_ct_block_warns_about_preceding_allow(arm):
+    result = _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.7', 'nsg_name': 'web-nsg',
+                                            'direction': 'Inbound'})
+    items = {i['IP']: i for i in ct_items(result)}
+    assert "allow-https-in" in items['203.0.113.7']['Warning'] and '443' in items['203.0.113.7']['Warning']
+    # the new rule sits at 101: before allow-ssh-admin (110), after allow-https-in (100)
+    assert 'allow-ssh-admin' not in (items['198.51.100.7']['Warning'] or '')
+    pack = [r for r in arm.rules('web-nsg') if r['name'].startswith('xsoar-block-')]
+    assert [r['properties']['priority'] for r in pack] == [101]
+
+
+def test_ct_block_retries_conflict_with_parallel_writer(arm):
+    def parallel_writer(method, path):  # another process takes priority 100 just before our PUT lands
+        arm.add_rule('edge-nsg', 'someone-else', {'direction': 'Inbound', 'access': 'Deny', 'protocol': '*',
+                                                  'priority': 100, 'sourceAddressPrefix': '192.0.2.1',
+                                                  'destinationAddressPrefix': '*', 'sourcePortRange': '*',
+                                                  'destinationPortRange': '*'})
+    arm.before_write = parallel_writer
+    arm.inject('PUT', '/securityRules/', 429, 'RetryableErrorDueToAnotherOperation', count=2, retry_after=1)
+    result = _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    assert ct_items(result)[0]['Status'] == 'Blocked'
+    pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
+    assert len(pack) == 1 and pack[0]['properties']['priority'] == 101
+
+
+def test_ct_block_gives_up_on_non_retryable(arm):
+    arm.inject('PUT', '/securityRules/', 403, 'AuthorizationFailed')
+    with _ct_pytest.raises(_ct.DemistoException, match='AuthorizationFailed'):
+        _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'})
+    assert [w for w in arm.writes()] == [('PUT', w[1]) for w in arm.writes()] and len(arm.writes()) == 1
+
+
+def test_ct_block_limit_error_says_what_was_and_was_not_blocked(arm, monkeypatch):
+    monkeypatch.setattr(_ct, 'MAX_PREFIXES_PER_SIDE', 3)
+    arm.add_rule('edge-nsg', 'user-rule', {'direction': 'Outbound', 'access': 'Allow', 'protocol': '*',
+                                           'priority': 200, 'sourceAddressPrefix': '*', 'sourcePortRange': '*',
+                                           'destinationAddressPrefixes': ['192.0.2.1', '192.0.2.2'],
+                                           'destinationPortRange': '*'})
+    with _ct_pytest.raises(_ct.DemistoException) as exc:
+        _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg'})
+    text = str(exc.value)
+    assert 'Outbound block of 203.0.113.7, 203.0.113.8 was not written' in text
+    assert 'Already blocked by this call: Inbound 203.0.113.7, 203.0.113.8' in text
+
+
+def test_ct_block_rule_count_limit(arm, monkeypatch):
+    monkeypatch.setattr(_ct, 'MAX_RULES_PER_NSG', 2)
+    with _ct_pytest.raises(_ct.DemistoException, match='already has 2 security rules'):
+        _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'web-nsg'})
+    assert arm.writes() == []
+
+
+def test_ct_unblock_exact_round_trip(arm):
+    before = arm.snapshot()
+    _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::1', 'nsg_name': 'web-nsg'})
+    result = _ct.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::1',
+                                              'nsg_name': 'web-nsg'})
+    assert {i['Status'] for i in ct_items(result)} == {'Unblocked'}
+    assert arm.snapshot() == before
+
+
+def test_ct_unblock_keeps_the_other_prefixes(arm):
+    _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    _ct.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
+    assert len(pack) == 1 and pack[0]['properties']['sourceAddressPrefixes'] == ['203.0.113.8']
+
+
+def test_ct_unblock_inside_cidr_is_not_split(arm):
+    _ct.nsg_block_ip_command(arm, {'ip': '198.51.100.0/24', 'nsg_name': 'edge-nsg'})
+    writes = len(arm.writes())
+    result = _ct.nsg_unblock_ip_command(arm, {'ip': '198.51.100.7,192.0.2.1', 'nsg_name': 'edge-nsg'})
+    items = {(i['IP'], i['Direction']): i for i in ct_items(result)}
+    assert len(arm.writes()) == writes
+    assert items[('198.51.100.7', 'Inbound')]['Status'] == 'NotBlocked'
+    assert 'unblock 198.51.100.0/24 instead' in items[('198.51.100.7', 'Inbound')]['Warning']
+    assert items[('192.0.2.1', 'Outbound')]['Status'] == 'NotBlocked'
+
+
+def test_ct_unblock_reverifies_after_parallel_readd(arm):
+    _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    name = _ct.block_rule_name('Inbound', 'v4', ['203.0.113.7', '203.0.113.8'])
+    original = [r for r in arm.rules('edge-nsg') if r['name'] == name][0]['properties']
+
+    calls = {'n': 0}
+    real_route = arm._route
+
+    def route(method, path, params, body):
+        response = real_route(method, path, params, body)
+        if method == 'PUT' and calls['n'] == 0:
+            calls['n'] += 1
+            arm.add_rule('edge-nsg', name, dict(original, provisioningState=None))  # the lost update
+        return response
+    arm._route = route
+    result = _ct.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    assert ct_items(result)[0]['Status'] == 'Unblocked'
+    pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
+    assert pack[0]['properties']['sourceAddressPrefixes'] == ['203.0.113.8']
+    assert len([w for w in arm.writes() if w[0] == 'PUT']) == 3  # block, unblock, re-unblock
+
+
+def test_ct_foreign_rules_never_touched(arm):
+    arm.add_rule('edge-nsg', 'xsoar-block-in-v4-lookalike', {
+        'direction': 'Inbound', 'access': 'Deny', 'protocol': '*', 'priority': 300, 'description': 'not ours',
+        'sourceAddressPrefixes': ['203.0.113.7'], 'destinationAddressPrefix': '*', 'sourcePortRange': '*',
+        'destinationPortRange': '*'})
+    result = _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    assert ct_items(result)[0]['Status'] == 'Blocked'  # the look-alike without the marker does not count
+    result = _ct.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    names = [r['name'] for r in arm.rules('edge-nsg')]
+    assert names == ['xsoar-block-in-v4-lookalike']
+
+
+def test_ct_consolidation_merges_without_gaps(arm, monkeypatch):
+    monkeypatch.setattr(_ct, 'CONSOLIDATE_THRESHOLD', 3)
+    ips = [f'203.0.113.{i}' for i in range(1, 6)]
+    for ip in ips:
+        _ct.nsg_block_ip_command(arm, {'ip': ip, 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
+    assert len(pack) <= 3
+    blocked = sorted(p for r in pack for p in r['properties']['sourceAddressPrefixes'])
+    assert blocked == sorted(ips)
+    result = _ct.nsg_unblock_ip_command(arm, {'ip': ','.join(ips), 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    assert {i['Status'] for i in ct_items(result)} == {'Unblocked'} and arm.rules('edge-nsg') == []
+
+
+# ---- isolation ----
+
+def ct_nsg_id(name):
+    return f'{CT_NET}/networkSecurityGroups/{name}'
+
+
+def test_ct_isolate_all_nics_and_unisolate_exactly(arm):
+    before = arm.snapshot()
+    result = _ct.vm_isolate_command(arm, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
+    out = result.outputs
+    assert out['Status'] == 'Isolated' and out['IsolationNSG'].endswith('/xsoar-isolation-web-01')
+    iso = arm.nsg('xsoar-isolation-web-01')
+    assert iso['properties']['flushConnection'] is True and iso['location'] == 'eastus'
+    rules = {r['name']: r['properties'] for r in iso['properties']['securityRules']}
+    assert rules['xsoar-forensic-allow-in-v4']['sourceAddressPrefixes'] == ['198.51.100.10']
+    assert rules['xsoar-forensic-allow-in-v4']['destinationPortRanges'] == ['22', '3389']
+    assert rules['xsoar-isolation-deny-all-out']['access'] == 'Deny'
+    for nic in ('web-01-nic0', 'web-01-nic1'):
+        body = arm.nic(nic)
+        assert body['properties']['networkSecurityGroup']['id'].lower() == iso['id'].lower()
+        assert body['tags'][_ct.ORIGINAL_NSG_TAG] == ct_nsg_id('web-nsg')
+        assert body['properties']['ipConfigurations'] == before[f'{CT_NET}/networkInterfaces/{nic}'.lower()][
+            'properties']['ipConfigurations']
+    assert arm.nic('web-02-nic0') == before[f'{CT_NET}/networkInterfaces/web-02-nic0'.lower()]
+    assert arm.nsg('web-nsg') == before[ct_nsg_id('web-nsg').lower()]
+    writes = len(arm.writes())
+    again = _ct.vm_isolate_command(arm, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
+    assert again.outputs['Status'] == 'AlreadyIsolated' and len(arm.writes()) == writes
+    released = _ct.vm_unisolate_command(arm, {'vm_name': 'web-01'})
+    assert released.outputs['Status'] == 'Released'
+    assert arm.snapshot() == before
+    writes = len(arm.writes())
+    assert _ct.vm_unisolate_command(arm, {'vm_name': 'web-01'}).outputs['Status'] == 'NotIsolated'
+    assert len(arm.writes()) == writes
+
+
+def test_ct_isolate_nic_without_nsg_reports_subnet_nsg(arm):
+    before = arm.snapshot()
+    vm_id = f'/subscriptions/{CT_SUB}/resourceGroups/soc-demo-rg/providers/Microsoft.Compute/virtualMachines/db-01'
+    result = _ct.vm_isolate_command(arm, {'vm_id': vm_id})
+    assert result.outputs['SubnetNSGs'] == [ct_nsg_id('db-subnet-nsg')]
+    assert result.outputs['NICs'][0]['OriginalNSG'] == 'none'
+    assert arm.nic('db-01-nic0')['tags'][_ct.ORIGINAL_NSG_TAG] == 'none'
+    _ct.vm_unisolate_command(arm, {'vm_id': vm_id})
+    assert arm.snapshot() == before
+
+
+def test_ct_isolate_failure_on_second_nic_rolls_back(arm):
+    before = arm.snapshot()
+    arm.inject('PUT', 'web-01-nic1', 500, 'InternalServerError')
+    result = _ct.vm_isolate_command(arm, {'vm_name': 'web-01'})
+    assert result.outputs['Status'] == 'RolledBack' and result.entry_type == _ct.EntryType.ERROR
+    assert 'web-01-nic1' in result.outputs['Error']
+    assert arm.snapshot() == before
+
+
+def test_ct_isolate_rollback_failure_says_rerun(arm):
+    arm.inject('PUT', 'web-01-nic1', 500, 'InternalServerError')
+    real_request = arm.arm_request
+    nic0_puts = []
+
+    def request(method, path, **kwargs):
+        if method == 'PUT' and path.endswith('/web-01-nic0'):
+            nic0_puts.append(path)
+            if len(nic0_puts) == 2:  # the rollback of nic0 fails too
+                raise ct_fake_arm.FakeApiError(500, 'InternalServerError', 'rollback fails')
+        return real_request(method, path, **kwargs)
+    arm.arm_request = request
+    with _ct_pytest.raises(_ct.DemistoException) as exc:
+        _ct.vm_isolate_command(arm, {'vm_name': 'web-01'})
+    assert 'Rolling back also failed' in str(exc.value) and 're-running azure-vm-isolate' in str(exc.value)
+    assert arm.nic('web-01-nic0')['tags'][_ct.ORIGINAL_NSG_TAG] == ct_nsg_id('web-nsg')
+    result = _ct.vm_isolate_command(arm, {'vm_name': 'web-01'})  # a re-run completes it
+    assert result.outputs['Status'] == 'Isolated'
+    assert arm.nic('web-01-nic1')['tags'][_ct.ORIGINAL_NSG_TAG] == ct_nsg_id('web-nsg')
+    assert arm.nic('web-01-nic0')['tags'][_ct.ORIGINAL_NSG_TAG] == ct_nsg_id('web-nsg')
+
+
+def test_ct_isolate_dry_run_and_foreign_nsg(arm):
+    result = _ct.vm_isolate_command(arm, {'vm_name': 'web-01', 'dry_run': 'true'})
+    assert result.outputs['Status'] == 'WouldIsolate' and arm.writes() == []
+    arm.resources[ct_nsg_id('xsoar-isolation-web-02').lower()] = {
+        'id': ct_nsg_id('xsoar-isolation-web-02'), 'name': 'xsoar-isolation-web-02', 'location': 'eastus',
+        'properties': {'securityRules': []}}
+    with _ct_pytest.raises(_ct.DemistoException, match='not this pack'):
+        _ct.vm_isolate_command(arm, {'vm_name': 'web-02'})
+    assert arm.writes() == []
+
+
+def test_ct_isolate_bad_target_makes_no_request(arm):
+    for args in ({}, {'vm_name': 'web/01'}, {'vm_id': 'web-01'}, {'vm_name': 'web-01', 'allow_ip': '0.0.0.0/0'},
+                 {'vm_name': 'web-01', 'allow_ports': '70000'}):
+        with _ct_pytest.raises(_ct.DemistoException):
+            _ct.vm_isolate_command(arm, args)
+    assert arm.log == []
+
+
+# ---- power ----
+
+def test_ct_power_polls_to_the_end(arm):
+    first = _ct.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'off', 'interval_in_seconds': '15'})
+    scheduled = first.scheduled_command
+    assert scheduled is not None and scheduled._args['operation_url'].startswith(ct_fake_arm.ARM)
+    assert [w for w in arm.writes()] == [('POST', f'{ct_fake_arm.COMPUTE}/virtualMachines/web-01/deallocate')]
+    second = _ct.vm_power_command(arm, scheduled._args)
+    assert second.scheduled_command is not None  # still InProgress
+    final = _ct.vm_power_command(arm, second.scheduled_command._args)
+    assert final.scheduled_command is None and final.outputs['PowerState'] == 'deallocated'
+
+
+def test_ct_power_noop_and_impossible(arm):
+    result = _ct.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'start'})
+    assert result.outputs['PowerState'] == 'running' and arm.writes() == []
+    with _ct_pytest.raises(_ct.DemistoException, match='Cannot power off'):
+        _ct.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'poweroff'})
+    with _ct_pytest.raises(_ct.DemistoException, match='Invalid action'):
+        _ct.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'explode'})
+    assert arm.writes() == []
+
+
+def test_ct_power_without_polling_and_failed_operation(arm):
+    result = _ct.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'on', 'polling': 'false'})
+    assert result.outputs['PowerState'] == 'running'
+    first = _ct.vm_power_command(arm, {'vm_name': 'web-02', 'action': 'restart'})
+    arm.operations[first.scheduled_command._args['operation_url']] = ['Failed']
+    with _ct_pytest.raises(_ct.DemistoException, match='OperationNotAllowed'):
+        _ct.vm_power_command(arm, first.scheduled_command._args)
+
+
+def test_ct_power_refuses_foreign_operation_url(arm):
+    with _ct_pytest.raises(_ct.DemistoException, match='not on the configured'):
+        _ct.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'off',
+                                   'operation_url': 'https://evil.example/steal'})
+    assert arm.log == []
+
+
+# ---- read-only views ----
+
+def test_ct_vm_get_shows_nsgs_and_isolation(arm):
+    out = _ct.vm_get_command(arm, {'vm_name': 'db-01'}).outputs
+    assert out['PowerState'] == 'deallocated' and out['Isolated'] is False
+    assert out['NICs'][0]['NSG'] is None and out['NICs'][0]['SubnetNSG'] == ct_nsg_id('db-subnet-nsg')
+    _ct.vm_isolate_command(arm, {'vm_name': 'web-01'})
+    out = _ct.vm_get_command(arm, {'vm_name': 'web-01'}).outputs
+    assert out['Isolated'] is True and len(out['NICs']) == 2
+    assert all(n['NSG'].endswith('xsoar-isolation-web-01') for n in out['NICs'])
+    assert out['NICs'][0]['PrivateIP'] == '10.0.1.4'
+
+
+def test_ct_lists_follow_next_link_and_limit(arm):
+    vms = _ct.vm_list_command(arm, {}).outputs
+    assert sorted(v['Name'] for v in vms) == ['db-01', 'web-01', 'web-02']
+    assert len(_ct.vm_list_command(arm, {'limit': '2'}).outputs) == 2
+    nsgs = {n['Name']: n for n in _ct.nsg_list_command(arm, {}).outputs}
+    assert set(nsgs) == {'web-nsg', 'edge-nsg', 'db-subnet-nsg'} and nsgs['web-nsg']['RuleCount'] == 2
+    assert sorted(nsgs['web-nsg']['NICs']) == ['web-01-nic0', 'web-01-nic1', 'web-02-nic0']
+    rules = _ct.nsg_rule_list_command(arm, {'nsg_name': 'web-nsg'}).outputs
+    assert [r['Name'] for r in rules] == ['allow-https-in', 'allow-ssh-admin']
+    assert rules[0]['ManagedByPack'] is False and rules[0]['SourceAddressPrefixes'] == ['*']
