@@ -1,0 +1,202 @@
+"""Authentication end to end: every mode, through main() under Tests/xsoar_local, against the emulator; caching
+(request-log counts) and test-module's permission check."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import requests
+
+from Tests.e2e.conftest import REDIRECT_URI, TENANT, cred
+
+
+def login_requests(emu, since: int = 0) -> list[dict]:
+    return [r for r in emu.request_log(since) if r['listener'] == 'login']
+
+
+def last_seq(emu) -> int:
+    log = emu.request_log()
+    return log[-1]['seq'] if log else 0
+
+
+def entry_contents(res) -> list:
+    return [e.get('Contents') for e in res.entries]
+
+
+def sign_in(emu, login_url: str) -> str:
+    """What the user does in a browser: open the login URL; returns the redirect URL (with code=...)."""
+    response = requests.get(login_url, allow_redirects=False, verify=emu.ca_bundle, timeout=10)
+    assert response.status_code in (302, 303), response.text[:300]
+    return response.headers['Location']
+
+
+def login_url_of(res) -> str:
+    match = re.search(r'\((https://[^)\s]+/oauth2/v2\.0/authorize\?[^)\s]+)\)', res.readable)
+    assert match, res.readable
+    return match.group(1)
+
+
+# --- every mode ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('mode', ['secret', 'certificate', 'managed_identity', 'managed_identity_user', 'xsoar_app'])
+def test_mode_test_module_ok_then_steady_state(emu, make_instance, mode):
+    inst = make_instance(mode=mode)
+    res = inst.run('test-module')
+    assert res.ok, res.errors
+    assert entry_contents(res) == ['ok']
+    assert login_requests(emu), 'the first run must get a token'
+    mark = last_seq(emu)
+    for command, args in (('azure-vm-list', {'limit': '5'}), ('test-module', {})):
+        again = inst.run(command, args)
+        assert again.ok, again.errors
+    assert login_requests(emu, mark) == [], 'second and third commands must make zero Entra ID requests'
+    assert [r for r in emu.request_log(mark) if r['listener'] == 'arm'], 'ARM was called'
+
+
+def test_secret_mode_one_discovery_and_one_token_request(emu, make_instance):
+    inst = make_instance()
+    assert inst.run('test-module').ok
+    paths = [r['path'] for r in login_requests(emu)]
+    assert len(paths) == 2, paths
+    assert paths[0].endswith('/v2.0/.well-known/openid-configuration') and paths[1].endswith('/oauth2/v2.0/token')
+
+
+def test_certificate_mode_uses_the_registered_certificate(emu, make_instance):
+    inst = make_instance(mode='certificate')
+    res = inst.run('azure-containment-auth-test')
+    assert res.ok, res.errors
+    assert 'client credentials with a certificate' in res.readable
+    token_calls = [r for r in login_requests(emu) if r['path'].endswith('/token')]
+    assert token_calls and token_calls[0]['status'] == 200
+    assert token_calls[0]['client'] == emu.credentials['soc-responder']['client_id']
+
+
+def test_auth_code_flow(emu, make_instance, make_params):
+    inst = make_instance(mode='auth_code')
+    res = inst.run('azure-containment-generate-login-url')
+    assert res.ok, res.errors
+    url = login_url_of(res)
+    assert url.startswith(f'{emu.login_url}/{TENANT}/oauth2/v2.0/authorize?')
+    assert 'offline_access' in url and re.search(r'user_impersonation', url)
+    assert 'redirect_uri=https%3A%2F%2Flocalhost%2Fauthcode' in url
+    redirect = sign_in(emu, url)
+    assert redirect.startswith(REDIRECT_URI) and 'session_state=' in redirect
+    inst.params['auth_code'] = cred(redirect)        # the whole redirect URL pasted: cleaned by the integration
+
+    mark = last_seq(emu)
+    test = inst.run('test-module')
+    assert test.errors and 'AuthCodeNotRedeemed' in test.errors[0]
+    assert '!azure-containment-auth-test' in test.errors[0] and 'save the instance' in test.errors[0]
+    assert [r for r in login_requests(emu, mark) if r['path'].endswith('/token')] == [], 'code must not be burnt'
+
+    auth = inst.run('azure-containment-auth-test')
+    assert auth.ok, auth.errors
+    assert 'authorization code on behalf of a user' in auth.readable
+    mark = last_seq(emu)
+    assert entry_contents(inst.run('test-module')) == ['ok']
+    assert inst.run('azure-vm-list').ok
+    assert login_requests(emu, mark) == []
+    # Once the access token expires, the cached refresh token is used (the code is never sent again).
+    emu.expire_all_tokens()
+    mark = last_seq(emu)
+    assert inst.run('azure-vm-list').ok
+    assert [r['status'] for r in login_requests(emu, mark) if r['path'].endswith('/token')] == [200]
+
+
+def test_auth_code_only_code_and_session_state_pasted(emu, make_instance):
+    inst = make_instance(mode='auth_code')
+    redirect = sign_in(emu, login_url_of(inst.run('azure-containment-generate-login-url')))
+    inst.params['auth_code'] = cred(redirect.split('code=', 1)[1])     # "<code>&session_state=..."
+    assert inst.run('azure-containment-auth-test').ok
+
+
+def test_auth_code_malformed_refused_before_any_request(emu, make_instance):
+    inst = make_instance(mode='auth_code', auth_code=cred('this is not a code'))
+    mark = last_seq(emu)
+    res = inst.run('azure-containment-auth-test')
+    assert res.errors and 'InvalidAuthCode' in res.errors[0]
+    assert 'azure-containment-generate-login-url' in res.errors[0]
+    assert [r for r in login_requests(emu, mark) if r['path'].endswith('/token')] == []
+
+
+def test_generate_login_url_other_clouds(make_instance):
+    for cloud, host in (('Worldwide', 'https://login.microsoftonline.com'),
+                        ('US Government', 'https://login.microsoftonline.us'),
+                        ('China', 'https://login.partner.microsoftonline.cn')):
+        inst = make_instance(mode='auth_code', azure_cloud=cloud)
+        url = login_url_of(inst.run('azure-containment-generate-login-url'))
+        assert url.startswith(f'{host}/{TENANT}/oauth2/v2.0/authorize?')
+        arm = {'Worldwide': 'management.azure.com', 'US Government': 'management.usgovcloudapi.net',
+               'China': 'management.chinacloudapi.cn'}[cloud]
+        assert f'https%3A%2F%2F{arm}%2Fuser_impersonation' in url
+
+
+# --- caching --------------------------------------------------------------------------------------------------------
+
+def test_cache_keyed_by_identity(emu, make_instance, make_params):
+    inst = make_instance()
+    assert inst.run('test-module').ok
+    inst.params = make_params(app='soc-reader')      # same instance, another app: never reuses the first token
+    mark = last_seq(emu)
+    res = inst.run('azure-vm-list')
+    assert res.ok, res.errors
+    token_calls = [r for r in login_requests(emu, mark) if r['path'].endswith('/token')]
+    assert [r['client'] for r in token_calls] == [emu.credentials['soc-reader']['client_id']]
+    arm_clients = {r['client'] for r in emu.request_log(mark) if r['listener'] == 'arm'}
+    assert arm_clients == {emu.credentials['soc-reader']['object_id']} or \
+        arm_clients == {emu.credentials['soc-reader']['client_id']}
+
+
+def test_context_writes_keep_other_keys(make_instance):
+    inst = make_instance()
+    inst.integration_context = {'someone_else': {'x': 1}}
+    assert inst.run('test-module').ok
+    context = inst.integration_context
+    assert context['someone_else'] == {'x': 1} and 'azure_containment_auth' in context
+
+
+def test_expired_token_refreshed_once(emu, make_instance):
+    inst = make_instance()
+    assert inst.run('test-module').ok
+    emu.expire_all_tokens()
+    mark = last_seq(emu)
+    res = inst.run('azure-vm-list')
+    assert res.ok, res.errors
+    arm = [r['status'] for r in emu.request_log(mark) if r['listener'] == 'arm']
+    assert arm[:2] == [401, 200]
+    assert len([r for r in login_requests(emu, mark) if r['path'].endswith('/token')]) == 1
+
+
+def test_auth_reset_clears_everything(emu, make_instance):
+    inst = make_instance()
+    assert inst.run('test-module').ok
+    inst.integration_context = {**inst.integration_context, 'containment_state': {'keep': True}}
+    res = inst.run('azure-containment-auth-reset')
+    assert res.ok and 'Enterprise applications' in res.readable and 'auth-test' in res.readable
+    assert inst.integration_context == {'containment_state': {'keep': True}}
+    mark = last_seq(emu)
+    assert inst.run('test-module').ok
+    assert len([r for r in login_requests(emu, mark) if r['path'].endswith('/token')]) == 1
+
+
+# --- permissions --------------------------------------------------------------------------------------------------
+
+def test_test_module_with_reader_names_missing_write_actions(make_instance):
+    res = make_instance(app='soc-reader').run('test-module')
+    assert len(res.errors) == 1
+    text = res.errors[0]
+    for action, role in (('Microsoft.Network/networkSecurityGroups/write', 'Network Contributor'),
+                         ('Microsoft.Network/networkSecurityGroups/securityRules/write', 'Network Contributor'),
+                         ('Microsoft.Network/networkInterfaces/write', 'Network Contributor'),
+                         ('Microsoft.Network/networkSecurityGroups/join/action', 'Network Contributor'),
+                         ('Microsoft.Compute/virtualMachines/start/action', 'Virtual Machine Contributor'),
+                         ('Microsoft.Compute/virtualMachines/deallocate/action', 'Virtual Machine Contributor')):
+        assert f'{action} (granted by the built-in role "{role}")' in text
+    assert 'Microsoft.Network/networkSecurityGroups/read (' not in text     # Reader may read
+    assert 'Access control (IAM)' in text
+
+
+def test_auth_test_readable(make_instance):
+    res = make_instance().run('azure-containment-auth-test')
+    assert res.ok
+    assert 'Permissions: all' in res.readable and 'Virtual machines: listed' in res.readable
