@@ -1,0 +1,170 @@
+"""The official Azure SDK for Python (azure-identity, azure-mgmt-network, azure-mgmt-compute, azure-core), unmodified,
+against the emulator: every ARM operation the emulator serves, including the long-running-operation pollers.
+
+The clients get base_url=emu.arm_url, credential_scopes=[emu.arm_url + "/.default"] and the emulator CA through
+connection_verify; the credential is azure-identity's ClientSecretCredential against the emulator's login host.
+"""
+from __future__ import annotations
+
+import pytest
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.rest import HttpRequest
+from azure.identity import ClientSecretCredential
+from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.network import NetworkManagementClient
+from azure.mgmt.network.models import NetworkSecurityGroup, SecurityRule, TagsObject
+
+from .helpers import NSG, RG, RG_ID, SUB, TENANT
+
+SETTINGS = {"settings": {"lro_seconds": 0.1, "vm_transition_seconds": 0.2, "retry_after_seconds": 0}}
+
+
+@pytest.fixture
+def sdk(emulator):
+    emulator.reset(SETTINGS)
+    creds = emulator.credentials["soc-responder"]
+    credential = ClientSecretCredential(TENANT, creds["client_id"], creds["secret"], authority=emulator.login_url,
+                                        disable_instance_discovery=True, connection_verify=emulator.ca_bundle)
+    common = {"base_url": emulator.arm_url, "credential_scopes": [emulator.arm_url + "/.default"],
+              "connection_verify": emulator.ca_bundle, "polling_interval": 0.05}
+    network = NetworkManagementClient(credential, SUB, **common)
+    compute = ComputeManagementClient(credential, SUB, **common)
+    yield network, compute
+    network.close()
+    compute.close()
+    credential.close()
+
+
+def rule(priority, prefix, direction="Inbound"):
+    return SecurityRule(protocol="*", access="Deny", direction=direction, priority=priority,
+                        source_address_prefix=prefix, source_port_range="*", destination_address_prefix="*",
+                        destination_port_range="*", description="blocked by SOC")
+
+
+def power_state(compute, name):
+    view = compute.virtual_machines.instance_view(RG, name)
+    return next(s.code for s in view.statuses if s.code.startswith("PowerState/"))
+
+
+def test_sdk_raw_requests_subscriptions_groups_permissions(sdk):
+    network, _ = sdk
+    for path, version in ((f"/subscriptions/{SUB}", "2022-12-01"), ("/subscriptions", "2022-12-01"),
+                          (RG_ID, "2021-04-01"), (f"/subscriptions/{SUB}/resourcegroups", "2021-04-01"),
+                          (f"/subscriptions/{SUB}/providers/Microsoft.Authorization/permissions", "2022-04-01"),
+                          (f"{RG_ID}/providers/Microsoft.Authorization/permissions", "2022-04-01")):
+        response = network.send_request(HttpRequest("GET", f"{path}?api-version={version}"))
+        assert response.status_code == 200, response.text()
+    perms = response.json()["value"]
+    assert any("Microsoft.Network/*" in p["actions"] for p in perms)
+
+
+def test_sdk_virtual_machines_reads(sdk):
+    _, compute = sdk
+    vm = compute.virtual_machines.get(RG, "web-01", expand="instanceView")
+    assert vm.hardware_profile.vm_size == "Standard_B2s"
+    assert [s.code for s in vm.instance_view.statuses][1] == "PowerState/running"
+    assert power_state(compute, "db-01") == "PowerState/deallocated"
+    assert sorted(v.name for v in compute.virtual_machines.list(RG)) == ["db-01", "web-01", "web-02"]  # 2 pages
+    assert sorted(v.name for v in compute.virtual_machines.list_all()) == ["db-01", "web-01", "web-02"]
+    with pytest.raises(ResourceNotFoundError) as info:
+        compute.virtual_machines.get(RG, "ghost")
+    assert info.value.error.code == "ResourceNotFound"
+
+
+def test_sdk_vm_power_pollers(sdk, emulator):
+    _, compute = sdk
+    poller = compute.virtual_machines.begin_deallocate(RG, "web-01", hibernate=True)
+    assert power_state(compute, "web-01") == "PowerState/deallocating"
+    assert poller.result() is None and poller.status() == "Succeeded"
+    assert power_state(compute, "web-01") == "PowerState/deallocated"
+    compute.virtual_machines.begin_start(RG, "web-01").result()
+    assert power_state(compute, "web-01") == "PowerState/running"
+    compute.virtual_machines.begin_restart(RG, "web-01").result()
+    assert power_state(compute, "web-01") == "PowerState/running"
+    compute.virtual_machines.begin_power_off(RG, "web-01", skip_shutdown=True).result()
+    assert power_state(compute, "web-01") == "PowerState/stopped"
+    with pytest.raises(HttpResponseError) as info:
+        compute.virtual_machines.begin_power_off(RG, "db-01").result()
+    assert info.value.status_code == 409 and info.value.error.code == "OperationNotAllowed"
+    methods = [(e["method"], e["path"].rsplit("/", 1)[-1]) for e in emulator.request_log() if e["listener"] == "arm"]
+    assert ("POST", "deallocate") in methods and ("POST", "powerOff") in methods
+
+
+def test_sdk_failed_long_running_operation(sdk, emulator):
+    _, compute = sdk
+    emulator.inject_fault("lro_failed", path_contains="/web-02/deallocate", error_code="VMAgentStatusCommunicationError")
+    with pytest.raises(HttpResponseError) as info:
+        compute.virtual_machines.begin_deallocate(RG, "web-02").result()
+    assert "VMAgentStatusCommunicationError" in str(info.value)
+    assert power_state(compute, "web-02") == "PowerState/running"
+
+
+def test_sdk_security_rules(sdk):
+    network, _ = sdk
+    created = network.security_rules.begin_create_or_update(RG, "web-nsg", "block-203-0-113-7",
+                                                            rule(120, "203.0.113.7")).result()
+    assert created.provisioning_state == "Succeeded" and created.priority == 120
+    assert network.security_rules.get(RG, "web-nsg", "block-203-0-113-7").source_address_prefix == "203.0.113.7"
+    assert {r.name for r in network.security_rules.list(RG, "web-nsg")} == {
+        "allow-https-in", "allow-ssh-admin", "block-203-0-113-7"}
+    with pytest.raises(HttpResponseError) as info:
+        network.security_rules.begin_create_or_update(RG, "web-nsg", "dup", rule(110, "203.0.113.8")).result()
+    assert info.value.error.code == "SecurityRuleConflict"
+    network.security_rules.begin_delete(RG, "web-nsg", "block-203-0-113-7").result()
+    with pytest.raises(ResourceNotFoundError):
+        network.security_rules.get(RG, "web-nsg", "block-203-0-113-7")
+    defaults = list(network.default_security_rules.list(RG, "web-nsg"))
+    assert len(defaults) == 6
+
+
+def test_sdk_network_security_groups(sdk):
+    network, _ = sdk
+    assert sorted(n.name for n in network.network_security_groups.list(RG)) == [
+        "db-subnet-nsg", "edge-nsg", "web-nsg"]
+    assert len(list(network.network_security_groups.list_all())) == 3
+    nsg = NetworkSecurityGroup(location="eastus", flush_connection=True,
+                               security_rules=[SecurityRule(name="deny-all-in", **rule(100, "*").as_dict()),
+                                               SecurityRule(name="deny-all-out", **rule(100, "*", "Outbound").as_dict())])
+    created = network.network_security_groups.begin_create_or_update(RG, "web-01-isolation", nsg).result()
+    assert created.provisioning_state == "Succeeded" and created.flush_connection is True
+    assert len(created.default_security_rules) == 6
+    # full replace: one rule left
+    created.security_rules = created.security_rules[:1]
+    replaced = network.network_security_groups.begin_create_or_update(RG, "web-01-isolation", created).result()
+    assert [r.name for r in replaced.security_rules] == ["deny-all-in"]
+    tagged = network.network_security_groups.update_tags(RG, "web-01-isolation", TagsObject(tags={"case": "7"}))
+    assert tagged.tags == {"case": "7"}
+    network.network_security_groups.begin_delete(RG, "web-01-isolation").result()
+    with pytest.raises(ResourceNotFoundError):
+        network.network_security_groups.get(RG, "web-01-isolation")
+    with pytest.raises(HttpResponseError) as info:
+        network.network_security_groups.begin_delete(RG, "web-nsg").result()
+    assert info.value.error.code == "InUseNetworkSecurityGroupCannotBeDeleted"
+
+
+def test_sdk_network_interfaces_and_virtual_networks(sdk):
+    network, _ = sdk
+    assert sorted(n.name for n in network.network_interfaces.list(RG)) == [
+        "db-01-nic0", "web-01-nic0", "web-01-nic1", "web-02-nic0"]
+    assert len(list(network.network_interfaces.list_all())) == 4
+    nic = network.network_interfaces.get(RG, "web-02-nic0")
+    nic.network_security_group.id = f"{NSG}/edge-nsg"
+    updated = network.network_interfaces.begin_create_or_update(RG, "web-02-nic0", nic).result()
+    assert updated.network_security_group.id == f"{NSG}/edge-nsg"
+    assert updated.ip_configurations[0].private_ip_address == "10.0.1.6"
+    assert updated.virtual_machine.id.endswith("/virtualMachines/web-02")
+    edge = network.network_security_groups.get(RG, "edge-nsg")
+    assert [n.id.rsplit("/", 1)[1] for n in edge.network_interfaces] == ["web-02-nic0"]
+    vnet = network.virtual_networks.get(RG, "soc-vnet")
+    assert [s.name for s in vnet.subnets] == ["web-subnet", "db-subnet"]
+    subnet = network.subnets.get(RG, "soc-vnet", "db-subnet")
+    assert subnet.network_security_group.id == f"{NSG}/db-subnet-nsg"
+
+
+def test_sdk_retries_injected_throttling(sdk, emulator):
+    network, _ = sdk
+    emulator.inject_fault("429", method="GET", path_contains="/networkSecurityGroups/web-nsg", count=1,
+                          retry_after=0)
+    assert network.network_security_groups.get(RG, "web-nsg").name == "web-nsg"
+    statuses = [e["status"] for e in emulator.request_log() if e["path"].endswith("/web-nsg")]
+    assert statuses == [429, 200]
