@@ -10,6 +10,7 @@ from CommonServerUserPython import *  # noqa: F401,F403
 
 import base64
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -519,6 +520,8 @@ class AzureTokenProvider:
         self.token_retrieval_url = token_retrieval_url
         self.app_name = app_name
         self.last_source = ''
+        # MSAL's DEBUG records dump token-cache events including the one-time code: never let them out.
+        logging.getLogger('msal').setLevel(logging.WARNING)
         for value in (client_secret, private_key, auth_code, enc_key):
             if value:
                 add_sensitive_log_strs(value)
@@ -1655,20 +1658,21 @@ def _block_side(client, path: str, nsg_name: str, direction: str, family: str, w
     written_rules = [r for r in rules if r.get('name') in written_names]
     result = {'status': status, 'rules': written_rules, 'warnings': warnings, 'general': []}
     if written and not dry_run:
-        note = _consolidate(client, path, nsg_name, direction, family)
+        note = _consolidate(client, path, nsg_name, direction, family, rules)
         if note:
             result['general'].append(note)
     return result
 
 
-def _consolidate(client, path: str, nsg_name: str, direction: str, family: str) -> str | None:
+def _consolidate(client, path: str, nsg_name: str, direction: str, family: str, rules: list[dict]) -> str | None:
     """Merges the pack's rules of one direction + family into one when there are more than the threshold.
 
     The merged rule is written first and the merged-away rules deleted afterwards, so every prefix stays
     blocked throughout (a parallel consolidation at worst leaves one redundant pack rule, never a gap).
     """
     for attempt in range(MAX_WRITE_ATTEMPTS):
-        rules = props(get_nsg(client, path)).get('securityRules') or []
+        if attempt:
+            rules = props(get_nsg(client, path)).get('securityRules') or []
         mine = pack_rules(rules, direction, family)
         if len(mine) <= CONSOLIDATE_THRESHOLD:
             return None
@@ -2063,7 +2067,6 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
         current = _nic_nsg(nic)
         if ORIGINAL_NSG_TAG in tags:
             original = tags.pop(ORIGINAL_NSG_TAG)
-            tags = tags or None  # the tag was the only one: the NIC goes back to having no tags at all
             where = f"tag {ORIGINAL_NSG_TAG} on {nic.get('name')}"
             target = None if original == NO_NSG else parse_resource_id(
                 original, 'Microsoft.Network/networkSecurityGroups', where)['id']
@@ -2071,7 +2074,7 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
             rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': original,
                          'CurrentNSG': target or NO_NSG})
         elif iso is not None and same_id(current, iso.get('id')):
-            todo.append((nic, None, tags or None))  # on the isolation NSG without a record: detach it
+            todo.append((nic, None, tags))  # on the isolation NSG without a record: detach it
             rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': NO_NSG, 'CurrentNSG': NO_NSG})
         else:
             rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': current or NO_NSG,
