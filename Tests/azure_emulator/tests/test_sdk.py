@@ -92,7 +92,8 @@ def test_sdk_vm_power_pollers(sdk, emulator):
 
 def test_sdk_failed_long_running_operation(sdk, emulator):
     _, compute = sdk
-    emulator.inject_fault("lro_failed", path_contains="/web-02/deallocate", error_code="VMAgentStatusCommunicationError")
+    emulator.inject_fault("lro_failed", path_contains="/web-02/deallocate",
+                          error_code="VMAgentStatusCommunicationError")
     with pytest.raises(HttpResponseError) as info:
         compute.virtual_machines.begin_deallocate(RG, "web-02").result()
     assert "VMAgentStatusCommunicationError" in str(info.value)
@@ -122,9 +123,9 @@ def test_sdk_network_security_groups(sdk):
     assert sorted(n.name for n in network.network_security_groups.list(RG)) == [
         "db-subnet-nsg", "edge-nsg", "web-nsg"]
     assert len(list(network.network_security_groups.list_all())) == 3
-    nsg = NetworkSecurityGroup(location="eastus", flush_connection=True,
-                               security_rules=[SecurityRule(name="deny-all-in", **rule(100, "*").as_dict()),
-                                               SecurityRule(name="deny-all-out", **rule(100, "*", "Outbound").as_dict())])
+    deny_in, deny_out = rule(100, "*"), rule(100, "*", "Outbound")
+    deny_in.name, deny_out.name = "deny-all-in", "deny-all-out"
+    nsg = NetworkSecurityGroup(location="eastus", flush_connection=True, security_rules=[deny_in, deny_out])
     created = network.network_security_groups.begin_create_or_update(RG, "web-01-isolation", nsg).result()
     assert created.provisioning_state == "Succeeded" and created.flush_connection is True
     assert len(created.default_security_rules) == 6
