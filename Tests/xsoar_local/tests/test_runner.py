@@ -205,3 +205,16 @@ def test_render_markdown_table_and_wide_fallback():
         'Blocked', 'IP      | Status', '--------+--------', '1.2.3.4 | Blocked', 'a|b     | x / y', 'done']
     wide = render_markdown('|Name|Description|\n|---|---|\n| n | ' + 'x' * 50 + ' |', Style(False), width=30)
     assert wide.splitlines() == ['Name         n', 'Description  ' + 'x' * 50]
+
+
+def test_real_azure_example_takes_every_secret_from_the_environment(monkeypatch):
+    example = os.path.join(REPO_ROOT, 'Tests', 'xsoar_local', 'examples', 'real-azure.example.yml')
+    for name in ('AZURE_CLIENT_ID', 'AZURE_TENANT_ID', 'AZURE_CLIENT_SECRET'):
+        monkeypatch.setenv(name, f'value-of-{name}')
+    params, env = load_params(example)
+    assert params['enc_key'] == {'identifier': '', 'password': 'value-of-AZURE_CLIENT_SECRET'}
+    assert params['auth_id']['password'] == 'value-of-AZURE_CLIENT_ID'
+    assert params['azure_cloud'] == 'Worldwide' and env == {}
+    monkeypatch.delenv('AZURE_CLIENT_SECRET')
+    with pytest.raises(Exception, match='AZURE_CLIENT_SECRET, which is not set'):
+        load_params(example)
