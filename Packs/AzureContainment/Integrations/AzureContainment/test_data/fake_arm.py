@@ -99,7 +99,7 @@ class FakeArm:
                 'db-01-nic0': ('db-subnet', '10.0.2.4', None)}
         for name, (subnet, ip, nsg) in nics.items():
             nid = f'{NET}/networkInterfaces/{name}'
-            body = {'id': nid, 'name': name, 'location': 'eastus', 'properties': {
+            body = {'id': nid, 'name': name, 'location': 'eastus', 'tags': {}, 'properties': {
                 'enableAcceleratedNetworking': False, 'ipConfigurations': [{'name': 'ipconfig1', 'properties': {
                     'privateIPAddress': ip, 'privateIPAllocationMethod': 'Dynamic', 'primary': True,
                     'subnet': {'id': f'{NET}/virtualNetworks/soc-vnet/subnets/{subnet}'}}}]}}
