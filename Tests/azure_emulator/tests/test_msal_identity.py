@@ -1,115 +1,34 @@
 """The emulator's Entra ID side against clients nobody here wrote: MSAL 1.39 (unmodified) and azure-identity.
 
 Each test talks HTTPS to the running emulator (its own CA, loopback only) with instance discovery off, as the
-integration does. When the Emulator class is not importable (the server is built in parallel), a minimal TLS
-listener in this file serves the same IdentityService so the identity side can still be proven.
+integration does, and checks the tokens it gets with the emulator's own bearer verification (what ARM uses).
 """
 from __future__ import annotations
 
-import contextlib
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+import html
+import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import msal
 import pytest
 import requests
-import yaml
 
-from Tests.azure_emulator.http import Headers, Request
-from Tests.azure_emulator.identity import IdentityService
+from Tests.azure_emulator import Emulator
+from Tests.azure_emulator.identity import encrypt_xsoar_token
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 ARM_SCOPE = "https://management.azure.com/.default"
 ARM_AUDIENCES = {"https://management.azure.com/", "https://management.core.windows.net/"}
 REDIRECT = "https://localhost/authcode"
-SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "default.yaml"
-
-
-class _Target:
-    """What the tests need from the emulator: URLs, CA bundle, credentials and the identity service."""
-
-    def __init__(self, login_url, ca_bundle, identity, imds_host, identity_endpoint, identity_header,
-                 arm_url=None, emulator=None):
-        self.login_url = login_url
-        self.ca_bundle = ca_bundle
-        self.identity = identity
-        self.credentials = identity.credentials
-        self.imds_host = imds_host
-        self.identity_endpoint = identity_endpoint
-        self.identity_header = identity_header
-        self.arm_url = arm_url
-        self.emulator = emulator
-
-
-@contextlib.contextmanager
-def _standalone_login_server(tmp_path_factory):
-    import trustme
-
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    ca_path = tmp_path_factory.mktemp("ca") / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_path))
-    box = {}
-    scenario = yaml.safe_load(SCENARIO.read_text())
-    service = IdentityService(scenario, scenario.get("settings"), lambda: box["base"])
-
-    class Handler(BaseHTTPRequestHandler):
-        def _serve(self):
-            split = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            request = Request(self.command, split.path, raw_path=self.path, query=parse_qs(split.query),
-                              headers=Headers(dict(self.headers.items())), body=self.rfile.read(length),
-                              base_url=box["base"])
-            response = service.handle(request)
-            if response is None:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            body, headers = response.encoded()
-            self.send_response(response.status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_GET = do_POST = _serve
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = __import__("ssl").SSLContext(__import__("ssl").PROTOCOL_TLS_SERVER)
-    cert.configure_cert(context)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    box["base"] = f"https://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield _Target(box["base"], str(ca_path), service, box["base"], box["base"] + service.app_service_path,
-                      service.identity_header)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory):
-    try:
-        from Tests.azure_emulator import Emulator
-    except ImportError:
-        Emulator = None
-    if Emulator is None:
-        with _standalone_login_server(tmp_path_factory) as standalone:
-            yield standalone
-        return
+def target():
+    """A running emulator of its own (this module expires tokens, so it does not share the session one)."""
     with Emulator(scenario="default") as emu:
-        yield _Target(emu.login_url, emu.ca_bundle, emu.identity, emu.imds_host, emu.identity_endpoint,
-                      emu.identity_header, arm_url=emu.arm_url, emulator=emu)
+        yield emu
 
 
 @pytest.fixture(autouse=True)
@@ -312,8 +231,6 @@ def test_azure_identity_wrong_secret_raises_with_aadsts(target):
 
 # ---------------------------------------------------------------- a token from MSAL works on ARM
 def test_msal_token_accepted_by_arm(target, session):
-    if target.arm_url is None:
-        pytest.skip("the Emulator (ARM listener) is not available yet")
     creds = target.credentials["soc-responder"]
     app = confidential(target, "soc-responder", creds["secret"])
     token = app.acquire_token_for_client([ARM_SCOPE])["access_token"]
@@ -322,8 +239,37 @@ def test_msal_token_accepted_by_arm(target, session):
                      params={"api-version": "2022-09-01"}, headers={"Authorization": f"Bearer {token}"})
     assert ok.status_code == 200, ok.text
     assert ok.json()["name"] == "soc-demo-rg"
-    target.emulator.expire_all_tokens()
+    target.expire_all_tokens()
     expired = session.get(f"{target.arm_url}/subscriptions/{sub}/resourceGroups/soc-demo-rg",
                           params={"api-version": "2022-09-01"}, headers={"Authorization": f"Bearer {token}"})
     assert expired.status_code == 401
     assert expired.json()["error"]["code"] == "ExpiredAuthenticationToken"
+
+
+def test_msal_auth_code_flow_form_post(target, session):
+    app = confidential(target, "soc-responder", target.credentials["soc-responder"]["secret"])
+    flow = app.initiate_auth_code_flow(["https://management.azure.com/user_impersonation"], redirect_uri=REDIRECT,
+                                       response_mode="form_post", login_hint="analyst@soc-demo.example")
+    page = session.get(flow["auth_uri"], allow_redirects=False)
+    assert page.status_code == 200 and f'action="{REDIRECT}"' in page.text
+    fields = {k: html.unescape(v) for k, v in re.findall(r'name="([^"]+)" value="([^"]*)"', page.text)}
+    assert set(fields) >= {"code", "state", "session_state", "client_info"}
+    result = app.acquire_token_by_auth_code_flow(flow, fields)
+    assert "access_token" in result, result.get("error_description")
+    assert claims_of(result["access_token"])["upn"] == "analyst@soc-demo.example"
+
+
+def test_xsoar_app_token_over_https_works_on_arm(target, session):
+    reg = target.scenario["xsoar_registrations"][0]
+    body = {"app_name": reg["app_name"], "registration_id": reg["registration_id"],
+            "encrypted_token": encrypt_xsoar_token(reg["key"], TENANT), "scope": ARM_SCOPE}
+    answer = session.post(target.oproxy_url, json=body)
+    assert answer.status_code == 200 and set(answer.json()) == {"access_token", "expires_in", "refresh_token"}
+    token = answer.json()["access_token"]
+    sub = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+    ok = session.get(f"{target.arm_url}/subscriptions/{sub}/resourceGroups/soc-demo-rg",
+                     params={"api-version": "2022-09-01"}, headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200, ok.text
+    stale = dict(body, encrypted_token=encrypt_xsoar_token(reg["key"], TENANT, int(time.time()) - 3600))
+    refused = session.post(target.oproxy_url, json=stale)
+    assert refused.status_code == 401 and "10 minutes" in refused.json()["detail"]
