@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import pytest
 
-from Tests.azure_emulator.fixtures import emulator, emulator_session  # noqa: F401 - fixtures, if not yet a plugin
 from Tests.xsoar_local.harness import XsoarInstance
 
 TENANT = '11111111-2222-3333-4444-555555555555'
@@ -32,7 +31,7 @@ def cred(value: str) -> dict:
 
 
 @pytest.fixture
-def emu(emulator):  # noqa: F811 - the emulator fixture imported above
+def emu(emulator):  # `emulator` comes from Tests.azure_emulator.fixtures (a plugin of the root conftest.py)
     return emulator
 
 

@@ -227,7 +227,8 @@ def test_throttling_retried_within_bounds(emu, make_instance):
 
 def test_managed_identity_unknown_user_identity(make_instance, make_params):
     inst = make_instance(mode='managed_identity_user',
-                         params=make_params(mode='managed_identity_user', managed_identities_client_id=cred(OTHER_GUID)))
+                         params=make_params(mode='managed_identity_user',
+                                            managed_identities_client_id=cred(OTHER_GUID)))
     text = single_error(inst.run('test-module'))
     assert 'ManagedIdentityFailed' in text and 'Managed identity client ID' in text
 

@@ -236,7 +236,8 @@ def test_force_refresh_fetches_new_token(requests_mock):
 
 
 @pytest.mark.parametrize('code, status, fix', [
-    (7000215, 401, 'secret Value'), (7000222, 401, 'create a new client secret'), (700016, 400, 'Application (client) ID'),
+    (7000215, 401, 'secret Value'), (7000222, 401, 'create a new client secret'),
+    (700016, 400, 'Application (client) ID'),
     (90002, 400, 'Directory (tenant) ID'), (65001, 400, 'Grant admin consent')])
 def test_entra_errors_mapped(requests_mock, code, status, fix):
     mock_entra(requests_mock, status_code=status, json={
@@ -446,7 +447,8 @@ def test_wait_for_operation(requests_mock, arm_client):
 
 
 def test_operation_failed_is_reported(requests_mock, arm_client):
-    requests_mock.get(f'{ARM}/op/2', json={'status': 'Failed', 'error': {'code': 'InternalOperationError', 'message': 'x'}})
+    requests_mock.get(f'{ARM}/op/2', json={'status': 'Failed',
+                                           'error': {'code': 'InternalOperationError', 'message': 'x'}})
     status = arm_client.operation_status(f'{ARM}/op/2')
     assert status['status'] == 'Failed' and status['error']['code'] == 'InternalOperationError'
 
@@ -471,8 +473,8 @@ def test_test_module_names_missing_actions(requests_mock, arm_client):
         ac.test_module(arm_client, {})
     text = str(info.value)
     assert 'Microsoft.Network/networkSecurityGroups/write (granted by the built-in role "Network Contributor")' in text
-    assert 'Microsoft.Compute/virtualMachines/start/action (granted by the built-in role "Virtual Machine Contributor")' \
-        in text
+    assert ('Microsoft.Compute/virtualMachines/start/action '
+            '(granted by the built-in role "Virtual Machine Contributor")') in text
     assert 'Microsoft.Network/networkSecurityGroups/read' not in text
 
 
