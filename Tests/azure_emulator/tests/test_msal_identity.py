@@ -273,3 +273,13 @@ def test_xsoar_app_token_over_https_works_on_arm(target, session):
     stale = dict(body, encrypted_token=encrypt_xsoar_token(reg["key"], TENANT, int(time.time()) - 3600))
     refused = session.post(target.oproxy_url, json=stale)
     assert refused.status_code == 401 and "10 minutes" in refused.json()["detail"]
+
+
+def test_msal_oidc_authority_issuer_matches(target):
+    creds = target.credentials["soc-reader"]
+    app = msal.ConfidentialClientApplication(creds["client_id"], client_credential=creds["secret"],
+                                             oidc_authority=f"{target.login_url}/{TENANT}/v2.0",
+                                             verify=target.ca_bundle)
+    result = app.acquire_token_for_client([ARM_SCOPE])
+    assert "access_token" in result, result.get("error_description")
+    assert claims_of(result["access_token"])["appid"] == creds["client_id"]
