@@ -1,0 +1,62 @@
+"""Concurrency, as XSOAR runs it: many separate processes (python -m Tests.xsoar_local run ...) of one instance,
+sharing one state file (the integration context), acting on the same NSG of the emulator at once. ARM answers the
+parallel rule writes with 429 RetryableErrorDueToAnotherOperation / 400 SecurityRuleConflict; every call must
+still succeed, every IP must end up blocked exactly once, and one unblock per IP must remove them all."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from Tests.e2e.test_containment_support import blocked_items, instance, network_state, pack_rules
+
+PARALLEL = 12
+
+
+def _run_all(xsoar, calls):
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        futures = [pool.submit(xsoar.run_in_subprocess, command, args, False, 400) for command, args in calls]
+        return [f.result() for f in futures]
+
+
+def _prefixes_by_direction(emulator, nsg):
+    found = {'Inbound': [], 'Outbound': []}
+    for rule in pack_rules(emulator, nsg):
+        p = rule['properties']
+        found[p['direction']] += p.get('sourceAddressPrefixes' if p['direction'] == 'Inbound'
+                                       else 'destinationAddressPrefixes') or []
+    return found
+
+
+def test_parallel_blocks_then_parallel_unblocks(emulator, tmp_path):
+    before = network_state(emulator)
+    xsoar = instance(emulator, state_file=str(tmp_path / 'context.json'))
+    assert xsoar.run('azure-nsg-list', {}).ok  # warm the shared token cache once, as a running instance would be
+    ips = [f'203.0.113.{10 + i}' for i in range(PARALLEL)]
+    results = _run_all(xsoar, [('azure-nsg-block-ip', {'ip': ip, 'nsg_name': 'edge-nsg',
+                                                        'description': f'INC-{i}'}) for i, ip in enumerate(ips)])
+    assert all(r.ok for r in results), [r.errors for r in results if not r.ok]
+    assert all({i['Status'] for i in blocked_items(r)} == {'Blocked'} for r in results)
+    found = _prefixes_by_direction(emulator, 'edge-nsg')
+    for direction in ('Inbound', 'Outbound'):
+        assert sorted(found[direction]) == sorted(ips), direction  # every IP, each exactly once: no duplicate
+    priorities = [(r['properties']['direction'], r['properties']['priority']) for r in pack_rules(emulator,
+                                                                                                  'edge-nsg')]
+    assert len(priorities) == len(set(priorities)) == 2 * PARALLEL
+    results = _run_all(xsoar, [('azure-nsg-unblock-ip', {'ip': ip, 'nsg_name': 'edge-nsg'}) for ip in ips])
+    assert all(r.ok for r in results), [r.errors for r in results if not r.ok]
+    assert all({i['Status'] for i in blocked_items(r)} == {'Unblocked'} for r in results)
+    assert pack_rules(emulator, 'edge-nsg') == []
+    assert network_state(emulator) == before
+
+
+def test_identical_parallel_blocks_write_one_rule(emulator, tmp_path):
+    xsoar = instance(emulator, state_file=str(tmp_path / 'context.json'))
+    assert xsoar.run('azure-nsg-list', {}).ok
+    calls = [('azure-nsg-block-ip', {'ip': '198.51.100.0/24,203.0.113.99', 'nsg_name': 'edge-nsg'})] * 10
+    results = _run_all(xsoar, calls)
+    assert all(r.ok for r in results), [r.errors for r in results if not r.ok]
+    statuses = {i['Status'] for r in results for i in blocked_items(r)}
+    assert statuses <= {'Blocked', 'AlreadyBlocked'}
+    rules = pack_rules(emulator, 'edge-nsg')
+    assert len(rules) == 2  # one per direction: same content, same deterministic name, never duplicated
+    found = _prefixes_by_direction(emulator, 'edge-nsg')
+    assert found == {'Inbound': ['198.51.100.0/24', '203.0.113.99'], 'Outbound': ['198.51.100.0/24', '203.0.113.99']}
