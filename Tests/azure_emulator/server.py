@@ -66,7 +66,15 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "AzureEmulator/1.0"
     sys_version = ""
     timeout = 120  # idle keep-alive connections end after this
+    wbufsize = 64 * 1024  # status line, headers and body leave in one write (no Nagle / delayed-ACK stall)
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
 
     def log_message(self, format, *args):  # noqa: A002 - the request log replaces the stderr access log
         return
@@ -109,6 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return
         data, headers = response.encoded()
+        if logged:  # before the answer leaves, so a client that got it always finds it in the log
+            emulator._log(request, response.status, started)
         self.send_response(response.status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -118,8 +128,6 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command.upper() != "HEAD" and data:
             self.wfile.write(data)
         self.wfile.flush()
-        if logged:
-            emulator._log(request, response.status, started)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
