@@ -1,0 +1,109 @@
+"""Property-based tests (hypothesis): block-then-unblock and isolate-then-unisolate return Azure to exactly the
+prior state, whatever the addresses, directions, VMs and forensic settings. Run twice: many examples against the
+in-memory ARM fake of the unit tests (fast), a few against the emulator through main() (the machine has 2 cores)."""
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+import os
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import AzureContainment
+from Tests.e2e.test_containment_support import blocked_items, instance, network_state
+
+_FAKE_PATH = os.path.join(os.path.dirname(AzureContainment.__file__), 'test_data', 'fake_arm.py')
+_spec = importlib.util.spec_from_file_location('containment_fake_arm_props', _FAKE_PATH)
+fake_arm = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fake_arm)
+
+ipv4 = st.builds(lambda n, p: str(ipaddress.ip_network(f'{ipaddress.IPv4Address(n)}/{p}', strict=False)),
+                 st.integers(min_value=int(ipaddress.IPv4Address('1.0.0.0')),
+                             max_value=int(ipaddress.IPv4Address('223.255.255.255'))),
+                 st.sampled_from([32, 32, 32, 24, 16, 28]))
+ipv6 = st.builds(lambda n, p: str(ipaddress.ip_network(f'{ipaddress.IPv6Address(n)}/{p}', strict=False)),
+                 st.integers(min_value=int(ipaddress.IPv6Address('2001:db8::')),
+                             max_value=int(ipaddress.IPv6Address('2001:db8:ffff:ffff:ffff:ffff:ffff:ffff'))),
+                 st.sampled_from([128, 128, 64, 48]))
+prefix_lists = st.lists(st.one_of(ipv4, ipv6), min_size=1, max_size=6, unique=True)
+directions = st.sampled_from(['Inbound', 'Outbound', 'Both'])
+nsgs = st.sampled_from(['web-nsg', 'edge-nsg', 'db-subnet-nsg'])
+vms = st.sampled_from(['web-01', 'web-02', 'db-01'])
+forensic = st.lists(ipv4, max_size=2, unique=True)
+ports = st.lists(st.sampled_from(['22', '3389', '443', '8000-8080']), min_size=1, max_size=3, unique=True)
+
+
+def _covered_blocks(first, second):
+    """Split a second batch into what the first already covers (AlreadyBlocked) and the rest."""
+    nets = [ipaddress.ip_network(p) for p in first]
+    return [p for p in second if any(ipaddress.ip_network(p).version == n.version and
+                                     ipaddress.ip_network(p).subnet_of(n) for n in nets)]
+
+
+# ---- against the in-memory fake: many examples ----
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(prefix_lists, min_size=1, max_size=3), direction=directions, nsg=nsgs)
+def test_fake_block_then_unblock_is_identity(monkeypatch, batches, direction, nsg):
+    monkeypatch.setattr(AzureContainment, 'backoff', lambda attempt, err=None: None)
+    arm = fake_arm.FakeArm()
+    before = arm.snapshot()
+    blocked = []
+    for batch in batches:
+        result = AzureContainment.nsg_block_ip_command(arm, {'ip': ','.join(batch), 'nsg_name': nsg,
+                                                             'direction': direction})
+        items = [v for k, v in result.outputs.items() if k.startswith('AzureContainment.BlockedIP')][0]
+        assert {i['Status'] for i in items} <= {'Blocked', 'AlreadyBlocked'}
+        blocked += [p for p in batch if p not in _covered_blocks(blocked, [p])]
+    AzureContainment.nsg_unblock_ip_command(arm, {'ip': ','.join(blocked), 'nsg_name': nsg, 'direction': direction})
+    assert arm.snapshot() == before
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(vm=vms, allow=forensic, allow_ports=ports, repeat=st.booleans())
+def test_fake_isolate_then_unisolate_is_identity(monkeypatch, vm, allow, allow_ports, repeat):
+    monkeypatch.setattr(AzureContainment, 'backoff', lambda attempt, err=None: None)
+    arm = fake_arm.FakeArm()
+    before = arm.snapshot()
+    args = {'vm_name': vm, 'allow_ports': ','.join(allow_ports)}
+    if allow:
+        args['allow_ip'] = ','.join(allow)
+    assert AzureContainment.vm_isolate_command(arm, args).outputs['Status'] == 'Isolated'
+    if repeat:
+        assert AzureContainment.vm_isolate_command(arm, args).outputs['Status'] == 'AlreadyIsolated'
+    assert AzureContainment.vm_unisolate_command(arm, {'vm_name': vm}).outputs['Status'] == 'Released'
+    assert arm.snapshot() == before
+
+
+# ---- against the emulator through main(): a few examples ----
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=prefix_lists, direction=directions, nsg=nsgs)
+def test_emulator_block_then_unblock_is_identity(emulator_session, batch, direction, nsg):
+    emulator_session.reset()
+    xsoar = instance(emulator_session)
+    before = network_state(emulator_session)
+    res = xsoar.run('azure-nsg-block-ip', {'ip': ','.join(batch), 'nsg_name': nsg, 'direction': direction})
+    assert res.ok, res.errors
+    assert {i['Status'] for i in blocked_items(res)} == {'Blocked'}
+    assert network_state(emulator_session) != before
+    res = xsoar.run('azure-nsg-unblock-ip', {'ip': ','.join(batch), 'nsg_name': nsg, 'direction': direction})
+    assert res.ok and {i['Status'] for i in blocked_items(res)} == {'Unblocked'}
+    assert network_state(emulator_session) == before
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(vm=vms, allow=forensic, allow_ports=ports)
+def test_emulator_isolate_then_unisolate_is_identity(emulator_session, vm, allow, allow_ports):
+    emulator_session.reset()
+    xsoar = instance(emulator_session)
+    before = network_state(emulator_session)
+    args = {'vm_name': vm, 'allow_ports': ','.join(allow_ports)}
+    if allow:
+        args['allow_ip'] = ','.join(allow)
+    res = xsoar.run('azure-vm-isolate', args)
+    assert res.ok, res.errors
+    res = xsoar.run('azure-vm-unisolate', {'vm_name': vm})
+    assert res.ok, res.errors
+    assert network_state(emulator_session) == before
