@@ -32,6 +32,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import types
@@ -53,6 +54,9 @@ import demistomock  # noqa: E402 - after the sys.path insert
 DEFAULT_POLLING_TIMEOUT = 600  # XSOAR's default when a ScheduledCommand gives no timeout
 _KEY_FIELD_RE = re.compile(r'val\.([\w.]+)\s*==\s*obj\.')
 _run_counter = itertools.count(1)
+# demistomock, sys.stdout and os.environ are process-wide: in-process runs from several threads take turns.
+# For truly parallel runs of one instance use run_in_subprocess (one process each, as XSOAR does).
+_RUN_LOCK = threading.RLock()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -357,7 +361,15 @@ class XsoarInstance:
 
     # -- runs -----------------------------------------------------------------------------------------------
     def run(self, command: str, args: dict | None = None) -> RunResult:
-        """Run ``command`` with ``args`` once, in this process, in a fresh module; return what it produced."""
+        """Run ``command`` with ``args`` once, in this process, in a fresh module; return what it produced.
+
+        Runs from several threads are serialised (the simulated runtime is process-wide); for parallel runs use
+        ``run_in_subprocess``.
+        """
+        with _RUN_LOCK:
+            return self._run_locked(command, args)
+
+    def _run_locked(self, command: str, args: dict | None) -> RunResult:
         args = dict(args or {})
         code, filename, needs_csp_names = _load_source(self.integration)
         module_name = f'_xsoar_integration_run_{next(_run_counter)}'

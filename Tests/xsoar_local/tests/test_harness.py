@@ -211,3 +211,12 @@ def test_run_in_subprocess_without_state_file_hands_context_over():
     inst.run('tiny-counter')
     assert inst.run_in_subprocess('tiny-counter').readable == 'count=2'
     assert inst.integration_context == {'count': 2}
+
+
+def test_in_process_runs_from_threads_take_turns_and_lose_nothing():
+    from concurrent.futures import ThreadPoolExecutor
+    inst = XsoarInstance(PARAMS, integration=TINY)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda i: inst.run('tiny-echo', {'name': f'n{i}', 'value': str(i)}), range(12)))
+    assert [r.context['Tiny.Echo'][0]['Name'] for r in results] == [f'n{i}' for i in range(12)]
+    assert all(len(r.entries) == 1 for r in results)
