@@ -1,0 +1,100 @@
+"""Containment benchmarks (pytest-benchmark): each command through main() against the emulator, and the ARM
+requests it costs (reads, writes, long-running-operation polls), recorded in the benchmark's extra_info and printed.
+Time is measured, never asserted; the request counts are the design's cost contract (O(1) writes per direction
+for any number of IPs, zero writes when nothing changes) and are asserted. Run:
+
+    python -m pytest Tests/benchmarks/test_containment_bench.py --benchmark-only -s
+"""
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from Tests.e2e.test_containment_support import instance, last_seq
+
+MANY_IPS = ','.join(f'203.0.113.{i}' for i in range(1, 51))
+
+
+def _count(emulator, since):
+    counts = collections.Counter()
+    for entry in emulator.request_log(since):
+        if entry['listener'] != 'arm' or '/_emulator' in entry['path']:
+            continue
+        if entry['method'] == 'GET' and ('/operations/' in entry['path'] or '/operationResults/' in entry['path']):
+            counts['poll'] += 1
+        elif entry['method'] == 'GET':
+            counts['read'] += 1
+        else:
+            counts['write'] += 1
+            counts[entry['method']] += 1
+    return dict(counts)
+
+
+def _bench(benchmark, emulator, command, args, prepare=()):
+    state = {}
+
+    def setup():
+        emulator.reset()
+        xsoar = instance(emulator)
+        assert xsoar.run('azure-nsg-list', {}).ok  # token cached: the counts below are ARM work only
+        for cmd, cmd_args in prepare:
+            assert xsoar.run(cmd, cmd_args).ok
+        state['xsoar'] = xsoar
+        state['seq'] = last_seq(emulator)
+
+    def target():
+        state['result'] = state['xsoar'].run(command, args)
+
+    benchmark.pedantic(target, setup=setup, rounds=3, iterations=1)
+    assert state['result'].ok, state['result'].errors
+    counts = _count(emulator, state['seq'])
+    benchmark.extra_info.update({'command': command, **{f'arm_{k}': v for k, v in counts.items()}})
+    print(f'\n{command} {args if len(str(args)) < 80 else "(50 IPs)"}: ARM requests {counts}')
+    return counts
+
+
+def test_bench_block_50_ips_both_directions(benchmark, emulator):
+    counts = _bench(benchmark, emulator, 'azure-nsg-block-ip', {'ip': MANY_IPS, 'nsg_name': 'edge-nsg'})
+    assert counts['write'] == 2  # one rule per direction for 50 IPs
+
+
+def test_bench_block_already_blocked(benchmark, emulator):
+    counts = _bench(benchmark, emulator, 'azure-nsg-block-ip', {'ip': MANY_IPS, 'nsg_name': 'edge-nsg'},
+                    prepare=[('azure-nsg-block-ip', {'ip': MANY_IPS, 'nsg_name': 'edge-nsg'})])
+    assert counts.get('write', 0) == 0
+
+
+def test_bench_unblock_50_ips(benchmark, emulator):
+    counts = _bench(benchmark, emulator, 'azure-nsg-unblock-ip', {'ip': MANY_IPS, 'nsg_name': 'edge-nsg'},
+                    prepare=[('azure-nsg-block-ip', {'ip': MANY_IPS, 'nsg_name': 'edge-nsg'})])
+    assert counts['write'] == 2 and counts['DELETE'] == 2
+
+
+def test_bench_isolate_web_01(benchmark, emulator):
+    counts = _bench(benchmark, emulator, 'azure-vm-isolate', {'vm_name': 'web-01'})
+    assert counts['write'] == 3  # the isolation NSG + two NICs
+
+
+def test_bench_isolate_again(benchmark, emulator):
+    counts = _bench(benchmark, emulator, 'azure-vm-isolate', {'vm_name': 'web-01'},
+                    prepare=[('azure-vm-isolate', {'vm_name': 'web-01'})])
+    assert counts.get('write', 0) == 0
+
+
+def test_bench_unisolate_web_01(benchmark, emulator):
+    counts = _bench(benchmark, emulator, 'azure-vm-unisolate', {'vm_name': 'web-01'},
+                    prepare=[('azure-vm-isolate', {'vm_name': 'web-01'})])
+    assert counts['write'] == 3  # two NICs + deleting the isolation NSG
+
+
+@pytest.mark.parametrize('command, args', [
+    ('azure-vm-power', {'vm_name': 'web-01', 'action': 'off'}),
+    ('azure-vm-get', {'vm_name': 'web-01'}),
+    ('azure-vm-list', {}),
+    ('azure-nsg-list', {}),
+    ('azure-nsg-rule-list', {'nsg_name': 'web-nsg'}),
+])
+def test_bench_other_commands(benchmark, emulator, command, args):
+    counts = _bench(benchmark, emulator, command, args)
+    assert counts.get('write', 0) == (1 if command == 'azure-vm-power' else 0)
