@@ -528,6 +528,15 @@ class IdentityService:
             appid=str(reg.get("client_id") or reg["registration_id"]), idtyp="app", lifetime=lifetime,
             issued_at=issued_at)
 
+    def reset(self, scenario: dict, settings: dict | None = None) -> None:
+        """What Emulator.reset needs: `reload` the scenario's directory (signing key, generated certificates and
+        every token, code and refresh token already issued are kept) and forget earlier `expire_all_tokens` calls,
+        so a reset starts with every issued access token valid again until its own `exp`."""
+        with self._lock:
+            self._expired_through = 0
+            self._expired_at = None
+        self.reload(scenario, settings)
+
     def expire_all_tokens(self) -> None:
         """Every access token issued until now is expired from now on (ARM answers ExpiredAuthenticationToken)."""
         with self._lock:

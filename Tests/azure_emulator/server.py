@@ -34,7 +34,6 @@ except ImportError:  # pragma: no cover - only while identity.py is missing
 FAULT_KINDS = ("429", "500", "503", "reset", "latency", "lro_failed")
 SENSITIVE_QUERY = {"code", "client_secret", "client_assertion", "refresh_token", "access_token", "assertion",
                    "password", "id_token", "session_state", "client_info"}
-IDENTITY_SECTIONS = ("tenants", "apps", "users", "managed_identities", "xsoar_registrations")
 
 
 class _Reset(Exception):
@@ -299,21 +298,11 @@ class Emulator:
         if scenario is not None:
             self._scenario_source = copy.deepcopy(scenario)
         new = load_scenario(self._scenario_source)
-        old = self.scenario
         self.scenario = new
         if self.identity is not None:
-            if all(old.get(k) == new.get(k) for k in IDENTITY_SECTIONS):
-                self.identity.settings.update(new.get("settings") or {})
-            else:
-                fresh = self._new_identity(new)
-                for attr in ("_signing_key", "_signing_cert", "_kid", "_public_key", "identity_header"):
-                    if hasattr(self.identity, attr):
-                        setattr(fresh, attr, getattr(self.identity, attr))
-                self.identity = fresh
-                self.arm.identity = fresh
-            # a reset starts clean: earlier expire_all_tokens() no longer applies
-            if hasattr(self.identity, "_expired_at"):
-                self.identity._expired_at = None
+            # the same IdentityService (ARM holds it too): new directory and settings, same signing key, issued
+            # tokens still valid, earlier expire_all_tokens() forgotten
+            self.identity.reset(new, new.get("settings"))
         self.arm.load(new)
         self.clear_faults()
         self.clear_log()

@@ -537,6 +537,21 @@ def test_expire_all_tokens(svc):
     assert svc.verify_bearer(f"Bearer {new}", AUDIENCES)["appid"] == RESPONDER
 
 
+def test_reset_forgets_expiry_and_keeps_tokens_and_keys(svc, scenario):
+    old = token_request(svc, secret_form()).body["access_token"]
+    thumbprint = svc.credentials["soc-responder"]["certificate_thumbprint"]
+    svc.expire_all_tokens()
+    svc.reset(scenario, {"token_lifetime_seconds": 60})
+    assert svc.verify_bearer(f"Bearer {old}", AUDIENCES)["appid"] == RESPONDER   # valid again until its own exp
+    assert svc.settings["token_lifetime_seconds"] == 60
+    assert svc.credentials["soc-responder"]["certificate_thumbprint"] == thumbprint
+    assert token_request(svc, secret_form()).body["expires_in"] == 60
+    svc.expire_all_tokens()   # and expiry still works after a reset
+    with pytest.raises(TokenRejected) as err:
+        svc.verify_bearer(f"Bearer {old}", AUDIENCES)
+    assert err.value.code == "ExpiredAuthenticationToken"
+
+
 def test_dotnet_utc():
     assert dotnet_utc(1674062442) == "1/18/2023 5:20:42 PM"
     assert dotnet_utc(1674000000) == "1/18/2023 12:00:00 AM"

@@ -225,6 +225,24 @@ def test_reset_restores_state_and_keeps_tokens(emulator):
     assert "nextLink" not in Arm(emulator).get(NSG).json()
 
 
+def test_reset_after_expiry_and_with_another_directory(emulator):
+    arm = Arm(emulator)
+    assert arm.get(f"{NSG}/web-nsg").status_code == 200
+    identity = emulator.identity
+    emulator.expire_all_tokens()
+    assert arm.get(f"{NSG}/web-nsg").status_code == 401
+    emulator.reset()   # a reset starts clean: the token is valid again
+    assert arm.get(f"{NSG}/web-nsg").status_code == 200
+    scenario = load_scenario("default")
+    scenario["apps"] = [a for a in scenario["apps"] if a["name"] != "soc-reader"]
+    emulator.reset(scenario)   # another directory: same service, same signing key, tokens kept
+    assert emulator.identity is identity and emulator.arm.identity is identity
+    assert "soc-reader" not in emulator.credentials
+    assert arm.get(f"{NSG}/web-nsg").status_code == 200
+    emulator.reset(emulator.initial_scenario)
+    assert "soc-reader" in emulator.credentials
+
+
 def test_load_scenario_over_https(emulator):
     scenario = load_scenario("default")
     scenario["subscriptions"][0]["resource_groups"][0]["network_security_groups"].append(
