@@ -1,0 +1,257 @@
+"""Integration benchmarks (pytest-benchmark) against a standalone emulator (`python -m Tests.azure_emulator`, a child
+process, so the integration measured here shares no interpreter with it):
+
+(a) cold start: fresh `python -m Tests.xsoar_local run ...` processes (test-module, then a read command) with an
+    empty state file (1 OIDC discovery + 1 token request) and with a state file holding the caches (0 Entra ID
+    requests); wall time per process.
+(b) steady state: Entra ID requests per command for every auth mode of the e2e tests (asserted 0).
+(c) memory: tracemalloc peak of blocking 1000 IPs in one call and of azure-vm-list over 200 VMs, with baselines.
+(d) blocking 1, 10, 100, 1000 IPs: ARM requests (writes asserted O(1) per direction and address family) and time.
+
+Times are measured and printed, never asserted; request counts are deterministic and asserted. Run:
+
+    python -m pytest Tests/benchmarks/test_integration_bench.py --benchmark-only
+
+A summary table is printed at the end of the session (Tests/benchmarks/conftest.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import demistomock  # the stand-in the integration imports (pytest pythonpath: Tests/xsoar_local)
+import pytest
+
+from Tests.benchmarks.support import ROOT, count_requests, many_ips, many_vms_scenario, timing_ms, write_params_file
+from Tests.e2e.conftest import MODES, build_params, cred, mode_env
+from Tests.e2e.test_auth import login_url_of, sign_in
+from Tests.xsoar_local.harness import XsoarInstance
+
+# The emulated long-running operations complete at once in (c) and (d), so the time is the integration's and the
+# emulator's work; with the default scenario (0.3 s operations, Retry-After 1 s) every write adds about a second
+# of waiting (see test_containment_bench.py), with ARM's Retry-After (10 s and more) far longer.
+INSTANT_LRO = {'settings': {'lro_seconds': 0}}
+
+
+def instance(emu, mode: str = 'secret') -> XsoarInstance:
+    return XsoarInstance(build_params(emu, mode=mode),
+                         env={'REQUESTS_CA_BUNDLE': emu.ca_bundle, **mode_env(emu, mode)})
+
+
+def warm_up(emu, inst: XsoarInstance, mode: str) -> None:
+    """Get a first token (the auth-code mode signs in and redeems the code, as a user does)."""
+    if mode == 'auth_code':
+        redirect = sign_in(emu, login_url_of(inst.run('azure-containment-generate-login-url')))
+        inst.params['auth_code'] = cred(redirect)
+        result = inst.run('azure-containment-auth-test')
+    else:
+        result = inst.run('test-module')
+    assert result.ok, result.errors
+
+
+# ----------------------------------------------------------------------------------------------- (a) cold start
+COLD_COMMANDS = (('test-module', []), ('azure-vm-list', ['limit=5']))
+
+
+def run_cli(params_file, state_file, command: str, args: list[str]) -> float:
+    """One fresh process: python -m Tests.xsoar_local run <command> ... --params --state --json. Its wall time."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get('PYTHONPATH')) if p))
+    cli = [sys.executable, '-m', 'Tests.xsoar_local', 'run', command, *args, '--params', str(params_file),
+           '--state', str(state_file), '--json']
+    started = time.perf_counter()
+    done = subprocess.run(cli, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 0, (done.stdout[-1500:], done.stderr[-1500:])
+    assert json.loads(done.stdout)['ok']
+    return elapsed
+
+
+@pytest.mark.parametrize('state', ['empty', 'cached'])
+def test_cold_start(benchmark, standalone, figures, tmp_path, state):
+    standalone.reset('default')
+    params_file, state_file, warmed = tmp_path / 'params.yml', tmp_path / 'state.json', tmp_path / 'warmed.json'
+    write_params_file(params_file, build_params(standalone), {'REQUESTS_CA_BUNDLE': standalone.ca_bundle})
+    if state == 'cached':
+        run_cli(params_file, state_file, 'test-module', [])
+        shutil.copy(state_file, warmed)
+    rounds = []
+
+    def setup():
+        state_file.unlink(missing_ok=True)
+        if state == 'cached':
+            shutil.copy(warmed, state_file)
+
+    def one_run():
+        this = {}
+        for command, args in COLD_COMMANDS:
+            seq = standalone.last_seq()
+            seconds = run_cli(params_file, state_file, command, args)
+            this[command] = (seconds, count_requests(standalone.request_log(seq)))
+        rounds.append(this)
+
+    benchmark.pedantic(one_run, setup=setup, rounds=3, iterations=1)
+    for this in rounds:
+        first, read = this['test-module'][1], this['azure-vm-list'][1]
+        if state == 'empty':
+            assert (first['oidc'], first['token'], first['login']) == (1, 1, 2), first
+        else:
+            assert first['login'] == 0, first
+        assert read['login'] == 0, read   # the state file written by the first process holds the token
+    for command, args in COLD_COMMANDS:
+        times = [this[command][0] * 1000 for this in rounds]
+        counts = rounds[-1][command][1]
+        figures.add('(a) cold start: one fresh `python -m Tests.xsoar_local run` process per command', {
+            'state file': state, 'command': ' '.join([command, *args]), 'rounds': len(times),
+            'mean ms': sum(times) / len(times), 'min ms': min(times), 'max ms': max(times),
+            'OIDC': counts['oidc'], 'token': counts['token'], 'ARM req': counts['arm_read'] + counts['arm_write']},
+            note='secret mode; "empty" = no state file, "cached" = the state file a first test-module left')
+
+
+# -------------------------------------------------------------------------------------- (b) steady state per mode
+STEADY_COMMANDS = (
+    ('test-module', {}),
+    ('azure-vm-get', {'vm_name': 'web-01'}),
+    ('azure-vm-list', {}),
+    ('azure-nsg-list', {}),
+    ('azure-nsg-rule-list', {'nsg_name': 'web-nsg'}),
+    ('azure-nsg-block-ip', {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'dry_run': 'true'}),
+)
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_steady_state_entra_requests(benchmark, standalone, figures, mode):
+    standalone.reset('default')
+    inst = instance(standalone, mode)
+    seq = standalone.last_seq()
+    warm_up(standalone, inst, mode)
+    warm = count_requests(standalone.request_log(seq))
+    per_command: dict[str, list] = {command: [] for command, _ in STEADY_COMMANDS}
+
+    def one_round():
+        for command, args in STEADY_COMMANDS:
+            before = standalone.last_seq()
+            started = time.perf_counter()
+            result = inst.run(command, args)
+            elapsed = time.perf_counter() - started
+            assert result.ok, (command, result.errors)
+            per_command[command].append((elapsed, count_requests(standalone.request_log(before))))
+
+    benchmark.pedantic(one_round, rounds=3, iterations=1)
+    row = {'mode': mode, 'warm-up Entra ID': f"{warm['login']} ({warm['oidc']} OIDC, {warm['token']} token)"}
+    for command, runs in per_command.items():
+        entra = sum(counts['login'] for _, counts in runs)
+        assert entra == 0, f'{mode}: {command} made {entra} Entra ID requests in steady state'
+        row[f'{command.replace("azure-", "")} ms'] = sum(t for t, _ in runs) * 1000 / len(runs)
+    row['Entra ID req/cmd'] = 0
+    figures.add('(b) steady state: Entra ID requests per command (asserted 0) and mean ms per command', row,
+                note=f'{len(STEADY_COMMANDS)} commands x 3 rounds per mode, in-process runs; '
+                     'block-ip with dry_run=true')
+
+
+# -------------------------------------------------------------------------------------------------- (c) memory
+def _block_args(count: int, families: str = 'v4') -> dict:
+    if families == 'v4+v6':
+        ips = many_ips(count - count // 2) + many_ips(count // 2, 'v6')
+    else:
+        ips = many_ips(count)
+    return {'ip': ','.join(ips), 'nsg_name': 'edge-nsg'}
+
+
+MEMORY_CASES = {
+    'block 1 IP': (INSTANT_LRO, 'azure-nsg-block-ip', _block_args(1)),
+    'block 1000 IPs': (INSTANT_LRO, 'azure-nsg-block-ip', _block_args(1000)),
+    'vm-list 3 VMs': (many_vms_scenario(0), 'azure-vm-list', {'limit': '250'}),
+    'vm-list 203 VMs': (many_vms_scenario(200), 'azure-vm-list', {'limit': '250'}),
+}
+
+
+@pytest.mark.parametrize('case', list(MEMORY_CASES))
+def test_memory_peak(benchmark, standalone, figures, monkeypatch, case):
+    """Two peaks per run: loading the integration (compiling its source: the harness, like XSOAR, starts every
+    command with a fresh module) and the command itself (from main()'s first demisto.command() call on, after
+    tracemalloc.reset_peak())."""
+    scenario, command, args = MEMORY_CASES[case]
+    standalone.reset(scenario)
+    inst = instance(standalone)
+    warm_up(standalone, inst, 'secret')
+    load_peaks, at_main, command_peaks, results = [], [], [], []
+    real_command = demistomock.command
+    probed = {'this run': False}
+
+    def command_probe():
+        if not probed['this run']:   # the first call of a run: main() has begun, the module is loaded
+            probed['this run'] = True
+            current, peak = tracemalloc.get_traced_memory()
+            load_peaks.append(peak)
+            at_main.append(current)
+            tracemalloc.reset_peak()
+        return real_command()
+
+    def setup():
+        standalone.reset()
+
+    def traced_run():
+        monkeypatch.setattr(demistomock, 'command', command_probe)
+        probed['this run'] = False
+        tracemalloc.start()
+        try:
+            results.append(inst.run(command, args))
+        finally:
+            command_peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+            monkeypatch.setattr(demistomock, 'command', real_command)
+
+    benchmark.pedantic(traced_run, setup=setup, rounds=2, iterations=1)
+    result = results[-1]
+    assert result.ok, result.errors
+    assert len(load_peaks) == len(command_peaks) == 2
+    if command == 'azure-vm-list':
+        vms = result.context['AzureContainment.VM']
+        assert len(vms if isinstance(vms, list) else [vms]) == int(case.split()[1])
+    else:
+        assert {item['Status'] for item in result.context['AzureContainment.BlockedIP']} == {'Blocked'}
+    figures.add('(c) memory: tracemalloc peaks of one in-process run', {
+        'case': case, 'module load peak KiB': max(load_peaks) / 1024, 'at main() KiB': max(at_main) / 1024,
+        'command peak KiB': max(command_peaks) / 1024, **timing_ms(benchmark)},
+        note='at main() = traced memory held when main() starts, command peak = highest from there on; libraries '
+             'already imported; times include tracemalloc overhead; vm-list pages of 50; emulated LROs end at once')
+
+
+# ------------------------------------------------------------------------------------- (d) blocking N addresses
+@pytest.mark.parametrize('count, families', [(1, 'v4'), (10, 'v4'), (100, 'v4'), (1000, 'v4'), (1000, 'v4+v6')])
+def test_block_scaling(benchmark, standalone, figures, count, families):
+    standalone.reset(INSTANT_LRO)
+    inst = instance(standalone)
+    warm_up(standalone, inst, 'secret')
+    args = _block_args(count, families)
+    marks, counts, results = [], [], []
+
+    def setup():
+        if marks:
+            counts.append(count_requests(standalone.request_log(marks[-1])))
+        standalone.reset()
+        marks.append(standalone.last_seq())
+
+    def block():
+        results.append(inst.run('azure-nsg-block-ip', args))
+
+    benchmark.pedantic(block, setup=setup, rounds=3, iterations=1)
+    counts.append(count_requests(standalone.request_log(marks[-1])))
+    assert all(r.ok for r in results), results[-1].errors
+    blocked = results[-1].context['AzureContainment.BlockedIP']
+    assert len(blocked) == 2 * count and {b['Status'] for b in blocked} == {'Blocked'}
+    n_families = len(families.split('+'))
+    for c in counts:   # one rule write per direction (2) and family, whatever the number of addresses
+        assert c['arm_write'] == 2 * n_families, c
+        assert c['login'] == 0, c
+    assert len({tuple(sorted(c.items())) for c in counts}) == 1, counts   # deterministic
+    c = counts[-1]
+    figures.add('(d) azure-nsg-block-ip, direction Both: ARM requests and time per call', {
+        'addresses': count, 'families': families, 'ARM reads': c['arm_read'], 'ARM writes': c['arm_write'],
+        'LRO polls': c['arm_poll'], **timing_ms(benchmark)},
+        note='in-process runs, 3 rounds each on a fresh edge-nsg; emulated LROs complete at once')
