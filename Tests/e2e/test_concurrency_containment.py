@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from Tests.e2e.test_containment_support import blocked_items, instance, network_state, pack_rules
 
 PARALLEL = 12
+UNBLOCKERS = 6
 
 
 def _run_all(xsoar, calls):
@@ -60,3 +61,25 @@ def test_identical_parallel_blocks_write_one_rule(emulator, tmp_path):
     assert len(rules) == 2  # one per direction: same content, same deterministic name, never duplicated
     found = _prefixes_by_direction(emulator, 'edge-nsg')
     assert found == {'Inbound': ['198.51.100.0/24', '203.0.113.99'], 'Outbound': ['198.51.100.0/24', '203.0.113.99']}
+
+
+def test_parallel_unblocks_of_one_multi_prefix_rule(emulator, tmp_path):
+    """Each process removes a different IP from the same pack rule. ARM ignores ETags on rule PUTs, so without the
+    per-NSG lease a stale PUT could put back an IP another process had already removed and verified."""
+    xsoar = instance(emulator, state_file=str(tmp_path / 'context.json'))
+    ips = [f'203.0.113.{50 + i}' for i in range(UNBLOCKERS)]
+    kept = '198.51.100.77'
+    block = xsoar.run('azure-nsg-block-ip', {'ip': ','.join([*ips, kept]), 'nsg_name': 'edge-nsg',
+                                             'direction': 'Inbound'})
+    assert block.ok, block.errors
+    assert len(pack_rules(emulator, 'edge-nsg')) == 1  # one rule holds every prefix
+    # The first rule PUT to arrive is slow (as on a busy ARM): without the lease, the others read the same rule,
+    # remove their IPs and verify meanwhile, then the slow PUT lands with the rule as it was read and puts their
+    # IPs back. With the lease the others wait until the slow PUT has landed and read the rule after it.
+    emulator.inject_fault('latency', method='PUT', path_contains='/securityRules/', count=1, delay_seconds=8.0)
+    results = _run_all(xsoar, [('azure-nsg-unblock-ip', {'ip': ip, 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+                               for ip in ips])
+    assert all(r.ok for r in results), [r.errors for r in results if not r.ok]
+    assert [[i['Status'] for i in blocked_items(r)] for r in results] == [['Unblocked']] * UNBLOCKERS
+    assert _prefixes_by_direction(emulator, 'edge-nsg') == {'Inbound': [kept], 'Outbound': []}
+    assert 'azure_containment_leases' not in xsoar.integration_context  # every lease was released

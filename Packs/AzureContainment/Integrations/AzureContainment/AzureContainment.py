@@ -9,12 +9,16 @@ from CommonServerPython import *  # noqa: F401,F403
 from CommonServerUserPython import *  # noqa: F401,F403
 
 import base64
+import copy
 import hashlib
+import ipaddress
 import logging
 import os
+import random
 import re
 import secrets
 import time
+import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
@@ -69,6 +73,10 @@ LRO_DEFAULT_POLL_SECONDS = 5            # poll interval when an operation status
 XSOAR_APP_BACKOFF_BASE_SECONDS = 10     # Cortex XSOAR app mode: wait after the first failure, doubled each time
 XSOAR_APP_BACKOFF_MAX_SECONDS = 3600
 CTX_AUTH_KEY = 'azure_containment_auth'  # the only integration-context key the authentication code writes
+CTX_LEASES_KEY = 'azure_containment_leases'  # {NSG resource ID (lower case): {owner, expires}}, see NsgLease
+CONTEXT_WRITE_ATTEMPTS = 50             # compare-and-set rounds on the integration context before giving up
+LEASE_TTL_SECONDS = 60                  # a lease nobody renews lapses after this (a crashed run)
+LEASE_WAIT_SECONDS = 120                # how long a run waits for another run's lease on the same NSG
 
 GUID_RE = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
 DOMAIN_RE = re.compile(r'^(?=.{4,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$')
@@ -252,11 +260,6 @@ def format_error(code: str, original: str = '', **fields: Any) -> str:
     return f'{text} ({code}: {original})' if original else f'{text} ({code})'
 
 # SECTION 1b (containment owner): managed-resource naming (rule prefix, isolation NSG naming, tags).
-import copy  # noqa: E402
-import ipaddress  # noqa: E402
-import random  # noqa: E402
-import urllib.parse  # noqa: E402
-
 PACK_RULE_PREFIX = 'xsoar-block-'          # every deny rule the pack writes has a name starting with this ...
 PACK_MARKER = '[AzureContainment]'         # ... AND a description starting with this; rules lacking either are foreign
 RULE_DESCRIPTION_MAX = 140                 # Azure: a security rule description holds at most 140 characters
@@ -279,7 +282,8 @@ NETWORK_LRO_TIMEOUT = 300
 # ARM answers parallel writes on one NSG/NIC with 429 RetryableErrorDueToAnotherOperation and a duplicate
 # priority in one direction with 400 SecurityRuleConflict: both mean "re-read and try again".
 RETRYABLE_WRITE_CODES = {'RetryableErrorDueToAnotherOperation', 'RetryableError', 'SecurityRuleConflict',
-                         'AnotherOperationInProgress', 'ReferencedResourceNotProvisioned', 'Conflict'}
+                         'AnotherOperationInProgress', 'ReferencedResourceNotProvisioned', 'Conflict',
+                         'NsgLeaseLost'}
 POWER_ACTIONS = {'start': 'start', 'on': 'start', 'deallocate': 'deallocate', 'off': 'deallocate',
                  'poweroff': 'poweroff', 'restart': 'restart'}
 POWER_TARGET_STATE = {'start': 'running', 'deallocate': 'deallocated', 'poweroff': 'stopped', 'restart': None}
@@ -413,7 +417,29 @@ def normalize_thumbprint(text: str) -> str:
     return value
 
 
-# --- integration-context store: {CTX_AUTH_KEY: {identity key: {msal_cache, http_cache, access_token, ...}}} ---
+# --- integration context ---------------------------------------------------------------------------------------
+# Every parallel run of one instance shares the integration context. Writes are compare-and-set on its version, so
+# the auth caches (CTX_AUTH_KEY) and the NSG leases (CTX_LEASES_KEY) never overwrite each other's keys.
+
+def update_integration_context(change: Callable[[dict], bool]) -> None:
+    """Read the context, let `change` edit it in place (it returns False when there is nothing to write) and write it
+    back only if no other run wrote in between; otherwise read again and re-apply."""
+    for _ in range(CONTEXT_WRITE_ATTEMPTS):
+        snapshot = get_integration_context(with_version=True) or {}
+        if 'context' in snapshot and 'version' in snapshot:
+            context, version = dict(snapshot['context'] or {}), snapshot['version']
+        else:  # a server without the versioned context: the last writer wins
+            context, version = dict(snapshot), -1
+        if not change(context):
+            return
+        try:
+            set_integration_context(context, version=version)
+            return
+        except ValueError:  # XSOAR refuses a write whose version is no longer the stored one
+            time.sleep(random.uniform(0.01, 0.1))  # nosec - jitter only
+    raise DemistoException('The integration context kept changing under this run (too many parallel runs of this '
+                           'instance). Fix: run the command again.')
+
 
 def auth_store_read(identity_key: str) -> dict:
     context = get_integration_context() or {}
@@ -421,24 +447,28 @@ def auth_store_read(identity_key: str) -> dict:
 
 
 def auth_store_update(identity_key: str, updates: dict, remove: tuple = ()) -> None:
-    """Merge `updates` into this identity's slot (re-read just before writing); other keys are kept."""
-    context = dict(get_integration_context() or {})
-    store = dict(context.get(CTX_AUTH_KEY) or {})
-    slot = dict(store.get(identity_key) or {})
-    slot.update(updates)
-    for key in remove:
-        slot.pop(key, None)
-    store[identity_key] = slot
-    context[CTX_AUTH_KEY] = store
-    set_integration_context(context)
+    """Merge `updates` into this identity's slot (other identities and other keys are kept)."""
+    def change(context: dict) -> bool:
+        store = dict(context.get(CTX_AUTH_KEY) or {})
+        slot = dict(store.get(identity_key) or {})
+        slot.update(updates)
+        for key in remove:
+            slot.pop(key, None)
+        store[identity_key] = slot
+        context[CTX_AUTH_KEY] = store
+        return True
+    update_integration_context(change)
 
 
 def auth_store_clear() -> int:
     """Forget every identity's tokens, MSAL caches and back-off; returns how many identities were cached."""
-    context = dict(get_integration_context() or {})
-    count = len(context.pop(CTX_AUTH_KEY, None) or {})
-    set_integration_context(context)
-    return count
+    cleared = [0]
+
+    def change(context: dict) -> bool:
+        cleared[0] = len(context.pop(CTX_AUTH_KEY, None) or {})
+        return True
+    update_integration_context(change)
+    return cleared[0]
 
 
 class _CachedResponse:
@@ -1446,6 +1476,82 @@ def backoff(attempt: int, err: Exception | None = None) -> None:
     time.sleep(min(BACKOFF_CAP_SECONDS * 2, retry_after) + random.uniform(0.05, spread))  # nosec - jitter only
 
 
+class NsgLease:
+    """A lease on one NSG, held around every read-modify-write of an existing pack rule (unblock, consolidation).
+
+    ARM ignores ETags on security rule PUTs: two runs that read the same rule and each PUT their edit lose one edit
+    (a stale PUT puts back a prefix the other run removed). The lease {owner, expires} lives in the integration
+    context under CTX_LEASES_KEY and is taken and renewed by compare-and-set, so at most one run of this instance
+    edits the NSG's pack rules at a time. It expires after LEASE_TTL_SECONDS, so a crashed run cannot block the NSG
+    for ever, and the holder renews it before every write (a run that lost it writes nothing).
+    Limit: only runs of the same instance share an integration context; another instance, or anything outside
+    XSOAR, editing the same pack rule at the same moment is not excluded. Blocks need no lease: they only create
+    rules whose name is derived from their content.
+    """
+
+    def __init__(self, nsg_id: str, *, ttl: float = LEASE_TTL_SECONDS, wait: float = LEASE_WAIT_SECONDS,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
+        self.key = nsg_id.lower()
+        self.owner = secrets.token_hex(8)
+        self.ttl = ttl
+        self.wait = wait
+        self._clock = clock
+        self._sleep = sleep
+
+    def _take(self) -> bool:
+        """One compare-and-set: take (or extend) the lease when it is free, expired or already ours."""
+        taken = [False]
+
+        def change(context: dict) -> bool:
+            now = self._clock()
+            leases = {k: v for k, v in (context.get(CTX_LEASES_KEY) or {}).items() if v.get('expires', 0) > now}
+            holder = leases.get(self.key)
+            if holder and holder.get('owner') != self.owner:
+                return False
+            leases[self.key] = {'owner': self.owner, 'expires': now + self.ttl}
+            context[CTX_LEASES_KEY] = leases
+            taken[0] = True
+            return True
+        update_integration_context(change)
+        return taken[0]
+
+    def acquire(self) -> None:
+        deadline = self._clock() + self.wait
+        pause = 0.1
+        while not self._take():
+            if self._clock() >= deadline:
+                raise ContainmentError(f'Another run of this instance has been changing {name_of(self.key)} for '
+                                       f'{int(self.wait)} s. Fix: run the command again.', code='NsgLeaseTimeout')
+            self._sleep(random.uniform(pause / 2, pause))  # nosec - jitter only
+            pause = min(pause * 2, 2.0)
+
+    def renew(self) -> None:
+        """Before a write: extend the lease, or raise (retryable) when it expired and another run took it."""
+        if not self._take():
+            raise ContainmentError(f'The lease on {name_of(self.key)} expired and another run took it.',
+                                   code='NsgLeaseLost')
+
+    def release(self) -> None:
+        def change(context: dict) -> bool:
+            leases = dict(context.get(CTX_LEASES_KEY) or {})
+            if (leases.get(self.key) or {}).get('owner') != self.owner:
+                return False
+            del leases[self.key]
+            if leases:
+                context[CTX_LEASES_KEY] = leases
+            else:
+                context.pop(CTX_LEASES_KEY, None)
+            return True
+        update_integration_context(change)
+
+    def __enter__(self) -> 'NsgLease':
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()
+
+
 def finish(client, response: Any, what: str, timeout: int = NETWORK_LRO_TIMEOUT) -> None:
     """Waits for a write's long-running operation; raises with Azure's message when it did not succeed."""
     if response is None:
@@ -1667,31 +1773,39 @@ def _block_side(client, path: str, nsg_name: str, direction: str, family: str, w
 def _consolidate(client, path: str, nsg_name: str, direction: str, family: str, rules: list[dict]) -> str | None:
     """Merges the pack's rules of one direction + family into one when there are more than the threshold.
 
-    The merged rule is written first and the merged-away rules deleted afterwards, so every prefix stays
-    blocked throughout (a parallel consolidation at worst leaves one redundant pack rule, never a gap).
+    `rules` is the NSG as read before this call's rule write: when it already shows too few pack rules there is
+    nothing to do. Otherwise the rules are read again under the NSG lease (an unblock edits them too). The merged
+    rule is written first and the merged-away rules deleted afterwards, so every prefix stays blocked throughout.
     """
+    if len(pack_rules(rules, direction, family)) + 1 <= CONSOLIDATE_THRESHOLD:
+        return None
+    lease = NsgLease(path)
     for attempt in range(MAX_WRITE_ATTEMPTS):
-        if attempt:
-            rules = props(get_nsg(client, path)).get('securityRules') or []
-        mine = pack_rules(rules, direction, family)
-        if len(mine) <= CONSOLIDATE_THRESHOLD:
-            return None
-        side = side_of(direction)
-        merged = sorted({canonical_text(t) for r in mine for t in rule_side_prefixes(r, side)}, key=prefix_sort_key)
-        name = block_rule_name(direction, family, merged)
-        priority = lowest_free_priority(rules, direction)
-        if priority is None or len(rules) >= MAX_RULES_PER_NSG:
-            return f"Could not consolidate the pack's {direction} rules on '{nsg_name}': no room for the merged rule."
-        description, _ = block_description(f'consolidated {len(mine)} pack rules')
         try:
-            if not any(r.get('name') == name for r in rules):
-                arm_write(client, 'PUT', rule_path(path, name), f'Writing merged rule {name}',
-                          deny_rule_body(direction, merged, priority, description))
-            for rule in mine:
-                if rule.get('name') != name:
-                    arm_write(client, 'DELETE', rule_path(path, rule['name']), f'Deleting merged rule {rule["name"]}',
-                              busy_retry=True)
-            return None
+            with lease:
+                rules = props(get_nsg(client, path)).get('securityRules') or []
+                mine = pack_rules(rules, direction, family)
+                if len(mine) <= CONSOLIDATE_THRESHOLD:
+                    return None
+                side = side_of(direction)
+                merged = sorted({canonical_text(t) for r in mine for t in rule_side_prefixes(r, side)},
+                                key=prefix_sort_key)
+                name = block_rule_name(direction, family, merged)
+                priority = lowest_free_priority(rules, direction)
+                if priority is None or len(rules) >= MAX_RULES_PER_NSG:
+                    return (f"Could not consolidate the pack's {direction} rules on '{nsg_name}': no room for the "
+                            'merged rule.')
+                description, _ = block_description(f'consolidated {len(mine)} pack rules')
+                if not any(r.get('name') == name for r in rules):
+                    lease.renew()
+                    arm_write(client, 'PUT', rule_path(path, name), f'Writing merged rule {name}',
+                              deny_rule_body(direction, merged, priority, description))
+                for rule in mine:
+                    if rule.get('name') != name:
+                        lease.renew()
+                        arm_write(client, 'DELETE', rule_path(path, rule['name']),
+                                  f'Deleting merged rule {rule["name"]}', busy_retry=True)
+                return None
         except DemistoException as err:
             if not is_retryable(err):
                 return f"Consolidation of the pack's {direction} rules on '{nsg_name}' postponed: {err}"
@@ -1751,6 +1865,65 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     return CommandResults(readable_output=readable, outputs=outputs, raw_response=items)
 
 
+def _unblock_direction(client, path: str, nsg_name: str, direction: str,
+                       prefixes: list[Prefix]) -> tuple[dict[str, str], dict[str, str]]:
+    """Removes `prefixes` from the pack's rules of one direction: ({prefix: rule it was removed from},
+    {prefix: why it is NotBlocked although a pack rule covers it}).
+
+    Each round takes the NSG lease, reads the rules, and writes the edited ones (a rule left empty is deleted).
+    The next round re-reads to verify; only a round that finds none of the prefixes left ends the loop.
+    """
+    side = side_of(direction)
+    targets = {p.text for p in prefixes}
+    found: dict[str, str] = {}
+    lease = NsgLease(path)
+    for attempt in range(MAX_WRITE_ATTEMPTS):
+        try:
+            with lease:
+                rules = props(get_nsg(client, path)).get('securityRules') or []
+                holders = []
+                for rule in pack_rules(rules, direction):
+                    texts = rule_side_prefixes(rule, side)
+                    hits = [t for t in texts if canonical_text(t) in targets]
+                    if hits:
+                        holders.append((rule, [t for t in texts if canonical_text(t) not in targets]))
+                        for t in hits:
+                            found.setdefault(canonical_text(t), rule['name'])
+                if not holders:
+                    return found, _inside_blocked_ranges(rules, direction, [p for p in prefixes
+                                                                            if p.text not in found])
+                for rule, remaining in holders:
+                    lease.renew()
+                    if remaining:
+                        body = writable_rule_body(rule)
+                        body['properties'][f'{side}AddressPrefixes'] = remaining
+                        body['properties'].pop(f'{side}AddressPrefix', None)
+                        arm_write(client, 'PUT', rule_path(path, rule['name']), f"Updating rule {rule['name']}", body)
+                    else:
+                        arm_write(client, 'DELETE', rule_path(path, rule['name']), f"Deleting rule {rule['name']}")
+        except DemistoException as err:
+            if not is_retryable(err) or attempt == MAX_WRITE_ATTEMPTS - 1:
+                raise
+            backoff(attempt, err)
+    raise ContainmentError(f"NSG '{nsg_name}' stayed busy: {direction} unblock not confirmed.")
+
+
+def _inside_blocked_ranges(rules: list[dict], direction: str, prefixes: list[Prefix]) -> dict[str, str]:
+    """For prefixes that lie inside a range a pack rule blocks as a whole: why unblocking them changes nothing."""
+    side = side_of(direction)
+    explain = {}
+    for p in prefixes:
+        for rule in pack_rules(rules, direction):
+            cover = [n for n in (as_network(t) for t in rule_side_prefixes(rule, side))
+                     if n is not None and n.version == p.net.version and p.net.subnet_of(n)]
+            if cover:
+                explain[p.text] = (f'{p.text} lies inside {canonical_prefix(cover[0])}, blocked as a whole by rule '
+                                   f"{rule['name']}: unblock {canonical_prefix(cover[0])} instead (the pack never "
+                                   'splits a blocked range).')
+                break
+    return explain
+
+
 def nsg_unblock_ip_command(client, args: dict) -> CommandResults:
     prefixes = parse_prefix_list(argToList(args.get('ip')), 'ip')
     directions = parse_directions(args.get('direction'))
@@ -1761,50 +1934,7 @@ def nsg_unblock_ip_command(client, args: dict) -> CommandResults:
     path = nsg_path(sub, rg, validate_name(nsg_name, 'nsg_name'))
     items: list[dict] = []
     for direction in directions:
-        side = side_of(direction)
-        targets = set(dict.fromkeys(p.text for p in prefixes))
-        found: dict[str, str] = {}
-        explain: dict[str, str] = {}
-        for attempt in range(MAX_WRITE_ATTEMPTS):
-            rules = props(get_nsg(client, path)).get('securityRules') or []
-            holders = []
-            for rule in pack_rules(rules, direction):
-                texts = rule_side_prefixes(rule, side)
-                hits = [t for t in texts if canonical_text(t) in targets]
-                if hits:
-                    holders.append((rule, [t for t in texts if canonical_text(t) not in targets]))
-                    for t in hits:
-                        found.setdefault(canonical_text(t), rule['name'])
-            if not holders:
-                for p in prefixes:
-                    if p.text in found:
-                        continue
-                    for rule in pack_rules(rules, direction):
-                        nets = [as_network(t) for t in rule_side_prefixes(rule, side)]
-                        cover = [n for n in nets if n is not None and n.version == p.net.version
-                                 and p.net.subnet_of(n)]
-                        if cover:
-                            explain[p.text] = (f'{p.text} lies inside {canonical_prefix(cover[0])}, blocked as a whole '
-                                               f"by rule {rule['name']}: unblock {canonical_prefix(cover[0])} "
-                                               'instead (the pack never splits a blocked range).')
-                            break
-                break
-            try:
-                for rule, remaining in holders:
-                    if remaining:
-                        body = writable_rule_body(rule)
-                        body['properties'][f'{side}AddressPrefixes'] = remaining
-                        body['properties'].pop(f'{side}AddressPrefix', None)
-                        arm_write(client, 'PUT', rule_path(path, rule['name']), f"Updating rule {rule['name']}", body)
-                    else:
-                        arm_write(client, 'DELETE', rule_path(path, rule['name']), f"Deleting rule {rule['name']}")
-            except DemistoException as err:
-                if not is_retryable(err) or attempt == MAX_WRITE_ATTEMPTS - 1:
-                    raise
-                backoff(attempt, err)
-            # loop: re-read to verify that the prefixes are really gone (a parallel writer may have re-added them)
-        else:  # pragma: no cover
-            raise ContainmentError(f"NSG '{nsg_name}' stayed busy: unblock not confirmed.")
+        found, explain = _unblock_direction(client, path, nsg_name, direction, prefixes)
         for p in prefixes:
             items.append({'IP': p.text, 'NSG': nsg_name, 'Direction': direction, 'Rule': found.get(p.text),
                           'Status': 'Unblocked' if p.text in found else 'NotBlocked',

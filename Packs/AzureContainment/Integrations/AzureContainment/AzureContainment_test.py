@@ -985,3 +985,83 @@ def test_ct_lists_follow_next_link_and_limit(arm):
     rules = _ct.nsg_rule_list_command(arm, {'nsg_name': 'web-nsg'}).outputs
     assert [r['Name'] for r in rules] == ['allow-https-in', 'allow-ssh-admin']
     assert rules[0]['ManagedByPack'] is False and rules[0]['SourceAddressPrefixes'] == ['*']
+
+
+# ---- NSG lease ----
+
+class FakeClock:
+    """A clock the lease reads and its waits advance: no test waits in real time."""
+
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+NSG_KEY = f'/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/edge-nsg'
+
+
+def make_lease(clock, **kwargs):
+    return ac.NsgLease(NSG_KEY, clock=clock, sleep=clock.sleep, **kwargs)
+
+
+def stored_lease():
+    return (demisto.getIntegrationContext().get(ac.CTX_LEASES_KEY) or {}).get(NSG_KEY.lower())
+
+
+def test_lease_conflict_waits_then_gives_up():
+    clock = FakeClock()
+    holder, waiter = make_lease(clock, ttl=60, wait=5), make_lease(clock, ttl=60, wait=5)
+    holder.acquire()
+    assert stored_lease() == {'owner': holder.owner, 'expires': clock.now + 60}
+    with pytest.raises(ac.DemistoException, match='Another run of this instance has been changing edge-nsg'):
+        waiter.acquire()
+    assert 5 <= clock.now - 1_000_000.0 < 60  # it waited its bound, not the lease's lifetime
+    assert stored_lease()['owner'] == holder.owner  # the waiter never took it over
+
+
+def test_lease_expiry_lets_the_next_run_in_and_the_old_holder_write_nothing():
+    clock = FakeClock()
+    crashed, next_run = make_lease(clock, ttl=60), make_lease(clock, ttl=60, wait=120)
+    crashed.acquire()  # and never releases it
+    next_run.acquire()
+    assert clock.now - 1_000_000.0 >= 60 and stored_lease()['owner'] == next_run.owner
+    with pytest.raises(ac.DemistoException) as info:
+        crashed.renew()
+    assert info.value.code == 'NsgLeaseLost' and ac.is_retryable(info.value)
+    crashed.release()  # releasing a lease one no longer holds leaves the new holder's alone
+    assert stored_lease()['owner'] == next_run.owner
+
+
+def test_lease_release_keeps_other_context_keys_and_frees_the_nsg():
+    clock = FakeClock()
+    demisto.setIntegrationContext({ac.CTX_AUTH_KEY: {'identity': {'access_token': 'kept'}}})
+    with make_lease(clock) as first:
+        assert stored_lease()['owner'] == first.owner
+        ac.auth_store_update('identity', {'expires_on': 5})  # the auth code writes while the lease is held
+        assert stored_lease()['owner'] == first.owner
+    assert demisto.getIntegrationContext() == {ac.CTX_AUTH_KEY: {'identity': {'access_token': 'kept',
+                                                                                'expires_on': 5}}}
+    second = make_lease(clock, wait=0)
+    second.acquire()  # free at once, no waiting
+    assert stored_lease()['owner'] == second.owner and clock.now == 1_000_000.0
+
+
+def test_context_write_reapplies_after_a_parallel_write(monkeypatch):
+    """A write that lost the version race re-reads and re-applies its change: nobody's key is lost."""
+    real_set = ac.set_integration_context
+    calls = []
+
+    def racing_set(context, sync=True, version=-1):
+        if not calls:  # another run writes between this run's read and its write
+            demisto.setIntegrationContext({'other_run': 1})
+        calls.append(version)
+        return real_set(context, sync=sync, version=version)
+    monkeypatch.setattr(ac, 'set_integration_context', racing_set)
+    ac.auth_store_update('identity', {'access_token': 'x'})
+    assert len(calls) == 2 and calls[0] != calls[1]
+    assert demisto.getIntegrationContext() == {'other_run': 1, ac.CTX_AUTH_KEY: {'identity': {'access_token': 'x'}}}
