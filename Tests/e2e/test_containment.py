@@ -85,21 +85,26 @@ def test_foreign_rules_are_never_touched(emulator, xsoar):
     assert nsg_rules(emulator, 'web-nsg') == original
 
 
-@pytest.mark.parametrize('args, fragment', [
-    ({'ip': '203.0.113.7,*', 'nsg_name': 'edge-nsg'}, "'*' (would match every address)"),
-    ({'ip': '0.0.0.0/0', 'nsg_name': 'edge-nsg'}, "'0.0.0.0/0'"),
-    ({'ip': '::/0', 'nsg_name': 'edge-nsg'}, "'::/0'"),
-    ({'ip': 'AzureCloud', 'nsg_name': 'edge-nsg'}, 'service tag'),
-    ({'ip': '203.0.113.300', 'nsg_name': 'edge-nsg'}, "'203.0.113.300'"),
-    ({'ip': '203.0.113.7', 'nsg_name': '../web-nsg'}, "Invalid nsg_name '../web-nsg'"),
-    ({'ip': '203.0.113.7', 'nsg_name': 'web-nsg%2F..'}, "Invalid nsg_name 'web-nsg%2F..'"),
-    ({'ip': '203.0.113.7', 'nsg_name': 'a?b'}, "Invalid nsg_name 'a?b'"),
-    ({'ip': '203.0.113.7', 'nsg_name': 'a#b'}, "Invalid nsg_name 'a#b'"),
+@pytest.mark.parametrize('command', ['azure-nsg-block-ip', 'azure-nsg-unblock-ip'])
+@pytest.mark.parametrize('args, fragment, invalid', [
+    ({'ip': '203.0.113.7,*', 'nsg_name': 'edge-nsg'}, "'*' (would match every address)", ['*']),
+    ({'ip': '0.0.0.0/0,::/0', 'nsg_name': 'edge-nsg'}, "'0.0.0.0/0' (would match every address), '::/0'",
+     ['0.0.0.0/0', '::/0']),
+    ({'ip': 'AzureCloud', 'nsg_name': 'edge-nsg'}, 'service tag', ['AzureCloud']),
+    ({'ip': '203.0.113.300', 'nsg_name': 'edge-nsg'}, "'203.0.113.300'", ['203.0.113.300']),
+    ({'ip': '203.0.113.7', 'nsg_name': '../web-nsg'}, "Invalid nsg_name '../web-nsg'", []),
+    ({'ip': '203.0.113.7', 'nsg_name': 'web-nsg%2F..'}, "Invalid nsg_name 'web-nsg%2F..'", []),
+    ({'ip': '203.0.113.7', 'nsg_name': 'a?b'}, "Invalid nsg_name 'a?b'", []),
+    ({'ip': '203.0.113.7', 'nsg_name': 'a#b'}, "Invalid nsg_name 'a#b'", []),
 ])
-def test_bad_block_input_is_refused_before_any_request(emulator, xsoar, args, fragment):
+def test_bad_ip_command_input_is_refused_before_any_request(emulator, xsoar, command, args, fragment, invalid):
     seq = last_seq(emulator)
-    res = xsoar.run('azure-nsg-block-ip', args)
-    assert not res.ok and fragment in res.errors[0]
+    res = xsoar.run(command, args)
+    assert len(res.errors) == 1 and fragment in res.errors[0] and 'Nothing was changed' in res.errors[0]
+    items = blocked_items(res)  # a playbook branches on Status Invalid; valid IPs of a refused call get no item
+    assert sorted((i['IP'], i['Direction']) for i in items) == sorted(
+        (ip, d) for ip in invalid for d in ('Inbound', 'Outbound'))
+    assert {i['Status'] for i in items} <= {'Invalid'}
     assert [e for e in emulator.request_log(seq) if e['listener'] == 'arm'] == []
 
 

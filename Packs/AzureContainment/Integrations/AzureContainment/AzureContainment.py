@@ -22,7 +22,7 @@ import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import msal
@@ -1096,6 +1096,15 @@ class ContainmentError(DemistoException):
         self.retry_after = None
 
 
+class InvalidIpInput(ContainmentError):
+    """Block/unblock input refused before any request. `.items` are AzureContainment.BlockedIP items with Status
+    Invalid, one per refused IP and direction, so that a playbook can branch on them."""
+
+    def __init__(self, message: str, items: list[dict]):
+        super().__init__(message, code='InvalidInput')
+        self.items = items
+
+
 def validate_name(value: Any, what: str) -> str:
     """Returns `value` when it is a valid Azure resource name, otherwise raises naming the value and the rules."""
     if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
@@ -1217,6 +1226,23 @@ def resolve_vm(client, args: dict) -> tuple[str, str, str]:
     return sub, rg, vm_name
 
 
+class NsgRef(NamedTuple):
+    """An NSG named by a command: where it is and its ARM path."""
+    subscription: str
+    resource_group: str
+    name: str
+    path: str
+
+
+def resolve_nsg(client, args: dict) -> NsgRef:
+    """The NSG of nsg_name (or the instance's default NSG) in the command's scope, validated before any request."""
+    sub, rg = get_scope(client, args)
+    name = args.get('nsg_name') or client.default_nsg_name
+    if not name:
+        raise ContainmentError('No NSG: pass nsg_name or set a Default NSG in the instance.')
+    return NsgRef(sub, rg, name, nsg_path(sub, rg, validate_name(name, 'nsg_name')))
+
+
 # ---- IP prefixes ----
 
 class Prefix:
@@ -1263,18 +1289,28 @@ def parse_prefix(item: Any) -> Prefix:
     return prefix
 
 
-def parse_prefix_list(values: list, what: str) -> list[Prefix]:
-    """Parses every item; one error naming every bad item (and why) before anything is sent to Azure."""
+def split_prefixes(values: list) -> tuple[list[Prefix], list[tuple[str, str]]]:
+    """(the parsed prefixes, [(bad item, why)]) - every item is looked at, so one error can name them all."""
     parsed, bad = [], []
     for item in values:
         try:
             parsed.append(parse_prefix(item))
         except ValueError as exc:
-            bad.append(f'{str(item)!r} ({exc})')
+            bad.append((str(item), str(exc)))
+    return parsed, bad
+
+
+def invalid_prefixes_message(what: str, bad: list[tuple[str, str]]) -> str:
+    listing = ', '.join(f'{item!r} ({reason})' for item, reason in bad)
+    return (f'Invalid {what}: {listing}. Give IPv4/IPv6 addresses or CIDRs such as 203.0.113.7, 198.51.100.0/24 or '
+            '2001:db8::/48 (not *, 0.0.0.0/0, ::/0 or service tags).')
+
+
+def parse_prefix_list(values: list, what: str) -> list[Prefix]:
+    """Every item parsed, or one error naming every bad item (and why) before anything is sent to Azure."""
+    parsed, bad = split_prefixes(values)
     if bad:
-        raise ContainmentError(f'Invalid {what}: {", ".join(bad)}. Give IPv4/IPv6 addresses or CIDRs such as '
-                               '203.0.113.7, 198.51.100.0/24 or 2001:db8::/48 (not *, 0.0.0.0/0, ::/0 or service '
-                               'tags). Nothing was changed.')
+        raise ContainmentError(f'{invalid_prefixes_message(what, bad)} Nothing was changed.')
     if not parsed:
         raise ContainmentError(f'{what} is required: give at least one IP address or CIDR.')
     return parsed
@@ -1699,11 +1735,58 @@ def auth_reset_command(client: AzureClient | None, args: dict) -> CommandResults
 
 # SECTION 5b (containment owner): block/unblock, isolate/unisolate, power, get/list commands.
 
-def _block_side(client, path: str, nsg_name: str, direction: str, family: str, wanted: list[Prefix],
-                description: str, dry_run: bool) -> dict:
-    """Blocks one direction + address family: at most one rule write (write-once, content-named) per round.
+def ip_command_input(client, args: dict) -> tuple[list[Prefix], list[str], NsgRef]:
+    """(prefixes, directions, NSG) of block/unblock, all checked before any request. Every problem goes into one
+    InvalidIpInput naming each bad item and what is expected; it carries Invalid items for the refused IPs."""
+    prefixes, bad_ips = split_prefixes(argToList(args.get('ip')))
+    problems = []
+    if bad_ips:
+        problems.append(invalid_prefixes_message('ip', bad_ips))
+    elif not prefixes:
+        problems.append('ip is required: give at least one IP address or CIDR.')
+    try:
+        directions = parse_directions(args.get('direction'))
+    except ContainmentError as err:
+        problems.append(err.message)
+        directions = [str(args.get('direction'))]
+    nsg = None
+    try:
+        nsg = resolve_nsg(client, args)
+    except DemistoException as err:
+        problems.append(str(err))
+    if not problems and nsg is not None:
+        return prefixes, directions, nsg
+    message = ' '.join(problems) + ' Nothing was changed.'
+    nsg_name = nsg.name if nsg else args.get('nsg_name') or client.default_nsg_name
+    items = [{'IP': item, 'NSG': nsg_name, 'Direction': direction, 'Rule': None, 'Status': 'Invalid',
+              'Warning': reason, 'ResourceGroup': args.get('resource_group') or client.resource_group or None,
+              'SubscriptionID': args.get('subscription_id') or client.subscription_id}
+             for direction in directions for item, reason in bad_ips]
+    raise InvalidIpInput(message, items)
 
-    Returns {status: {text: (Status, rule)}, rules: [written rules], warnings: [...], nsg_rules: final rules}.
+
+def invalid_ip_input_results(err: InvalidIpInput) -> CommandResults:
+    """The error entry of refused block/unblock input, with the Invalid items in its context."""
+    readable = err.message
+    if err.items:
+        readable += '\n' + tableToMarkdown('Refused input', err.items, headers=['IP', 'Direction', 'Status',
+                                                                                 'Warning'])
+    return CommandResults(entry_type=EntryType.ERROR, readable_output=readable, raw_response=err.message,
+                          outputs={blocked_ip_key(): err.items} if err.items else None)
+
+
+def blocked_ip_key() -> str:
+    return context_key('AzureContainment.BlockedIP', ['IP', 'NSG', 'Direction'])
+
+
+def _block_side(client, nsg: NsgRef, direction: str, family: str, wanted: list[Prefix], description: str,
+                dry_run: bool) -> dict:
+    """Blocks one direction + address family with at most one rule write per round: a new rule, named after its
+    content, holding every wanted prefix that no pack rule covers yet. Each round re-reads the NSG (the round after
+    a write confirms it); a parallel writer's 429 or duplicate priority means another round.
+
+    Returns {'status': {prefix: (Status, rule name)}, 'rules': [rules written], 'warnings': {prefix: [...]},
+    'notes': [...]}.
     """
     texts = list(dict.fromkeys(p.text for p in wanted))
     by_text = {p.text: p for p in wanted}
@@ -1711,8 +1794,7 @@ def _block_side(client, path: str, nsg_name: str, direction: str, family: str, w
     written: set[str] = set()
     written_names: set[str] = set()
     for attempt in range(MAX_WRITE_ATTEMPTS):
-        nsg = get_nsg(client, path)
-        rules = props(nsg).get('securityRules') or []
+        rules = props(get_nsg(client, nsg.path)).get('securityRules') or []
         covering: dict[str, dict] = {}
         for rule in pack_rules(rules, direction):
             nets = [n for n in (as_network(t) for t in rule_side_prefixes(rule, side)) if n is not None]
@@ -1724,32 +1806,32 @@ def _block_side(client, path: str, nsg_name: str, direction: str, family: str, w
         if not missing or dry_run:
             break
         if len(rules) >= MAX_RULES_PER_NSG:
-            raise ContainmentError(f"NSG '{nsg_name}' already has {len(rules)} security rules (Azure's limit is "
+            raise ContainmentError(f"NSG '{nsg.name}' already has {len(rules)} security rules (Azure's limit is "
                                    f"{MAX_RULES_PER_NSG}): {direction} block of {', '.join(missing)} was not written.",
                                    code='LimitReached')
         used = side_prefix_count(rules, side)
         if used + len(missing) > MAX_PREFIXES_PER_SIDE:
-            raise ContainmentError(f"NSG '{nsg_name}' already uses {used} {side} addresses (Azure's limit is "
+            raise ContainmentError(f"NSG '{nsg.name}' already uses {used} {side} addresses (Azure's limit is "
                                    f"{MAX_PREFIXES_PER_SIDE} per side): {direction} block of {', '.join(missing)} "
                                    'was not written.', code='LimitReached')
         priority = lowest_free_priority(rules, direction)
         if priority is None:
-            raise ContainmentError(f"NSG '{nsg_name}' has no free {direction} priority between {PRIORITY_MIN} and "
+            raise ContainmentError(f"NSG '{nsg.name}' has no free {direction} priority between {PRIORITY_MIN} and "
                                    f"{PRIORITY_MAX}: {direction} block of {', '.join(missing)} was not written.",
                                    code='LimitReached')
         name = block_rule_name(direction, family, missing)
         try:
-            arm_write(client, 'PUT', rule_path(path, name), f'Writing rule {name}',
+            arm_write(client, 'PUT', rule_path(nsg.path, name), f'Writing rule {name}',
                       deny_rule_body(direction, missing, priority, description))
             written.update(missing)
             written_names.add(name)
         except DemistoException as err:
             if not is_retryable(err) or attempt == MAX_WRITE_ATTEMPTS - 1:
                 raise
-            demisto.debug(f'block {direction}/{family} on {nsg_name}: {getattr(err, "code", err)}, re-reading')
+            demisto.debug(f'block {direction}/{family} on {nsg.name}: {getattr(err, "code", err)}, re-reading')
             backoff(attempt, err)
-    else:  # pragma: no cover - the last attempt raises above
-        raise ContainmentError(f"NSG '{nsg_name}' stayed busy: {direction} block not confirmed.")
+    else:
+        raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} block not confirmed.")
     status: dict[str, tuple[str, str | None]] = {}
     warnings: dict[str, list[str]] = {}
     for text in texts:
@@ -1762,15 +1844,11 @@ def _block_side(client, path: str, nsg_name: str, direction: str, family: str, w
             status[text] = ('Blocked' if text in written else 'AlreadyBlocked', rule.get('name'))
         warnings[text] = shadowing_warnings(rules, direction, priority, by_text[text])
     written_rules = [r for r in rules if r.get('name') in written_names]
-    result = {'status': status, 'rules': written_rules, 'warnings': warnings, 'general': []}
-    if written and not dry_run:
-        note = _consolidate(client, path, nsg_name, direction, family, rules)
-        if note:
-            result['general'].append(note)
-    return result
+    note = _consolidate(client, nsg, direction, family, rules) if written else None
+    return {'status': status, 'rules': written_rules, 'warnings': warnings, 'notes': [note] if note else []}
 
 
-def _consolidate(client, path: str, nsg_name: str, direction: str, family: str, rules: list[dict]) -> str | None:
+def _consolidate(client, nsg: NsgRef, direction: str, family: str, rules: list[dict]) -> str | None:
     """Merges the pack's rules of one direction + family into one when there are more than the threshold.
 
     `rules` is the NSG as read before this call's rule write: when it already shows too few pack rules there is
@@ -1779,11 +1857,11 @@ def _consolidate(client, path: str, nsg_name: str, direction: str, family: str, 
     """
     if len(pack_rules(rules, direction, family)) + 1 <= CONSOLIDATE_THRESHOLD:
         return None
-    lease = NsgLease(path)
+    lease = NsgLease(nsg.path)
     for attempt in range(MAX_WRITE_ATTEMPTS):
         try:
             with lease:
-                rules = props(get_nsg(client, path)).get('securityRules') or []
+                rules = props(get_nsg(client, nsg.path)).get('securityRules') or []
                 mine = pack_rules(rules, direction, family)
                 if len(mine) <= CONSOLIDATE_THRESHOLD:
                     return None
@@ -1793,39 +1871,36 @@ def _consolidate(client, path: str, nsg_name: str, direction: str, family: str, 
                 name = block_rule_name(direction, family, merged)
                 priority = lowest_free_priority(rules, direction)
                 if priority is None or len(rules) >= MAX_RULES_PER_NSG:
-                    return (f"Could not consolidate the pack's {direction} rules on '{nsg_name}': no room for the "
+                    return (f"Could not consolidate the pack's {direction} rules on '{nsg.name}': no room for the "
                             'merged rule.')
                 description, _ = block_description(f'consolidated {len(mine)} pack rules')
                 if not any(r.get('name') == name for r in rules):
                     lease.renew()
-                    arm_write(client, 'PUT', rule_path(path, name), f'Writing merged rule {name}',
+                    arm_write(client, 'PUT', rule_path(nsg.path, name), f'Writing merged rule {name}',
                               deny_rule_body(direction, merged, priority, description))
                 for rule in mine:
                     if rule.get('name') != name:
                         lease.renew()
-                        arm_write(client, 'DELETE', rule_path(path, rule['name']),
+                        arm_write(client, 'DELETE', rule_path(nsg.path, rule['name']),
                                   f'Deleting merged rule {rule["name"]}', busy_retry=True)
                 return None
         except DemistoException as err:
             if not is_retryable(err):
-                return f"Consolidation of the pack's {direction} rules on '{nsg_name}' postponed: {err}"
+                return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: {err}"
             backoff(attempt, err)
-    return f"Consolidation of the pack's {direction} rules on '{nsg_name}' postponed: the NSG stayed busy."
+    return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: the NSG stayed busy."
 
 
 def nsg_block_ip_command(client, args: dict) -> CommandResults:
-    prefixes = parse_prefix_list(argToList(args.get('ip')), 'ip')
-    directions = parse_directions(args.get('direction'))
+    try:
+        prefixes, directions, nsg = ip_command_input(client, args)
+    except InvalidIpInput as err:
+        return invalid_ip_input_results(err)
     dry_run = argToBoolean(args.get('dry_run') or 'false')
-    sub, rg = get_scope(client, args)
-    nsg_name = args.get('nsg_name') or getattr(client, 'default_nsg_name', None)
-    if not nsg_name:
-        raise ContainmentError('No NSG: pass nsg_name or set a Default NSG in the instance.')
-    path = nsg_path(sub, rg, validate_name(nsg_name, 'nsg_name'))
     description, truncated = block_description(args.get('description'))
     items: list[dict] = []
     rules: list[dict] = []
-    general: list[str] = []
+    notes: list[str] = []
     done: list[str] = []
     for direction in directions:
         for family in ('v4', 'v6'):
@@ -1833,39 +1908,40 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
             if not wanted:
                 continue
             try:
-                result = _block_side(client, path, nsg_name, direction, family, wanted, description, dry_run)
+                result = _block_side(client, nsg, direction, family, wanted, description, dry_run)
             except DemistoException as err:
                 if not done:
                     raise
                 raise ContainmentError(f'{err} Already blocked by this call: {"; ".join(done)}.',
                                        code=getattr(err, 'code', None))
             rules.extend(result['rules'])
-            general.extend(result['general'])
+            notes.extend(result['notes'])
             for p in wanted:
                 state, rule_name = result['status'][p.text]
-                notes = ([p.note] if p.note else []) + result['warnings'].get(p.text, [])
-                items.append({'IP': p.text, 'NSG': nsg_name, 'Direction': direction, 'Rule': rule_name,
-                              'Status': state, 'Warning': ' '.join(notes) or None, 'ResourceGroup': rg,
-                              'SubscriptionID': sub})
+                warnings = ([p.note] if p.note else []) + result['warnings'].get(p.text, [])
+                items.append({'IP': p.text, 'NSG': nsg.name, 'Direction': direction, 'Rule': rule_name,
+                              'Status': state, 'Warning': ' '.join(warnings) or None,
+                              'ResourceGroup': nsg.resource_group, 'SubscriptionID': nsg.subscription})
             done.append(f'{direction} {", ".join(dict.fromkeys(p.text for p in wanted))}')
     if truncated:
-        general.append(f"The description was shortened to fit Azure's {RULE_DESCRIPTION_MAX} characters.")
-    title = f"Block on NSG {nsg_name}{' (dry run: nothing was changed)' if dry_run else ''}"
+        notes.append(f"The description was shortened to fit Azure's {RULE_DESCRIPTION_MAX} characters.")
+    title = f"Block on NSG {nsg.name}{' (dry run: nothing was changed)' if dry_run else ''}"
     readable = tableToMarkdown(title, items, headers=['IP', 'Direction', 'Status', 'Rule', 'Warning'],
                                removeNull=True)
-    if rules:
-        readable += tableToMarkdown('Rules written', [rule_output(r, nsg_name) for r in rules],
+    rule_rows = [rule_output(r, nsg.name) for r in rules]
+    if rule_rows:
+        readable += tableToMarkdown('Rules written', rule_rows,
                                     headers=['Name', 'Direction', 'Priority', 'Access', 'SourceAddressPrefixes',
                                              'DestinationAddressPrefixes', 'Description'], removeNull=True)
-    if general:
-        readable += '\n' + '\n'.join(f'**Note:** {w}' for w in dict.fromkeys(general))
-    outputs = {context_key('AzureContainment.BlockedIP', ['IP', 'NSG', 'Direction']): items}
-    if rules:
-        outputs[context_key('AzureContainment.NSGRule', ['ID'])] = [rule_output(r, nsg_name) for r in rules]
+    if notes:
+        readable += '\n' + '\n'.join(f'**Note:** {w}' for w in dict.fromkeys(notes))
+    outputs = {blocked_ip_key(): items}
+    if rule_rows:
+        outputs[context_key('AzureContainment.NSGRule', ['ID'])] = rule_rows
     return CommandResults(readable_output=readable, outputs=outputs, raw_response=items)
 
 
-def _unblock_direction(client, path: str, nsg_name: str, direction: str,
+def _unblock_direction(client, nsg: NsgRef, direction: str,
                        prefixes: list[Prefix]) -> tuple[dict[str, str], dict[str, str]]:
     """Removes `prefixes` from the pack's rules of one direction: ({prefix: rule it was removed from},
     {prefix: why it is NotBlocked although a pack rule covers it}).
@@ -1876,11 +1952,11 @@ def _unblock_direction(client, path: str, nsg_name: str, direction: str,
     side = side_of(direction)
     targets = {p.text for p in prefixes}
     found: dict[str, str] = {}
-    lease = NsgLease(path)
+    lease = NsgLease(nsg.path)
     for attempt in range(MAX_WRITE_ATTEMPTS):
         try:
             with lease:
-                rules = props(get_nsg(client, path)).get('securityRules') or []
+                rules = props(get_nsg(client, nsg.path)).get('securityRules') or []
                 holders = []
                 for rule in pack_rules(rules, direction):
                     texts = rule_side_prefixes(rule, side)
@@ -1894,18 +1970,19 @@ def _unblock_direction(client, path: str, nsg_name: str, direction: str,
                                                                             if p.text not in found])
                 for rule, remaining in holders:
                     lease.renew()
+                    path = rule_path(nsg.path, rule['name'])
                     if remaining:
                         body = writable_rule_body(rule)
                         body['properties'][f'{side}AddressPrefixes'] = remaining
                         body['properties'].pop(f'{side}AddressPrefix', None)
-                        arm_write(client, 'PUT', rule_path(path, rule['name']), f"Updating rule {rule['name']}", body)
+                        arm_write(client, 'PUT', path, f"Updating rule {rule['name']}", body)
                     else:
-                        arm_write(client, 'DELETE', rule_path(path, rule['name']), f"Deleting rule {rule['name']}")
+                        arm_write(client, 'DELETE', path, f"Deleting rule {rule['name']}")
         except DemistoException as err:
             if not is_retryable(err) or attempt == MAX_WRITE_ATTEMPTS - 1:
                 raise
             backoff(attempt, err)
-    raise ContainmentError(f"NSG '{nsg_name}' stayed busy: {direction} unblock not confirmed.")
+    raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} unblock not confirmed.")
 
 
 def _inside_blocked_ranges(rules: list[dict], direction: str, prefixes: list[Prefix]) -> dict[str, str]:
@@ -1925,24 +2002,21 @@ def _inside_blocked_ranges(rules: list[dict], direction: str, prefixes: list[Pre
 
 
 def nsg_unblock_ip_command(client, args: dict) -> CommandResults:
-    prefixes = parse_prefix_list(argToList(args.get('ip')), 'ip')
-    directions = parse_directions(args.get('direction'))
-    sub, rg = get_scope(client, args)
-    nsg_name = args.get('nsg_name') or getattr(client, 'default_nsg_name', None)
-    if not nsg_name:
-        raise ContainmentError('No NSG: pass nsg_name or set a Default NSG in the instance.')
-    path = nsg_path(sub, rg, validate_name(nsg_name, 'nsg_name'))
+    try:
+        prefixes, directions, nsg = ip_command_input(client, args)
+    except InvalidIpInput as err:
+        return invalid_ip_input_results(err)
     items: list[dict] = []
     for direction in directions:
-        found, explain = _unblock_direction(client, path, nsg_name, direction, prefixes)
+        found, explain = _unblock_direction(client, nsg, direction, prefixes)
         for p in prefixes:
-            items.append({'IP': p.text, 'NSG': nsg_name, 'Direction': direction, 'Rule': found.get(p.text),
+            items.append({'IP': p.text, 'NSG': nsg.name, 'Direction': direction, 'Rule': found.get(p.text),
                           'Status': 'Unblocked' if p.text in found else 'NotBlocked',
-                          'Warning': explain.get(p.text) or p.note, 'ResourceGroup': rg, 'SubscriptionID': sub})
-    readable = tableToMarkdown(f'Unblock on NSG {nsg_name}', items,
+                          'Warning': explain.get(p.text) or p.note, 'ResourceGroup': nsg.resource_group,
+                          'SubscriptionID': nsg.subscription})
+    readable = tableToMarkdown(f'Unblock on NSG {nsg.name}', items,
                                headers=['IP', 'Direction', 'Status', 'Rule', 'Warning'], removeNull=True)
-    return CommandResults(readable_output=readable, raw_response=items,
-                          outputs={context_key('AzureContainment.BlockedIP', ['IP', 'NSG', 'Direction']): items})
+    return CommandResults(readable_output=readable, raw_response=items, outputs={blocked_ip_key(): items})
 
 
 def _get_vm(client, sub: str, rg: str, name: str, instance_view: bool = False) -> dict:

@@ -691,12 +691,36 @@ def test_ct_block_dry_run_writes_nothing(arm):
     assert arm.writes() == [] and {i['Status'] for i in ct_items(result)} == {'WouldBlock'}
 
 
-def test_ct_block_invalid_input_makes_no_request(arm):
-    for args in ({'ip': '203.0.113.7,*', 'nsg_name': 'edge-nsg'}, {'ip': '203.0.113.7', 'nsg_name': '../web-nsg'},
-                 {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Sideways'},
-                 {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'resource_group': 'a/b'}):
-        with _ct_pytest.raises(_ct.DemistoException):
-            _ct.nsg_block_ip_command(arm, args)
+@_ct_pytest.mark.parametrize('command', [_ct.nsg_block_ip_command, _ct.nsg_unblock_ip_command])
+def test_ct_invalid_ips_are_one_error_entry_with_invalid_items(arm, command):
+    result = command(arm, {'ip': '203.0.113.7,*,AzureCloud', 'nsg_name': 'edge-nsg'})
+    assert result.entry_type == _ct.EntryType.ERROR
+    text = result.to_context()['Contents']
+    assert "'*' (would match every address)" in text and "'AzureCloud' (looks like a service tag" in text
+    assert "'203.0.113.7'" not in text and 'Give IPv4/IPv6 addresses or CIDRs' in text
+    assert sorted((i['IP'], i['Direction'], i['Status'], i['NSG']) for i in ct_items(result)) == [
+        ('*', 'Inbound', 'Invalid', 'edge-nsg'), ('*', 'Outbound', 'Invalid', 'edge-nsg'),
+        ('AzureCloud', 'Inbound', 'Invalid', 'edge-nsg'), ('AzureCloud', 'Outbound', 'Invalid', 'edge-nsg')]
+    assert arm.log == []
+
+
+def test_ct_invalid_input_names_every_problem_in_one_entry(arm):
+    result = _ct.nsg_block_ip_command(arm, {'ip': '10.0.0.1/33', 'nsg_name': '../web-nsg', 'direction': 'Sideways'})
+    text = result.to_context()['Contents']
+    assert "'10.0.0.1/33'" in text and "Invalid direction 'Sideways'" in text
+    assert "Invalid nsg_name '../web-nsg'" in text
+    items = [(i['IP'], i['Direction'], i['Status']) for i in ct_items(result)]
+    assert items == [('10.0.0.1/33', 'Sideways', 'Invalid')]
+    assert arm.log == []
+
+
+@_ct_pytest.mark.parametrize('args', [{'ip': '203.0.113.7', 'nsg_name': '../web-nsg'},
+                                      {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Sideways'},
+                                      {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'resource_group': 'a/b'},
+                                      {'ip': '', 'nsg_name': 'edge-nsg'}])
+def test_ct_other_invalid_input_is_an_error_without_items(arm, args):
+    result = _ct.nsg_block_ip_command(arm, args)
+    assert result.entry_type == _ct.EntryType.ERROR and result.outputs is None
     assert arm.log == []
 
 
