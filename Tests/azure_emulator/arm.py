@@ -575,7 +575,9 @@ class ArmService:
         self._authorize(claims, f"{rtype}/read", scope)
         if rg:
             self._rg_rec(sub, rg)
-        expand = (request.arg("$expand") or "").lower() == "instanceview"
+        # statusOnly=true on the subscription-wide VM list returns each VM with its instance view (power state).
+        status_only = kind == "vm" and not rg and (request.arg("statusOnly") or "").lower() == "true"
+        expand = (request.arg("$expand") or "").lower() == "instanceview" or status_only
         items = []
         for rec in self.res.values():
             if rec.kind != kind or rec.sub.lower() != sub.lower() or (rg and rec.rg.lower() != rg.lower()):

@@ -245,8 +245,13 @@ def test_vm_get_and_lists(emulator, xsoar):
     assert vm['PowerState'] == 'deallocated' and vm['Isolated'] is False
     assert vm['NICs'][0]['NSG'] is None and vm['NICs'][0]['SubnetNSG'].endswith('/db-subnet-nsg')
     assert vm['NICs'][0]['PrivateIP'] == '10.0.2.4'
+    seq = last_seq(emulator)
     vms = xsoar.run('azure-vm-list', {}).context['AzureContainment.VM']
-    assert sorted(v['Name'] for v in vms) == ['db-01', 'web-01', 'web-02']
+    assert sorted((v['Name'], v['PowerState']) for v in vms) == [
+        ('db-01', 'deallocated'), ('web-01', 'running'), ('web-02', 'running')]
+    arm_reads = [e for e in emulator.request_log(seq) if e['listener'] == 'arm']
+    assert len(arm_reads) == 2  # two list pages (page size 2) carry the power states: no request per VM
+    assert all(e['query'].get('statusOnly') == 'true' for e in arm_reads)
     assert len(xsoar.run('azure-vm-list', {'limit': '2'}).context['AzureContainment.VM']) == 2
     nsgs = {n['Name']: n for n in xsoar.run('azure-nsg-list', {}).context['AzureContainment.NSG']}
     assert set(nsgs) == {'web-nsg', 'edge-nsg', 'db-subnet-nsg'}

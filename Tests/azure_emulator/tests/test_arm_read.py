@@ -145,6 +145,20 @@ def test_vm_list_all_in_subscription(arm):
     assert sorted(v["name"] for v in seen) == ["db-01", "web-01", "web-02"]
 
 
+def test_vm_list_all_status_only_carries_power_states_on_every_page(arm):
+    url = f"/subscriptions/{SUB}/providers/Microsoft.Compute/virtualMachines"
+    assert all("instanceView" not in v["properties"] for v in arm.get(url, api_version=CV).json()["value"])
+    page = arm.get(url, api_version=CV, params={"statusOnly": "true"}).json()
+    seen = page["value"]
+    while "nextLink" in page:  # the next pages keep statusOnly
+        page = arm.get(page["nextLink"], api_version=None).json()
+        seen += page["value"]
+    power = {v["name"]: [s["code"] for s in v["properties"]["instanceView"]["statuses"]
+                         if s["code"].startswith("PowerState/")] for v in seen}
+    assert power == {"db-01": ["PowerState/deallocated"], "web-01": ["PowerState/running"],
+                     "web-02": ["PowerState/running"]}
+
+
 def test_vm_not_found_has_aka_ms_suffix(arm):
     r = arm.get(f"{VM}/ghost", api_version=CV)
     assert r.status_code == 404

@@ -990,16 +990,15 @@ class AzureClient:
         except ValueError:
             return {}
 
-    def list_pages(self, path: str, *, api_version: str, params: dict | None = None,
-                   limit: int | None = None) -> list[dict]:
-        """Every item of a list call, following nextLink; stops once `limit` items are collected."""
+    def list_pages(self, path: str, *, api_version: str, params: dict | None = None, limit: int | None = None,
+                   keep: Callable[[dict], bool] | None = None) -> list[dict]:
+        """Every item of a list call (only those `keep` accepts, when given), following nextLink; stops once `limit`
+        items are collected."""
         items: list[dict] = []
         url: str | None = path
-        first = True
         while url:
-            page = self.arm_json('GET', url, api_version=api_version, params=params if first else None)
-            first = False
-            items.extend(page.get('value') or [])
+            page = self.arm_json('GET', url, api_version=api_version, params=params if url == path else None)
+            items.extend(item for item in page.get('value') or [] if keep is None or keep(item))
             if limit and len(items) >= limit:
                 return items[:limit]
             url = page.get('nextLink')
@@ -1192,6 +1191,12 @@ def same_id(a: str | None, b: str | None) -> bool:
 
 def name_of(resource_id: str | None) -> str:
     return str(resource_id).rstrip('/').rsplit('/', 1)[-1] if resource_id else NO_NSG
+
+
+def resource_group_of(resource_id: str | None) -> str | None:
+    """The resource group segment of a resource ID as Azure returned it (None when it has none)."""
+    parts = str(resource_id or '').split('/')
+    return parts[4] if len(parts) > 4 and parts[3].lower() == 'resourcegroups' else None
 
 
 def get_scope(client, args: dict, require_rg: bool = True) -> tuple[str, str | None]:
@@ -2312,12 +2317,6 @@ def _provisioning_state(vm: dict) -> str | None:
 
 def _vm_output(vm: dict, nics: list[dict] | None = None, subnet_nsgs: dict | None = None,
                isolated: bool | None = None) -> dict:
-    rg = None
-    if vm.get('id'):
-        try:
-            rg = parse_resource_id(vm['id'], 'Microsoft.Compute/virtualMachines', 'VM ID')['resource_group']
-        except DemistoException:
-            rg = None
     if nics is None:
         nic_rows = [{'Name': name_of(i), 'ID': i} for i in _vm_nic_ids(vm)]
     else:
@@ -2327,7 +2326,8 @@ def _vm_output(vm: dict, nics: list[dict] | None = None, subnet_nsgs: dict | Non
             nic_rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'NSG': _nic_nsg(nic),
                              'SubnetNSG': _nic_subnet_nsg(nic, subnet_nsgs or {}),
                              'PrivateIP': ips[0] if len(ips) == 1 else [i for i in ips if i]})
-    return {'Name': vm.get('name'), 'ID': vm.get('id'), 'ResourceGroup': rg, 'Location': vm.get('location'),
+    return {'Name': vm.get('name'), 'ID': vm.get('id'), 'ResourceGroup': resource_group_of(vm.get('id')),
+            'Location': vm.get('location'),
             'Size': (props(vm).get('hardwareProfile') or {}).get('vmSize'), 'PowerState': _power_state(vm),
             'ProvisioningState': _provisioning_state(vm), 'Isolated': isolated, 'NICs': nic_rows}
 
@@ -2452,9 +2452,11 @@ def vm_get_command(client, args: dict) -> CommandResults:
 def vm_list_command(client, args: dict) -> CommandResults:
     sub, rg = get_scope(client, args, require_rg=False)
     limit = arg_to_number(args.get('limit')) or 50
-    base = rg_path(sub, rg) if rg else f'/subscriptions/{seg(sub)}'
-    vms = client.list_pages(f'{base}/providers/Microsoft.Compute/virtualMachines',
-                            api_version=COMPUTE_API_VERSION, limit=limit)[:limit]  # noqa: F405
+    # statusOnly=true exists only on the subscription-wide list; it puts each VM's instance view (its power state)
+    # in the list pages, so the power states cost no request per VM. A resource group filters the pages here.
+    in_rg = (lambda vm: same_id(resource_group_of(vm.get('id')), rg)) if rg else None
+    vms = client.list_pages(f'/subscriptions/{seg(sub)}/providers/Microsoft.Compute/virtualMachines',
+                            api_version=COMPUTE_API_VERSION, params={'statusOnly': 'true'}, limit=limit, keep=in_rg)
     out = [_vm_output(vm) for vm in vms]
     return _vm_results(out, f'Virtual machines ({len(out)})')
 

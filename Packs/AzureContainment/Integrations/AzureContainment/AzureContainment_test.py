@@ -999,10 +999,28 @@ def test_ct_vm_get_shows_nsgs_and_isolation(arm):
     assert out['NICs'][0]['PrivateIP'] == '10.0.1.4'
 
 
+def test_ct_vm_list_power_states_cost_one_request_per_page(arm):
+    other = f'/subscriptions/{CT_SUB}/resourceGroups/other-rg/providers/Microsoft.Compute/virtualMachines/app-01'
+    arm.resources[other.lower()] = {'id': other, 'name': 'app-01', 'location': 'westeurope', 'power': 'stopped',
+                                    'properties': {'hardwareProfile': {'vmSize': 'Standard_D2s_v5'}}}
+    list_all = f'/subscriptions/{CT_SUB}/providers/Microsoft.Compute/virtualMachines'
+    arm.resource_group = ''  # an instance without a default resource group: the whole subscription
+    vms = {v['Name']: v for v in _ct.vm_list_command(arm, {}).outputs}
+    assert {n: (v['PowerState'], v['ResourceGroup']) for n, v in vms.items()} == {
+        'app-01': ('stopped', 'other-rg'), 'db-01': ('deallocated', 'soc-demo-rg'),
+        'web-01': ('running', 'soc-demo-rg'), 'web-02': ('running', 'soc-demo-rg')}
+    assert [method for method, _ in arm.log] == ['GET', 'GET']  # 4 VMs, 2 pages, no request per VM
+    assert arm.log[0][1] == list_all
+    arm.log.clear()
+    in_rg = _ct.vm_list_command(arm, {'resource_group': 'SOC-demo-rg'}).outputs
+    assert sorted((v['Name'], v['PowerState']) for v in in_rg) == [
+        ('db-01', 'deallocated'), ('web-01', 'running'), ('web-02', 'running')]
+    assert len(arm.log) == 2 and arm.log[0][1] == list_all
+    arm.log.clear()
+    assert len(_ct.vm_list_command(arm, {'limit': '2'}).outputs) == 2 and len(arm.log) == 1
+
+
 def test_ct_lists_follow_next_link_and_limit(arm):
-    vms = _ct.vm_list_command(arm, {}).outputs
-    assert sorted(v['Name'] for v in vms) == ['db-01', 'web-01', 'web-02']
-    assert len(_ct.vm_list_command(arm, {'limit': '2'}).outputs) == 2
     nsgs = {n['Name']: n for n in _ct.nsg_list_command(arm, {}).outputs}
     assert set(nsgs) == {'web-nsg', 'edge-nsg', 'db-subnet-nsg'} and nsgs['web-nsg']['RuleCount'] == 2
     assert sorted(nsgs['web-nsg']['NICs']) == ['web-01-nic0', 'web-01-nic1', 'web-02-nic0']

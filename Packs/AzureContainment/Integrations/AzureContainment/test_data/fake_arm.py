@@ -149,11 +149,12 @@ class FakeArm:
         response = self.arm_request(method, path, **kwargs)
         return response.json() or {}
 
-    def list_pages(self, path: str, *, api_version: str, params: dict | None = None, limit: int | None = None):
+    def list_pages(self, path: str, *, api_version: str, params: dict | None = None, limit: int | None = None,
+                   keep=None):
         items, url = [], path
         while url:
-            page = self.arm_json('GET', url, api_version=api_version)
-            items.extend(page.get('value') or [])
+            page = self.arm_json('GET', url, api_version=api_version, params=params if url == path else None)
+            items.extend(item for item in page.get('value') or [] if keep is None or keep(item))
             if limit and len(items) >= limit:
                 return items[:limit]
             url = page.get('nextLink')
@@ -197,9 +198,9 @@ class FakeArm:
     def _route(self, method: str, path: str, params: dict, body: Any) -> FakeResponse:
         if path.startswith(ARM):
             path = path[len(ARM):]
-        if '?skip=' in path:
-            params = dict(params, skip=path.split('?skip=')[1])
-        path = path.split('?')[0]
+        if '?' in path:  # a nextLink carries the query of the first page
+            path, query = path.split('?', 1)
+            params = dict(params, **dict(pair.split('=', 1) for pair in query.split('&')))
         low = path.lower()
         m = re.fullmatch(r'(.*/networksecuritygroups/[^/]+)/securityrules/([^/]+)', low)
         if m:
@@ -218,10 +219,12 @@ class FakeArm:
             return FakeResponse(200, self._find_rule(m.group(1), name))
         if re.fullmatch(r'.*/networksecuritygroups/[^/]+/securityrules', low):
             return self._page(self.resources[low.rsplit('/', 1)[0]]['properties']['securityRules'], path, params)
-        if low.endswith('/networksecuritygroups') or low.endswith('/virtualmachines') or \
-                low.endswith('/networkinterfaces'):
+        if low.endswith(('/networksecuritygroups', '/virtualmachines', '/networkinterfaces')):
             kind = low.rsplit('/', 1)[1]
-            items = [self._view(k) for k in self.resources if f'/{kind}/' in k and k.startswith(low)]
+            scope = low.split('/providers/')[0] + '/'  # a resource group or, for a list-all, the subscription
+            status_only = kind == 'virtualmachines' and params.get('statusOnly') == 'true'
+            items = [self._view(k, instance_view=status_only) for k in self.resources
+                     if f'/{kind}/' in k and k.startswith(scope)]
             return self._page(items, path, params)
         m = re.fullmatch(r'(.*/virtualmachines/[^/]+)/(start|poweroff|deallocate|restart)', low)
         if m and method == 'POST':
@@ -273,7 +276,8 @@ class FakeArm:
         page = items[start:start + self.page_size]
         body = {'value': copy.deepcopy(page)}
         if start + self.page_size < len(items):
-            body['nextLink'] = f'{ARM}{path.split("?")[0]}?skip={start + self.page_size}'
+            query = ''.join(f'&{k}={v}' for k, v in params.items() if k != 'skip')
+            body['nextLink'] = f'{ARM}{path}?skip={start + self.page_size}{query}'
         return FakeResponse(200, body)
 
     def _view(self, key: str, instance_view: bool = False) -> dict:
