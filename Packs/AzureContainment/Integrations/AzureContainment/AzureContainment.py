@@ -3,10 +3,10 @@
 Block attacker IPs with NSG deny rules, isolate VMs behind a dedicated deny-all NSG, and power VMs on or off;
 every action reversible, safe to repeat and correct when many incidents act at once.
 """
-import demistomock as demisto  # noqa: F401
-from CommonServerPython import *  # noqa: F401,F403
+import demistomock as demisto
+from CommonServerPython import *
 
-from CommonServerUserPython import *  # noqa: F401,F403
+from CommonServerUserPython import *
 
 import base64
 import copy
@@ -21,22 +21,24 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from fnmatch import fnmatchcase
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import msal
 import requests
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+
 ''' CONSTANTS '''
-# SECTION 1 (auth/client owner): api-versions, cloud endpoint table, error-hint table.
+
 NETWORK_API_VERSION = '2024-05-01'
 COMPUTE_API_VERSION = '2024-07-01'
 AUTHORIZATION_API_VERSION = '2022-04-01'
-RESOURCES_API_VERSION = '2022-09-01'
 
 # Authentication modes (the integration context cache is keyed by mode, cloud, tenant and client).
 MODE_SECRET = 'client_secret'
@@ -47,6 +49,12 @@ MODE_XSOAR_APP = 'xsoar_app'
 AUTH_TYPE_CLIENT_CREDENTIALS = 'Client Credentials'
 AUTH_TYPE_AUTH_CODE = 'Authorization Code'
 AUTH_TYPE_MANAGED_IDENTITY = 'Managed Identity'
+
+MODE_LABELS = {
+    MODE_SECRET: 'client credentials with a client secret', MODE_CERTIFICATE: 'client credentials with a certificate',
+    MODE_AUTH_CODE: 'authorization code on behalf of a user', MODE_MANAGED_IDENTITY: 'managed identity',
+    MODE_XSOAR_APP: 'Cortex XSOAR application',
+}
 
 # Instance param defaults: each equals the `defaultvalue` of the param in AzureContainment.yml.
 DEFAULT_AUTH_TYPE = AUTH_TYPE_CLIENT_CREDENTIALS
@@ -63,6 +71,15 @@ CLOUDS: dict[str, dict[str, str]] = {
 }
 CUSTOM_CLOUD = 'Custom'
 
+# Display names of the instance params, as in AzureContainment.yml, for "missing param" errors.
+PARAM_DISPLAY = {
+    'auth_id': 'ID', 'tenant_id': 'Token', 'enc_key': 'Key', 'subscription_id': 'Subscription ID',
+    'certificate_thumbprint': 'Certificate thumbprint', 'private_key': 'Private key',
+    'auth_code': 'Authorization code', 'redirect_uri': 'Application redirect URI',
+    'managed_identities_client_id': 'Managed identity client ID', 'resource_group': 'Default resource group',
+    'azure_ad_endpoint': 'Entra ID (Azure AD) endpoint', 'arm_endpoint': 'Resource Manager endpoint',
+}
+
 # Token reuse and request limits.
 TOKEN_REFRESH_MARGIN_SECONDS = 300      # a cached access token is replaced this long before it expires
 HTTP_TIMEOUT = (10, 60)                 # (connect, read) seconds for every request
@@ -78,10 +95,45 @@ CONTEXT_WRITE_ATTEMPTS = 50             # compare-and-set rounds on the integrat
 LEASE_TTL_SECONDS = 60                  # a lease nobody renews lapses after this (a crashed run)
 LEASE_WAIT_SECONDS = 120                # how long a run waits for another run's lease on the same NSG
 
-GUID_RE = re.compile(r'^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$')
+GUID_RE = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')
 DOMAIN_RE = re.compile(r'^(?=.{4,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$')
 AUTH_CODE_RE = re.compile(r'^[A-Za-z0-9._\-~+/=]{8,}$')
-RESOURCE_GROUP_RE = re.compile(r'^[-\w._()]{0,89}[-\w_()]$')
+RESOURCE_GROUP_RE = re.compile(r'[-\w.()]{0,89}[-\w()]')   # Azure: 1-90 characters, not ending with '.'
+
+RESOURCE_NAME_RE = re.compile(r'\w(?:[\w.-]{0,78}\w)?')   # Azure: 1-80, starts with a word char, ends with one (or _)
+RESOURCE_TYPE_RE = re.compile(r'[A-Za-z][A-Za-z0-9.]{0,99}')
+SERVICE_TAG_RE = re.compile(r'[A-Za-z][A-Za-z0-9.\-]*')
+RESOURCE_NAME_RULES = ("an Azure resource name is 1-80 characters, begins and ends with a letter, digit or '_', and "
+               "contains only letters, digits, '.', '-' and '_' (no '/', '?', '#', '%' or spaces)")
+
+PACK_RULE_PREFIX = 'xsoar-block-'          # every deny rule the pack writes has a name starting with this ...
+PACK_MARKER = '[AzureContainment]'         # ... AND a description starting with this; rules lacking either are foreign
+RULE_DESCRIPTION_MAX = 140                 # Azure: a security rule description holds at most 140 characters
+ISOLATION_NSG_PREFIX = 'xsoar-isolation-'  # + VM name = the VM's dedicated isolation NSG (same RG and location)
+ISOLATION_VM_TAG = 'xsoar-isolated-vm'     # tag on the isolation NSG: resource ID of the VM it isolates
+ORIGINAL_NSG_TAG = 'xsoar-original-nsg'    # tag on an isolated NIC: its original NSG ID, or NO_NSG
+NO_NSG = 'none'
+FORENSIC_RULE_PREFIX = 'xsoar-forensic-allow-in'  # + '-v4' / '-v6', priorities 100 / 101
+ISOLATION_DENY_IN = 'xsoar-isolation-deny-all-in'
+ISOLATION_DENY_OUT = 'xsoar-isolation-deny-all-out'
+DEFAULT_FORENSIC_PORTS = ['22', '3389']
+PRIORITY_MIN = 100                         # Azure accepts user rule priorities 100..4096, unique per direction
+PRIORITY_MAX = 4096
+MAX_RULES_PER_NSG = 1000                   # Azure: security rules per NSG
+MAX_PREFIXES_PER_SIDE = 4000               # Azure: IPs/ranges across all rules, source and destination separately
+CONSOLIDATE_THRESHOLD = 20                 # pack rules per direction and family before they are merged into one
+MAX_WRITE_ATTEMPTS = 15                    # re-read and retry rounds when parallel writers contend for an NSG
+BACKOFF_CAP_SECONDS = 8.0
+NETWORK_LRO_TIMEOUT = 300
+# ARM answers parallel writes on one NSG/NIC with 429 RetryableErrorDueToAnotherOperation and a duplicate
+# priority in one direction with 400 SecurityRuleConflict: both mean "re-read and try again".
+RETRYABLE_WRITE_CODES = {'RetryableErrorDueToAnotherOperation', 'RetryableError', 'SecurityRuleConflict',
+                         'AnotherOperationInProgress', 'ReferencedResourceNotProvisioned', 'Conflict',
+                         'NsgLeaseLost'}
+POWER_ACTIONS = {'start': 'start', 'on': 'start', 'deallocate': 'deallocate', 'off': 'deallocate',
+                 'poweroff': 'poweroff', 'restart': 'restart'}
+POWER_TARGET_STATE = {'start': 'running', 'deallocate': 'deallocated', 'poweroff': 'stopped', 'restart': None}
+POWER_ENDPOINT = {'start': 'start', 'deallocate': 'deallocate', 'poweroff': 'powerOff', 'restart': 'restart'}
 
 # Every action a command of this pack performs, and the built-in role that grants it (test-module checks them).
 REQUIRED_ACTIONS: dict[str, str] = {
@@ -229,246 +281,71 @@ ERROR_HINTS: dict[str, str] = {
 _STATUS_CODES = {401: 'AuthenticationFailed', 403: 'AuthorizationFailed', 404: 'NotFound', 429: 'TooManyRequests'}
 
 
-def role_for_action(action: str) -> str:
-    """The built-in role that grants `action` (case-insensitive): the table, then a rule by provider."""
-    for known, role in REQUIRED_ACTIONS.items():
-        if known.lower() == (action or '').lower():
-            return role
-    lowered = (action or '').lower()
-    if lowered.endswith('/read'):
-        return 'Reader'
-    if lowered.startswith('microsoft.compute/'):
-        return 'Virtual Machine Contributor'
-    if lowered.startswith('microsoft.network/'):
-        return 'Network Contributor'
-    return 'Contributor'
+''' CLIENT CLASSES '''
 
+class ContainmentError(DemistoException):
+    """Every failure of this integration: `.message` is the readable text (what is wrong and the fix, keeping the
+    original code); `.code` the error code, `.status` the HTTP status and `.retry_after` the seconds Azure asked
+    for, when known (the retry logic inspects them)."""
 
-def format_error(code: str, original: str = '', **fields: Any) -> str:
-    """The friendly text for `code`: what is wrong and which setup step fixes it, then the code and the original
-    text, e.g. "Key is not a valid client secret ... (AADSTS7000215: Invalid client secret provided...)"."""
-    template = ERROR_HINTS.get(code)
-    if template is None:
-        return f'{code}: {original}' if original else code
-
-    class _Defaults(dict):
-        def __missing__(self, key: str) -> str:
-            return '' if key in ('retry', 'retry_after') else 'unknown'
-
-    text = template.format_map(_Defaults({k: v for k, v in fields.items() if v is not None}))
-    original = (original or '').strip()
-    return f'{text} ({code}: {original})' if original else f'{text} ({code})'
-
-# SECTION 1b (containment owner): managed-resource naming (rule prefix, isolation NSG naming, tags).
-PACK_RULE_PREFIX = 'xsoar-block-'          # every deny rule the pack writes has a name starting with this ...
-PACK_MARKER = '[AzureContainment]'         # ... AND a description starting with this; rules lacking either are foreign
-RULE_DESCRIPTION_MAX = 140                 # Azure: a security rule description holds at most 140 characters
-ISOLATION_NSG_PREFIX = 'xsoar-isolation-'  # + VM name = the VM's dedicated isolation NSG (same RG and location)
-ISOLATION_VM_TAG = 'xsoar-isolated-vm'     # tag on the isolation NSG: resource ID of the VM it isolates
-ORIGINAL_NSG_TAG = 'xsoar-original-nsg'    # tag on an isolated NIC: its original NSG ID, or NO_NSG
-NO_NSG = 'none'
-FORENSIC_RULE_PREFIX = 'xsoar-forensic-allow-in'  # + '-v4' / '-v6', priorities 100 / 101
-ISOLATION_DENY_IN = 'xsoar-isolation-deny-all-in'
-ISOLATION_DENY_OUT = 'xsoar-isolation-deny-all-out'
-DEFAULT_FORENSIC_PORTS = ['22', '3389']
-PRIORITY_MIN = 100                         # Azure accepts user rule priorities 100..4096, unique per direction
-PRIORITY_MAX = 4096
-MAX_RULES_PER_NSG = 1000                   # Azure: security rules per NSG
-MAX_PREFIXES_PER_SIDE = 4000               # Azure: IPs/ranges across all rules, source and destination separately
-CONSOLIDATE_THRESHOLD = 20                 # pack rules per direction and family before they are merged into one
-MAX_WRITE_ATTEMPTS = 15                    # re-read and retry rounds when parallel writers contend for an NSG
-BACKOFF_CAP_SECONDS = 8.0
-NETWORK_LRO_TIMEOUT = 300
-# ARM answers parallel writes on one NSG/NIC with 429 RetryableErrorDueToAnotherOperation and a duplicate
-# priority in one direction with 400 SecurityRuleConflict: both mean "re-read and try again".
-RETRYABLE_WRITE_CODES = {'RetryableErrorDueToAnotherOperation', 'RetryableError', 'SecurityRuleConflict',
-                         'AnotherOperationInProgress', 'ReferencedResourceNotProvisioned', 'Conflict',
-                         'NsgLeaseLost'}
-POWER_ACTIONS = {'start': 'start', 'on': 'start', 'deallocate': 'deallocate', 'off': 'deallocate',
-                 'poweroff': 'poweroff', 'restart': 'restart'}
-POWER_TARGET_STATE = {'start': 'running', 'deallocate': 'deallocated', 'poweroff': 'stopped', 'restart': None}
-POWER_ENDPOINT = {'start': 'start', 'deallocate': 'deallocate', 'poweroff': 'powerOff', 'restart': 'restart'}
-
-''' TOKEN ACQUISITION '''
-# SECTION 2 (auth/client owner): one class hiding MSAL and the Cortex XSOAR application mode.
-
-
-class AzureAuthError(DemistoException):
-    """Authentication failed or cannot start. `.message` is already the friendly text (it keeps `.code`)."""
-
-    def __init__(self, code: str, message: str):
+    def __init__(self, message: str, code: str | None = None, status: int | None = None,
+                 retry_after: int | None = None):
         super().__init__(message)
-        self.code = code
         self.message = message
+        self.code = code
+        self.status = status
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return self.message
 
 
-def credential_value(value: Any) -> str:
-    """The secret of a type 9 (credentials) param: its `password`; a plain string is accepted as is."""
-    if isinstance(value, dict):
-        value = value.get('password') or ''
-    return str(value or '').strip()
+class AzureAuthError(ContainmentError):
+    """Authentication failed or cannot start (raised before or instead of the token request)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message, code=code)
 
 
-def host_of(url: str) -> str:
-    parsed = urlparse(url or '')
-    return f'{parsed.scheme}://{parsed.netloc}' if parsed.netloc else (url or '')
+class AzureApiError(ContainmentError):
+    """An ARM request failed; `.status` 0 means no response. `.details` are ARM's error details."""
+
+    def __init__(self, message: str, *, status: int = 0, code: str = '', retry_after: int | None = None,
+                 details: Any = None):
+        super().__init__(message, code=code, status=status, retry_after=retry_after)
+        self.details = details
 
 
-def first_line(text: str, limit: int = 300) -> str:
-    line = (text or '').replace('\r', '\n').split('\n')[0].strip()
-    return line[:limit]
+class InvalidIpInput(ContainmentError):
+    """Block/unblock input refused before any request. `.items` are AzureContainment.BlockedIP items with Status
+    Invalid, one per refused IP and direction, so that a playbook can branch on them."""
+
+    def __init__(self, message: str, items: list[dict]):
+        super().__init__(message, code='InvalidInput')
+        self.items = items
 
 
-def connection_error(exc: Exception, url: str) -> tuple[str, str]:
-    """(code, friendly message) for a failed connection: TlsFailure or HostUnreachable, naming the host."""
-    text = str(exc)
-    if isinstance(exc, requests.exceptions.SSLError) or 'CERTIFICATE_VERIFY_FAILED' in text:
-        detail = 'certificate verify failed' if 'CERTIFICATE_VERIFY_FAILED' in text else type(exc).__name__
-        return 'TlsFailure', format_error('TlsFailure', host=host_of(url), detail=detail)
-    if isinstance(exc, requests.exceptions.Timeout):
-        detail = 'timed out'
-    elif 'Name or service not known' in text or 'nodename nor servname' in text or 'getaddrinfo' in text:
-        detail = 'host name not resolved'
-    elif 'Connection refused' in text:
-        detail = 'connection refused'
-    elif 'reset' in text.lower() or 'aborted' in text.lower():
-        detail = 'connection reset'
-    else:
-        detail = type(exc).__name__
-    return 'HostUnreachable', format_error('HostUnreachable', host=host_of(url), detail=detail)
+class AzureSession(requests.Session):
+    """The one HTTP session (ARM, and Entra ID through MSAL): verify and timeout applied to every request, proxies
+    from handle_proxy(), urllib3 retries only for connections that failed before a response."""
 
+    def __init__(self, *, verify: bool = True, proxies: dict | None = None):
+        super().__init__()
+        self.default_verify = verify
+        if proxies:
+            self.proxies.update(proxies)
+        retry = Retry(total=3, connect=3, read=2, status=0, other=0, backoff_factor=0.5, raise_on_status=False,
+                      allowed_methods=frozenset({'GET', 'PUT', 'DELETE', 'HEAD', 'OPTIONS'}))
+        adapter = HTTPAdapter(max_retries=retry)
+        self.mount('https://', adapter)
+        self.mount('http://', adapter)
 
-def require_guid(value: str, field: str, where: str) -> str:
-    """`value` when it is a GUID, else an AzureAuthError naming the field (no request is made)."""
-    if not GUID_RE.match(value or ''):
-        raise AzureAuthError('InvalidGuid', format_error('InvalidGuid', field=field, where=where))
-    return value
-
-
-def validate_tenant(value: str) -> str:
-    """A tenant is a GUID or a verified domain name (contoso.onmicrosoft.com); anything else is refused."""
-    if GUID_RE.match(value or '') or (DOMAIN_RE.match(value or '') and not re.match(r'^[0-9a-fA-F-]+$', value)):
-        return value
-    raise AzureAuthError('InvalidGuid', format_error(
-        'InvalidGuid', field='Token (tenant ID)',
-        where='copy the Directory (tenant) ID from Entra ID > Overview (or the app registration\'s Overview).'))
-
-
-def clean_auth_code(raw: str) -> str:
-    """The bare one-time code from what a user pasted: the code itself, `code=...`, a code followed by
-    `&session_state=...`/`&state=...`, or the whole redirect URL. Anything else raises InvalidAuthCode."""
-    text = (raw or '').strip()
-    if not text:
-        raise AzureAuthError('InvalidAuthCode', format_error('InvalidAuthCode', detail='it is empty'))
-    pasted_error = re.search(r'AADSTS(\d+)', text)
-    if pasted_error and f'AADSTS{pasted_error.group(1)}' in ERROR_HINTS:
-        # The sign-in page showed an error (e.g. AADSTS50011) and its text was pasted instead of a code.
-        code = f'AADSTS{pasted_error.group(1)}'
-        original = first_line(re.sub(r'^.*?AADSTS\d+:\s*', '', text, flags=re.DOTALL), 200)
-        raise AzureAuthError(code, format_error(code, original))
-    query = ''
-    if text.lower().startswith(('http://', 'https://')):
-        parsed = urlparse(text)
-        query = parsed.query or parsed.fragment
-    elif '=' in text.split('&')[0] and text.split('&')[0].split('=')[0].lower() in ('code', '?code'):
-        query = text.lstrip('?')
-    elif '&' in text:
-        query = 'code=' + text
-    if query:
-        values = parse_qs(query, keep_blank_values=True)
-        if 'error' in values:
-            reason = first_line((values.get('error_description') or values['error'])[0], 200)
-            detail = f'the sign-in returned an error ({reason})'
-            raise AzureAuthError('InvalidAuthCode', format_error('InvalidAuthCode', detail=detail))
-        codes = values.get('code') or []
-        if len(codes) != 1 or not codes[0]:
-            raise AzureAuthError('InvalidAuthCode',
-                                 format_error('InvalidAuthCode', detail='no code= value found in it'))
-        text = codes[0]
-    if not AUTH_CODE_RE.match(text):
-        raise AzureAuthError('InvalidAuthCode', format_error(
-            'InvalidAuthCode', detail='it contains spaces or characters a code never has, or is too short'))
-    return text
-
-
-def rebuild_pem(text: str) -> str:
-    """A PEM private key from the Private key param: XSOAR's single-line fields often turn its line breaks into
-    spaces, so the base64 body is re-wrapped at 64 characters between its BEGIN/END lines."""
-    match = re.search(r'-----BEGIN ([A-Z0-9 ]+?)-----(.*?)-----END \1-----', text or '', re.DOTALL)
-    if not match:
-        raise AzureAuthError('InvalidCertificate', format_error(
-            'InvalidCertificate', detail='Private key has no -----BEGIN ... PRIVATE KEY----- block'))
-    label, body = match.group(1), re.sub(r'\s+', '', match.group(2))
-    if 'PRIVATE KEY' not in label or 'ENCRYPTED' in label:
-        raise AzureAuthError('InvalidCertificate', format_error(
-            'InvalidCertificate', detail=f'Private key holds a "{label}" block, not an unencrypted private key'))
-    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
-    return '\n'.join([f'-----BEGIN {label}-----', *lines, f'-----END {label}-----', ''])
-
-
-def normalize_thumbprint(text: str) -> str:
-    value = re.sub(r'[\s:]', '', text or '').upper()
-    if not re.fullmatch(r'[0-9A-F]{40}', value):
-        raise AzureAuthError('InvalidCertificate', format_error(
-            'InvalidCertificate', detail='Certificate thumbprint is not a SHA-1 thumbprint (40 hex digits)'))
-    return value
-
-
-# --- integration context ---------------------------------------------------------------------------------------
-# Every parallel run of one instance shares the integration context. Writes are compare-and-set on its version, so
-# the auth caches (CTX_AUTH_KEY) and the NSG leases (CTX_LEASES_KEY) never overwrite each other's keys.
-
-def update_integration_context(change: Callable[[dict], bool]) -> None:
-    """Read the context, let `change` edit it in place (it returns False when there is nothing to write) and write it
-    back only if no other run wrote in between; otherwise read again and re-apply."""
-    for _ in range(CONTEXT_WRITE_ATTEMPTS):
-        snapshot = get_integration_context(with_version=True) or {}
-        if 'context' in snapshot and 'version' in snapshot:
-            context, version = dict(snapshot['context'] or {}), snapshot['version']
-        else:  # a server without the versioned context: the last writer wins
-            context, version = dict(snapshot), -1
-        if not change(context):
-            return
-        try:
-            set_integration_context(context, version=version)
-            return
-        except ValueError:  # XSOAR refuses a write whose version is no longer the stored one
-            time.sleep(random.uniform(0.01, 0.1))  # nosec - jitter only
-    raise DemistoException('The integration context kept changing under this run (too many parallel runs of this '
-                           'instance). Fix: run the command again.')
-
-
-def auth_store_read(identity_key: str) -> dict:
-    context = get_integration_context() or {}
-    return dict(((context.get(CTX_AUTH_KEY) or {}).get(identity_key)) or {})
-
-
-def auth_store_update(identity_key: str, updates: dict, remove: tuple = ()) -> None:
-    """Merge `updates` into this identity's slot (other identities and other keys are kept)."""
-    def change(context: dict) -> bool:
-        store = dict(context.get(CTX_AUTH_KEY) or {})
-        slot = dict(store.get(identity_key) or {})
-        slot.update(updates)
-        for key in remove:
-            slot.pop(key, None)
-        store[identity_key] = slot
-        context[CTX_AUTH_KEY] = store
-        return True
-    update_integration_context(change)
-
-
-def auth_store_clear() -> int:
-    """Forget every identity's tokens, MSAL caches and back-off; returns how many identities were cached."""
-    cleared = [0]
-
-    def change(context: dict) -> bool:
-        cleared[0] = len(context.pop(CTX_AUTH_KEY, None) or {})
-        return True
-    update_integration_context(change)
-    return cleared[0]
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get('verify') is None:
+            kwargs['verify'] = self.default_verify
+        if kwargs.get('timeout') is None:
+            kwargs['timeout'] = HTTP_TIMEOUT
+        return super().request(method, url, *args, **kwargs)
 
 
 class _CachedResponse:
@@ -550,6 +427,8 @@ class AzureTokenProvider:
         self.token_retrieval_url = token_retrieval_url
         self.app_name = app_name
         self.last_source = ''
+        self._token = ''                 # this run's token: the client asks before every ARM request
+        self._token_valid_until = 0.0
         # MSAL's DEBUG records dump token-cache events including the one-time code: never let them out.
         logging.getLogger('msal').setLevel(logging.WARNING)
         for value in (client_secret, private_key, auth_code, enc_key):
@@ -572,9 +451,14 @@ class AzureTokenProvider:
     def get_token(self, *, force_refresh: bool = False, allow_redeem: bool = True) -> str:
         """A valid ARM access token. force_refresh drops the cached access token first (after ARM said 401).
         allow_redeem=False (test-module) refuses to redeem a one-time authorization code."""
+        if not force_refresh and self._token and time.time() < self._token_valid_until:
+            return self._token  # no integration-context read and no MSAL set-up per ARM request
         if self.mode == MODE_XSOAR_APP:
-            return self._xsoar_app_token(force_refresh)
-        return self._msal_token(force_refresh, allow_redeem)
+            token, expires_on = self._xsoar_app_token(force_refresh)
+        else:
+            token, expires_on = self._msal_token(force_refresh, allow_redeem)
+        self._token, self._token_valid_until = token, expires_on - TOKEN_REFRESH_MARGIN_SECONDS
+        return token
 
     def has_cached_sign_in(self) -> bool:
         """Auth-code mode: a refresh token for this identity is cached (the code was redeemed before)."""
@@ -595,7 +479,7 @@ class AzureTokenProvider:
 
     # -- MSAL modes --------------------------------------------------------------------------------------------
 
-    def _msal_token(self, force_refresh: bool, allow_redeem: bool) -> str:
+    def _msal_token(self, force_refresh: bool, allow_redeem: bool) -> tuple[str, float]:
         slot = auth_store_read(self.identity_key)
         cache = msal.SerializableTokenCache()
         if slot.get('msal_cache'):
@@ -685,7 +569,6 @@ class AzureTokenProvider:
             pem = rebuild_pem(self.private_key)
             add_sensitive_log_strs(pem)
             try:
-                from cryptography.hazmat.primitives import serialization
                 serialization.load_pem_private_key(pem.encode(), password=None)
             except (ValueError, TypeError):
                 raise AzureAuthError('InvalidCertificate', format_error(
@@ -697,14 +580,15 @@ class AzureTokenProvider:
             kwargs['instance_discovery'] = False
         return msal.ConfidentialClientApplication(self.client_id, client_credential=credential, **kwargs)
 
-    def _token_from_result(self, result: dict | None) -> str:
+    def _token_from_result(self, result: dict | None) -> tuple[str, float]:
+        """(access token, when it expires) from MSAL's result, or the mapped error."""
         result = result or {}
         if result.get('access_token'):
             add_sensitive_log_strs(result['access_token'])
             if result.get('refresh_token'):
                 add_sensitive_log_strs(result['refresh_token'])
             self.last_source = result.get('token_source') or 'identity_provider'
-            return result['access_token']
+            return result['access_token'], time.time() + int(result.get('expires_in') or 0)
         description = str(result.get('error_description') or '')
         codes = result.get('error_codes') or []
         match = re.search(r'AADSTS\d+', description)
@@ -734,7 +618,7 @@ class AzureTokenProvider:
         material = f'{self.client_id}|{self.tenant_id}|{self.enc_key}|{self.token_retrieval_url}'
         return hashlib.sha256(material.encode()).hexdigest()[:16]
 
-    def _xsoar_app_token(self, force_refresh: bool) -> str:
+    def _xsoar_app_token(self, force_refresh: bool) -> tuple[str, float]:
         slot = auth_store_read(self.identity_key)
         now = time.time()
         token = slot.get('access_token')
@@ -742,7 +626,7 @@ class AzureTokenProvider:
             add_sensitive_log_strs(token)
         if token and not force_refresh and slot.get('expires_on', 0) - TOKEN_REFRESH_MARGIN_SECONDS > now:
             self.last_source = 'cache'
-            return token
+            return token, slot['expires_on']
         key = self._aes_key()
         fingerprint = self._fingerprint()
         backoff = slot.get('backoff') or {}
@@ -773,7 +657,7 @@ class AzureTokenProvider:
                 auth_store_update(self.identity_key, {'access_token': token, 'expires_on': int(now) + expires_in},
                                   remove=('backoff',))
                 self.last_source = 'identity_provider'
-                return token
+                return token, now + expires_in
             if isinstance(payload, dict):
                 parts = [first_line(payload[name], 200) for name in
                          ('title', 'detail', 'error', 'error_description', 'message')
@@ -794,96 +678,6 @@ class AzureTokenProvider:
                   f'!azure-containment-auth-reset lifts the wait.'))
 
 
-''' ARM CLIENT '''
-# SECTION 3 (auth/client owner): AzureClient - requests.Session, retries, LRO poller, ARM error -> message.
-#
-# Interface the containment commands rely on (see the docstrings in the real class):
-#   client.subscription_id / client.resource_group / client.default_nsg_name   instance defaults
-#   client.scope(subscription_id=None, resource_group=None) -> (sub, rg)        args override defaults
-#   client.arm_request(method, path, *, api_version, params=None, body=None,
-#                      retry_busy=True) -> requests.Response                     raises AzureApiError
-#   client.arm_json(method, path, ...) -> dict                                   same, parsed body ({} if none)
-#   client.list_pages(path, *, api_version, params=None, limit=None) -> list    follows nextLink
-#   client.operation_status(response_or_url) -> dict {status, retry_after, url}  one LRO poll
-#   client.wait_for_operation(response, timeout) -> dict                        polls until terminal
-#   AzureApiError(DemistoException): .status, .code, .message, .retry_after
-
-
-class AzureApiError(DemistoException):
-    """An ARM request failed. `.message` is the friendly text (what is wrong, the fix, the original code and text);
-    `.status` the HTTP status (0 = no response), `.code` ARM's error code, `.retry_after` seconds or None."""
-
-    def __init__(self, message: str, *, status: int = 0, code: str = '', retry_after: int | None = None,
-                 details: Any = None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
-        self.retry_after = retry_after
-        self.details = details
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class AzureSession(requests.Session):
-    """The one HTTP session (ARM, and Entra ID through MSAL): verify and timeout applied to every request, proxies
-    from handle_proxy(), urllib3 retries only for connections that failed before a response."""
-
-    def __init__(self, *, verify: bool = True, proxies: dict | None = None):
-        super().__init__()
-        self.default_verify = verify
-        if proxies:
-            self.proxies.update(proxies)
-        retry = Retry(total=3, connect=3, read=2, status=0, other=0, backoff_factor=0.5, raise_on_status=False,
-                      allowed_methods=frozenset({'GET', 'PUT', 'DELETE', 'HEAD', 'OPTIONS'}))
-        adapter = HTTPAdapter(max_retries=retry)
-        self.mount('https://', adapter)
-        self.mount('http://', adapter)
-
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        if kwargs.get('verify') is None:
-            kwargs['verify'] = self.default_verify
-        if kwargs.get('timeout') is None:
-            kwargs['timeout'] = HTTP_TIMEOUT
-        return super().request(method, url, *args, **kwargs)
-
-
-def parse_retry_after(value: Any) -> int | None:
-    """Retry-After in whole seconds (delta-seconds or an HTTP date), None when absent or unreadable."""
-    if value in (None, ''):
-        return None
-    try:
-        return max(0, int(float(value)))
-    except (TypeError, ValueError):
-        pass
-    try:
-        from email.utils import parsedate_to_datetime
-        return max(0, int(parsedate_to_datetime(str(value)).timestamp() - time.time() + 0.999))
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
-def arm_error_message(status: int, code: str, message: str, retry_after: int | None = None) -> str:
-    """The friendly text for an ARM error code (AuthorizationFailed names the action and the role granting it)."""
-    if code == 'AuthorizationFailed':
-        action = re.search(r"action '([^']+)'", message or '')
-        scope = re.search(r"scope '([^']+)'", message or '')
-        action_name = action.group(1) if action else 'the requested action'
-        return format_error(code, message, action=action_name, scope=scope.group(1) if scope else 'this scope',
-                            role=role_for_action(action_name) if action else 'Network Contributor / Virtual Machine '
-                                                                                  'Contributor')
-    if code in ERROR_HINTS:
-        return format_error(code, message, status=status, retry_after=f' (retry after {retry_after} s)'
-                            if retry_after else '')
-    if status == 429:
-        return format_error('TooManyRequests', f'{code}: {message}' if code else message,
-                            retry_after=f' (retry after {retry_after} s)' if retry_after else '')
-    if status >= 500:
-        return format_error('ServerError', f'{code}: {message}' if code else message, status=status)
-    return f'Azure Resource Manager returned HTTP {status} {code}: {message}'.strip()
-
-
 class AzureClient:
     """Azure Resource Manager over one requests.Session, authenticated by an AzureTokenProvider."""
 
@@ -897,21 +691,6 @@ class AzureClient:
         self.default_nsg_name = default_nsg_name
         self.session = session or token_provider.session
         self._sleep = sleep
-
-    # -- scope -------------------------------------------------------------------------------------------------
-
-    def scope(self, subscription_id: str | None = None, resource_group: str | None = None) -> tuple[str, str]:
-        """(subscription, resource group): the arguments when given, else the instance defaults. The subscription
-        must be a GUID; the resource group ('' when none) must be a valid name. Raises DemistoException."""
-        sub = (subscription_id or self.subscription_id or '').strip()
-        rg = (resource_group or self.resource_group or '').strip()
-        if not sub:
-            raise DemistoException('No subscription: set "Subscription ID" in the instance or pass subscription_id.')
-        require_guid(sub, 'Subscription ID', 'copy the Subscription ID from Azure portal > Subscriptions.')
-        if rg and not RESOURCE_GROUP_RE.match(rg):
-            raise DemistoException(f'Resource group name "{rg}" is invalid: 1-90 letters, digits, "_", "-", ".", '
-                                   '"(" or ")", not ending with ".".')
-        return sub, rg
 
     # -- requests ----------------------------------------------------------------------------------------------
 
@@ -982,13 +761,7 @@ class AzureClient:
 
     def arm_json(self, method: str, path: str, **kwargs: Any) -> dict:
         """arm_request, then the parsed JSON body ({} when the body is empty)."""
-        response = self.arm_request(method, path, **kwargs)
-        if not response.content:
-            return {}
-        try:
-            return response.json()
-        except ValueError:
-            return {}
+        return json_or_empty(self.arm_request(method, path, **kwargs))
 
     def list_pages(self, path: str, *, api_version: str, params: dict | None = None, limit: int | None = None,
                    keep: Callable[[dict], bool] | None = None) -> list[dict]:
@@ -1006,19 +779,15 @@ class AzureClient:
 
     # -- long-running operations -------------------------------------------------------------------------------
 
-    @staticmethod
-    def operation_url(response: requests.Response) -> str | None:
-        return response.headers.get('Azure-AsyncOperation') or response.headers.get('Location')
-
     def operation_status(self, response_or_url: Any) -> dict:
         """One poll of a long-running operation. Accepts the initial response (uses Azure-AsyncOperation, else
         Location) or an operation URL. Returns {"status": InProgress|Succeeded|Failed|Canceled, "retry_after": int,
         "url": the URL polled, "error": {code, message} or None, "body": the final body (Location style)}."""
         if isinstance(response_or_url, requests.Response):
-            url = self.operation_url(response_or_url)
+            url = operation_url_of(response_or_url)
             if not url:
                 return {'status': 'Succeeded', 'retry_after': 0, 'url': None, 'error': None,
-                        'body': _json_or_empty(response_or_url)}
+                        'body': json_or_empty(response_or_url)}
         else:
             url = str(response_or_url)
         try:
@@ -1029,7 +798,7 @@ class AzureClient:
                         'error': {'code': exc.code, 'message': exc.message}, 'body': None}
             raise
         retry_after = parse_retry_after(response.headers.get('Retry-After'))
-        payload = _json_or_empty(response)
+        payload = json_or_empty(response)
         if isinstance(payload, dict) and isinstance(payload.get('status'), str):
             status = payload['status']
             normalized = {'succeeded': 'Succeeded', 'failed': 'Failed', 'canceled': 'Canceled',
@@ -1049,7 +818,7 @@ class AzureClient:
         """Poll until the operation of `response` is terminal (sleeping Retry-After between polls) and return the
         final status dict (see operation_status). Raises AzureApiError OperationTimeout after timeout_seconds."""
         deadline = time.monotonic() + float(timeout_seconds)
-        url = self.operation_url(response)
+        url = operation_url_of(response)
         if not url:
             return self.operation_status(response)
         while True:
@@ -1063,7 +832,110 @@ class AzureClient:
             self._sleep(max(0.0, min(float(status['retry_after']), remaining)))
 
 
-def _json_or_empty(response: requests.Response) -> Any:
+''' HELPER FUNCTIONS '''
+
+# Error messages
+
+def role_for_action(action: str) -> str:
+    """The built-in role that grants `action` (case-insensitive): the table, then a rule by provider."""
+    for known, role in REQUIRED_ACTIONS.items():
+        if known.lower() == (action or '').lower():
+            return role
+    lowered = (action or '').lower()
+    if lowered.endswith('/read'):
+        return 'Reader'
+    if lowered.startswith('microsoft.compute/'):
+        return 'Virtual Machine Contributor'
+    if lowered.startswith('microsoft.network/'):
+        return 'Network Contributor'
+    return 'Contributor'
+
+
+def format_error(code: str, original: str = '', **fields: Any) -> str:
+    """The friendly text for `code`: what is wrong and which setup step fixes it, then the code and the original
+    text, e.g. "Key is not a valid client secret ... (AADSTS7000215: Invalid client secret provided...)"."""
+    template = ERROR_HINTS.get(code)
+    if template is None:
+        return f'{code}: {original}' if original else code
+
+    class _Defaults(dict):
+        def __missing__(self, key: str) -> str:
+            return '' if key in ('retry', 'retry_after') else 'unknown'
+
+    text = template.format_map(_Defaults({k: v for k, v in fields.items() if v is not None}))
+    original = (original or '').strip()
+    return f'{text} ({code}: {original})' if original else f'{text} ({code})'
+
+
+def arm_error_message(status: int, code: str, message: str, retry_after: int | None = None) -> str:
+    """The friendly text for an ARM error code (AuthorizationFailed names the action and the role granting it)."""
+    if code == 'AuthorizationFailed':
+        action = re.search(r"action '([^']+)'", message or '')
+        scope = re.search(r"scope '([^']+)'", message or '')
+        action_name = action.group(1) if action else 'the requested action'
+        return format_error(code, message, action=action_name, scope=scope.group(1) if scope else 'this scope',
+                            role=role_for_action(action_name) if action else 'Network Contributor / Virtual Machine '
+                                                                                  'Contributor')
+    if code in ERROR_HINTS:
+        return format_error(code, message, status=status, retry_after=f' (retry after {retry_after} s)'
+                            if retry_after else '')
+    if status == 429:
+        return format_error('TooManyRequests', f'{code}: {message}' if code else message,
+                            retry_after=f' (retry after {retry_after} s)' if retry_after else '')
+    if status >= 500:
+        return format_error('ServerError', f'{code}: {message}' if code else message, status=status)
+    return f'Azure Resource Manager returned HTTP {status} {code}: {message}'.strip()
+
+
+def connection_error(exc: Exception, url: str) -> tuple[str, str]:
+    """(code, friendly message) for a failed connection: TlsFailure or HostUnreachable, naming the host."""
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError) or 'CERTIFICATE_VERIFY_FAILED' in text:
+        detail = 'certificate verify failed' if 'CERTIFICATE_VERIFY_FAILED' in text else type(exc).__name__
+        return 'TlsFailure', format_error('TlsFailure', host=host_of(url), detail=detail)
+    if isinstance(exc, requests.exceptions.Timeout):
+        detail = 'timed out'
+    elif 'Name or service not known' in text or 'nodename nor servname' in text or 'getaddrinfo' in text:
+        detail = 'host name not resolved'
+    elif 'Connection refused' in text:
+        detail = 'connection refused'
+    elif 'reset' in text.lower() or 'aborted' in text.lower():
+        detail = 'connection reset'
+    else:
+        detail = type(exc).__name__
+    return 'HostUnreachable', format_error('HostUnreachable', host=host_of(url), detail=detail)
+
+
+def host_of(url: str) -> str:
+    parsed = urlparse(url or '')
+    return f'{parsed.scheme}://{parsed.netloc}' if parsed.netloc else (url or '')
+
+
+def first_line(text: str, limit: int = 300) -> str:
+    line = (text or '').replace('\r', '\n').split('\n')[0].strip()
+    return line[:limit]
+
+
+def parse_retry_after(value: Any) -> int | None:
+    """Retry-After in whole seconds (delta-seconds or an HTTP date), None when absent or unreadable."""
+    if value in (None, ''):
+        return None
+    try:
+        return max(0, int(float(value)))
+    except (TypeError, ValueError):
+        pass
+    try:
+        return max(0, int(parsedate_to_datetime(str(value)).timestamp() - time.time() + 0.999))
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def operation_url_of(response: Any) -> str | None:
+    """Where a long-running operation reports its status: Azure-AsyncOperation, else Location."""
+    return response.headers.get('Azure-AsyncOperation') or response.headers.get('Location')
+
+
+def json_or_empty(response: Any) -> Any:
     if not response.content:
         return {}
     try:
@@ -1072,79 +944,275 @@ def _json_or_empty(response: requests.Response) -> Any:
         return {}
 
 
-''' HELPERS '''
-# SECTION 4 (containment owner): resource-ID parsing, name validation, IP normalisation, priority choice.
+# Instance parameters
 
-_NAME_RE = re.compile(r'\w(?:[\w.-]{0,78}\w)?')   # Azure: 1-80, starts with a word char, ends with one (or _)
-_RG_RE = re.compile(r'[-\w.()]{1,90}')             # Azure: resource group names, not ending with '.'
-_GUID_RE = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')
-_TYPE_RE = re.compile(r'[A-Za-z][A-Za-z0-9.]{0,99}')
-_TAG_LIKE_RE = re.compile(r'[A-Za-z][A-Za-z0-9.\-]*')
-_NAME_RULES = ("an Azure resource name is 1-80 characters, begins and ends with a letter, digit or '_', and "
-               "contains only letters, digits, '.', '-' and '_' (no '/', '?', '#', '%' or spaces)")
+def credential_value(value: Any) -> str:
+    """The secret of a type 9 (credentials) param: its `password`; a plain string is accepted as is."""
+    if isinstance(value, dict):
+        value = value.get('password') or ''
+    return str(value or '').strip()
 
 
-class ContainmentError(DemistoException):
-    """A containment failure with the ARM-like attributes the retry logic inspects."""
-
-    def __init__(self, message: str, code: str | None = None, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.status = status
-        self.retry_after = None
+def missing_param_error(name: str, mode: str) -> AzureAuthError:
+    return AzureAuthError('MissingParam', format_error(
+        'MissingParam', field=PARAM_DISPLAY.get(name, name), mode=mode,
+        where=f'fill in "{PARAM_DISPLAY.get(name, name)}" in the instance settings and save.'))
 
 
-class InvalidIpInput(ContainmentError):
-    """Block/unblock input refused before any request. `.items` are AzureContainment.BlockedIP items with Status
-    Invalid, one per refused IP and direction, so that a playbook can branch on them."""
+def param_flag(value: Any, default: bool = False) -> bool:
+    if value is None or value == '':
+        return default
+    return argToBoolean(value)
 
-    def __init__(self, message: str, items: list[dict]):
-        super().__init__(message, code='InvalidInput')
-        self.items = items
+
+def require_guid(value: str, field: str, where: str) -> str:
+    """`value` when it is a GUID, else an AzureAuthError naming the field (no request is made)."""
+    if not GUID_RE.fullmatch(value or ''):
+        raise AzureAuthError('InvalidGuid', format_error('InvalidGuid', field=field, where=where))
+    return value
+
+
+def validate_tenant(value: str) -> str:
+    """A tenant is a GUID or a verified domain name (contoso.onmicrosoft.com); anything else is refused."""
+    if GUID_RE.fullmatch(value or '') or (DOMAIN_RE.match(value or '') and not re.fullmatch(r'[0-9a-fA-F-]+', value)):
+        return value
+    raise AzureAuthError('InvalidGuid', format_error(
+        'InvalidGuid', field='Token (tenant ID)',
+        where='copy the Directory (tenant) ID from Entra ID > Overview (or the app registration\'s Overview).'))
+
+
+def clean_auth_code(raw: str) -> str:
+    """The bare one-time code from what a user pasted: the code itself, `code=...`, a code followed by
+    `&session_state=...`/`&state=...`, or the whole redirect URL. Anything else raises InvalidAuthCode."""
+    text = (raw or '').strip()
+    if not text:
+        raise AzureAuthError('InvalidAuthCode', format_error('InvalidAuthCode', detail='it is empty'))
+    pasted_error = re.search(r'AADSTS(\d+)', text)
+    if pasted_error and f'AADSTS{pasted_error.group(1)}' in ERROR_HINTS:
+        # The sign-in page showed an error (e.g. AADSTS50011) and its text was pasted instead of a code.
+        code = f'AADSTS{pasted_error.group(1)}'
+        original = first_line(re.sub(r'^.*?AADSTS\d+:\s*', '', text, flags=re.DOTALL), 200)
+        raise AzureAuthError(code, format_error(code, original))
+    query = ''
+    if text.lower().startswith(('http://', 'https://')):
+        parsed = urlparse(text)
+        query = parsed.query or parsed.fragment
+    elif '=' in text.split('&')[0] and text.split('&')[0].split('=')[0].lower() in ('code', '?code'):
+        query = text.lstrip('?')
+    elif '&' in text:
+        query = 'code=' + text
+    if query:
+        values = parse_qs(query, keep_blank_values=True)
+        if 'error' in values:
+            reason = first_line((values.get('error_description') or values['error'])[0], 200)
+            detail = f'the sign-in returned an error ({reason})'
+            raise AzureAuthError('InvalidAuthCode', format_error('InvalidAuthCode', detail=detail))
+        codes = values.get('code') or []
+        if len(codes) != 1 or not codes[0]:
+            raise AzureAuthError('InvalidAuthCode',
+                                 format_error('InvalidAuthCode', detail='no code= value found in it'))
+        text = codes[0]
+    if not AUTH_CODE_RE.match(text):
+        raise AzureAuthError('InvalidAuthCode', format_error(
+            'InvalidAuthCode', detail='it contains spaces or characters a code never has, or is too short'))
+    return text
+
+
+def rebuild_pem(text: str) -> str:
+    """A PEM private key from the Private key param: XSOAR's single-line fields often turn its line breaks into
+    spaces, so the base64 body is re-wrapped at 64 characters between its BEGIN/END lines."""
+    match = re.search(r'-----BEGIN ([A-Z0-9 ]+?)-----(.*?)-----END \1-----', text or '', re.DOTALL)
+    if not match:
+        raise AzureAuthError('InvalidCertificate', format_error(
+            'InvalidCertificate', detail='Private key has no -----BEGIN ... PRIVATE KEY----- block'))
+    label, body = match.group(1), re.sub(r'\s+', '', match.group(2))
+    if 'PRIVATE KEY' not in label or 'ENCRYPTED' in label:
+        raise AzureAuthError('InvalidCertificate', format_error(
+            'InvalidCertificate', detail=f'Private key holds a "{label}" block, not an unencrypted private key'))
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    return '\n'.join([f'-----BEGIN {label}-----', *lines, f'-----END {label}-----', ''])
+
+
+def normalize_thumbprint(text: str) -> str:
+    value = re.sub(r'[\s:]', '', text or '').upper()
+    if not re.fullmatch(r'[0-9A-F]{40}', value):
+        raise AzureAuthError('InvalidCertificate', format_error(
+            'InvalidCertificate', detail='Certificate thumbprint is not a SHA-1 thumbprint (40 hex digits)'))
+    return value
+
+
+# Integration context: shared by every parallel run of one instance. Writes are compare-and-set on its version,
+# so the auth caches (CTX_AUTH_KEY) and the NSG leases (CTX_LEASES_KEY) never overwrite each other's keys.
+
+def update_integration_context(change: Callable[[dict], bool]) -> None:
+    """Read the context, let `change` edit it in place (it returns False when there is nothing to write) and write it
+    back only if no other run wrote in between; otherwise read again and re-apply."""
+    for _ in range(CONTEXT_WRITE_ATTEMPTS):
+        snapshot = get_integration_context(with_version=True) or {}
+        if 'context' in snapshot and 'version' in snapshot:
+            context, version = dict(snapshot['context'] or {}), snapshot['version']
+        else:  # a server without the versioned context: the last writer wins
+            context, version = dict(snapshot), -1
+        if not change(context):
+            return
+        try:
+            set_integration_context(context, version=version)
+            return
+        except ValueError:  # XSOAR refuses a write whose version is no longer the stored one
+            time.sleep(random.uniform(0.01, 0.1))  # nosec - jitter only
+    raise DemistoException('The integration context kept changing under this run (too many parallel runs of this '
+                           'instance). Fix: run the command again.')
+
+
+def auth_store_read(identity_key: str) -> dict:
+    context = get_integration_context() or {}
+    return dict(((context.get(CTX_AUTH_KEY) or {}).get(identity_key)) or {})
+
+
+def auth_store_update(identity_key: str, updates: dict, remove: tuple = ()) -> None:
+    """Merge `updates` into this identity's slot (other identities and other keys are kept)."""
+    def change(context: dict) -> bool:
+        store = dict(context.get(CTX_AUTH_KEY) or {})
+        slot = dict(store.get(identity_key) or {})
+        slot.update(updates)
+        for key in remove:
+            slot.pop(key, None)
+        store[identity_key] = slot
+        context[CTX_AUTH_KEY] = store
+        return True
+    update_integration_context(change)
+
+
+def auth_store_clear() -> int:
+    """Forget every identity's tokens, MSAL caches and back-off; returns how many identities were cached."""
+    cleared = [0]
+
+    def change(context: dict) -> bool:
+        cleared[0] = len(context.pop(CTX_AUTH_KEY, None) or {})
+        return True
+    update_integration_context(change)
+    return cleared[0]
+
+
+class NsgLease:
+    """A lease on one NSG, held around every read-modify-write of an existing pack rule (unblock, consolidation).
+
+    ARM ignores ETags on security rule PUTs: two runs that read the same rule and each PUT their edit lose one edit
+    (a stale PUT puts back a prefix the other run removed). The lease {owner, expires} lives in the integration
+    context under CTX_LEASES_KEY and is taken and renewed by compare-and-set, so at most one run of this instance
+    edits the NSG's pack rules at a time. It expires after LEASE_TTL_SECONDS, so a crashed run cannot block the NSG
+    for ever, and the holder renews it before every write (a run that lost it writes nothing).
+    Limit: only runs of the same instance share an integration context; another instance, or anything outside
+    XSOAR, editing the same pack rule at the same moment is not excluded. Blocks need no lease: they only create
+    rules whose name is derived from their content.
+    """
+
+    def __init__(self, nsg_id: str, *, ttl: float = LEASE_TTL_SECONDS, wait: float = LEASE_WAIT_SECONDS,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
+        self.key = nsg_id.lower()
+        self.owner = secrets.token_hex(8)
+        self.ttl = ttl
+        self.wait = wait
+        self._clock = clock
+        self._sleep = sleep
+
+    def _take(self) -> bool:
+        """One compare-and-set: take (or extend) the lease when it is free, expired or already ours."""
+        taken = [False]
+
+        def change(context: dict) -> bool:
+            now = self._clock()
+            leases = {k: v for k, v in (context.get(CTX_LEASES_KEY) or {}).items() if v.get('expires', 0) > now}
+            holder = leases.get(self.key)
+            if holder and holder.get('owner') != self.owner:
+                return False
+            leases[self.key] = {'owner': self.owner, 'expires': now + self.ttl}
+            context[CTX_LEASES_KEY] = leases
+            taken[0] = True
+            return True
+        update_integration_context(change)
+        return taken[0]
+
+    def acquire(self) -> None:
+        deadline = self._clock() + self.wait
+        pause = 0.1
+        while not self._take():
+            if self._clock() >= deadline:
+                raise ContainmentError(f'Another run of this instance has been changing {name_of(self.key)} for '
+                                       f'{int(self.wait)} s. Fix: run the command again.', code='NsgLeaseTimeout')
+            self._sleep(random.uniform(pause / 2, pause))  # nosec - jitter only
+            pause = min(pause * 2, 2.0)
+
+    def renew(self) -> None:
+        """Before a write: extend the lease, or raise (retryable) when it expired and another run took it."""
+        if not self._take():
+            raise ContainmentError(f'The lease on {name_of(self.key)} expired and another run took it.',
+                                   code='NsgLeaseLost')
+
+    def release(self) -> None:
+        def change(context: dict) -> bool:
+            leases = dict(context.get(CTX_LEASES_KEY) or {})
+            if (leases.get(self.key) or {}).get('owner') != self.owner:
+                return False
+            del leases[self.key]
+            if leases:
+                context[CTX_LEASES_KEY] = leases
+            else:
+                context.pop(CTX_LEASES_KEY, None)
+            return True
+        update_integration_context(change)
+
+    def __enter__(self) -> 'NsgLease':
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.release()
+
+
+# Resource names, IDs and the command's scope (validated before a name enters a URL)
+
+def _validated(value: Any, pattern: re.Pattern, what: str, expected: str) -> str:
+    """`value` when the whole of it matches `pattern`, else an error naming the value and what is expected."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ContainmentError(f'Invalid {what} {value!r}: {expected}.')
+    return value
 
 
 def validate_name(value: Any, what: str) -> str:
-    """Returns `value` when it is a valid Azure resource name, otherwise raises naming the value and the rules."""
-    if not isinstance(value, str) or not _NAME_RE.fullmatch(value):
-        raise ContainmentError(f'Invalid {what} {value!r}: {_NAME_RULES}.')
-    return value
+    return _validated(value, RESOURCE_NAME_RE, what, RESOURCE_NAME_RULES)
 
 
 def validate_resource_group(value: Any, what: str = 'resource_group') -> str:
-    if not isinstance(value, str) or not _RG_RE.fullmatch(value) or value.endswith('.'):
-        raise ContainmentError(f"Invalid {what} {value!r}: a resource group name is 1-90 letters, digits, '_', '-', "
-                               "'.', '(' or ')' and does not end with '.'.")
-    return value
+    return _validated(value, RESOURCE_GROUP_RE, what, "a resource group name is 1-90 letters, digits, '_', '-', "
+                                                      "'.', '(' or ')' and does not end with '.'")
 
 
 def validate_subscription(value: Any, what: str = 'subscription_id') -> str:
-    if not isinstance(value, str) or not _GUID_RE.fullmatch(value):
-        raise ContainmentError(f'Invalid {what} {value!r}: expected a subscription GUID such as '
-                               '00000000-0000-0000-0000-000000000000.')
-    return value
+    return _validated(value, GUID_RE, what, 'expected a subscription GUID such as 00000000-0000-0000-0000-000000000000')
 
 
-def seg(value: str) -> str:
+def url_segment(value: str) -> str:
     """One URL path segment, percent-encoded (names are validated first; this is belt and braces)."""
     return urllib.parse.quote(value, safe='')
 
 
 def rg_path(sub: str, rg: str) -> str:
-    return f'/subscriptions/{seg(validate_subscription(sub))}/resourceGroups/{seg(validate_resource_group(rg))}'
+    return (f'/subscriptions/{url_segment(validate_subscription(sub))}'
+            f'/resourceGroups/{url_segment(validate_resource_group(rg))}')
 
 
 def nsg_path(sub: str, rg: str, nsg: str) -> str:
     return (f'{rg_path(sub, rg)}/providers/Microsoft.Network/networkSecurityGroups/'
-            f'{seg(validate_name(nsg, "NSG name"))}')
+            f'{url_segment(validate_name(nsg, "NSG name"))}')
 
 
 def rule_path(nsg_base: str, rule: str) -> str:
-    return f'{nsg_base}/securityRules/{seg(validate_name(rule, "security rule name"))}'
+    return f'{nsg_base}/securityRules/{url_segment(validate_name(rule, "security rule name"))}'
 
 
 def vm_path(sub: str, rg: str, vm: str) -> str:
-    return f'{rg_path(sub, rg)}/providers/Microsoft.Compute/virtualMachines/{seg(validate_name(vm, "VM name"))}'
+    return f'{rg_path(sub, rg)}/providers/Microsoft.Compute/virtualMachines/{url_segment(validate_name(vm, "VM name"))}'
 
 
 def parse_resource_id(resource_id: Any, expected_type: str | None = None, what: str = 'resource ID') -> dict:
@@ -1168,18 +1236,18 @@ def parse_resource_id(resource_id: Any, expected_type: str | None = None, what: 
     namespace = parts[6]
     types, names = [], []
     for i in range(7, len(parts), 2):
-        if not _TYPE_RE.fullmatch(parts[i]):
+        if not RESOURCE_TYPE_RE.fullmatch(parts[i]):
             raise ContainmentError(f'Invalid {what} {resource_id!r}: {parts[i]!r} is not a resource type.')
         types.append(parts[i])
         names.append(validate_name(parts[i + 1], f'name in {what} {resource_id!r}'))
-    if not _TYPE_RE.fullmatch(namespace):
+    if not RESOURCE_TYPE_RE.fullmatch(namespace):
         raise ContainmentError(f'Invalid {what} {resource_id!r}: {namespace!r} is not a resource provider.')
     full_type = '/'.join([namespace] + types)
     if expected_type and full_type.lower() != expected_type.lower():
         raise ContainmentError(f'Invalid {what} {resource_id!r}: it is a {full_type}, expected a {expected_type} '
                                f'({example}).')
     path = f'{rg_path(sub, rg)}/providers/{namespace}' + ''.join(
-        f'/{t}/{seg(n)}' for t, n in zip(types, names))
+        f'/{t}/{url_segment(n)}' for t, n in zip(types, names))
     return {'subscription': sub, 'resource_group': rg, 'namespace': namespace, 'types': types, 'names': names,
             'type': full_type, 'name': names[-1], 'id': resource_id.strip(), 'path': path}
 
@@ -1199,10 +1267,10 @@ def resource_group_of(resource_id: str | None) -> str | None:
     return parts[4] if len(parts) > 4 and parts[3].lower() == 'resourcegroups' else None
 
 
-def get_scope(client, args: dict, require_rg: bool = True) -> tuple[str, str | None]:
+def command_scope(client, args: dict, require_rg: bool = True) -> tuple[str, str | None]:
     """(subscription, resource group): the command's args override the instance defaults; both validated."""
-    sub = args.get('subscription_id') or getattr(client, 'subscription_id', None)
-    rg = args.get('resource_group') or getattr(client, 'resource_group', None)
+    sub = args.get('subscription_id') or client.subscription_id
+    rg = args.get('resource_group') or client.resource_group
     if not sub:
         raise ContainmentError('No subscription: set subscription_id in the instance or pass it as an argument.')
     validate_subscription(sub)
@@ -1227,7 +1295,7 @@ def resolve_vm(client, args: dict) -> tuple[str, str, str]:
         raise ContainmentError('Give vm_name (with resource_group or the instance default) or vm_id (the full '
                                'resource ID of the VM).')
     validate_name(vm_name, 'vm_name')
-    sub, rg = get_scope(client, args)
+    sub, rg = command_scope(client, args)
     return sub, rg, vm_name
 
 
@@ -1241,14 +1309,14 @@ class NsgRef(NamedTuple):
 
 def resolve_nsg(client, args: dict) -> NsgRef:
     """The NSG of nsg_name (or the instance's default NSG) in the command's scope, validated before any request."""
-    sub, rg = get_scope(client, args)
+    sub, rg = command_scope(client, args)
     name = args.get('nsg_name') or client.default_nsg_name
     if not name:
         raise ContainmentError('No NSG: pass nsg_name or set a Default NSG in the instance.')
     return NsgRef(sub, rg, name, nsg_path(sub, rg, validate_name(name, 'nsg_name')))
 
 
-# ---- IP prefixes ----
+# IP prefixes
 
 class Prefix:
     """One normalised address or CIDR: `text` is canonical (host bits cleared, IPv6 compressed, /32 and /128
@@ -1281,7 +1349,7 @@ def parse_prefix(item: Any) -> Prefix:
     try:
         net = ipaddress.ip_network(raw, strict=False)
     except ValueError:
-        if _TAG_LIKE_RE.fullmatch(raw):
+        if SERVICE_TAG_RE.fullmatch(raw):
             raise ValueError('looks like a service tag; only IP addresses and CIDRs are accepted')
         raise ValueError('is not an IPv4/IPv6 address or CIDR')
     if net.prefixlen == 0:
@@ -1370,7 +1438,7 @@ def parse_directions(value: Any) -> list[str]:
     return mapping[text]
 
 
-# ---- security rules ----
+# Security rules
 
 def props(resource: dict | None) -> dict:
     return (resource or {}).get('properties') or {}
@@ -1498,7 +1566,15 @@ def rule_output(rule: dict, nsg_name: str) -> dict:
     }
 
 
-# ---- writes, long-running operations, retries ----
+def context_key(prefix: str, fields: list[str]) -> str:
+    return f'{prefix}({" && ".join(f"val.{f} && val.{f} == obj.{f}" for f in fields)})'
+
+
+def blocked_ip_key() -> str:
+    return context_key('AzureContainment.BlockedIP', ['IP', 'NSG', 'Direction'])
+
+
+# Writes, long-running operations, retries
 
 def is_retryable(err: Exception) -> bool:
     status = getattr(err, 'status', None)
@@ -1517,121 +1593,45 @@ def backoff(attempt: int, err: Exception | None = None) -> None:
     time.sleep(min(BACKOFF_CAP_SECONDS * 2, retry_after) + random.uniform(0.05, spread))  # nosec - jitter only
 
 
-class NsgLease:
-    """A lease on one NSG, held around every read-modify-write of an existing pack rule (unblock, consolidation).
-
-    ARM ignores ETags on security rule PUTs: two runs that read the same rule and each PUT their edit lose one edit
-    (a stale PUT puts back a prefix the other run removed). The lease {owner, expires} lives in the integration
-    context under CTX_LEASES_KEY and is taken and renewed by compare-and-set, so at most one run of this instance
-    edits the NSG's pack rules at a time. It expires after LEASE_TTL_SECONDS, so a crashed run cannot block the NSG
-    for ever, and the holder renews it before every write (a run that lost it writes nothing).
-    Limit: only runs of the same instance share an integration context; another instance, or anything outside
-    XSOAR, editing the same pack rule at the same moment is not excluded. Blocks need no lease: they only create
-    rules whose name is derived from their content.
-    """
-
-    def __init__(self, nsg_id: str, *, ttl: float = LEASE_TTL_SECONDS, wait: float = LEASE_WAIT_SECONDS,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep):
-        self.key = nsg_id.lower()
-        self.owner = secrets.token_hex(8)
-        self.ttl = ttl
-        self.wait = wait
-        self._clock = clock
-        self._sleep = sleep
-
-    def _take(self) -> bool:
-        """One compare-and-set: take (or extend) the lease when it is free, expired or already ours."""
-        taken = [False]
-
-        def change(context: dict) -> bool:
-            now = self._clock()
-            leases = {k: v for k, v in (context.get(CTX_LEASES_KEY) or {}).items() if v.get('expires', 0) > now}
-            holder = leases.get(self.key)
-            if holder and holder.get('owner') != self.owner:
-                return False
-            leases[self.key] = {'owner': self.owner, 'expires': now + self.ttl}
-            context[CTX_LEASES_KEY] = leases
-            taken[0] = True
-            return True
-        update_integration_context(change)
-        return taken[0]
-
-    def acquire(self) -> None:
-        deadline = self._clock() + self.wait
-        pause = 0.1
-        while not self._take():
-            if self._clock() >= deadline:
-                raise ContainmentError(f'Another run of this instance has been changing {name_of(self.key)} for '
-                                       f'{int(self.wait)} s. Fix: run the command again.', code='NsgLeaseTimeout')
-            self._sleep(random.uniform(pause / 2, pause))  # nosec - jitter only
-            pause = min(pause * 2, 2.0)
-
-    def renew(self) -> None:
-        """Before a write: extend the lease, or raise (retryable) when it expired and another run took it."""
-        if not self._take():
-            raise ContainmentError(f'The lease on {name_of(self.key)} expired and another run took it.',
-                                   code='NsgLeaseLost')
-
-    def release(self) -> None:
-        def change(context: dict) -> bool:
-            leases = dict(context.get(CTX_LEASES_KEY) or {})
-            if (leases.get(self.key) or {}).get('owner') != self.owner:
-                return False
-            del leases[self.key]
-            if leases:
-                context[CTX_LEASES_KEY] = leases
-            else:
-                context.pop(CTX_LEASES_KEY, None)
-            return True
-        update_integration_context(change)
-
-    def __enter__(self) -> 'NsgLease':
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.release()
-
-
-def finish(client, response: Any, what: str, timeout: int = NETWORK_LRO_TIMEOUT) -> None:
-    """Waits for a write's long-running operation; raises with Azure's message when it did not succeed."""
-    if response is None:
+def raise_if_failed(what: str, operation: dict) -> None:
+    """Raises with Azure's code and message when a finished long-running operation did not succeed."""
+    status = str(operation.get('status') or 'Succeeded')
+    if status.lower() == 'succeeded':
         return
-    result = client.wait_for_operation(response, timeout) or {}
-    status = str(result.get('status') or 'Succeeded')
-    if status.lower() != 'succeeded':
-        error = result.get('error') or {}
-        code = error.get('code') if isinstance(error, dict) else None
-        message = error.get('message') if isinstance(error, dict) else str(error or '')
-        raise ContainmentError(f'{what} ended {status}: {code or "no code"}: {message or "no message"}', code=code)
+    error = operation.get('error') or {}
+    code = error.get('code') if isinstance(error, dict) else None
+    message = error.get('message') if isinstance(error, dict) else str(error)
+    raise ContainmentError(f'{what} ended {status}: {code or "no code"}: {message or "no message"}', code=code)
+
+
+def wait_for_write(client, response: Any, what: str, timeout: int = NETWORK_LRO_TIMEOUT) -> None:
+    """Waits for a write's long-running operation; raises with Azure's message when it did not succeed."""
+    raise_if_failed(what, client.wait_for_operation(response, timeout) or {})
 
 
 def arm_write(client, method: str, path: str, what: str, body: dict | None = None, busy_retry: bool = False) -> None:
     """One write plus its long-running operation."""
-    response = client.arm_request(method, path, api_version=NETWORK_API_VERSION, body=body,  # noqa: F405
+    response = client.arm_request(method, path, api_version=NETWORK_API_VERSION, body=body,
                                   retry_busy=busy_retry)
-    finish(client, response, what)
+    wait_for_write(client, response, what)
 
 
 def get_nsg(client, path: str) -> dict:
-    return client.arm_json('GET', path, api_version=NETWORK_API_VERSION)  # noqa: F405
+    return client.arm_json('GET', path, api_version=NETWORK_API_VERSION)
 
 
 def get_nsg_or_none(client, path: str) -> dict | None:
     try:
-        return client.arm_json('GET', path, api_version=NETWORK_API_VERSION)  # noqa: F405
+        return client.arm_json('GET', path, api_version=NETWORK_API_VERSION)
     except DemistoException as err:
         if getattr(err, 'status', None) == 404:
             return None
         raise
 
 
-def context_key(prefix: str, fields: list[str]) -> str:
-    return f'{prefix}({" && ".join(f"val.{f} && val.{f} == obj.{f}" for f in fields)})'
+''' COMMAND FUNCTIONS '''
 
-''' COMMANDS '''
-# SECTION 5a (auth/client owner): test-module, azure-containment-generate-login-url / -auth-test / -auth-reset.
-
+# test-module and the authentication commands
 
 def action_granted(action: str, permissions: list[dict]) -> bool:
     """Whether one of the permission entries grants `action` (wildcards, case-insensitive) without excluding it."""
@@ -1646,7 +1646,7 @@ def action_granted(action: str, permissions: list[dict]) -> bool:
 
 def missing_actions(client: AzureClient) -> tuple[str, list[str]]:
     """(scope checked, the REQUIRED_ACTIONS this identity lacks there) from Microsoft.Authorization/permissions."""
-    sub, rg = client.scope()
+    sub, rg = command_scope(client, {}, require_rg=False)
     scope = f'/subscriptions/{sub}' + (f'/resourceGroups/{rg}' if rg else '')
     permissions = client.list_pages(f'{scope}/providers/Microsoft.Authorization/permissions',
                                     api_version=AUTHORIZATION_API_VERSION)
@@ -1660,7 +1660,7 @@ def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
     provider.get_token(allow_redeem=allow_redeem)
     source = 'the cache' if provider.last_source == 'cache' else 'the identity provider'
     lines = [f'Token: acquired ({MODE_LABELS.get(provider.mode, provider.mode)}, from {source}).']
-    sub, rg = client.scope()
+    sub, rg = command_scope(client, {}, require_rg=False)
     path = (f'/subscriptions/{sub}' + (f'/resourceGroups/{rg}' if rg else '')
             + '/providers/Microsoft.Compute/virtualMachines')
     client.list_pages(path, api_version=COMPUTE_API_VERSION, limit=1)
@@ -1677,13 +1677,6 @@ def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
             '!azure-containment-auth-test.')
     lines.append(f'Permissions: all {len(REQUIRED_ACTIONS)} actions the commands need are granted on {scope}.')
     return lines
-
-
-MODE_LABELS = {
-    MODE_SECRET: 'client credentials with a client secret', MODE_CERTIFICATE: 'client credentials with a certificate',
-    MODE_AUTH_CODE: 'authorization code on behalf of a user', MODE_MANAGED_IDENTITY: 'managed identity',
-    MODE_XSOAR_APP: 'Cortex XSOAR application',
-}
 
 
 def test_module(client: AzureClient, args: dict) -> str:
@@ -1738,7 +1731,7 @@ def auth_reset_command(client: AzureClient | None, args: dict) -> CommandResults
     return CommandResults(readable_output=readable)
 
 
-# SECTION 5b (containment owner): block/unblock, isolate/unisolate, power, get/list commands.
+# azure-nsg-block-ip, azure-nsg-unblock-ip
 
 def ip_command_input(client, args: dict) -> tuple[list[Prefix], list[str], NsgRef]:
     """(prefixes, directions, NSG) of block/unblock, all checked before any request. Every problem goes into one
@@ -1780,11 +1773,7 @@ def invalid_ip_input_results(err: InvalidIpInput) -> CommandResults:
                           outputs={blocked_ip_key(): err.items} if err.items else None)
 
 
-def blocked_ip_key() -> str:
-    return context_key('AzureContainment.BlockedIP', ['IP', 'NSG', 'Direction'])
-
-
-def _block_side(client, nsg: NsgRef, direction: str, family: str, wanted: list[Prefix], description: str,
+def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: list[Prefix], description: str,
                 dry_run: bool) -> dict:
     """Blocks one direction + address family with at most one rule write per round: a new rule, named after its
     content, holding every wanted prefix that no pack rule covers yet. Each round re-reads the NSG (the round after
@@ -1849,11 +1838,11 @@ def _block_side(client, nsg: NsgRef, direction: str, family: str, wanted: list[P
             status[text] = ('Blocked' if text in written else 'AlreadyBlocked', rule.get('name'))
         warnings[text] = shadowing_warnings(rules, direction, priority, by_text[text])
     written_rules = [r for r in rules if r.get('name') in written_names]
-    note = _consolidate(client, nsg, direction, family, rules) if written else None
+    note = _consolidate_pack_rules(client, nsg, direction, family, rules) if written else None
     return {'status': status, 'rules': written_rules, 'warnings': warnings, 'notes': [note] if note else []}
 
 
-def _consolidate(client, nsg: NsgRef, direction: str, family: str, rules: list[dict]) -> str | None:
+def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str, rules: list[dict]) -> str | None:
     """Merges the pack's rules of one direction + family into one when there are more than the threshold.
 
     `rules` is the NSG as read before this call's rule write: when it already shows too few pack rules there is
@@ -1913,7 +1902,7 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
             if not wanted:
                 continue
             try:
-                result = _block_side(client, nsg, direction, family, wanted, description, dry_run)
+                result = _block_direction(client, nsg, direction, family, wanted, description, dry_run)
             except DemistoException as err:
                 if not done:
                     raise
@@ -2024,9 +2013,11 @@ def nsg_unblock_ip_command(client, args: dict) -> CommandResults:
     return CommandResults(readable_output=readable, raw_response=items, outputs={blocked_ip_key(): items})
 
 
+# azure-vm-isolate, azure-vm-unisolate
+
 def _get_vm(client, sub: str, rg: str, name: str, instance_view: bool = False) -> dict:
     params = {'$expand': 'instanceView'} if instance_view else None
-    return client.arm_json('GET', vm_path(sub, rg, name), api_version=COMPUTE_API_VERSION,  # noqa: F405
+    return client.arm_json('GET', vm_path(sub, rg, name), api_version=COMPUTE_API_VERSION,
                            params=params)
 
 
@@ -2037,7 +2028,7 @@ def _vm_nic_ids(vm: dict) -> list[str]:
 
 def _get_nic(client, nic_id: str) -> dict:
     parsed = parse_resource_id(nic_id, 'Microsoft.Network/networkInterfaces', 'network interface ID')
-    return client.arm_json('GET', parsed['path'], api_version=NETWORK_API_VERSION)  # noqa: F405
+    return client.arm_json('GET', parsed['path'], api_version=NETWORK_API_VERSION)
 
 
 def _nic_nsg(nic: dict) -> str | None:
@@ -2045,8 +2036,10 @@ def _nic_nsg(nic: dict) -> str | None:
 
 
 def _subnet_nsgs(client, nics: list[dict]) -> dict[str, str | None]:
-    """subnet ID -> its NSG ID (or None), read from the subnet resources (falls back to the NSGs' subnet lists)."""
+    """subnet ID -> its NSG ID (or None), read from the subnet resources. Where a subnet cannot be read, the NSG
+    list of its resource group (read once per group) says which NSG names that subnet."""
     result: dict[str, str | None] = {}
+    nsg_lists: dict[str, list[dict]] = {}
     for nic in nics:
         for config in props(nic).get('ipConfigurations') or []:
             subnet_id = (props(config).get('subnet') or {}).get('id')
@@ -2054,18 +2047,17 @@ def _subnet_nsgs(client, nics: list[dict]) -> dict[str, str | None]:
                 continue
             parsed = parse_resource_id(subnet_id, 'Microsoft.Network/virtualNetworks/subnets', 'subnet ID')
             try:
-                subnet = client.arm_json('GET', parsed['path'], api_version=NETWORK_API_VERSION)  # noqa: F405
+                subnet = client.arm_json('GET', parsed['path'], api_version=NETWORK_API_VERSION)
                 result[subnet_id] = (props(subnet).get('networkSecurityGroup') or {}).get('id') or None
             except DemistoException as err:
                 if getattr(err, 'status', None) not in (400, 404):
                     raise
-                result[subnet_id] = None
-                listing = client.list_pages(
-                    f"{rg_path(parsed['subscription'], parsed['resource_group'])}/providers/Microsoft.Network/"
-                    'networkSecurityGroups', api_version=NETWORK_API_VERSION)  # noqa: F405
-                for nsg in listing:
-                    if any(same_id(s.get('id'), subnet_id) for s in props(nsg).get('subnets') or []):
-                        result[subnet_id] = nsg.get('id')
+                group = rg_path(parsed['subscription'], parsed['resource_group'])
+                if group not in nsg_lists:
+                    nsg_lists[group] = client.list_pages(f'{group}/providers/Microsoft.Network/networkSecurityGroups',
+                                                         api_version=NETWORK_API_VERSION)
+                result[subnet_id] = next((nsg.get('id') for nsg in nsg_lists[group] if any(
+                    same_id(s.get('id'), subnet_id) for s in props(nsg).get('subnets') or [])), None)
     return result
 
 
@@ -2130,10 +2122,9 @@ def _ensure_isolation_nsg(client, sub: str, rg: str, name: str, vm: dict, rules:
         return nsg_id, False, existing is None
     body = {'location': location, 'tags': {ISOLATION_VM_TAG: vm.get('id')},
             'properties': {'flushConnection': True, 'securityRules': rules}}
-    response = client.arm_request('PUT', path, api_version=NETWORK_API_VERSION, body=body)  # noqa: F405
-    finish(client, response, f'Writing isolation NSG {name}')
-    created = get_nsg(client, path)
-    return created.get('id') or nsg_id, True, existing is None
+    response = client.arm_request('PUT', path, api_version=NETWORK_API_VERSION, body=body)
+    wait_for_write(client, response, f'Writing isolation NSG {name}')
+    return json_or_empty(response).get('id') or nsg_id, True, existing is None
 
 
 def _put_nic(client, nic: dict, nsg_id: str | None, tags: dict | None) -> None:
@@ -2148,9 +2139,9 @@ def _put_nic(client, nic: dict, nsg_id: str | None, tags: dict | None) -> None:
     else:
         body['tags'] = tags
     parsed = parse_resource_id(nic.get('id'), 'Microsoft.Network/networkInterfaces', 'network interface ID')
-    response = client.arm_request('PUT', parsed['path'], api_version=NETWORK_API_VERSION,  # noqa: F405
+    response = client.arm_request('PUT', parsed['path'], api_version=NETWORK_API_VERSION,
                                   body=body)
-    finish(client, response, f"Updating network interface {nic.get('name')}")
+    wait_for_write(client, response, f"Updating network interface {nic.get('name')}")
 
 
 def _isolation_output(vm: dict, iso_id: str | None, status: str, nic_rows: list[dict], subnet_nsgs: dict,
@@ -2182,15 +2173,13 @@ def vm_isolate_command(client, args: dict) -> CommandResults:
     dry_run = argToBoolean(args.get('dry_run') or 'false')
     vm = _get_vm(client, sub, rg, vm_name)
     iso_name = _isolation_nsg_name(vm_name)
-    vm_rg = parse_resource_id(vm.get('id') or vm_path(sub, rg, vm_name), 'Microsoft.Compute/virtualMachines',
-                              'VM ID')['resource_group'] if vm.get('id') else rg
     nic_ids = _vm_nic_ids(vm)
     if not nic_ids:
         raise ContainmentError(f"VM '{vm_name}' has no network interface to isolate.")
     nics = [_get_nic(client, nic_id) for nic_id in nic_ids]
     subnet_nsgs = _subnet_nsgs(client, nics)
     rules = _isolation_rules(allow, ports)
-    iso_id, _, created = _ensure_isolation_nsg(client, sub, vm_rg, iso_name, vm, rules, dry_run)
+    iso_id, _, created = _ensure_isolation_nsg(client, sub, rg, iso_name, vm, rules, dry_run)
     rows, switched, todo = [], [], []
     for nic in nics:
         tags = dict(nic.get('tags') or {})
@@ -2215,7 +2204,7 @@ def vm_isolate_command(client, args: dict) -> CommandResults:
             _put_nic(client, nic, iso_id, {**(nic.get('tags') or {}), ORIGINAL_NSG_TAG: original})
             switched.append(nic)
         except DemistoException as err:
-            return _rollback_isolation(client, vm, nic, err, switched, iso_id, iso_name, sub, vm_rg, created,
+            return _rollback_isolation(client, vm, nic, err, switched, iso_id, iso_name, sub, rg, created,
                                        subnet_nsgs, nics)
     out = _isolation_output(vm, iso_id, 'Isolated', rows, subnet_nsgs)
     return _isolation_results(out, f'{vm_name} is isolated on {iso_name}')
@@ -2260,10 +2249,8 @@ def _rollback_isolation(client, vm: dict, failed_nic: dict, err: Exception, swit
 def vm_unisolate_command(client, args: dict) -> CommandResults:
     sub, rg, vm_name = resolve_vm(client, args)
     vm = _get_vm(client, sub, rg, vm_name)
-    vm_rg = parse_resource_id(vm['id'], 'Microsoft.Compute/virtualMachines', 'VM ID')['resource_group'] \
-        if vm.get('id') else rg
     iso_name = _isolation_nsg_name(vm_name)
-    iso_path = nsg_path(sub, vm_rg, iso_name)
+    iso_path = nsg_path(sub, rg, iso_name)
     nics = [_get_nic(client, nic_id) for nic_id in _vm_nic_ids(vm)]
     subnet_nsgs = _subnet_nsgs(client, nics)
     iso = get_nsg_or_none(client, iso_path)
@@ -2299,20 +2286,15 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
     return _isolation_results(out, f'{vm_name} is released: original NSGs restored, {iso_name} deleted')
 
 
-def _power_state(vm: dict) -> str | None:
+# azure-vm-power and the read-only views
+
+def _instance_status(vm: dict, kind: str) -> str | None:
+    """'running' for kind 'PowerState' from the VM's instance view (statuses such as 'PowerState/running')."""
     for status in (props(vm).get('instanceView') or {}).get('statuses') or []:
         code = str(status.get('code') or '')
-        if code.startswith('PowerState/'):
+        if code.startswith(f'{kind}/'):
             return code.split('/', 1)[1]
     return None
-
-
-def _provisioning_state(vm: dict) -> str | None:
-    for status in (props(vm).get('instanceView') or {}).get('statuses') or []:
-        code = str(status.get('code') or '')
-        if code.startswith('ProvisioningState/'):
-            return code.split('/', 1)[1]
-    return props(vm).get('provisioningState')
 
 
 def _vm_output(vm: dict, nics: list[dict] | None = None, subnet_nsgs: dict | None = None,
@@ -2327,9 +2309,10 @@ def _vm_output(vm: dict, nics: list[dict] | None = None, subnet_nsgs: dict | Non
                              'SubnetNSG': _nic_subnet_nsg(nic, subnet_nsgs or {}),
                              'PrivateIP': ips[0] if len(ips) == 1 else [i for i in ips if i]})
     return {'Name': vm.get('name'), 'ID': vm.get('id'), 'ResourceGroup': resource_group_of(vm.get('id')),
-            'Location': vm.get('location'),
-            'Size': (props(vm).get('hardwareProfile') or {}).get('vmSize'), 'PowerState': _power_state(vm),
-            'ProvisioningState': _provisioning_state(vm), 'Isolated': isolated, 'NICs': nic_rows}
+            'Location': vm.get('location'), 'Size': (props(vm).get('hardwareProfile') or {}).get('vmSize'),
+            'PowerState': _instance_status(vm, 'PowerState'),
+            'ProvisioningState': _instance_status(vm, 'ProvisioningState') or props(vm).get('provisioningState'),
+            'Isolated': isolated, 'NICs': nic_rows}
 
 
 def _vm_results(out: dict | list, title: str, extra: str = '') -> CommandResults:
@@ -2353,14 +2336,12 @@ def _power_final(client, sub: str, rg: str, name: str, action: str) -> CommandRe
 def _check_operation_url(client, url: str) -> str:
     """The polling URL comes back in the args: it must point at the instance's ARM host, never elsewhere."""
     parsed = urllib.parse.urlsplit(str(url))
-    base = getattr(client, 'arm_url', None) or getattr(client, 'base_url', None) or getattr(client, 'arm_endpoint',
-                                                                                            None)
     if parsed.scheme != 'https' or not parsed.netloc:
         raise ContainmentError(f'Invalid operation_url {url!r}: expected the https status URL Azure returned.')
-    if isinstance(base, str) and base:
-        if urllib.parse.urlsplit(base).netloc.lower() != parsed.netloc.lower():
-            raise ContainmentError(f'Invalid operation_url {url!r}: it is not on the configured Resource Manager '
-                                   f'host {urllib.parse.urlsplit(base).netloc}.')
+    arm_host = urllib.parse.urlsplit(client.arm_url).netloc
+    if parsed.netloc.lower() != arm_host.lower():
+        raise ContainmentError(f'Invalid operation_url {url!r}: it is not on the configured Resource Manager host '
+                               f'{arm_host}.')
     return str(url)
 
 
@@ -2374,10 +2355,9 @@ def vm_power_command(client, args: dict) -> CommandResults:
     polling = argToBoolean(args.get('polling') or 'true')
     interval = max(10, arg_to_number(args.get('interval_in_seconds')) or 30)  # XSOAR schedules 10 s at the least
     timeout = arg_to_number(args.get('timeout_in_seconds')) or 600
-    skip_shutdown = argToBoolean(args.get('skip_shutdown') or 'false')
-    operation_url = args.get('operation_url')
-    if operation_url:  # a scheduled follow-up: one status check, no sleeping
-        url = _check_operation_url(client, operation_url)
+    what = f"{action} of VM '{name}'"
+    if args.get('operation_url'):  # a scheduled follow-up: one status check, no sleeping
+        url = _check_operation_url(client, args['operation_url'])
         started = args.get('started_at')
         if started:
             try:
@@ -2385,21 +2365,15 @@ def vm_power_command(client, args: dict) -> CommandResults:
             except ValueError:
                 raise ContainmentError(f'Invalid started_at {started!r}: expected an ISO 8601 time.')
             if elapsed > timeout:
-                raise ContainmentError(f"{action} of VM '{name}' did not finish within {timeout} s; it may still be "
-                                       'running in Azure: check it with azure-vm-get.')
+                raise ContainmentError(f'{what} did not finish within {timeout} s; it may still be running in '
+                                       'Azure: check it with azure-vm-get.')
         status = client.operation_status(url) or {}
-        state = str(status.get('status') or '')
-        if state.lower() in ('succeeded',):
-            return _power_final(client, sub, rg, name, action)
-        if state.lower() in ('failed', 'canceled', 'cancelled'):
-            error = status.get('error') or {}
-            if not isinstance(error, dict):
-                error = {'message': str(error)}
-            raise ContainmentError(f"{action} of VM '{name}' {state}: {error.get('code') or ''} "
-                                   f"{error.get('message') or ''}".strip(), code=error.get('code'))
-        return _power_schedule(args, url, started, interval, timeout, name, action)
+        if status.get('status') == 'InProgress':
+            return _power_schedule(args, url, started, interval, timeout, name, action)
+        raise_if_failed(what, status)
+        return _power_final(client, sub, rg, name, action)
     vm = _get_vm(client, sub, rg, name, instance_view=True)
-    current = _power_state(vm)
+    current = _instance_status(vm, 'PowerState')
     target = POWER_TARGET_STATE[action]
     if target and current == target:
         return _vm_results(_vm_output(vm), f'VM {name} is already {current}: nothing was done')
@@ -2409,21 +2383,17 @@ def vm_power_command(client, args: dict) -> CommandResults:
     if action == 'restart' and current not in ('running', 'starting'):
         raise ContainmentError(f"Cannot restart VM '{name}': it is {current or 'in an unknown state'}. Use "
                                'action=start.')
+    skip_shutdown = argToBoolean(args.get('skip_shutdown') or 'false')
     params = {'skipShutdown': 'true' if skip_shutdown else 'false'} if action == 'poweroff' else None
     response = client.arm_request('POST', f'{vm_path(sub, rg, name)}/{POWER_ENDPOINT[action]}',
-                                  api_version=COMPUTE_API_VERSION, params=params)  # noqa: F405
-    headers = getattr(response, 'headers', None) or {}
-    url = headers.get('Azure-AsyncOperation') or headers.get('Location')
+                                  api_version=COMPUTE_API_VERSION, params=params)
+    url = operation_url_of(response)
     if not polling:
-        result = client.wait_for_operation(response, timeout) or {}
-        if str(result.get('status') or 'Succeeded').lower() != 'succeeded':
-            error = result.get('error') or {}
-            raise ContainmentError(f"{action} of VM '{name}' {result.get('status')}: "
-                                   f"{error.get('code', '')} {error.get('message', '')}".strip())
+        raise_if_failed(what, client.wait_for_operation(response, timeout) or {})
         return _power_final(client, sub, rg, name, action)
-    if getattr(response, 'status_code', 202) in (200, 204) or not url:
+    if response.status_code in (200, 204) or not url:
         return _power_final(client, sub, rg, name, action)
-    return _power_schedule(args, url, datetime.now(UTC).isoformat(), interval, timeout, name, action)
+    return _power_schedule(args, url, None, interval, timeout, name, action)
 
 
 def _power_schedule(args: dict, url: str, started: str | None, interval: int, timeout: int, name: str,
@@ -2450,32 +2420,27 @@ def vm_get_command(client, args: dict) -> CommandResults:
 
 
 def vm_list_command(client, args: dict) -> CommandResults:
-    sub, rg = get_scope(client, args, require_rg=False)
+    sub, rg = command_scope(client, args, require_rg=False)
     limit = arg_to_number(args.get('limit')) or 50
     # statusOnly=true exists only on the subscription-wide list; it puts each VM's instance view (its power state)
     # in the list pages, so the power states cost no request per VM. A resource group filters the pages here.
     in_rg = (lambda vm: same_id(resource_group_of(vm.get('id')), rg)) if rg else None
-    vms = client.list_pages(f'/subscriptions/{seg(sub)}/providers/Microsoft.Compute/virtualMachines',
+    vms = client.list_pages(f'/subscriptions/{url_segment(sub)}/providers/Microsoft.Compute/virtualMachines',
                             api_version=COMPUTE_API_VERSION, params={'statusOnly': 'true'}, limit=limit, keep=in_rg)
     out = [_vm_output(vm) for vm in vms]
     return _vm_results(out, f'Virtual machines ({len(out)})')
 
 
 def nsg_list_command(client, args: dict) -> CommandResults:
-    sub, rg = get_scope(client, args, require_rg=False)
+    sub, rg = command_scope(client, args, require_rg=False)
     limit = arg_to_number(args.get('limit')) or 50
-    base = rg_path(sub, rg) if rg else f'/subscriptions/{seg(sub)}'
+    base = rg_path(sub, rg) if rg else f'/subscriptions/{url_segment(sub)}'
     nsgs = client.list_pages(f'{base}/providers/Microsoft.Network/networkSecurityGroups',
-                             api_version=NETWORK_API_VERSION, limit=limit)[:limit]  # noqa: F405
+                             api_version=NETWORK_API_VERSION, limit=limit)
     out = []
     for nsg in nsgs:
         p = props(nsg)
-        nsg_rg = None
-        try:
-            nsg_rg = parse_resource_id(nsg.get('id'), None, 'NSG ID')['resource_group']
-        except DemistoException:
-            pass
-        out.append({'Name': nsg.get('name'), 'ID': nsg.get('id'), 'ResourceGroup': nsg_rg,
+        out.append({'Name': nsg.get('name'), 'ID': nsg.get('id'), 'ResourceGroup': resource_group_of(nsg.get('id')),
                     'Location': nsg.get('location'), 'RuleCount': len(p.get('securityRules') or []),
                     'FlushConnection': bool(p.get('flushConnection')),
                     'NICs': [name_of(n.get('id')) for n in p.get('networkInterfaces') or []],
@@ -2488,45 +2453,20 @@ def nsg_list_command(client, args: dict) -> CommandResults:
 
 
 def nsg_rule_list_command(client, args: dict) -> CommandResults:
-    sub, rg = get_scope(client, args)
+    nsg = resolve_nsg(client, args)
     limit = arg_to_number(args.get('limit')) or 50
-    nsg_name = args.get('nsg_name') or getattr(client, 'default_nsg_name', None)
-    if not nsg_name:
-        raise ContainmentError('No NSG: pass nsg_name or set a Default NSG in the instance.')
-    path = nsg_path(sub, rg, validate_name(nsg_name, 'nsg_name'))
-    rules = client.list_pages(f'{path}/securityRules', api_version=NETWORK_API_VERSION, limit=limit)  # noqa: F405
+    rules = client.list_pages(f'{nsg.path}/securityRules', api_version=NETWORK_API_VERSION, limit=limit)
     rules = sorted(rules, key=lambda r: (props(r).get('direction') or '', props(r).get('priority') or 0))[:limit]
-    out = [rule_output(r, nsg_name) for r in rules]
-    readable = tableToMarkdown(f'Security rules of {nsg_name} ({len(out)})', out,
+    out = [rule_output(r, nsg.name) for r in rules]
+    readable = tableToMarkdown(f'Security rules of {nsg.name} ({len(out)})', out,
                                headers=['Name', 'Direction', 'Priority', 'Access', 'Protocol', 'SourceAddressPrefixes',
                                         'DestinationAddressPrefixes', 'DestinationPortRanges', 'ManagedByPack'],
                                removeNull=True)
     return CommandResults(outputs_prefix='AzureContainment.NSGRule', outputs_key_field='ID', outputs=out,
                           readable_output=readable, raw_response=out)
 
-''' MAIN '''
 
-# Display names of the instance params, as in AzureContainment.yml, for "missing param" errors.
-PARAM_DISPLAY = {
-    'auth_id': 'ID', 'tenant_id': 'Token', 'enc_key': 'Key', 'subscription_id': 'Subscription ID',
-    'certificate_thumbprint': 'Certificate thumbprint', 'private_key': 'Private key',
-    'auth_code': 'Authorization code', 'redirect_uri': 'Application redirect URI',
-    'managed_identities_client_id': 'Managed identity client ID', 'resource_group': 'Default resource group',
-    'azure_ad_endpoint': 'Entra ID (Azure AD) endpoint', 'arm_endpoint': 'Resource Manager endpoint',
-}
-
-
-def _missing(name: str, mode: str) -> AzureAuthError:
-    return AzureAuthError('MissingParam', format_error(
-        'MissingParam', field=PARAM_DISPLAY.get(name, name), mode=mode,
-        where=f'fill in "{PARAM_DISPLAY.get(name, name)}" in the instance settings and save.'))
-
-
-def _flag(value: Any, default: bool = False) -> bool:
-    if value is None or value == '':
-        return default
-    return argToBoolean(value)
-
+''' MAIN FUNCTION '''
 
 def build_client(params: dict) -> AzureClient:
     """The client for the instance params; every check that needs no request happens here (missing params,
@@ -2538,7 +2478,7 @@ def build_client(params: dict) -> AzureClient:
         arm_url = (params.get('arm_endpoint') or '').strip().rstrip('/')
         for name, value in (('azure_ad_endpoint', login_url), ('arm_endpoint', arm_url)):
             if not value:
-                raise _missing(name, 'the Custom cloud')
+                raise missing_param_error(name, 'the Custom cloud')
             if not value.lower().startswith('https://'):
                 raise DemistoException(f'"{PARAM_DISPLAY[name]}" must be an https:// URL (the Custom cloud).')
     elif cloud_name in CLOUDS:
@@ -2549,11 +2489,11 @@ def build_client(params: dict) -> AzureClient:
 
     subscription_id = (params.get('subscription_id') or '').strip()
     if not subscription_id:
-        raise _missing('subscription_id', 'every command')
+        raise missing_param_error('subscription_id', 'every command')
     require_guid(subscription_id, 'Subscription ID', 'copy the Subscription ID from Azure portal > Subscriptions.')
 
     auth_type = params.get('auth_type') or DEFAULT_AUTH_TYPE
-    self_deployed = _flag(params.get('self_deployed'))
+    self_deployed = param_flag(params.get('self_deployed'))
     client_id = credential_value(params.get('auth_id'))
     tenant_id = credential_value(params.get('tenant_id'))
     enc_key = credential_value(params.get('enc_key'))
@@ -2574,25 +2514,25 @@ def build_client(params: dict) -> AzureClient:
             mode = MODE_CERTIFICATE if (thumbprint or private_key) else MODE_SECRET
         label = MODE_LABELS[mode]
         if not client_id:
-            raise _missing('auth_id', label)
+            raise missing_param_error('auth_id', label)
         if not tenant_id:
-            raise _missing('tenant_id', label)
+            raise missing_param_error('tenant_id', label)
         require_guid(client_id, 'ID (Registration ID)' if mode == MODE_XSOAR_APP else 'ID (Application ID)',
                      'copy the Registration ID from the consent page.' if mode == MODE_XSOAR_APP else
                      'copy the Application (client) ID from Entra ID > App registrations > your app > Overview.')
         validate_tenant(tenant_id)
         if mode == MODE_CERTIFICATE:
             if not thumbprint:
-                raise _missing('certificate_thumbprint', label)
+                raise missing_param_error('certificate_thumbprint', label)
             if not private_key:
-                raise _missing('private_key', label)
+                raise missing_param_error('private_key', label)
         elif mode == MODE_AUTH_CODE:
             if not enc_key and not (thumbprint and private_key):
-                raise _missing('enc_key', label)
+                raise missing_param_error('enc_key', label)
         elif not enc_key:
-            raise _missing('enc_key', label)
+            raise missing_param_error('enc_key', label)
 
-    verify = not _flag(params.get('insecure'))
+    verify = not param_flag(params.get('insecure'))
     proxies = handle_proxy()
     session = AzureSession(verify=verify, proxies=proxies)
     provider = AzureTokenProvider(

@@ -1,9 +1,11 @@
-"""Unit tests of Azure Containment. Authentication / ARM client part first; the containment tests follow the
-"# --- containment ---" marker. HTTP is mocked with requests-mock: MSAL never reaches the network here."""
+"""Unit tests of Azure Containment: authentication and the ARM client with HTTP mocked by requests-mock (MSAL
+never reaches the network here), then the containment helpers and commands against test_data/fake_arm.py, an
+in-memory ARM with Azure's rule semantics."""
 import base64
 import datetime
+import importlib.util
 import json
-import time
+import os
 
 import demistomock as demisto
 import pytest
@@ -15,6 +17,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import NameOID
 
 import AzureContainment as ac
+
+_FAKE_ARM_SPEC = importlib.util.spec_from_file_location(
+    'fake_arm', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'test_data', 'fake_arm.py'))
+fake_arm = importlib.util.module_from_spec(_FAKE_ARM_SPEC)
+_FAKE_ARM_SPEC.loader.exec_module(fake_arm)
 
 TENANT = '11111111-2222-3333-4444-555555555555'
 CLIENT = '0a0a0a0a-1111-2222-3333-444444444444'
@@ -93,7 +100,8 @@ def test_authorization_failed_names_action_and_role():
 
 @pytest.mark.parametrize('raw', [
     'M.C123_abc-XYZ.9', 'code=M.C123_abc-XYZ.9', 'M.C123_abc-XYZ.9&session_state=abcd-1234',
-    'M.C123_abc-XYZ.9&state=s1&session_state=x', 'https://localhost/authcode?code=M.C123_abc-XYZ.9&state=s&session_state=t',
+    'M.C123_abc-XYZ.9&state=s1&session_state=x',
+    'https://localhost/authcode?code=M.C123_abc-XYZ.9&state=s&session_state=t',
     '  https://localhost/authcode?code=M.C123_abc-XYZ.9  '])
 def test_clean_auth_code(raw):
     assert ac.clean_auth_code(raw) == 'M.C123_abc-XYZ.9'
@@ -335,7 +343,8 @@ def xsoar_params(**overrides):
     return params(**values)
 
 
-def test_xsoar_app_token_request_and_cache(requests_mock):
+def test_xsoar_app_token_request_and_cache(requests_mock, monkeypatch):
+    monkeypatch.setattr(ac.time, 'time', lambda: 1_700_000_000.25)
     oproxy = requests_mock.post('https://oproxy.test/obtain-token',
                                 json={'access_token': 'app-at', 'expires_in': 3599, 'refresh_token': 'app-rt'})
     assert ac.build_client(xsoar_params()).token_provider.get_token() == 'app-at'
@@ -344,7 +353,7 @@ def test_xsoar_app_token_request_and_cache(requests_mock):
     assert body['scope'] == f'{ARM}/.default'
     raw = base64.b64decode(body['encrypted_token'])
     epoch, tenant = AESGCM(b'k' * 32).decrypt(raw[:12], raw[12:], None).decode().split(':')
-    assert tenant == TENANT and abs(int(epoch) - time.time()) < 60
+    assert tenant == TENANT and epoch == '1700000000'  # the token service refuses a stale timestamp
     assert ac.build_client(xsoar_params()).token_provider.get_token() == 'app-at' and oproxy.call_count == 1
 
 
@@ -424,6 +433,19 @@ def test_expired_token_refreshed_once(requests_mock, arm_client):
     assert info.value.code == 'ExpiredAuthenticationToken' and 'auth-reset' in info.value.message
 
 
+def test_one_run_reads_the_token_cache_once(requests_mock, monkeypatch):
+    mock_entra(requests_mock)
+    ac.build_client(params()).token_provider.get_token()  # an earlier run cached the token
+    requests_mock.get(f'{ARM}/x', json={})
+    reads = []
+    real_read = ac.get_integration_context
+    monkeypatch.setattr(ac, 'get_integration_context', lambda *a, **kw: reads.append(1) or real_read(*a, **kw))
+    client = ac.build_client(params())
+    for _ in range(3):
+        client.arm_json('GET', '/x', api_version='v')
+    assert len(reads) == 1 and len([r for r in requests_mock.request_history if r.url.startswith(ARM)]) == 3
+
+
 def test_list_pages_follows_next_link(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/list?api-version=v', json={'value': [1, 2], 'nextLink': f'{ARM}/list?api-version=v&p=2'})
     requests_mock.get(f'{ARM}/list?api-version=v&p=2', json={'value': [3]})
@@ -490,63 +512,52 @@ def test_http_cache_roundtrip():
     expiring.set('GET https://x hash=1 2xx', ac._CachedResponse(200, '{"a": 1}', {'content-type': 'json'}), 100)
     expiring.set('POST https://x hash=2 400', ac._CachedResponse(400, 'secret-ish', {}), 100)
     dumped = ac.http_cache_dump(mapping)
-    assert list(dumped['entries']) == ['GET https://x hash=1 2xx']
-    restored = ac._HTTP_CACHE_INDEX in ac.http_cache_load(json.loads(json.dumps(dumped)))
-    assert restored
+    assert list(dumped['entries']) == ['GET https://x hash=1 2xx']  # never a POST (a token answer)
+    restored = ac.http_cache_load(json.loads(json.dumps(dumped)))
+    assert restored['GET https://x hash=1 2xx'].text == '{"a": 1}'
+    assert list(restored[ac._HTTP_CACHE_INDEX][1]) == ['GET https://x hash=1 2xx']
 
 
-def run_main(mocker, command, p):
+def run_main(command, p):
     demisto._reset(params=p, args={}, command=command)
-    with pytest.raises(SystemExit):
+    try:
         ac.main()
-        raise SystemExit(0)
+    except SystemExit:  # return_error exits, as in XSOAR
+        pass
     return list(demisto._entries)
 
 
-def test_main_unknown_command(mocker):
-    entries = run_main(mocker, 'azure-nope', params())
+def test_main_unknown_command():
+    entries = run_main('azure-nope', params())
     assert len(entries) == 1 and entries[0]['Type'] == 4
     assert entries[0]['Contents'] == "Command 'azure-nope' is not implemented"
 
 
-def test_main_missing_param_names_display_name(mocker, requests_mock):
-    entries = run_main(mocker, 'test-module', params(subscription_id=''))
+def test_main_missing_param_names_display_name(requests_mock):
+    entries = run_main('test-module', params(subscription_id=''))
     assert len(entries) == 1 and '"Subscription ID"' in entries[0]['Contents']
     assert requests_mock.request_history == []
 
 
-def test_main_auth_reset_works_with_bad_params(mocker):
+def test_main_auth_reset_works_with_bad_params():
     ac.set_integration_context({ac.CTX_AUTH_KEY: {'k': {'access_token': 'x'}}, 'other': 1})
-    entries = run_main(mocker, 'azure-containment-auth-reset', params(subscription_id=''))
+    entries = run_main('azure-containment-auth-reset', params(subscription_id=''))
     assert entries[0]['Type'] == 1 and 'revoke' in entries[0]['HumanReadable']
     assert demisto.getIntegrationContext() == {'other': 1}
 
 
-# --- containment ---
-# Unit tests of sections 1b, 4 and 5b (containment owner): pure helpers, then every command against
-# test_data/fake_arm.py, an in-memory ARM with Azure's rule semantics (no network).
-import importlib.util as _ct_importlib_util  # noqa: E402
-import os as _ct_os  # noqa: E402
+# --- containment: helpers and commands against the in-memory ARM ------------------------------------------------
 
-import pytest as _ct_pytest  # noqa: E402
-
-import AzureContainment as _ct  # noqa: E402
-
-_CT_SPEC = _ct_importlib_util.spec_from_file_location(
-    'ct_fake_arm', _ct_os.path.join(_ct_os.path.dirname(_ct_os.path.abspath(__file__)), 'test_data', 'fake_arm.py'))
-ct_fake_arm = _ct_importlib_util.module_from_spec(_CT_SPEC)
-_CT_SPEC.loader.exec_module(ct_fake_arm)
-CT_SUB = ct_fake_arm.SUB
-CT_NET = ct_fake_arm.NET
+NET = fake_arm.NET
 
 
-@_ct_pytest.fixture
+@pytest.fixture
 def arm(monkeypatch):
-    monkeypatch.setattr(_ct, 'backoff', lambda attempt, err=None: None)
-    return ct_fake_arm.FakeArm()
+    monkeypatch.setattr(ac, 'backoff', lambda attempt, err=None: None)
+    return fake_arm.FakeArm()
 
 
-def ct_items(result, key='AzureContainment.BlockedIP'):
+def blocked_ip_items(result, key='AzureContainment.BlockedIP'):
     for k, v in result.outputs.items():
         if k.startswith(key + '('):
             return v
@@ -555,7 +566,7 @@ def ct_items(result, key='AzureContainment.BlockedIP'):
 
 # ---- pure helpers ----
 
-@_ct_pytest.mark.parametrize('raw, text, note', [
+@pytest.mark.parametrize('raw, text, note', [
     ('203.0.113.7', '203.0.113.7', False),
     ('203.0.113.7/32', '203.0.113.7', True),
     ('10.0.0.5/24', '10.0.0.0/24', True),
@@ -563,171 +574,171 @@ def ct_items(result, key='AzureContainment.BlockedIP'):
     ('2001:db8::/48', '2001:db8::/48', False),
     (' 198.51.100.0/24 ', '198.51.100.0/24', False),
 ])
-def test_ct_parse_prefix_normalises(raw, text, note):
-    prefix = _ct.parse_prefix(raw)
+def test_parse_prefix_normalises(raw, text, note):
+    prefix = ac.parse_prefix(raw)
     assert prefix.text == text
     assert bool(prefix.note) == note
 
 
-@_ct_pytest.mark.parametrize('raw, reason', [
+@pytest.mark.parametrize('raw, reason', [
     ('*', 'every address'), ('0.0.0.0/0', 'every address'), ('::/0', 'every address'), ('any', 'every address'),
     ('Internet', 'every address'), ('AzureCloud', 'service tag'), ('Storage.EastUS', 'service tag'),
     ('10.0.0.256', 'not an IPv4'), ('10.0.0.1/33', 'not an IPv4'), ('01.2.3.4', 'not an IPv4'),
     ('fe80::1%eth0', 'not an IPv4'), ('1.2.3.4 5', 'not an IPv4'), ('', 'empty'), ('0.0.0.0', 'unspecified'),
     ('10.0.0.1-10.0.0.5', 'not an IPv4'), ('../x', 'not an IPv4'),
 ])
-def test_ct_parse_prefix_refuses(raw, reason):
-    with _ct_pytest.raises(ValueError, match=reason):
-        _ct.parse_prefix(raw)
+def test_parse_prefix_refuses(raw, reason):
+    with pytest.raises(ValueError, match=reason):
+        ac.parse_prefix(raw)
 
 
-def test_ct_parse_prefix_list_names_every_bad_item():
-    with _ct_pytest.raises(_ct.DemistoException) as exc:
-        _ct.parse_prefix_list(['203.0.113.7', '*', 'AzureCloud', 'nope'], 'ip')
+def test_parse_prefix_list_names_every_bad_item():
+    with pytest.raises(ac.DemistoException) as exc:
+        ac.parse_prefix_list(['203.0.113.7', '*', 'AzureCloud', 'nope'], 'ip')
     text = str(exc.value)
     assert "'*'" in text and "'AzureCloud'" in text and "'nope'" in text and 'Nothing was changed' in text
     assert "'203.0.113.7'" not in text
 
 
-@_ct_pytest.mark.parametrize('name', ['web-nsg', 'a', 'A_b.c-d_', 'x' * 80, 'nsg_1'])
-def test_ct_validate_name_accepts(name):
-    assert _ct.validate_name(name, 'nsg_name') == name
+@pytest.mark.parametrize('name', ['web-nsg', 'a', 'A_b.c-d_', 'x' * 80, 'nsg_1'])
+def test_validate_name_accepts(name):
+    assert ac.validate_name(name, 'nsg_name') == name
 
 
-@_ct_pytest.mark.parametrize('name', ['../x', 'a/b', 'a?b', 'a#b', 'a%2Fb', '-a', 'a-', 'a.', 'x' * 81, '', ' a',
+@pytest.mark.parametrize('name', ['../x', 'a/b', 'a?b', 'a#b', 'a%2Fb', '-a', 'a-', 'a.', 'x' * 81, '', ' a',
                                       'a b', '..', None])
-def test_ct_validate_name_refuses(name):
-    with _ct_pytest.raises(_ct.DemistoException, match='Invalid nsg_name'):
-        _ct.validate_name(name, 'nsg_name')
+def test_validate_name_refuses(name):
+    with pytest.raises(ac.DemistoException, match='Invalid nsg_name'):
+        ac.validate_name(name, 'nsg_name')
 
 
-def test_ct_parse_vm_id():
-    vm_id = f'/subscriptions/{CT_SUB}/resourceGroups/soc-demo-rg/providers/Microsoft.Compute/virtualMachines/web-01'
-    parsed = _ct.parse_resource_id(vm_id, 'Microsoft.Compute/virtualMachines', 'vm_id')
-    assert (parsed['subscription'], parsed['resource_group'], parsed['name']) == (CT_SUB, 'soc-demo-rg', 'web-01')
+def test_parse_vm_id():
+    vm_id = f'/subscriptions/{SUB}/resourceGroups/soc-demo-rg/providers/Microsoft.Compute/virtualMachines/web-01'
+    parsed = ac.parse_resource_id(vm_id, 'Microsoft.Compute/virtualMachines', 'vm_id')
+    assert (parsed['subscription'], parsed['resource_group'], parsed['name']) == (SUB, 'soc-demo-rg', 'web-01')
     assert parsed['path'] == vm_id
 
 
-@_ct_pytest.mark.parametrize('vm_id, fragment', [
+@pytest.mark.parametrize('vm_id, fragment', [
     ('web-01', 'full resource ID'),
     ('/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm', 'subscription'),
-    (f'/subscriptions/{CT_SUB}/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/vm', 'expected a'),
-    (f'/subscriptions/{CT_SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/..', 'name in vm_id'),
-    (f'/subscriptions/{CT_SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/a%2Fb', 'name in'),
-    (f'/subscriptions/{CT_SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm/x', 'full resource'),
-    (f'/subscriptions/{CT_SUB}/resourceGroups/r?g/providers/Microsoft.Compute/virtualMachines/vm', 'resource group'),
+    (f'/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/vm', 'expected a'),
+    (f'/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/..', 'name in vm_id'),
+    (f'/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/a%2Fb', 'name in'),
+    (f'/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm/x', 'full resource'),
+    (f'/subscriptions/{SUB}/resourceGroups/r?g/providers/Microsoft.Compute/virtualMachines/vm', 'resource group'),
 ])
-def test_ct_parse_vm_id_refuses(vm_id, fragment):
-    with _ct_pytest.raises(_ct.DemistoException, match=fragment):
-        _ct.parse_resource_id(vm_id, 'Microsoft.Compute/virtualMachines', 'vm_id')
+def test_parse_vm_id_refuses(vm_id, fragment):
+    with pytest.raises(ac.DemistoException, match=fragment):
+        ac.parse_resource_id(vm_id, 'Microsoft.Compute/virtualMachines', 'vm_id')
 
 
-def test_ct_block_rule_name_is_deterministic_and_valid():
-    a = _ct.block_rule_name('Inbound', 'v4', ['203.0.113.7', '198.51.100.0/24'])
-    b = _ct.block_rule_name('Inbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])
+def test_block_rule_name_is_deterministic_and_valid():
+    a = ac.block_rule_name('Inbound', 'v4', ['203.0.113.7', '198.51.100.0/24'])
+    b = ac.block_rule_name('Inbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])
     assert a == b and a.startswith('xsoar-block-in-v4-') and len(a) == len('xsoar-block-in-v4-') + 10
-    assert _ct.block_rule_name('Outbound', 'v6', ['2001:db8::1']).startswith('xsoar-block-out-v6-')
-    _ct.validate_name(a, 'rule')
+    assert ac.block_rule_name('Outbound', 'v6', ['2001:db8::1']).startswith('xsoar-block-out-v6-')
+    ac.validate_name(a, 'rule')
 
 
-def test_ct_description_fits_140():
-    text, truncated = _ct.block_description('INC-1 ' + 'x' * 300)
+def test_description_fits_140():
+    text, truncated = ac.block_description('INC-1 ' + 'x' * 300)
     assert len(text) == 140 and text.startswith('[AzureContainment] INC-1') and truncated
-    text, truncated = _ct.block_description('INC-42')
+    text, truncated = ac.block_description('INC-42')
     assert text == '[AzureContainment] INC-42' and not truncated
 
 
-def test_ct_lowest_free_priority():
+def test_lowest_free_priority():
     rules = [{'properties': {'direction': 'Inbound', 'priority': p}} for p in (100, 101, 103)]
     rules.append({'properties': {'direction': 'Outbound', 'priority': 102}})
-    assert _ct.lowest_free_priority(rules, 'Inbound') == 102
-    assert _ct.lowest_free_priority(rules, 'Outbound') == 100
+    assert ac.lowest_free_priority(rules, 'Inbound') == 102
+    assert ac.lowest_free_priority(rules, 'Outbound') == 100
     full = [{'properties': {'direction': 'Inbound', 'priority': p}} for p in range(100, 4097)]
-    assert _ct.lowest_free_priority(full, 'Inbound') is None
+    assert ac.lowest_free_priority(full, 'Inbound') is None
 
 
-def test_ct_parse_ports():
-    assert _ct.parse_ports(['22', '3389', '8000-8080', '22']) == ['22', '3389', '8000-8080']
+def test_parse_ports():
+    assert ac.parse_ports(['22', '3389', '8000-8080', '22']) == ['22', '3389', '8000-8080']
     for bad in (['65536'], ['*'], ['10-5'], ['ssh'], ['1-2-3']):
-        with _ct_pytest.raises(_ct.DemistoException, match='allow_ports'):
-            _ct.parse_ports(bad)
+        with pytest.raises(ac.DemistoException, match='allow_ports'):
+            ac.parse_ports(bad)
 
 
 # ---- block / unblock ----
 
-def test_ct_block_writes_one_rule_per_direction_and_family(arm):
-    result = _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::/48',
+def test_block_writes_one_rule_per_direction_and_family(arm):
+    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::/48',
                                             'nsg_name': 'edge-nsg', 'description': 'INC-7'})
-    items = ct_items(result)
+    items = blocked_ip_items(result)
     assert {i['Status'] for i in items} == {'Blocked'} and len(items) == 6
     puts = [w for w in arm.writes() if w[0] == 'PUT']
     assert len(puts) == 4 and not [w for w in arm.writes() if w[0] != 'PUT']
     rules = {r['name']: r['properties'] for r in arm.rules('edge-nsg')}
     assert len(rules) == 4
-    inbound_v4 = rules[_ct.block_rule_name('Inbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])]
+    inbound_v4 = rules[ac.block_rule_name('Inbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])]
     assert inbound_v4['sourceAddressPrefixes'] == ['198.51.100.0/24', '203.0.113.7']
     assert inbound_v4['destinationAddressPrefix'] == '*' and inbound_v4['access'] == 'Deny'
     assert inbound_v4['protocol'] == '*' and inbound_v4['priority'] == 100
     assert inbound_v4['description'] == '[AzureContainment] INC-7'
-    inbound_v6 = rules[_ct.block_rule_name('Inbound', 'v6', ['2001:db8::/48'])]
+    inbound_v6 = rules[ac.block_rule_name('Inbound', 'v6', ['2001:db8::/48'])]
     assert inbound_v6['priority'] == 101
-    outbound_v4 = rules[_ct.block_rule_name('Outbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])]
+    outbound_v4 = rules[ac.block_rule_name('Outbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])]
     assert outbound_v4['destinationAddressPrefixes'] == ['198.51.100.0/24', '203.0.113.7']
     assert outbound_v4['priority'] == 100
     nsg_rules = [v for k, v in result.outputs.items() if k.startswith('AzureContainment.NSGRule')][0]
     assert {r['Name'] for r in nsg_rules} == set(rules) and all(r['ManagedByPack'] for r in nsg_rules)
 
 
-def test_ct_block_again_and_inside_cidr_cost_zero_writes(arm):
-    _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24', 'nsg_name': 'edge-nsg'})
+def test_block_again_and_inside_cidr_cost_zero_writes(arm):
+    ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24', 'nsg_name': 'edge-nsg'})
     before = len(arm.writes())
-    result = _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.9', 'nsg_name': 'edge-nsg'})
+    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.9', 'nsg_name': 'edge-nsg'})
     assert len(arm.writes()) == before
-    assert {i['Status'] for i in ct_items(result)} == {'AlreadyBlocked'}
+    assert {i['Status'] for i in blocked_ip_items(result)} == {'AlreadyBlocked'}
 
 
-def test_ct_block_dry_run_writes_nothing(arm):
-    result = _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'dry_run': 'true'})
-    assert arm.writes() == [] and {i['Status'] for i in ct_items(result)} == {'WouldBlock'}
+def test_block_dry_run_writes_nothing(arm):
+    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'dry_run': 'true'})
+    assert arm.writes() == [] and {i['Status'] for i in blocked_ip_items(result)} == {'WouldBlock'}
 
 
-@_ct_pytest.mark.parametrize('command', [_ct.nsg_block_ip_command, _ct.nsg_unblock_ip_command])
-def test_ct_invalid_ips_are_one_error_entry_with_invalid_items(arm, command):
+@pytest.mark.parametrize('command', [ac.nsg_block_ip_command, ac.nsg_unblock_ip_command])
+def test_invalid_ips_are_one_error_entry_with_invalid_items(arm, command):
     result = command(arm, {'ip': '203.0.113.7,*,AzureCloud', 'nsg_name': 'edge-nsg'})
-    assert result.entry_type == _ct.EntryType.ERROR
+    assert result.entry_type == ac.EntryType.ERROR
     text = result.to_context()['Contents']
     assert "'*' (would match every address)" in text and "'AzureCloud' (looks like a service tag" in text
     assert "'203.0.113.7'" not in text and 'Give IPv4/IPv6 addresses or CIDRs' in text
-    assert sorted((i['IP'], i['Direction'], i['Status'], i['NSG']) for i in ct_items(result)) == [
+    assert sorted((i['IP'], i['Direction'], i['Status'], i['NSG']) for i in blocked_ip_items(result)) == [
         ('*', 'Inbound', 'Invalid', 'edge-nsg'), ('*', 'Outbound', 'Invalid', 'edge-nsg'),
         ('AzureCloud', 'Inbound', 'Invalid', 'edge-nsg'), ('AzureCloud', 'Outbound', 'Invalid', 'edge-nsg')]
     assert arm.log == []
 
 
-def test_ct_invalid_input_names_every_problem_in_one_entry(arm):
-    result = _ct.nsg_block_ip_command(arm, {'ip': '10.0.0.1/33', 'nsg_name': '../web-nsg', 'direction': 'Sideways'})
+def test_invalid_input_names_every_problem_in_one_entry(arm):
+    result = ac.nsg_block_ip_command(arm, {'ip': '10.0.0.1/33', 'nsg_name': '../web-nsg', 'direction': 'Sideways'})
     text = result.to_context()['Contents']
     assert "'10.0.0.1/33'" in text and "Invalid direction 'Sideways'" in text
     assert "Invalid nsg_name '../web-nsg'" in text
-    items = [(i['IP'], i['Direction'], i['Status']) for i in ct_items(result)]
+    items = [(i['IP'], i['Direction'], i['Status']) for i in blocked_ip_items(result)]
     assert items == [('10.0.0.1/33', 'Sideways', 'Invalid')]
     assert arm.log == []
 
 
-@_ct_pytest.mark.parametrize('args', [{'ip': '203.0.113.7', 'nsg_name': '../web-nsg'},
+@pytest.mark.parametrize('args', [{'ip': '203.0.113.7', 'nsg_name': '../web-nsg'},
                                       {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Sideways'},
                                       {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'resource_group': 'a/b'},
                                       {'ip': '', 'nsg_name': 'edge-nsg'}])
-def test_ct_other_invalid_input_is_an_error_without_items(arm, args):
-    result = _ct.nsg_block_ip_command(arm, args)
-    assert result.entry_type == _ct.EntryType.ERROR and result.outputs is None
+def test_other_invalid_input_is_an_error_without_items(arm, args):
+    result = ac.nsg_block_ip_command(arm, args)
+    assert result.entry_type == ac.EntryType.ERROR and result.outputs is None
     assert arm.log == []
 
 
-def test_ct_block_warns_about_preceding_allow(arm):
-    result = _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.7', 'nsg_name': 'web-nsg',
+def test_block_warns_about_preceding_allow(arm):
+    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.7', 'nsg_name': 'web-nsg',
                                             'direction': 'Inbound'})
-    items = {i['IP']: i for i in ct_items(result)}
+    items = {i['IP']: i for i in blocked_ip_items(result)}
     assert "allow-https-in" in items['203.0.113.7']['Warning'] and '443' in items['203.0.113.7']['Warning']
     # the new rule sits at 101: before allow-ssh-admin (110), after allow-https-in (100)
     assert 'allow-ssh-admin' not in (items['198.51.100.7']['Warning'] or '')
@@ -735,7 +746,7 @@ def test_ct_block_warns_about_preceding_allow(arm):
     assert [r['properties']['priority'] for r in pack] == [101]
 
 
-def test_ct_block_retries_conflict_with_parallel_writer(arm):
+def test_block_retries_conflict_with_parallel_writer(arm):
     def parallel_writer(method, path):  # another process takes priority 100 just before our PUT lands
         arm.add_rule('edge-nsg', 'someone-else', {'direction': 'Inbound', 'access': 'Deny', 'protocol': '*',
                                                   'priority': 100, 'sourceAddressPrefix': '192.0.2.1',
@@ -743,69 +754,69 @@ def test_ct_block_retries_conflict_with_parallel_writer(arm):
                                                   'destinationPortRange': '*'})
     arm.before_write = parallel_writer
     arm.inject('PUT', '/securityRules/', 429, 'RetryableErrorDueToAnotherOperation', count=2, retry_after=1)
-    result = _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
-    assert ct_items(result)[0]['Status'] == 'Blocked'
+    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    assert blocked_ip_items(result)[0]['Status'] == 'Blocked'
     pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
     assert len(pack) == 1 and pack[0]['properties']['priority'] == 101
 
 
-def test_ct_block_gives_up_on_non_retryable(arm):
+def test_block_gives_up_on_non_retryable(arm):
     arm.inject('PUT', '/securityRules/', 403, 'AuthorizationFailed')
-    with _ct_pytest.raises(_ct.DemistoException, match='AuthorizationFailed'):
-        _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'})
-    assert [w for w in arm.writes()] == [('PUT', w[1]) for w in arm.writes()] and len(arm.writes()) == 1
+    with pytest.raises(ac.DemistoException, match='AuthorizationFailed'):
+        ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'})
+    assert [method for method, _ in arm.writes()] == ['PUT']  # one attempt, no retry
 
 
-def test_ct_block_limit_error_says_what_was_and_was_not_blocked(arm, monkeypatch):
-    monkeypatch.setattr(_ct, 'MAX_PREFIXES_PER_SIDE', 3)
+def test_block_limit_error_says_what_was_and_was_not_blocked(arm, monkeypatch):
+    monkeypatch.setattr(ac, 'MAX_PREFIXES_PER_SIDE', 3)
     arm.add_rule('edge-nsg', 'user-rule', {'direction': 'Outbound', 'access': 'Allow', 'protocol': '*',
                                            'priority': 200, 'sourceAddressPrefix': '*', 'sourcePortRange': '*',
                                            'destinationAddressPrefixes': ['192.0.2.1', '192.0.2.2'],
                                            'destinationPortRange': '*'})
-    with _ct_pytest.raises(_ct.DemistoException) as exc:
-        _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg'})
+    with pytest.raises(ac.DemistoException) as exc:
+        ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg'})
     text = str(exc.value)
     assert 'Outbound block of 203.0.113.7, 203.0.113.8 was not written' in text
     assert 'Already blocked by this call: Inbound 203.0.113.7, 203.0.113.8' in text
 
 
-def test_ct_block_rule_count_limit(arm, monkeypatch):
-    monkeypatch.setattr(_ct, 'MAX_RULES_PER_NSG', 2)
-    with _ct_pytest.raises(_ct.DemistoException, match='already has 2 security rules'):
-        _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'web-nsg'})
+def test_block_rule_count_limit(arm, monkeypatch):
+    monkeypatch.setattr(ac, 'MAX_RULES_PER_NSG', 2)
+    with pytest.raises(ac.DemistoException, match='already has 2 security rules'):
+        ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'web-nsg'})
     assert arm.writes() == []
 
 
-def test_ct_unblock_exact_round_trip(arm):
+def test_unblock_exact_round_trip(arm):
     before = arm.snapshot()
-    _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::1', 'nsg_name': 'web-nsg'})
-    result = _ct.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::1',
+    ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::1', 'nsg_name': 'web-nsg'})
+    result = ac.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::1',
                                               'nsg_name': 'web-nsg'})
-    assert {i['Status'] for i in ct_items(result)} == {'Unblocked'}
+    assert {i['Status'] for i in blocked_ip_items(result)} == {'Unblocked'}
     assert arm.snapshot() == before
 
 
-def test_ct_unblock_keeps_the_other_prefixes(arm):
-    _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
-    _ct.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+def test_unblock_keeps_the_other_prefixes(arm):
+    ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    ac.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
     assert len(pack) == 1 and pack[0]['properties']['sourceAddressPrefixes'] == ['203.0.113.8']
 
 
-def test_ct_unblock_inside_cidr_is_not_split(arm):
-    _ct.nsg_block_ip_command(arm, {'ip': '198.51.100.0/24', 'nsg_name': 'edge-nsg'})
+def test_unblock_inside_cidr_is_not_split(arm):
+    ac.nsg_block_ip_command(arm, {'ip': '198.51.100.0/24', 'nsg_name': 'edge-nsg'})
     writes = len(arm.writes())
-    result = _ct.nsg_unblock_ip_command(arm, {'ip': '198.51.100.7,192.0.2.1', 'nsg_name': 'edge-nsg'})
-    items = {(i['IP'], i['Direction']): i for i in ct_items(result)}
+    result = ac.nsg_unblock_ip_command(arm, {'ip': '198.51.100.7,192.0.2.1', 'nsg_name': 'edge-nsg'})
+    items = {(i['IP'], i['Direction']): i for i in blocked_ip_items(result)}
     assert len(arm.writes()) == writes
     assert items[('198.51.100.7', 'Inbound')]['Status'] == 'NotBlocked'
     assert 'unblock 198.51.100.0/24 instead' in items[('198.51.100.7', 'Inbound')]['Warning']
     assert items[('192.0.2.1', 'Outbound')]['Status'] == 'NotBlocked'
 
 
-def test_ct_unblock_reverifies_after_parallel_readd(arm):
-    _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
-    name = _ct.block_rule_name('Inbound', 'v4', ['203.0.113.7', '203.0.113.8'])
+def test_unblock_reverifies_after_parallel_readd(arm):
+    ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    name = ac.block_rule_name('Inbound', 'v4', ['203.0.113.7', '203.0.113.8'])
     original = [r for r in arm.rules('edge-nsg') if r['name'] == name][0]['properties']
 
     calls = {'n': 0}
@@ -818,47 +829,47 @@ def test_ct_unblock_reverifies_after_parallel_readd(arm):
             arm.add_rule('edge-nsg', name, dict(original, provisioningState=None))  # the lost update
         return response
     arm._route = route
-    result = _ct.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
-    assert ct_items(result)[0]['Status'] == 'Unblocked'
+    result = ac.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    assert blocked_ip_items(result)[0]['Status'] == 'Unblocked'
     pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
     assert pack[0]['properties']['sourceAddressPrefixes'] == ['203.0.113.8']
     assert len([w for w in arm.writes() if w[0] == 'PUT']) == 3  # block, unblock, re-unblock
 
 
-def test_ct_foreign_rules_never_touched(arm):
+def test_foreign_rules_never_touched(arm):
     arm.add_rule('edge-nsg', 'xsoar-block-in-v4-lookalike', {
         'direction': 'Inbound', 'access': 'Deny', 'protocol': '*', 'priority': 300, 'description': 'not ours',
         'sourceAddressPrefixes': ['203.0.113.7'], 'destinationAddressPrefix': '*', 'sourcePortRange': '*',
         'destinationPortRange': '*'})
-    result = _ct.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
-    assert ct_items(result)[0]['Status'] == 'Blocked'  # the look-alike without the marker does not count
-    result = _ct.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    assert blocked_ip_items(result)[0]['Status'] == 'Blocked'  # the look-alike without the marker does not count
+    result = ac.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     names = [r['name'] for r in arm.rules('edge-nsg')]
     assert names == ['xsoar-block-in-v4-lookalike']
 
 
-def test_ct_consolidation_merges_without_gaps(arm, monkeypatch):
-    monkeypatch.setattr(_ct, 'CONSOLIDATE_THRESHOLD', 3)
+def test_consolidation_merges_without_gaps(arm, monkeypatch):
+    monkeypatch.setattr(ac, 'CONSOLIDATE_THRESHOLD', 3)
     ips = [f'203.0.113.{i}' for i in range(1, 6)]
     for ip in ips:
-        _ct.nsg_block_ip_command(arm, {'ip': ip, 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+        ac.nsg_block_ip_command(arm, {'ip': ip, 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
     assert len(pack) <= 3
     blocked = sorted(p for r in pack for p in r['properties']['sourceAddressPrefixes'])
     assert blocked == sorted(ips)
-    result = _ct.nsg_unblock_ip_command(arm, {'ip': ','.join(ips), 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
-    assert {i['Status'] for i in ct_items(result)} == {'Unblocked'} and arm.rules('edge-nsg') == []
+    result = ac.nsg_unblock_ip_command(arm, {'ip': ','.join(ips), 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    assert {i['Status'] for i in blocked_ip_items(result)} == {'Unblocked'} and arm.rules('edge-nsg') == []
 
 
 # ---- isolation ----
 
-def ct_nsg_id(name):
-    return f'{CT_NET}/networkSecurityGroups/{name}'
+def nsg_id(name):
+    return f'{NET}/networkSecurityGroups/{name}'
 
 
-def test_ct_isolate_all_nics_and_unisolate_exactly(arm):
+def test_isolate_all_nics_and_unisolate_exactly(arm):
     before = arm.snapshot()
-    result = _ct.vm_isolate_command(arm, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
+    result = ac.vm_isolate_command(arm, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
     out = result.outputs
     assert out['Status'] == 'Isolated' and out['IsolationNSG'].endswith('/xsoar-isolation-web-01')
     iso = arm.nsg('xsoar-isolation-web-01')
@@ -870,43 +881,43 @@ def test_ct_isolate_all_nics_and_unisolate_exactly(arm):
     for nic in ('web-01-nic0', 'web-01-nic1'):
         body = arm.nic(nic)
         assert body['properties']['networkSecurityGroup']['id'].lower() == iso['id'].lower()
-        assert body['tags'][_ct.ORIGINAL_NSG_TAG] == ct_nsg_id('web-nsg')
-        assert body['properties']['ipConfigurations'] == before[f'{CT_NET}/networkInterfaces/{nic}'.lower()][
+        assert body['tags'][ac.ORIGINAL_NSG_TAG] == nsg_id('web-nsg')
+        assert body['properties']['ipConfigurations'] == before[f'{NET}/networkInterfaces/{nic}'.lower()][
             'properties']['ipConfigurations']
-    assert arm.nic('web-02-nic0') == before[f'{CT_NET}/networkInterfaces/web-02-nic0'.lower()]
-    assert arm.nsg('web-nsg') == before[ct_nsg_id('web-nsg').lower()]
+    assert arm.nic('web-02-nic0') == before[f'{NET}/networkInterfaces/web-02-nic0'.lower()]
+    assert arm.nsg('web-nsg') == before[nsg_id('web-nsg').lower()]
     writes = len(arm.writes())
-    again = _ct.vm_isolate_command(arm, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
+    again = ac.vm_isolate_command(arm, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
     assert again.outputs['Status'] == 'AlreadyIsolated' and len(arm.writes()) == writes
-    released = _ct.vm_unisolate_command(arm, {'vm_name': 'web-01'})
+    released = ac.vm_unisolate_command(arm, {'vm_name': 'web-01'})
     assert released.outputs['Status'] == 'Released'
     assert arm.snapshot() == before
     writes = len(arm.writes())
-    assert _ct.vm_unisolate_command(arm, {'vm_name': 'web-01'}).outputs['Status'] == 'NotIsolated'
+    assert ac.vm_unisolate_command(arm, {'vm_name': 'web-01'}).outputs['Status'] == 'NotIsolated'
     assert len(arm.writes()) == writes
 
 
-def test_ct_isolate_nic_without_nsg_reports_subnet_nsg(arm):
+def test_isolate_nic_without_nsg_reports_subnet_nsg(arm):
     before = arm.snapshot()
-    vm_id = f'/subscriptions/{CT_SUB}/resourceGroups/soc-demo-rg/providers/Microsoft.Compute/virtualMachines/db-01'
-    result = _ct.vm_isolate_command(arm, {'vm_id': vm_id})
-    assert result.outputs['SubnetNSGs'] == [ct_nsg_id('db-subnet-nsg')]
+    vm_id = f'/subscriptions/{SUB}/resourceGroups/soc-demo-rg/providers/Microsoft.Compute/virtualMachines/db-01'
+    result = ac.vm_isolate_command(arm, {'vm_id': vm_id})
+    assert result.outputs['SubnetNSGs'] == [nsg_id('db-subnet-nsg')]
     assert result.outputs['NICs'][0]['OriginalNSG'] == 'none'
-    assert arm.nic('db-01-nic0')['tags'][_ct.ORIGINAL_NSG_TAG] == 'none'
-    _ct.vm_unisolate_command(arm, {'vm_id': vm_id})
+    assert arm.nic('db-01-nic0')['tags'][ac.ORIGINAL_NSG_TAG] == 'none'
+    ac.vm_unisolate_command(arm, {'vm_id': vm_id})
     assert arm.snapshot() == before
 
 
-def test_ct_isolate_failure_on_second_nic_rolls_back(arm):
+def test_isolate_failure_on_second_nic_rolls_back(arm):
     before = arm.snapshot()
     arm.inject('PUT', 'web-01-nic1', 500, 'InternalServerError')
-    result = _ct.vm_isolate_command(arm, {'vm_name': 'web-01'})
-    assert result.outputs['Status'] == 'RolledBack' and result.entry_type == _ct.EntryType.ERROR
+    result = ac.vm_isolate_command(arm, {'vm_name': 'web-01'})
+    assert result.outputs['Status'] == 'RolledBack' and result.entry_type == ac.EntryType.ERROR
     assert 'web-01-nic1' in result.outputs['Error']
     assert arm.snapshot() == before
 
 
-def test_ct_isolate_rollback_failure_says_rerun(arm):
+def test_isolate_rollback_failure_says_rerun(arm):
     arm.inject('PUT', 'web-01-nic1', 500, 'InternalServerError')
     real_request = arm.arm_request
     nic0_puts = []
@@ -915,116 +926,116 @@ def test_ct_isolate_rollback_failure_says_rerun(arm):
         if method == 'PUT' and path.endswith('/web-01-nic0'):
             nic0_puts.append(path)
             if len(nic0_puts) == 2:  # the rollback of nic0 fails too
-                raise ct_fake_arm.FakeApiError(500, 'InternalServerError', 'rollback fails')
+                raise fake_arm.FakeApiError(500, 'InternalServerError', 'rollback fails')
         return real_request(method, path, **kwargs)
     arm.arm_request = request
-    with _ct_pytest.raises(_ct.DemistoException) as exc:
-        _ct.vm_isolate_command(arm, {'vm_name': 'web-01'})
+    with pytest.raises(ac.DemistoException) as exc:
+        ac.vm_isolate_command(arm, {'vm_name': 'web-01'})
     assert 'Rolling back also failed' in str(exc.value) and 're-running azure-vm-isolate' in str(exc.value)
-    assert arm.nic('web-01-nic0')['tags'][_ct.ORIGINAL_NSG_TAG] == ct_nsg_id('web-nsg')
-    result = _ct.vm_isolate_command(arm, {'vm_name': 'web-01'})  # a re-run completes it
+    assert arm.nic('web-01-nic0')['tags'][ac.ORIGINAL_NSG_TAG] == nsg_id('web-nsg')
+    result = ac.vm_isolate_command(arm, {'vm_name': 'web-01'})  # a re-run completes it
     assert result.outputs['Status'] == 'Isolated'
-    assert arm.nic('web-01-nic1')['tags'][_ct.ORIGINAL_NSG_TAG] == ct_nsg_id('web-nsg')
-    assert arm.nic('web-01-nic0')['tags'][_ct.ORIGINAL_NSG_TAG] == ct_nsg_id('web-nsg')
+    assert arm.nic('web-01-nic1')['tags'][ac.ORIGINAL_NSG_TAG] == nsg_id('web-nsg')
+    assert arm.nic('web-01-nic0')['tags'][ac.ORIGINAL_NSG_TAG] == nsg_id('web-nsg')
 
 
-def test_ct_isolate_dry_run_and_foreign_nsg(arm):
-    result = _ct.vm_isolate_command(arm, {'vm_name': 'web-01', 'dry_run': 'true'})
+def test_isolate_dry_run_and_foreign_nsg(arm):
+    result = ac.vm_isolate_command(arm, {'vm_name': 'web-01', 'dry_run': 'true'})
     assert result.outputs['Status'] == 'WouldIsolate' and arm.writes() == []
-    arm.resources[ct_nsg_id('xsoar-isolation-web-02').lower()] = {
-        'id': ct_nsg_id('xsoar-isolation-web-02'), 'name': 'xsoar-isolation-web-02', 'location': 'eastus',
+    arm.resources[nsg_id('xsoar-isolation-web-02').lower()] = {
+        'id': nsg_id('xsoar-isolation-web-02'), 'name': 'xsoar-isolation-web-02', 'location': 'eastus',
         'properties': {'securityRules': []}}
-    with _ct_pytest.raises(_ct.DemistoException, match='not this pack'):
-        _ct.vm_isolate_command(arm, {'vm_name': 'web-02'})
+    with pytest.raises(ac.DemistoException, match='not this pack'):
+        ac.vm_isolate_command(arm, {'vm_name': 'web-02'})
     assert arm.writes() == []
 
 
-def test_ct_isolate_bad_target_makes_no_request(arm):
+def test_isolate_bad_target_makes_no_request(arm):
     for args in ({}, {'vm_name': 'web/01'}, {'vm_id': 'web-01'}, {'vm_name': 'web-01', 'allow_ip': '0.0.0.0/0'},
                  {'vm_name': 'web-01', 'allow_ports': '70000'}):
-        with _ct_pytest.raises(_ct.DemistoException):
-            _ct.vm_isolate_command(arm, args)
+        with pytest.raises(ac.DemistoException):
+            ac.vm_isolate_command(arm, args)
     assert arm.log == []
 
 
 # ---- power ----
 
-def test_ct_power_polls_to_the_end(arm):
-    first = _ct.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'off', 'interval_in_seconds': '15'})
+def test_power_polls_to_the_end(arm):
+    first = ac.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'off', 'interval_in_seconds': '15'})
     scheduled = first.scheduled_command
-    assert scheduled is not None and scheduled._args['operation_url'].startswith(ct_fake_arm.ARM)
-    assert [w for w in arm.writes()] == [('POST', f'{ct_fake_arm.COMPUTE}/virtualMachines/web-01/deallocate')]
-    second = _ct.vm_power_command(arm, scheduled._args)
+    assert scheduled is not None and scheduled._args['operation_url'].startswith(fake_arm.ARM)
+    assert [w for w in arm.writes()] == [('POST', f'{fake_arm.COMPUTE}/virtualMachines/web-01/deallocate')]
+    second = ac.vm_power_command(arm, scheduled._args)
     assert second.scheduled_command is not None  # still InProgress
-    final = _ct.vm_power_command(arm, second.scheduled_command._args)
+    final = ac.vm_power_command(arm, second.scheduled_command._args)
     assert final.scheduled_command is None and final.outputs['PowerState'] == 'deallocated'
 
 
-def test_ct_power_noop_and_impossible(arm):
-    result = _ct.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'start'})
+def test_power_noop_and_impossible(arm):
+    result = ac.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'start'})
     assert result.outputs['PowerState'] == 'running' and arm.writes() == []
-    with _ct_pytest.raises(_ct.DemistoException, match='Cannot power off'):
-        _ct.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'poweroff'})
-    with _ct_pytest.raises(_ct.DemistoException, match='Invalid action'):
-        _ct.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'explode'})
+    with pytest.raises(ac.DemistoException, match='Cannot power off'):
+        ac.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'poweroff'})
+    with pytest.raises(ac.DemistoException, match='Invalid action'):
+        ac.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'explode'})
     assert arm.writes() == []
 
 
-def test_ct_power_without_polling_and_failed_operation(arm):
-    result = _ct.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'on', 'polling': 'false'})
+def test_power_without_polling_and_failed_operation(arm):
+    result = ac.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'on', 'polling': 'false'})
     assert result.outputs['PowerState'] == 'running'
-    first = _ct.vm_power_command(arm, {'vm_name': 'web-02', 'action': 'restart'})
+    first = ac.vm_power_command(arm, {'vm_name': 'web-02', 'action': 'restart'})
     arm.operations[first.scheduled_command._args['operation_url']] = ['Failed']
-    with _ct_pytest.raises(_ct.DemistoException, match='OperationNotAllowed'):
-        _ct.vm_power_command(arm, first.scheduled_command._args)
+    with pytest.raises(ac.DemistoException, match='OperationNotAllowed'):
+        ac.vm_power_command(arm, first.scheduled_command._args)
 
 
-def test_ct_power_refuses_foreign_operation_url(arm):
-    with _ct_pytest.raises(_ct.DemistoException, match='not on the configured'):
-        _ct.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'off',
+def test_power_refuses_foreign_operation_url(arm):
+    with pytest.raises(ac.DemistoException, match='not on the configured'):
+        ac.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'off',
                                    'operation_url': 'https://evil.example/steal'})
     assert arm.log == []
 
 
 # ---- read-only views ----
 
-def test_ct_vm_get_shows_nsgs_and_isolation(arm):
-    out = _ct.vm_get_command(arm, {'vm_name': 'db-01'}).outputs
+def test_vm_get_shows_nsgs_and_isolation(arm):
+    out = ac.vm_get_command(arm, {'vm_name': 'db-01'}).outputs
     assert out['PowerState'] == 'deallocated' and out['Isolated'] is False
-    assert out['NICs'][0]['NSG'] is None and out['NICs'][0]['SubnetNSG'] == ct_nsg_id('db-subnet-nsg')
-    _ct.vm_isolate_command(arm, {'vm_name': 'web-01'})
-    out = _ct.vm_get_command(arm, {'vm_name': 'web-01'}).outputs
+    assert out['NICs'][0]['NSG'] is None and out['NICs'][0]['SubnetNSG'] == nsg_id('db-subnet-nsg')
+    ac.vm_isolate_command(arm, {'vm_name': 'web-01'})
+    out = ac.vm_get_command(arm, {'vm_name': 'web-01'}).outputs
     assert out['Isolated'] is True and len(out['NICs']) == 2
     assert all(n['NSG'].endswith('xsoar-isolation-web-01') for n in out['NICs'])
     assert out['NICs'][0]['PrivateIP'] == '10.0.1.4'
 
 
-def test_ct_vm_list_power_states_cost_one_request_per_page(arm):
-    other = f'/subscriptions/{CT_SUB}/resourceGroups/other-rg/providers/Microsoft.Compute/virtualMachines/app-01'
+def test_vm_list_power_states_cost_one_request_per_page(arm):
+    other = f'/subscriptions/{SUB}/resourceGroups/other-rg/providers/Microsoft.Compute/virtualMachines/app-01'
     arm.resources[other.lower()] = {'id': other, 'name': 'app-01', 'location': 'westeurope', 'power': 'stopped',
                                     'properties': {'hardwareProfile': {'vmSize': 'Standard_D2s_v5'}}}
-    list_all = f'/subscriptions/{CT_SUB}/providers/Microsoft.Compute/virtualMachines'
+    list_all = f'/subscriptions/{SUB}/providers/Microsoft.Compute/virtualMachines'
     arm.resource_group = ''  # an instance without a default resource group: the whole subscription
-    vms = {v['Name']: v for v in _ct.vm_list_command(arm, {}).outputs}
+    vms = {v['Name']: v for v in ac.vm_list_command(arm, {}).outputs}
     assert {n: (v['PowerState'], v['ResourceGroup']) for n, v in vms.items()} == {
         'app-01': ('stopped', 'other-rg'), 'db-01': ('deallocated', 'soc-demo-rg'),
         'web-01': ('running', 'soc-demo-rg'), 'web-02': ('running', 'soc-demo-rg')}
     assert [method for method, _ in arm.log] == ['GET', 'GET']  # 4 VMs, 2 pages, no request per VM
     assert arm.log[0][1] == list_all
     arm.log.clear()
-    in_rg = _ct.vm_list_command(arm, {'resource_group': 'SOC-demo-rg'}).outputs
+    in_rg = ac.vm_list_command(arm, {'resource_group': 'SOC-demo-rg'}).outputs
     assert sorted((v['Name'], v['PowerState']) for v in in_rg) == [
         ('db-01', 'deallocated'), ('web-01', 'running'), ('web-02', 'running')]
     assert len(arm.log) == 2 and arm.log[0][1] == list_all
     arm.log.clear()
-    assert len(_ct.vm_list_command(arm, {'limit': '2'}).outputs) == 2 and len(arm.log) == 1
+    assert len(ac.vm_list_command(arm, {'limit': '2'}).outputs) == 2 and len(arm.log) == 1
 
 
-def test_ct_lists_follow_next_link_and_limit(arm):
-    nsgs = {n['Name']: n for n in _ct.nsg_list_command(arm, {}).outputs}
+def test_lists_follow_next_link_and_limit(arm):
+    nsgs = {n['Name']: n for n in ac.nsg_list_command(arm, {}).outputs}
     assert set(nsgs) == {'web-nsg', 'edge-nsg', 'db-subnet-nsg'} and nsgs['web-nsg']['RuleCount'] == 2
     assert sorted(nsgs['web-nsg']['NICs']) == ['web-01-nic0', 'web-01-nic1', 'web-02-nic0']
-    rules = _ct.nsg_rule_list_command(arm, {'nsg_name': 'web-nsg'}).outputs
+    rules = ac.nsg_rule_list_command(arm, {'nsg_name': 'web-nsg'}).outputs
     assert [r['Name'] for r in rules] == ['allow-https-in', 'allow-ssh-admin']
     assert rules[0]['ManagedByPack'] is False and rules[0]['SourceAddressPrefixes'] == ['*']
 

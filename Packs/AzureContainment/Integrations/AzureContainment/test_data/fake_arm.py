@@ -1,6 +1,6 @@
 """An in-memory stand-in for the integration's ARM client, for the containment unit tests (no network).
 
-It implements the client interface the containment commands use (arm_request, arm_json, list_pages,
+It implements the client interface the containment commands use (arm_request, arm_json, list_pages (the real one),
 operation_status, wait_for_operation, subscription_id/resource_group/default_nsg_name) and keeps just enough
 Azure semantics to make the tests meaningful: security rule PUT/DELETE on the NSG's rule list, 400
 SecurityRuleConflict for a duplicate priority in one direction, Azure's rule and prefix limits, address families
@@ -17,6 +17,7 @@ import json
 import re
 from typing import Any
 
+import AzureContainment
 from CommonServerPython import DemistoException
 
 SUB = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'
@@ -149,16 +150,7 @@ class FakeArm:
         response = self.arm_request(method, path, **kwargs)
         return response.json() or {}
 
-    def list_pages(self, path: str, *, api_version: str, params: dict | None = None, limit: int | None = None,
-                   keep=None):
-        items, url = [], path
-        while url:
-            page = self.arm_json('GET', url, api_version=api_version, params=params if url == path else None)
-            items.extend(item for item in page.get('value') or [] if keep is None or keep(item))
-            if limit and len(items) >= limit:
-                return items[:limit]
-            url = page.get('nextLink')
-        return items
+    list_pages = AzureContainment.AzureClient.list_pages  # the real paging, over this fake's arm_json
 
     def wait_for_operation(self, response: FakeResponse, timeout_seconds: float) -> dict:
         url = response.headers.get('Azure-AsyncOperation')
