@@ -74,6 +74,12 @@ def build_params(emu, app: str = 'soc-responder', mode: str = 'secret', **overri
     return params
 
 
+def last_seq(emu) -> int:
+    """The sequence number of the emulator's last logged request (0 when none): what came after it is new."""
+    log = emu.request_log()
+    return log[-1]['seq'] if log else 0
+
+
 def mode_env(emu, mode: str) -> dict:
     """Environment of a managed-identity engine: IMDS for the system identity, App Service for the user one."""
     unset = {'IDENTITY_ENDPOINT': None, 'IDENTITY_HEADER': None, 'MSI_ENDPOINT': None, 'MSI_SECRET': None,

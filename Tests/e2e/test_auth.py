@@ -7,16 +7,11 @@ import re
 import pytest
 import requests
 
-from Tests.e2e.conftest import REDIRECT_URI, TENANT, cred
+from Tests.e2e.conftest import REDIRECT_URI, TENANT, cred, last_seq
 
 
 def login_requests(emu, since: int = 0) -> list[dict]:
     return [r for r in emu.request_log(since) if r['listener'] == 'login']
-
-
-def last_seq(emu) -> int:
-    log = emu.request_log()
-    return log[-1]['seq'] if log else 0
 
 
 def entry_contents(res) -> list:

@@ -9,8 +9,8 @@ import requests
 
 from Tests.azure_emulator.scenario import load_scenario
 
-from Tests.e2e.conftest import cred
-from Tests.e2e.test_auth import last_seq, login_requests, login_url_of, sign_in
+from Tests.e2e.conftest import cred, last_seq
+from Tests.e2e.test_auth import login_requests, login_url_of, sign_in
 
 OTHER_GUID = '99999999-8888-7777-6666-555555555555'
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from Tests.e2e.test_containment_support import (COMPUTE, NET, arm_writes, blocked_items, instance, last_seq,
-                                                network_state, nsg_rules, pack_rules)
-
-
+from Tests.e2e.test_containment_support import (COMPUTE, NET, arm_requests, arm_writes, blocked_items, instance,
+                                                last_seq, network_state, nsg_rules, pack_rules)
 
 @pytest.fixture
 def xsoar(emulator):
@@ -105,7 +103,7 @@ def test_bad_ip_command_input_is_refused_before_any_request(emulator, xsoar, com
     assert sorted((i['IP'], i['Direction']) for i in items) == sorted(
         (ip, d) for ip in invalid for d in ('Inbound', 'Outbound'))
     assert {i['Status'] for i in items} <= {'Invalid'}
-    assert [e for e in emulator.request_log(seq) if e['listener'] == 'arm'] == []
+    assert arm_requests(emulator, seq) == []
 
 
 def test_prefix_limit_gives_a_clear_error(emulator, xsoar):
@@ -196,7 +194,7 @@ def test_bad_isolation_input_is_refused_before_any_request(emulator, xsoar, args
     seq = last_seq(emulator)
     res = xsoar.run('azure-vm-isolate', args)
     assert not res.ok and fragment in res.errors[0]
-    assert [e for e in emulator.request_log(seq) if e['listener'] == 'arm'] == []
+    assert arm_requests(emulator, seq) == []
 
 
 # ---- power ----
@@ -249,7 +247,7 @@ def test_vm_get_and_lists(emulator, xsoar):
     vms = xsoar.run('azure-vm-list', {}).context['AzureContainment.VM']
     assert sorted((v['Name'], v['PowerState']) for v in vms) == [
         ('db-01', 'deallocated'), ('web-01', 'running'), ('web-02', 'running')]
-    arm_reads = [e for e in emulator.request_log(seq) if e['listener'] == 'arm']
+    arm_reads = arm_requests(emulator, seq)
     assert len(arm_reads) == 2  # two list pages (page size 2) carry the power states: no request per VM
     assert all(e['query'].get('statusOnly') == 'true' for e in arm_reads)
     assert len(xsoar.run('azure-vm-list', {'limit': '2'}).context['AzureContainment.VM']) == 2

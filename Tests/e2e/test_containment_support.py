@@ -1,30 +1,23 @@
 """Shared helpers of the containment end-to-end tests (no tests here): an XSOAR instance pointed at the emulator
-(Custom cloud, soc-responder's client secret, the emulator's CA) and a comparable view of the emulator's state."""
+(conftest.build_params: Custom cloud, a client secret, the emulator's CA) and a comparable view of the emulator's
+state and request log."""
 from __future__ import annotations
 
 import copy
 
+from Tests.e2e.conftest import RESOURCE_GROUP, SUBSCRIPTION, build_params
+from Tests.e2e.conftest import last_seq  # noqa: F401 - the containment tests and benchmarks import it from here
 from Tests.xsoar_local.harness import XsoarInstance
 
-SUB = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'
-RG = 'soc-demo-rg'
-NET = f'/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Network'
-COMPUTE = f'/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute'
+NET = f'/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Network'
+COMPUTE = f'/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/providers/Microsoft.Compute'
 VOLATILE = {'etag', 'time', 'resourceGuid'}   # change on every write or read, carry no configuration
 
 
-def instance_params(emu, app: str = 'soc-responder') -> dict:
-    cred = emu.credentials[app]
-    return {'self_deployed': True, 'auth_type': 'Client Credentials', 'azure_cloud': 'Custom',
-            'azure_ad_endpoint': emu.login_url, 'arm_endpoint': emu.arm_url,
-            'auth_id': {'identifier': '', 'password': cred['client_id']},
-            'tenant_id': {'identifier': '', 'password': cred['tenant_id']},
-            'enc_key': {'identifier': '', 'password': cred['secret']},
-            'subscription_id': SUB, 'resource_group': RG, 'default_nsg_name': 'edge-nsg'}
-
-
 def instance(emu, state_file: str | None = None, app: str = 'soc-responder') -> XsoarInstance:
-    return XsoarInstance(instance_params(emu, app), state_file=state_file, env={'REQUESTS_CA_BUNDLE': emu.ca_bundle})
+    """An instance with app's client secret, the default resource group and edge-nsg as its default NSG."""
+    return XsoarInstance(build_params(emu, app, default_nsg_name='edge-nsg'), state_file=state_file,
+                         env={'REQUESTS_CA_BUNDLE': emu.ca_bundle})
 
 
 def _strip(value):
@@ -58,15 +51,13 @@ def pack_rules(emu, nsg: str) -> list[dict]:
     return [r for r in nsg_rules(emu, nsg) if r['name'].startswith('xsoar-block-')]
 
 
+def arm_requests(emu, since: int = 0) -> list[dict]:
+    """The ARM requests logged after `since` (the emulator's control calls excluded)."""
+    return [e for e in emu.request_log(since) if e['listener'] == 'arm' and '/_emulator' not in e['path']]
+
+
 def arm_writes(emu, since: int = 0) -> list[dict]:
-    return [e for e in emu.request_log(since) if e['listener'] == 'arm' and e['method'] in ('PUT', 'DELETE', 'POST',
-                                                                                              'PATCH')
-            and '/_emulator' not in e['path']]
-
-
-def last_seq(emu) -> int:
-    log = emu.request_log()
-    return log[-1]['seq'] if log else 0
+    return [e for e in arm_requests(emu, since) if e['method'] in ('PUT', 'DELETE', 'POST', 'PATCH')]
 
 
 def blocked_items(result) -> list[dict]:

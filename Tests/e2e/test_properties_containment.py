@@ -34,6 +34,19 @@ forensic = st.lists(ipv4, max_size=2, unique=True)
 ports = st.lists(st.sampled_from(['22', '3389', '443', '8000-8080']), min_size=1, max_size=3, unique=True)
 
 
+def _isolate_args(vm, allow, allow_ports):
+    args = {'vm_name': vm, 'allow_ports': ','.join(allow_ports)}
+    if allow:
+        args['allow_ip'] = ','.join(allow)
+    return args
+
+
+def _fresh_instance(emulator):
+    """The emulator back at its scenario, an instance on it, and the network state to come back to."""
+    emulator.reset()
+    return instance(emulator), network_state(emulator)
+
+
 def _covered_blocks(first, second):
     """Split a second batch into what the first already covers (AlreadyBlocked) and the rest."""
     nets = [ipaddress.ip_network(p) for p in first]
@@ -66,9 +79,7 @@ def test_fake_isolate_then_unisolate_is_identity(monkeypatch, vm, allow, allow_p
     monkeypatch.setattr(AzureContainment, 'backoff', lambda attempt, err=None: None)
     arm = fake_arm.FakeArm()
     before = arm.snapshot()
-    args = {'vm_name': vm, 'allow_ports': ','.join(allow_ports)}
-    if allow:
-        args['allow_ip'] = ','.join(allow)
+    args = _isolate_args(vm, allow, allow_ports)
     assert AzureContainment.vm_isolate_command(arm, args).outputs['Status'] == 'Isolated'
     if repeat:
         assert AzureContainment.vm_isolate_command(arm, args).outputs['Status'] == 'AlreadyIsolated'
@@ -81,9 +92,7 @@ def test_fake_isolate_then_unisolate_is_identity(monkeypatch, vm, allow, allow_p
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batch=prefix_lists, direction=directions, nsg=nsgs)
 def test_emulator_block_then_unblock_is_identity(emulator_session, batch, direction, nsg):
-    emulator_session.reset()
-    xsoar = instance(emulator_session)
-    before = network_state(emulator_session)
+    xsoar, before = _fresh_instance(emulator_session)
     res = xsoar.run('azure-nsg-block-ip', {'ip': ','.join(batch), 'nsg_name': nsg, 'direction': direction})
     assert res.ok, res.errors
     assert {i['Status'] for i in blocked_items(res)} == {'Blocked'}
@@ -96,13 +105,8 @@ def test_emulator_block_then_unblock_is_identity(emulator_session, batch, direct
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(vm=vms, allow=forensic, allow_ports=ports)
 def test_emulator_isolate_then_unisolate_is_identity(emulator_session, vm, allow, allow_ports):
-    emulator_session.reset()
-    xsoar = instance(emulator_session)
-    before = network_state(emulator_session)
-    args = {'vm_name': vm, 'allow_ports': ','.join(allow_ports)}
-    if allow:
-        args['allow_ip'] = ','.join(allow)
-    res = xsoar.run('azure-vm-isolate', args)
+    xsoar, before = _fresh_instance(emulator_session)
+    res = xsoar.run('azure-vm-isolate', _isolate_args(vm, allow, allow_ports))
     assert res.ok, res.errors
     res = xsoar.run('azure-vm-unisolate', {'vm_name': vm})
     assert res.ok, res.errors
