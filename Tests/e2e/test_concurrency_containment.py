@@ -1,7 +1,8 @@
 """Concurrency, as XSOAR runs it: many separate processes (python -m Tests.xsoar_local run ...) of one instance,
 sharing one state file (the integration context), acting on the same NSG of the emulator at once. ARM answers the
 parallel rule writes with 429 RetryableErrorDueToAnotherOperation / 400 SecurityRuleConflict; every call must
-still succeed, every IP must end up blocked exactly once, and one unblock per IP must remove them all."""
+still succeed, every IP must end up blocked exactly once, and one unblock per IP must remove them all. Unblocks that
+edit one shared rule take turns through the per-NSG lease in the integration context (ARM ignores ETags there)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -9,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from Tests.e2e.test_containment_support import blocked_items, instance, network_state, pack_rules
 
 PARALLEL = 12
-UNBLOCKERS = 6
+UNBLOCKERS = 6   # processes editing one multi-prefix rule; with the lease they run one after another
 
 
 def _run_all(xsoar, calls):
