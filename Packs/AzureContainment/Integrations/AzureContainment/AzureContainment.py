@@ -1085,13 +1085,14 @@ def auth_store_update(identity_key: str, updates: dict, remove: tuple = ()) -> N
 
 def auth_store_clear() -> int:
     """Forget every identity's tokens, MSAL caches and back-off; returns how many identities were cached."""
-    cleared = [0]
+    cleared = 0
 
     def change(context: dict) -> bool:
-        cleared[0] = len(context.pop(CTX_AUTH_KEY, None) or {})
+        nonlocal cleared
+        cleared = len(context.pop(CTX_AUTH_KEY, None) or {})
         return True
     update_integration_context(change)
-    return cleared[0]
+    return cleared
 
 
 class NsgLease:
@@ -1118,20 +1119,20 @@ class NsgLease:
 
     def _take(self) -> bool:
         """One compare-and-set: take (or extend) the lease when it is free, expired or already ours."""
-        taken = [False]
+        taken = False
 
         def change(context: dict) -> bool:
+            nonlocal taken
             now = self._clock()
             leases = {k: v for k, v in (context.get(CTX_LEASES_KEY) or {}).items() if v.get('expires', 0) > now}
             holder = leases.get(self.key)
-            if holder and holder.get('owner') != self.owner:
-                return False
-            leases[self.key] = {'owner': self.owner, 'expires': now + self.ttl}
-            context[CTX_LEASES_KEY] = leases
-            taken[0] = True
-            return True
+            taken = not holder or holder.get('owner') == self.owner  # decided again on every compare-and-set round
+            if taken:
+                leases[self.key] = {'owner': self.owner, 'expires': now + self.ttl}
+                context[CTX_LEASES_KEY] = leases
+            return taken
         update_integration_context(change)
-        return taken[0]
+        return taken
 
     def acquire(self) -> None:
         deadline = self._clock() + self.wait

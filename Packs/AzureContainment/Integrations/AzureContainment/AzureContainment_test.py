@@ -1104,6 +1104,21 @@ def test_lease_release_keeps_other_context_keys_and_frees_the_nsg():
     assert stored_lease()['owner'] == second.owner and clock.now == 1_000_000.0
 
 
+def test_lease_taken_by_another_run_between_read_and_write_is_not_ours(monkeypatch):
+    clock = FakeClock()
+    rival, lease = make_lease(clock), make_lease(clock, wait=0)
+    real_set = ac.set_integration_context
+
+    def racing_set(context, sync=True, version=-1):
+        monkeypatch.setattr(ac, 'set_integration_context', real_set)
+        rival.acquire()  # lands between this run's read and its write
+        return real_set(context, sync=sync, version=version)
+    monkeypatch.setattr(ac, 'set_integration_context', racing_set)
+    with pytest.raises(ac.DemistoException, match='Another run'):
+        lease.acquire()
+    assert stored_lease()['owner'] == rival.owner
+
+
 def test_context_write_reapplies_after_a_parallel_write(monkeypatch):
     """A write that lost the version race re-reads and re-applies its change: nobody's key is lost."""
     real_set = ac.set_integration_context
