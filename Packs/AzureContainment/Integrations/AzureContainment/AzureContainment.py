@@ -19,6 +19,7 @@ import re
 import secrets
 import time
 import urllib.parse
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -26,9 +27,11 @@ from fnmatch import fnmatchcase
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlencode, urlparse
 
+import jwt
 import msal
 import requests
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
@@ -82,6 +85,7 @@ PARAM_DISPLAY = {
 
 # Token reuse and request limits.
 TOKEN_REFRESH_MARGIN_SECONDS = 300      # a cached access token is replaced this long before it expires
+CLIENT_ASSERTION_LIFETIME = 600         # seconds a certificate client assertion (signed JWT) is valid
 HTTP_TIMEOUT = (10, 60)                 # (connect, read) seconds for every request
 ARM_MAX_RETRIES = 4                     # 429/5xx retries of one ARM request (after the first attempt)
 ARM_MAX_RETRY_WAIT_SECONDS = 30         # a Retry-After longer than this is not waited for: the error says when
@@ -429,6 +433,7 @@ class AzureTokenProvider:
         self.last_source = ''
         self._token = ''                 # this run's token: the client asks before every ARM request
         self._token_valid_until = 0.0
+        self._signing_key: Any = None    # certificate modes: the parsed private key, loaded only to sign
         # MSAL's DEBUG records dump token-cache events including the one-time code: never let them out.
         logging.getLogger('msal').setLevel(logging.WARNING)
         for value in (client_secret, private_key, auth_code, enc_key):
@@ -556,29 +561,52 @@ class AzureTokenProvider:
                 raise AzureAuthError('AuthorityNotFound', format_error(
                     'AuthorityNotFound', original=first_line(text, 200), host=f'{self.login_url}/{self.tenant_id}')
                 ) from None
-            if self.mode in (MODE_CERTIFICATE, MODE_AUTH_CODE) and self.private_key:
-                raise AzureAuthError('InvalidCertificate', format_error(
-                    'InvalidCertificate', detail='MSAL could not load the private key')) from None
             raise
 
     def _confidential_app(self, cache: Any, http_cache: dict) -> Any:
         credential: Any = self.client_secret
+        app_ref: list = []
         if self.mode == MODE_CERTIFICATE or (self.mode == MODE_AUTH_CODE and not self.client_secret
                                              and self.private_key):
             thumbprint = normalize_thumbprint(self.certificate_thumbprint)
-            pem = rebuild_pem(self.private_key)
-            add_sensitive_log_strs(pem)
-            try:
-                serialization.load_pem_private_key(pem.encode(), password=None)
-            except (ValueError, TypeError):
-                raise AzureAuthError('InvalidCertificate', format_error(
-                    'InvalidCertificate', detail='Private key is not a readable unencrypted PEM private key')) from None
-            credential = {'thumbprint': thumbprint, 'private_key': pem}
+            # A callable: MSAL calls it only when it sends a token request, so a run served from the token cache
+            # never reads the private key (parsing it is the dearest step of a command).
+            credential = {'client_assertion': lambda: self._client_assertion(
+                thumbprint, app_ref[0].authority.token_endpoint)}
         kwargs: dict = {'authority': f'{self.login_url}/{self.tenant_id}', 'token_cache': cache,
                         'http_client': self.session, 'http_cache': http_cache}
         if self.custom_cloud:
             kwargs['instance_discovery'] = False
-        return msal.ConfidentialClientApplication(self.client_id, client_credential=credential, **kwargs)
+        app = msal.ConfidentialClientApplication(self.client_id, client_credential=credential, **kwargs)
+        app_ref.append(app)
+        return app
+
+    def _private_key_object(self) -> Any:
+        """The Private key param as a key object: re-wrapped and parsed at most once per run, when first needed."""
+        if self._signing_key is None:
+            pem = rebuild_pem(self.private_key)
+            add_sensitive_log_strs(pem)
+            try:
+                key = serialization.load_pem_private_key(pem.encode(), password=None)
+            except (ValueError, TypeError):
+                raise AzureAuthError('InvalidCertificate', format_error(
+                    'InvalidCertificate', detail='Private key is not a readable unencrypted PEM private key')) from None
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise AzureAuthError('InvalidCertificate', format_error(
+                    'InvalidCertificate', detail='Private key is not an RSA key (Entra ID certificates are RSA)'))
+            self._signing_key = key
+        return self._signing_key
+
+    def _client_assertion(self, thumbprint: str, audience: str) -> str:
+        """The certificate credential of one token request: a JWT signed with the private key, naming the
+        certificate by its SHA-1 thumbprint (x5t), for the token endpoint (aud), issued by and about the app."""
+        now = int(time.time())
+        claims = {'aud': audience, 'iss': self.client_id, 'sub': self.client_id, 'jti': str(uuid.uuid4()),
+                  'iat': now, 'nbf': now, 'exp': now + CLIENT_ASSERTION_LIFETIME}
+        x5t = base64.urlsafe_b64encode(bytes.fromhex(thumbprint)).decode().rstrip('=')
+        assertion = jwt.encode(claims, self._private_key_object(), algorithm='RS256', headers={'x5t': x5t})
+        add_sensitive_log_strs(assertion)
+        return assertion
 
     def _token_from_result(self, result: dict | None) -> tuple[str, float]:
         """(access token, when it expires) from MSAL's result, or the mapped error."""

@@ -289,6 +289,61 @@ def test_certificate_mode_sends_assertion(requests_mock):
     assert 'client_assertion=' in body and 'client_secret' not in body
 
 
+def cert_params(pem, thumbprint):
+    return params(enc_key='', certificate_thumbprint={'password': thumbprint.lower()},
+                  private_key={'password': pem.replace('\n', ' ')})
+
+
+def test_certificate_assertion_claims(requests_mock):
+    pem, thumbprint = make_key_and_cert()
+    token_mock = mock_entra(requests_mock)
+    ac.build_client(cert_params(pem, thumbprint)).token_provider.get_token()
+    form = dict(p.split('=', 1) for p in token_mock.last_request.text.split('&'))
+    assert form['client_assertion_type'] == 'urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer'
+    assertion = requests.utils.unquote(form['client_assertion'])
+    public = serialization.load_pem_private_key(pem.encode(), password=None).public_key()
+    claims = ac.jwt.decode(assertion, public, algorithms=['RS256'], audience=TOKEN_URL)
+    assert claims['iss'] == claims['sub'] == CLIENT and claims['exp'] - claims['iat'] == 600 and claims['jti']
+    header = ac.jwt.get_unverified_header(assertion)
+    assert base64.urlsafe_b64decode(header['x5t'] + '=').hex().upper() == thumbprint
+
+
+def test_certificate_key_not_parsed_while_cached_token_valid(requests_mock, mocker):
+    pem, thumbprint = make_key_and_cert()
+    token_mock = mock_entra(requests_mock)
+    loader = mocker.patch.object(ac.serialization, 'load_pem_private_key',
+                                 wraps=serialization.load_pem_private_key)
+    assert ac.build_client(cert_params(pem, thumbprint)).token_provider.get_token() == 'at-unit-1'
+    assert loader.call_count == 1 and token_mock.call_count == 1
+    loader.reset_mock()
+    rebuild = mocker.patch.object(ac, 'rebuild_pem', wraps=ac.rebuild_pem)
+    # Next run: the access token comes from the cache, so the private key is neither rebuilt nor parsed.
+    again = ac.build_client(cert_params(pem, thumbprint)).token_provider
+    assert again.get_token() == 'at-unit-1' and again.last_source == 'cache'
+    loader.assert_not_called()
+    rebuild.assert_not_called()
+    assert token_mock.call_count == 1
+    # Two token requests in one run (after a 401): the key is parsed once.
+    again.get_token(force_refresh=True)
+    again.get_token(force_refresh=True)
+    assert token_mock.call_count == 3 and loader.call_count == 1
+
+
+@pytest.mark.parametrize('mangle, detail', [
+    (lambda pem: pem.replace('\nMII', '\nXYZ', 1), 'not a readable unencrypted PEM private key'),
+    (lambda pem: 'not a key', 'has no -----BEGIN'),
+])
+def test_certificate_bad_private_key_no_token_request(requests_mock, mangle, detail):
+    pem, thumbprint = make_key_and_cert()
+    token_mock = mock_entra(requests_mock)
+    with pytest.raises(ac.AzureAuthError) as info:
+        ac.build_client(cert_params(mangle(pem), thumbprint)).token_provider.get_token()
+    assert info.value.code == 'InvalidCertificate'
+    assert 'Private key' in info.value.message and detail in info.value.message
+    assert token_mock.call_count == 0
+    assert 'PRIVATE KEY-----\n' not in info.value.message
+
+
 def test_auth_code_redeemed_once_then_silent(requests_mock):
     token_mock = mock_entra(requests_mock, json={
         'token_type': 'Bearer', 'expires_in': 3599, 'access_token': 'user-at', 'refresh_token': 'user-rt',
