@@ -1505,6 +1505,45 @@ def pack_rules(rules: list[dict], direction: str, family: str | None = None) -> 
     return selected
 
 
+def covering_networks(rules: list[dict], side: str, prefixes: list[Prefix]) -> dict[str, tuple[dict, Any]]:
+    """{prefix text: (rule, network)} for each prefix that lies inside (or equals) an address or CIDR on `side` of
+    one of `rules`: the first such rule in list order and, within it, the first such network. A wider prefix that
+    merely contains a rule's network is not covered.
+
+    Near-linear instead of prefixes x networks subnet_of calls: the rules' networks go into one dict keyed by
+    (IP version, prefix length, network bits). A prefix is looked up exactly first, then as each of its supernets
+    at the prefix lengths the rules of its family use (at most 32 more lookups for IPv4, 128 for IPv6).
+    """
+    first: dict[tuple[int, int, int], tuple[int, int]] = {}   # network key -> (rule index, index in its list)
+    nets: dict[tuple[int, int, int], Any] = {}
+    lengths: dict[int, set[int]] = {4: set(), 6: set()}
+    for rule_index, rule in enumerate(rules):
+        for net_index, text in enumerate(rule_side_prefixes(rule, side)):
+            net = as_network(text)
+            if net is None:
+                continue
+            key = (net.version, net.prefixlen, int(net.network_address))
+            if key not in first:
+                first[key], nets[key] = (rule_index, net_index), net
+                lengths[net.version].add(net.prefixlen)
+    found: dict[str, tuple[dict, Any]] = {}
+    for prefix in prefixes:
+        net = prefix.net
+        address, width = int(net.network_address), net.max_prefixlen
+        best = first.get((net.version, net.prefixlen, address))
+        best_key = (net.version, net.prefixlen, address)
+        for length in lengths[net.version]:
+            if length >= net.prefixlen:
+                continue
+            key = (net.version, length, address >> (width - length) << (width - length))
+            position = first.get(key)
+            if position is not None and (best is None or position < best):
+                best, best_key = position, key
+        if best is not None:
+            found[prefix.text] = (rules[best[0]], nets[best_key])
+    return found
+
+
 def block_rule_name(direction: str, family: str, prefixes: list[str]) -> str:
     """Deterministic from content: parallel calls blocking the same prefixes write the same rule."""
     digest = hashlib.sha1(','.join(sorted(prefixes)).encode()).hexdigest()[:10]  # nosec - a name, not security
@@ -1818,13 +1857,8 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
     written_names: set[str] = set()
     for attempt in range(MAX_WRITE_ATTEMPTS):
         rules = props(get_nsg(client, nsg.path)).get('securityRules') or []
-        covering: dict[str, dict] = {}
-        for rule in pack_rules(rules, direction):
-            nets = [n for n in (as_network(t) for t in rule_side_prefixes(rule, side)) if n is not None]
-            for text in texts:
-                net = by_text[text].net
-                if text not in covering and any(n.version == net.version and net.subnet_of(n) for n in nets):
-                    covering[text] = rule
+        covering = {text: rule for text, (rule, _) in
+                    covering_networks(pack_rules(rules, direction), side, [by_text[t] for t in texts]).items()}
         missing = [t for t in texts if t not in covering]
         if not missing or dry_run:
             break
@@ -2010,17 +2044,11 @@ def _unblock_direction(client, nsg: NsgRef, direction: str,
 
 def _inside_blocked_ranges(rules: list[dict], direction: str, prefixes: list[Prefix]) -> dict[str, str]:
     """For prefixes that lie inside a range a pack rule blocks as a whole: why unblocking them changes nothing."""
-    side = side_of(direction)
     explain = {}
-    for p in prefixes:
-        for rule in pack_rules(rules, direction):
-            cover = [n for n in (as_network(t) for t in rule_side_prefixes(rule, side))
-                     if n is not None and n.version == p.net.version and p.net.subnet_of(n)]
-            if cover:
-                explain[p.text] = (f'{p.text} lies inside {canonical_prefix(cover[0])}, blocked as a whole by rule '
-                                   f"{rule['name']}: unblock {canonical_prefix(cover[0])} instead (the pack never "
-                                   'splits a blocked range).')
-                break
+    for text, (rule, net) in covering_networks(pack_rules(rules, direction), side_of(direction), prefixes).items():
+        explain[text] = (f'{text} lies inside {canonical_prefix(net)}, blocked as a whole by rule '
+                         f"{rule['name']}: unblock {canonical_prefix(net)} instead (the pack never "
+                         'splits a blocked range).')
     return explain
 
 

@@ -4,8 +4,10 @@ in-memory ARM with Azure's rule semantics."""
 import base64
 import datetime
 import importlib.util
+import ipaddress
 import json
 import os
+import random
 
 import demistomock as demisto
 import pytest
@@ -750,6 +752,63 @@ def test_block_again_and_inside_cidr_cost_zero_writes(arm):
     result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.9', 'nsg_name': 'edge-nsg'})
     assert len(arm.writes()) == before
     assert {i['Status'] for i in blocked_ip_items(result)} == {'AlreadyBlocked'}
+
+
+def test_block_covered_check_inside_equal_wider_and_mixed_families(arm):
+    first = ac.nsg_block_ip_command(arm, {'ip': '198.51.100.0/24,203.0.113.7,2001:db8::/48,::c000:200/120',
+                                          'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    rule_of = {i['IP']: i['Rule'] for i in blocked_ip_items(first)}
+    v4_rule, v6_rule = rule_of['203.0.113.7'], rule_of['2001:db8::/48']
+    writes = len(arm.writes())
+    result = ac.nsg_block_ip_command(arm, {
+        'ip': '198.51.100.9,198.51.100.0/24,198.51.100.128/25,203.0.113.0/24,2001:db8::5,2001:db8::/32,192.0.2.1',
+        'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    items = {i['IP']: (i['Status'], i['Rule']) for i in blocked_ip_items(result)}
+    assert items['198.51.100.9'] == ('AlreadyBlocked', v4_rule)          # an address inside a blocked CIDR
+    assert items['198.51.100.0/24'] == ('AlreadyBlocked', v4_rule)       # the same CIDR
+    assert items['198.51.100.128/25'] == ('AlreadyBlocked', v4_rule)     # a narrower CIDR inside it
+    assert items['2001:db8::5'] == ('AlreadyBlocked', v6_rule)
+    # A wider CIDR holding a blocked address is not covered; neither is an IPv4 address whose bits equal an IPv6
+    # network's (::c000:200/120 is ::192.0.2.0/120).
+    assert items['203.0.113.0/24'][0] == items['2001:db8::/32'][0] == items['192.0.2.1'][0] == 'Blocked'
+    new_rules = {r['name']: r['properties']['sourceAddressPrefixes'] for r in arm.rules('edge-nsg')
+                 if r['name'] not in (v4_rule, v6_rule)}
+    assert len(arm.writes()) == writes + 2
+    assert sorted(new_rules.values()) == [['192.0.2.1', '203.0.113.0/24'], ['2001:db8::/32']]
+
+
+def test_covering_networks_agrees_with_subnet_of():
+    """The set/supernet lookup gives the same (first rule, first network) as comparing every pair."""
+    rng = random.Random(7)
+
+    def v4():
+        length = rng.choice([8, 16, 23, 24, 25, 30, 32])
+        base = rng.choice([0xC6336400, 0xCB007100, 0x0A000000])
+        return f'{ipaddress.IPv4Address(base + rng.randrange(512))}/{length}'
+
+    def v6():
+        length = rng.choice([32, 48, 64, 120, 127, 128])
+        return f'{ipaddress.IPv6Address((0x20010DB8 << 96) + rng.randrange(1 << 10) + 0xC6336400)}/{length}'
+
+    def reference(rules, side, prefixes):
+        found = {}
+        for p in prefixes:
+            for rule in rules:
+                cover = [n for n in (ac.as_network(t) for t in ac.rule_side_prefixes(rule, side))
+                         if n is not None and n.version == p.net.version and p.net.subnet_of(n)]
+                if cover:
+                    found[p.text] = (rule['name'], cover[0])
+                    break
+        return found
+
+    for _ in range(200):
+        rules = [{'name': f'r{i}', 'properties': {'sourceAddressPrefixes': [
+            rng.choice([v4, v6])() for _ in range(rng.randrange(1, 6))] + rng.choice([[], ['*'], ['Internet']])}}
+            for i in range(rng.randrange(0, 5))]
+        prefixes = [ac.parse_prefix(ac.as_network(rng.choice([v4, v6])())) for _ in range(30)]
+        got = {text: (rule['name'], net) for text, (rule, net) in
+               ac.covering_networks(rules, 'source', prefixes).items()}
+        assert got == reference(rules, 'source', prefixes)
 
 
 def test_block_dry_run_writes_nothing(arm):
