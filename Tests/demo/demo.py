@@ -295,8 +295,10 @@ def run_demo(step_mode: bool = False, keep_dir: str | None = None, color: bool |
             os.remove(state_file)
         inst = XsoarInstance(params, state_file=state_file, env=env)
         stream.write(f'Instance: {instance_file} (client secret from ${SECRET_ENV}), context in {state_file}\n')
-        stream.write(f'Same commands by hand: python -m Tests.xsoar_local run <command> [name=value ...] '
-                     f'--params {instance_file}\n')
+        # The emulator lives only as long as the demo: by hand means during a --step pause, from another shell.
+        stream.write(f'Same commands by hand (during a --step pause, from another shell, with {SECRET_ENV} set to '
+                     f"the soc-responder secret of the default scenario): python -m Tests.xsoar_local run "
+                     f'<command> [name=value ...] --params {instance_file}\n')
 
         before_state = emu.state()
         web_nsg_before = _nsg_rules(emu, SHARED_NSG)
