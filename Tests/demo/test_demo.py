@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from Tests.demo import demo
 from Tests.xsoar_local.harness import REPO_ROOT
 
@@ -32,6 +34,13 @@ class FakeEmulator:
 
     def state(self):
         return {'resources': {}}
+
+
+@pytest.fixture(autouse=True)
+def fresh_fake_emulators(monkeypatch):
+    """Each test sees only the FakeEmulators it created: a leftover stopped one from an earlier test must not make
+    `instances[-1].stopped` pass."""
+    monkeypatch.setattr(FakeEmulator, 'instances', [])
 
 
 def test_demo_runs_end_to_end_and_exits_zero():
@@ -64,7 +73,8 @@ def test_demo_failure_is_reported_and_emulator_stopped(monkeypatch):
     out = stream.getvalue()
     assert 'ERROR: Failed to execute test-module.' in out
     assert 'Demo failed: test-module returned an error entry' in out
-    assert FakeEmulator.instances[-1].stopped
+    assert len(FakeEmulator.instances) == 1 and FakeEmulator.instances[0].stopped
+    assert 'Emulator stopped.' in out.splitlines()
     assert 'fake-secret' not in out
 
 
@@ -74,7 +84,8 @@ def test_ctrl_c_stops_the_emulator(monkeypatch):
     stream = io.StringIO()
     assert demo.run_demo(color=False, stream=stream) == 130
     assert 'Demo interrupted.' in stream.getvalue()
-    assert FakeEmulator.instances[-1].stopped
+    assert len(FakeEmulator.instances) == 1 and FakeEmulator.instances[0].stopped
+    assert 'Emulator stopped.' in stream.getvalue().splitlines()
 
 
 def test_missing_emulator_fails_clearly(monkeypatch):
@@ -85,6 +96,7 @@ def test_missing_emulator_fails_clearly(monkeypatch):
     stream = io.StringIO()
     assert demo.run_demo(color=False, stream=stream) == 1
     assert 'Demo failed: the demo needs Tests.azure_emulator.Emulator' in stream.getvalue()
+    assert 'Emulator stopped.' not in stream.getvalue()  # nothing was started, so nothing is stopped
 
 
 def test_summarize_reads_nsgs_nics_and_power_states():
