@@ -53,10 +53,12 @@ def test_rule_delete_uses_location_and_async_operation(fast, arm):
     assert r.status_code == 202 and r.content == b""
     location = r.headers["Location"]
     assert "/operationResults/" in location and "/operations/" in r.headers["Azure-AsyncOperation"]
-    time.sleep(0.1)
+    assert arm.wait(r)["status"] == "Succeeded"   # not a fixed sleep: on a loaded machine 0.1 s may not be enough
     done = arm.get(location, api_version=None)
     assert done.status_code == 204
     assert arm.get(f"{NSG}/web-nsg/securityRules/allow-ssh-admin").status_code == 404
+    assert fast.resource(f"{NSG}/web-nsg/securityRules/allow-ssh-admin") is None
+    assert "allow-ssh-admin" not in {x["name"] for x in fast.resource(f"{NSG}/web-nsg")["properties"]["securityRules"]}
     again = arm.delete(f"{NSG}/web-nsg/securityRules/allow-ssh-admin")
     assert again.status_code == 204
 
@@ -126,6 +128,9 @@ def test_if_match_is_ignored_and_etag_changes(fast, arm):
     assert new != etag
     r = arm.put(f"{NSG}/web-nsg/securityRules/block-2", rule(priority=201), headers={"If-Match": etag})
     assert r.status_code == 201
+    assert arm.wait(r)["status"] == "Succeeded"
+    names = {x["name"] for x in fast.resource(f"{NSG}/web-nsg")["properties"]["securityRules"]}
+    assert {"block-1", "block-2"} <= names
 
 
 @pytest.mark.parametrize(("props", "code", "message_part"), [
@@ -169,6 +174,11 @@ def test_rule_edge_values_are_accepted(fast, arm):
         priority=4096, description="d" * 140, destinationPortRange=None, destinationPortRanges=["22", "8000-8080"],
         sourceAddressPrefix=None, sourceAddressPrefixes=["2001:db8::/64", "2001:db8:1::5"]))
     assert r.status_code == 201, r.text
+    assert arm.wait(r)["status"] == "Succeeded"
+    stored = fast.resource(f"{NSG}/web-nsg/securityRules/edge.rule_1")["properties"]
+    assert stored["priority"] == 4096 and stored["description"] == "d" * 140
+    assert stored["destinationPortRanges"] == ["22", "8000-8080"]
+    assert stored["sourceAddressPrefixes"] == ["2001:db8::/64", "2001:db8:1::5"]
 
 
 @pytest.mark.parametrize("name", ["-starts-with-dash", "ends-with-dot.", "has space", "x" * 81, "semi;colon"])
@@ -180,6 +190,8 @@ def test_invalid_rule_names(fast, arm, name):
         f"Resource name {name} is invalid. The name can be up to 80 characters long. It must begin with a word "
         f"character, and it must end with a word character or with '_'. The name may contain word characters or "
         f"'.', '-', '_'.")}
+    assert [x["name"] for x in fast.resource(f"{NSG}/web-nsg")["properties"]["securityRules"]] == [
+        "allow-https-in", "allow-ssh-admin"]
 
 
 def test_security_rule_conflict_same_priority_and_direction(fast, arm):
@@ -188,8 +200,11 @@ def test_security_rule_conflict_same_priority_and_direction(fast, arm):
     assert error_of(r) == {"code": "SecurityRuleConflict", "details": [], "message": (
         "Security rule dup conflicts with rule allow-ssh-admin. Rules cannot have the same Priority and Direction. "
         "To learn more, see aka.ms/nsgrules.")}
+    assert fast.resource(f"{NSG}/web-nsg/securityRules/dup") is None
     outbound = arm.put(f"{NSG}/web-nsg/securityRules/dup", rule(priority=110, direction="Outbound"))
     assert outbound.status_code == 201
+    arm.wait(outbound)
+    assert fast.resource(f"{NSG}/web-nsg/securityRules/dup")["properties"]["direction"] == "Outbound"
 
 
 def test_rule_count_and_prefix_limits(emulator, arm):
@@ -245,6 +260,7 @@ def test_nsg_create_without_location(fast, arm):
     assert r.status_code == 400
     assert error_of(r) == {"code": "LocationRequired", "details": [],
                            "message": "The location property is required for this definition."}
+    assert fast.resource(f"{NSG}/new-nsg") is None
 
 
 def test_nsg_in_use_cannot_be_deleted(fast, arm):
@@ -257,13 +273,16 @@ def test_nsg_in_use_cannot_be_deleted(fast, arm):
     assert f"{NIC}/web-01-nic0" in err["message"] and err["message"].endswith("see aka.ms/deletensg.")
     r = arm.delete(f"{NSG}/db-subnet-nsg")
     assert r.status_code == 400 and "/subnets/db-subnet" in error_of(r)["message"]
+    assert fast.resource(f"{NSG}/web-nsg") is not None and fast.resource(f"{NSG}/db-subnet-nsg") is not None
+    assert fast.resource(f"{NSG}/web-nsg")["properties"]["provisioningState"] == "Succeeded"
 
 
 def test_malformed_json_body(fast, arm):
-    r = arm.request("PUT", f"{NSG}/web-nsg", headers={"Content-Type": "application/json"}, json=None)
+    before = fast.resource(f"{NSG}/web-nsg")
     r = arm.session.put(f"{arm.emu.arm_url}{NSG}/web-nsg?api-version=2024-05-01", data=b"{not json",
                         headers={"Authorization": f"Bearer {arm.token}"}, verify=arm.emu.ca_bundle)
     assert r.status_code == 400 and error_of(r)["code"] == "InvalidRequestContent"
+    assert fast.resource(f"{NSG}/web-nsg") == before
 
 
 # ---------------------------------------------------------------- NIC PUT
@@ -298,12 +317,14 @@ def test_nic_put_keeps_properties_and_moves_nsg_association(fast, arm):
 
 def test_nic_put_with_missing_nsg(fast, arm):
     nic = arm.get(f"{NIC}/web-01-nic0").json()
+    before = fast.resource(f"{NIC}/web-01-nic0")
     nic["properties"]["networkSecurityGroup"] = {"id": f"{NSG}/ghost"}
     r = arm.put(f"{NIC}/web-01-nic0", nic)
     assert r.status_code == 400
     assert error_of(r)["code"] == "InvalidResourceReference"
     assert error_of(r)["message"].startswith(f"Resource {NSG}/ghost referenced by resource {NIC}/web-01-nic0 was "
                                              f"not found.")
+    assert fast.resource(f"{NIC}/web-01-nic0") == before
 
 
 def test_nic_put_referencing_an_nsg_still_updating(emulator, arm):
@@ -338,7 +359,9 @@ def test_reader_cannot_write(fast, reader):
         f"refresh your credentials.")}
     r = reader.post(f"{VM}/web-01/deallocate", api_version=CV)
     assert r.status_code == 403 and "'Microsoft.Compute/virtualMachines/deallocate/action'" in error_of(r)["message"]
-    assert reader.get(f"{NSG}/web-nsg").status_code == 200
+    assert reader.get(f"{NSG}/web-nsg").json()["name"] == "web-nsg"
+    assert fast.resource(f"{NSG}/web-nsg/securityRules/block-1") is None
+    assert power(reader, "web-01") == "PowerState/running"
 
 
 def test_vm_contributor_alone_can_join_but_not_edit_nsgs(emulator):
@@ -347,9 +370,13 @@ def test_vm_contributor_alone_can_join_but_not_edit_nsgs(emulator):
     arm = Arm(emulator)
     r = arm.put(f"{NSG}/web-nsg/securityRules/block-1", rule())
     assert r.status_code == 403 and error_of(r)["code"] == "AuthorizationFailed"
+    assert emulator.resource(f"{NSG}/web-nsg/securityRules/block-1") is None
     nic = arm.get(f"{NIC}/web-01-nic0").json()
     nic["properties"]["networkSecurityGroup"] = {"id": f"{NSG}/edge-nsg"}
-    assert arm.put(f"{NIC}/web-01-nic0", nic).status_code == 200   # networkInterfaces/* + NSG join/action
+    r = arm.put(f"{NIC}/web-01-nic0", nic)
+    assert r.status_code == 200   # networkInterfaces/* + NSG join/action
+    assert arm.wait(r)["status"] == "Succeeded"
+    assert emulator.resource(f"{NIC}/web-01-nic0")["properties"]["networkSecurityGroup"]["id"] == f"{NSG}/edge-nsg"
 
 
 def test_linked_authorization_failed_without_join_action(emulator):
@@ -364,13 +391,17 @@ def test_linked_authorization_failed_without_join_action(emulator):
     nic["properties"]["networkSecurityGroup"] = {"id": f"{NSG}/edge-nsg"}
     r = arm.put(f"{NIC}/web-01-nic0", nic)
     assert r.status_code == 403
+    assert emulator.resource(f"{NIC}/web-01-nic0")["properties"]["networkSecurityGroup"]["id"] == f"{NSG}/web-nsg"
     assert error_of(r) == {"code": "LinkedAuthorizationFailed", "details": [], "message": (
         f"The client '0a0a0a0a-1111-2222-3333-444444444444' with object id '{RESPONDER_OID}' has permission to "
         f"perform action 'Microsoft.Network/networkInterfaces/write' on scope '{NIC}/web-01-nic0'; however, it "
         f"does not have permission to perform action(s) 'Microsoft.Network/networkSecurityGroups/join/action' on "
         f"the linked scope(s) '{NSG}/edge-nsg' (respectively) or the linked scope(s) are invalid.")}
     del nic["properties"]["networkSecurityGroup"]   # detaching links nothing
-    assert arm.put(f"{NIC}/web-01-nic0", nic).status_code == 200
+    r = arm.put(f"{NIC}/web-01-nic0", nic)
+    assert r.status_code == 200
+    assert arm.wait(r)["status"] == "Succeeded"
+    assert "networkSecurityGroup" not in emulator.resource(f"{NIC}/web-01-nic0")["properties"]
 
 
 def test_custom_role_wildcards_and_not_actions(emulator):
@@ -381,6 +412,7 @@ def test_custom_role_wildcards_and_not_actions(emulator):
     arm = Arm(emulator, "soc-reader")
     assert arm.get(f"{NSG}/web-nsg/securityRules").status_code == 200
     assert arm.put(f"{NSG}/web-nsg/securityRules/x", rule()).status_code == 403
+    assert emulator.resource(f"{NSG}/web-nsg/securityRules/x") is None
     assert arm.get(f"{NIC}/web-01-nic0").status_code == 403
     perms = arm.get(f"/subscriptions/{SUB}/providers/Microsoft.Authorization/permissions").json()["value"]
     assert perms == [{"actions": ["Microsoft.Network/networkSecurityGroups/*"],
@@ -438,12 +470,14 @@ def test_power_off_of_deallocated_vm_is_not_allowed(fast, arm):
         "deallocated.")}
     r = arm.post(f"{VM}/db-01/restart", api_version=CV)
     assert r.status_code == 409 and error_of(r)["code"] == "OperationNotAllowed"
+    assert power(arm, "db-01") == "PowerState/deallocated"
 
 
 def test_start_of_running_vm_is_quick_success(fast, arm):
     r = arm.post(f"{VM}/web-01/start", api_version=CV)
     assert r.status_code == 202
     assert arm.get(r.headers["Azure-AsyncOperation"], api_version=None).json()["status"] == "Succeeded"
+    assert power(arm, "web-01") == "PowerState/running"
 
 
 def test_newer_action_preempts_running_one(emulator, arm):
