@@ -73,7 +73,8 @@ def test_login_paths_go_to_identity_and_arm_paths_to_arm(emulator):
     assert r.status_code == 404
     r = requests.get(f"{emulator.arm_url}/{TENANT}/v2.0/.well-known/openid-configuration",
                      verify=emulator.ca_bundle, timeout=10)
-    assert r.status_code != 200
+    # ARM, not the identity service, answers: its 401 for a request without a bearer token
+    assert r.status_code == 401 and error_of(r)["code"] == "AuthenticationFailed"
 
 
 # ---------------------------------------------------------------- request log
@@ -129,7 +130,9 @@ def test_fault_429_with_retry_after_for_next_n_matching(emulator):
     arm = Arm(emulator)
     emulator.inject_fault("429", method="GET", path_contains="web-nsg", count=2, retry_after=7)
     assert arm.get(f"{NSG}/edge-nsg").status_code == 200          # does not match
-    assert arm.put(f"{NSG}/web-nsg/securityRules/x", {}).status_code != 429   # method does not match
+    put = arm.put(f"{NSG}/web-nsg/securityRules/x", {})           # method does not match: the ARM validation runs
+    assert put.status_code == 400 and "Retry-After" not in put.headers
+    assert [f["count"] for f in emulator.faults()] == [2]         # neither request used up the fault
     for _ in range(2):
         r = arm.get(f"{NSG}/web-nsg")
         assert r.status_code == 429 and r.headers["Retry-After"] == "7"
