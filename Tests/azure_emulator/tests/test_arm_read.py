@@ -29,7 +29,8 @@ def test_malformed_api_version_is_invalid(arm, version):
 
 @pytest.mark.parametrize("version", ["2024-05-01", "2019-01-01", "2025-11-01-preview"])
 def test_any_well_formed_api_version_is_accepted(arm, version):
-    assert arm.get(f"/subscriptions/{SUB}", api_version=version).status_code == 200
+    r = arm.get(f"/subscriptions/{SUB}", api_version=version)
+    assert r.status_code == 200 and r.json()["subscriptionId"] == SUB
 
 
 # ---------------------------------------------------------------- authentication (bodies from verify_bearer)
