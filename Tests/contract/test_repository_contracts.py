@@ -95,6 +95,7 @@ def test_type_9_params_hide_the_username_and_every_param_has_a_section(doc):
 
 def test_command_examples_use_declared_commands_and_arguments(doc):
     commands = {c["name"]: {a["name"] for a in c.get("arguments") or []} for c in doc["script"]["commands"]}
+    checked = set()
     for line in (INTEGRATION / "command_examples").read_text().splitlines():
         if not line.strip():
             continue
@@ -102,6 +103,9 @@ def test_command_examples_use_declared_commands_and_arguments(doc):
         assert name in commands, line
         used = set(re.findall(r"(\w+)=", rest[0] if rest else ""))
         assert used <= commands[name], f"{line}: undeclared {used - commands[name]}"
+        checked.add(name)
+    # an empty or unreadable-as-commands file would pass the loop above without checking anything
+    assert set(commands) - {"test-module"} <= checked, f"no example for {set(commands) - {'test-module'} - checked}"
 
 
 def test_conf_json_maps_the_integration_to_its_test_playbook(doc):
