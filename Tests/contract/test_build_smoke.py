@@ -122,5 +122,12 @@ def test_unified_script_test_module_against_emulator(unified_yml):
         }
         instance = XsoarInstance(params, integration=str(unified_yml), env={"REQUESTS_CA_BUNDLE": emu.ca_bundle})
         result = instance.run("test-module")
+        log = emu.request_log()
     assert result.ok, f"test-module from the unified YAML returned errors: {result.errors}"
     assert any(entry.get("Contents") == "ok" for entry in result.entries), result.entries
+    # 'ok' must come from the emulator: a token from its Entra ID listener, then ARM calls as that app
+    assert any(e["listener"] == "login" and e["method"] == "POST" and e["path"].endswith("/oauth2/v2.0/token")
+               and e["status"] == 200 for e in log), log
+    arm_calls = [e for e in log if e["listener"] == "arm"]
+    assert arm_calls and all(e["client"] == creds["client_id"] for e in arm_calls), arm_calls
+    assert any(e["status"] == 200 for e in arm_calls), arm_calls
