@@ -16,7 +16,8 @@ from azure.mgmt.network.models import NetworkSecurityGroup, SecurityRule, TagsOb
 
 from .helpers import NSG, RG, RG_ID, SUB, TENANT
 
-SETTINGS = {"settings": {"lro_seconds": 0.1, "vm_transition_seconds": 0.2, "retry_after_seconds": 0}}
+# 1 s VM transitions: the transitional power state read right after the POST must not miss its window.
+SETTINGS = {"settings": {"lro_seconds": 0.1, "vm_transition_seconds": 1.0, "retry_after_seconds": 0}}
 
 
 @pytest.fixture
