@@ -863,9 +863,9 @@ class IdentityService:
             else:
                 computed = verifier
             if not verifier or not hmac.compare_digest(computed, challenge):
-                raise _AadError(400, "invalid_grant", 50148, (
-                    "The code_verifier does not match the code_challenge supplied in the authorization request for "
-                    "PKCE."))
+                # Entra ID's answer when the verifier is missing or is not the one the challenge was made from.
+                raise _AadError(400, "invalid_grant", 501481, (
+                    "The Code_Verifier does not match the code_challenge supplied in the authorization request."))
         resource_scopes, oidc = self._scopes(form.get("scope"))
         if not resource_scopes and not oidc:
             resource_scopes, oidc = list(entry["resource_scopes"]), set(entry["oidc"])

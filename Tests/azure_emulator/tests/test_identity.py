@@ -419,12 +419,26 @@ def test_auth_code_bound_to_redirect_uri_client_and_pkce(svc):
     wrong = redeem(svc, code, redirect_uri="https://oproxy.demisto.ninja/authcode", verifier=verifier)
     assert_aad_error(wrong, 400, "invalid_grant", 500112)
     code = code_of(authorize(svc, challenge=challenge))["code"]
-    assert_aad_error(redeem(svc, code, verifier="x" * 43), 400, "invalid_grant", 50148)
+    assert_aad_error(redeem(svc, code, verifier="x" * 43), 400, "invalid_grant", 501481)
     code = code_of(authorize(svc, challenge=challenge))["code"]
     other = redeem(svc, code, client_id=READER, secret="demo-reader-secret", verifier=verifier)
     assert_aad_error(other, 400, "invalid_grant", 9002313)
     code = code_of(authorize(svc))["code"]
     assert_aad_error(redeem(svc, code, scope="https://graph.microsoft.com/User.Read"), 400, "invalid_grant", 70000)
+
+
+def test_pkce_wrong_or_missing_verifier_is_501481_and_right_one_redeems(svc):
+    verifier, challenge = pkce()
+    other_verifier, _ = pkce()
+    for wrong in (other_verifier, None):
+        code = code_of(authorize(svc, challenge=challenge))["code"]
+        text = assert_aad_error(redeem(svc, code, verifier=wrong), 400, "invalid_grant", 501481)
+        assert "The Code_Verifier does not match the code_challenge supplied in the authorization request." in text
+    code = code_of(authorize(svc, challenge=challenge))["code"]
+    ok = redeem(svc, code, verifier=verifier)
+    assert ok.status == 200 and ok.body["access_token"]
+    # A code requested without a challenge (no PKCE) still redeems without a verifier, as for confidential clients.
+    assert redeem(svc, code_of(authorize(svc))["code"]).status == 200
 
 
 def test_unconsented_app_fails_at_redemption_with_65001(svc):
