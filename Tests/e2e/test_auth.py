@@ -2,7 +2,10 @@
 (request-log counts) and test-module's permission check."""
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
@@ -29,6 +32,16 @@ def login_url_of(res) -> str:
     match = re.search(r'\((https://[^)\s]+/oauth2/v2\.0/authorize\?[^)\s]+)\)', res.readable)
     assert match, res.readable
     return match.group(1)
+
+
+def query_of(url: str) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def pkce_verifiers(inst) -> dict:
+    """{identity key: stored PKCE code_verifier} from the instance's integration context."""
+    slots = inst.integration_context.get('azure_containment_auth') or {}
+    return {key: slot['pkce_verifier'] for key, slot in slots.items() if slot.get('pkce_verifier')}
 
 
 # --- every mode ---------------------------------------------------------------------------------------------------
@@ -124,6 +137,71 @@ def test_generate_login_url_other_clouds(make_instance):
         arm = {'Worldwide': 'management.azure.com', 'US Government': 'management.usgovcloudapi.net',
                'China': 'management.chinacloudapi.cn'}[cloud]
         assert f'https%3A%2F%2F{arm}%2Fuser_impersonation' in url
+
+
+# --- PKCE (RFC 7636, S256) on the authorization-code flow -------------------------------------------------------
+
+def test_auth_code_pkce_login_url_sign_in_paste_auth_test(emu, make_instance):
+    inst = make_instance(mode='auth_code')
+    res = inst.run('azure-containment-generate-login-url')
+    assert res.ok, res.errors
+    url = login_url_of(res)
+    query = query_of(url)
+    [verifier] = pkce_verifiers(inst).values()
+    assert 43 <= len(verifier) <= 128
+    assert query['code_challenge'] == base64.urlsafe_b64encode(
+        hashlib.sha256(verifier.encode()).digest()).decode().rstrip('=')
+    assert query['code_challenge_method'] == 'S256' and query['state']
+    assert verifier not in res.readable and verifier not in str(res.entries) and verifier not in '\n'.join(res.logs)
+    inst.params['auth_code'] = cred(sign_in(emu, url))
+    mark = last_seq(emu)
+    auth = inst.run('azure-containment-auth-test')
+    # The emulator refuses a code signed in with a code_challenge unless the matching code_verifier comes with it.
+    assert auth.ok, auth.errors
+    assert [r['status'] for r in login_requests(emu, mark) if r['path'].endswith('/token')] == [200]
+    assert pkce_verifiers(inst) == {}, 'the verifier of a redeemed code is not kept'
+    assert verifier not in auth.readable and verifier not in '\n'.join(auth.logs)
+    assert entry_contents(inst.run('test-module')) == ['ok']
+
+
+def test_auth_code_from_a_login_url_whose_verifier_was_replaced_fails_with_501481(emu, make_instance):
+    inst = make_instance(mode='auth_code')
+    first_url = login_url_of(inst.run('azure-containment-generate-login-url'))
+    first_redirect = sign_in(emu, first_url)
+    second_url = login_url_of(inst.run('azure-containment-generate-login-url'))     # replaces the verifier
+    assert query_of(second_url)['code_challenge'] != query_of(first_url)['code_challenge']
+    inst.params['auth_code'] = cred(first_redirect)
+    res = inst.run('azure-containment-auth-test')
+    assert len(res.errors) == 1, res.entries
+    text = res.errors[0]
+    assert text.startswith('Failed to execute azure-containment-auth-test. ')
+    assert 'AADSTS501481' in text and 'The Code_Verifier does not match the code_challenge' in text
+    assert 'run !azure-containment-generate-login-url again, sign in with that new URL' in text
+    assert 'Trace ID' not in text
+    for verifier in pkce_verifiers(inst).values():
+        assert verifier not in text
+    # The fix the message gives: a new login URL, sign in with it, paste its code.
+    inst.params['auth_code'] = cred(sign_in(emu, login_url_of(inst.run('azure-containment-generate-login-url'))))
+    assert inst.run('azure-containment-auth-test').ok
+
+
+def test_auth_code_from_a_login_url_without_pkce_still_redeems(emu, make_instance):
+    """An instance whose login URL was generated before PKCE: no verifier stored, no code_challenge at sign-in."""
+    inst = make_instance(mode='auth_code')
+    url = login_url_of(inst.run('azure-containment-generate-login-url'))
+    base, query = url.split('?', 1)[0], query_of(url)
+    old_url = f"{base}?{urlencode({k: v for k, v in query.items() if not k.startswith('code_challenge')})}"
+    inst.integration_context = {}                                   # as stored by the pre-PKCE version
+    inst.params['auth_code'] = cred(sign_in(emu, old_url))
+    assert inst.run('azure-containment-auth-test').ok
+
+
+def test_auth_reset_forgets_the_verifier(emu, make_instance):
+    inst = make_instance(mode='auth_code')
+    assert inst.run('azure-containment-generate-login-url').ok
+    assert pkce_verifiers(inst)
+    assert inst.run('azure-containment-auth-reset').ok
+    assert pkce_verifiers(inst) == {}
 
 
 # --- caching --------------------------------------------------------------------------------------------------------

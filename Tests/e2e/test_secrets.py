@@ -18,8 +18,9 @@ MASK = '<XX_REPLACED>'
 def tokens_in_context(context: dict) -> set[str]:
     found = set()
     for slot in (context.get('azure_containment_auth') or {}).values():
-        if slot.get('access_token'):
-            found.add(slot['access_token'])
+        for name in ('access_token', 'pkce_verifier'):
+            if slot.get(name):
+                found.add(slot[name])
         cache = json.loads(slot.get('msal_cache') or '{}')
         for section in ('AccessToken', 'RefreshToken', 'IdToken'):
             found.update(item['secret'] for item in (cache.get(section) or {}).values() if item.get('secret'))
@@ -58,9 +59,11 @@ def test_no_secret_in_any_output(emu, make_instance, make_params, caplog, capsys
     broken = make_params(mode='certificate')
     broken['private_key'] = cred(broken['private_key']['password'].replace('A', 'B', 40))
     run(make_instance(params=broken), 'test-module')
-    # Authorization code: sign in, refuse in test-module, redeem, reuse (54005), expired code, expired refresh.
+    # Authorization code: sign in, refuse in test-module, redeem, reuse (54005), expired code, expired refresh,
+    # a code whose PKCE verifier was replaced (501481). Each login URL's verifier is collected as a secret.
     inst = make_instance(mode='auth_code')
     redirect = sign_in(emu, login_url_of(run(inst, 'azure-containment-generate-login-url')))
+    secrets |= tokens_in_context(inst.integration_context)
     code = redirect.split('code=', 1)[1].split('&', 1)[0]
     secrets.add(code)
     inst.params['auth_code'] = cred(redirect)
@@ -70,6 +73,7 @@ def test_no_secret_in_any_output(emu, make_instance, make_params, caplog, capsys
     run(inst, 'azure-containment-auth-test')                   # AADSTS54005
     inst2 = make_instance(mode='auth_code')
     redirect2 = sign_in(emu, login_url_of(run(inst2, 'azure-containment-generate-login-url')))
+    secrets |= tokens_in_context(inst2.integration_context)
     secrets.add(redirect2.split('code=', 1)[1].split('&', 1)[0])
     inst2.params['auth_code'] = cred(redirect2)
     run(inst2, 'azure-containment-auth-test')
@@ -78,12 +82,21 @@ def test_no_secret_in_any_output(emu, make_instance, make_params, caplog, capsys
     run(inst2, 'azure-vm-list')                                # AADSTS700082
     inst3 = make_instance(mode='auth_code')
     redirect3 = sign_in(emu, login_url_of(run(inst3, 'azure-containment-generate-login-url')))
+    secrets |= tokens_in_context(inst3.integration_context)
     secrets.add(redirect3.split('code=', 1)[1].split('&', 1)[0])
     inst3.params['auth_code'] = cred(redirect3 + ' trailing garbage')
     run(inst3, 'azure-containment-auth-test')                  # InvalidAuthCode
     emu.identity.expire_auth_codes()
     inst3.params['auth_code'] = cred(redirect3)
     run(inst3, 'azure-containment-auth-test')                  # AADSTS70008
+    inst4 = make_instance(mode='auth_code')
+    redirect4 = sign_in(emu, login_url_of(run(inst4, 'azure-containment-generate-login-url')))
+    secrets |= tokens_in_context(inst4.integration_context)
+    secrets.add(redirect4.split('code=', 1)[1].split('&', 1)[0])
+    run(inst4, 'azure-containment-generate-login-url')         # replaces the verifier of redirect4's login URL
+    secrets |= tokens_in_context(inst4.integration_context)
+    inst4.params['auth_code'] = cred(redirect4)
+    run(inst4, 'azure-containment-auth-test')                  # AADSTS501481
     # Managed identity and the Cortex XSOAR application (success, wrong key, back-off).
     run(make_instance(mode='managed_identity'), 'test-module')
     run(make_instance(mode='managed_identity_user'), 'test-module')

@@ -96,6 +96,8 @@ XSOAR_APP_BACKOFF_MAX_SECONDS = 3600
 CTX_AUTH_KEY = 'azure_containment_auth'  # the only integration-context key the authentication code writes
 CTX_LEASES_KEY = 'azure_containment_leases'  # {NSG resource ID (lower case): {owner, expires}}, see NsgLease
 CONTEXT_WRITE_ATTEMPTS = 50             # compare-and-set rounds on the integration context before giving up
+PKCE_VERIFIER_KEY = 'pkce_verifier'     # auth-code mode: the PKCE code_verifier of the last login URL (in the slot)
+PKCE_VERIFIER_BYTES = 48                # secrets.token_urlsafe(48) = 64 characters (RFC 7636: 43-128)
 LEASE_TTL_SECONDS = 60                  # a lease nobody renews lapses after this (a crashed run)
 LEASE_WAIT_SECONDS = 120                # how long a run waits for another run's lease on the same NSG
 
@@ -158,8 +160,8 @@ REQUIRED_ACTIONS: dict[str, str] = {
     'Microsoft.Network/virtualNetworks/subnets/read': 'Network Contributor',
 }
 
-_RESET_STEP = ('run !azure-containment-generate-login-url, sign in, paste the new code (or the whole redirect URL) '
-               'into "Authorization code", save the instance, then run !azure-containment-auth-reset and '
+_RESET_STEP = ('run !azure-containment-auth-reset, then !azure-containment-generate-login-url, sign in, paste the '
+               'new code (or the whole redirect URL) into "Authorization code", save the instance and run '
                '!azure-containment-auth-test')
 
 # One table: error code -> what is wrong and which setup step fixes it. format_error() always appends the code and
@@ -184,6 +186,12 @@ ERROR_HINTS: dict[str, str] = {
     'AADSTS70008': 'The authorization code (or refresh token) has expired. Fix: ' + _RESET_STEP + '.',
     'AADSTS54005': 'The authorization code was already redeemed; a code works only once. Fix: ' + _RESET_STEP + '.',
     'AADSTS700082': 'The refresh token expired because it was not used for too long. Fix: ' + _RESET_STEP + '.',
+    'AADSTS501481': 'The code does not belong to the last login URL generated for this instance (its PKCE '
+                    'code_verifier does not match): a newer login URL was generated, or '
+                    '!azure-containment-auth-reset ran after the URL was generated. Fix: run '
+                    '!azure-containment-generate-login-url again, sign in with that new URL, paste the new code (or '
+                    'the whole redirect URL) into "Authorization code", save the instance and run '
+                    '!azure-containment-auth-test (generate no other login URL and run no auth-reset in between).',
     'AADSTS50011': 'The redirect URI does not match the app registration. Fix: set "Application redirect URI" to '
                    'exactly one of the Redirect URIs in Entra ID > App registrations > your app > Authentication '
                    '(Web platform), then generate a new login URL and code.',
@@ -434,6 +442,8 @@ class AzureTokenProvider:
         self._token = ''                 # this run's token: the client asks before every ARM request
         self._token_valid_until = 0.0
         self._signing_key: Any = None    # certificate modes: the parsed private key, loaded only to sign
+        self._pkce_verifier = ''         # auth-code mode: the stored PKCE code_verifier, sent with the code
+        self._code_redeemed = False
         # MSAL's DEBUG records dump token-cache events including the one-time code: never let them out.
         logging.getLogger('msal').setLevel(logging.WARNING)
         for value in (client_secret, private_key, auth_code, enc_key):
@@ -474,11 +484,19 @@ class AzureTokenProvider:
         return bool(list(cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN)))
 
     def authorize_url(self) -> str:
-        """The sign-in URL of the auth-code flow for this cloud, tenant, client and redirect URI."""
+        """The sign-in URL of the auth-code flow for this cloud, tenant, client and redirect URI, with PKCE (RFC 7636,
+        S256). The code is redeemed in a later run, so the code_verifier is kept in this identity's slot of the
+        integration context (merged by compare-and-set; it replaces the verifier of any earlier login URL) and is
+        sent when the code is redeemed. The verifier never leaves the integration context: only its SHA-256 is in
+        the URL."""
+        verifier = secrets.token_urlsafe(PKCE_VERIFIER_BYTES)
+        add_sensitive_log_strs(verifier)
+        auth_store_update(self.identity_key, {PKCE_VERIFIER_KEY: verifier})
         query = urlencode({
             'client_id': self.client_id, 'response_type': 'code', 'redirect_uri': self.redirect_uri,
             'response_mode': 'query', 'scope': f'offline_access {self.arm_url}/user_impersonation',
-            'state': secrets.token_urlsafe(16),
+            'state': secrets.token_urlsafe(16), 'code_challenge': pkce_challenge(verifier),
+            'code_challenge_method': 'S256',
         })
         return f'{self.login_url}/{self.tenant_id}/oauth2/v2.0/authorize?{query}'
 
@@ -498,17 +516,25 @@ class AzureTokenProvider:
         if force_refresh:
             for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                 cache.remove_at(item)
+        verifier = slot.get(PKCE_VERIFIER_KEY) or ''
+        if verifier:
+            add_sensitive_log_strs(verifier)
+        self._pkce_verifier, self._code_redeemed = verifier, False
+        result: dict | None = None
         try:
             result = self._msal_acquire(cache, http_cache, allow_redeem)
         finally:
             updates: dict = {}
+            spent: dict = {}
+            if self._code_redeemed and verifier and (result or {}).get('access_token'):
+                spent = {PKCE_VERIFIER_KEY: verifier}   # single use: the code it protected is redeemed
             if cache.has_state_changed:
                 updates['msal_cache'] = cache.serialize()
             after = http_cache_dump(http_cache)
             if after != before:
                 updates['http_cache'] = after
-            if updates:
-                auth_store_update(self.identity_key, updates)
+            if updates or spent:
+                auth_store_update(self.identity_key, updates, drop_if=spent)
         return self._token_from_result(result)
 
     def _msal_acquire(self, cache: Any, http_cache: dict, allow_redeem: bool) -> dict:
@@ -539,7 +565,12 @@ class AzureTokenProvider:
                 raise AzureAuthError('MissingParam', format_error(
                     'MissingParam', field='Application redirect URI', mode='the Authorization Code mode',
                     where='enter the redirect URI registered for the app (Authentication > Web).'))
-            return app.acquire_token_by_authorization_code(code, self.scopes, redirect_uri=self.redirect_uri)
+            self._code_redeemed = True
+            # PKCE: the verifier of the login URL; none stored = a login URL from before PKCE, redeemed without it
+            # (Entra ID accepts that from a confidential client when the sign-in carried no code_challenge).
+            extra = {'data': {'code_verifier': self._pkce_verifier}} if self._pkce_verifier else {}
+            redirect_uri = self.redirect_uri
+            return app.acquire_token_by_authorization_code(code, self.scopes, redirect_uri=redirect_uri, **extra)
         except (requests.exceptions.SSLError, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
             code, message = connection_error(exc, target)
             if self.mode == MODE_MANAGED_IDENTITY:
@@ -1009,6 +1040,11 @@ def validate_tenant(value: str) -> str:
         where='copy the Directory (tenant) ID from Entra ID > Overview (or the app registration\'s Overview).'))
 
 
+def pkce_challenge(verifier: str) -> str:
+    """RFC 7636 S256: base64url(SHA-256(ASCII verifier)) without '=' padding."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode('ascii')).digest()).decode().rstrip('=')
+
+
 def clean_auth_code(raw: str) -> str:
     """The bare one-time code from what a user pasted: the code itself, `code=...`, a code followed by
     `&session_state=...`/`&state=...`, or the whole redirect URL. Anything else raises InvalidAuthCode."""
@@ -1097,14 +1133,18 @@ def auth_store_read(identity_key: str) -> dict:
     return dict(((context.get(CTX_AUTH_KEY) or {}).get(identity_key)) or {})
 
 
-def auth_store_update(identity_key: str, updates: dict, remove: tuple = ()) -> None:
-    """Merge `updates` into this identity's slot (other identities and other keys are kept)."""
+def auth_store_update(identity_key: str, updates: dict, remove: tuple = (), drop_if: dict | None = None) -> None:
+    """Merge `updates` into this identity's slot (other identities and other keys are kept). `drop_if` ({key: value})
+    drops a key only while it still holds that value (a parallel run may have stored a newer one)."""
     def change(context: dict) -> bool:
         store = dict(context.get(CTX_AUTH_KEY) or {})
         slot = dict(store.get(identity_key) or {})
         slot.update(updates)
         for key in remove:
             slot.pop(key, None)
+        for key, value in (drop_if or {}).items():
+            if slot.get(key) == value:
+                slot.pop(key)
         store[identity_key] = slot
         context[CTX_AUTH_KEY] = store
         return True
@@ -1771,13 +1811,15 @@ def generate_login_url_command(client: AzureClient, args: dict) -> CommandResult
         raise AzureAuthError('MissingParam', format_error(
             'MissingParam', field='Application redirect URI', mode='the Authorization Code mode',
             where='enter the redirect URI registered for the app (Entra ID > App registrations > Authentication).'))
-    url = provider.authorize_url()
+    url = provider.authorize_url()   # also stores this URL's PKCE code_verifier (replacing any earlier one)
     readable = (
         '### Authorization instructions\n'
+        'If this instance signed in before, first run !azure-containment-auth-reset and then this command again '
+        '(auth-reset also forgets the PKCE verifier of this login URL).\n'
         f'1. Open this link and sign in with the user the pack acts for:\n[{url}]({url})\n'
         f'2. After consenting you are redirected to {provider.redirect_uri}?code=...: copy the code value '
         '(or the whole redirect URL) into the instance\'s "Authorization code" field and save the instance.\n'
-        '3. Run !azure-containment-auth-reset (if a previous sign-in is cached), then !azure-containment-auth-test.'
+        '3. Run !azure-containment-auth-test. The code works only with the latest login URL of this instance.'
     )
     return CommandResults(readable_output=readable)
 

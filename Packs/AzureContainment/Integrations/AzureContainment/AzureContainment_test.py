@@ -3,11 +3,13 @@ never reaches the network here), then the containment helpers and commands again
 in-memory ARM with Azure's rule semantics."""
 import base64
 import datetime
+import hashlib
 import importlib.util
 import ipaddress
 import json
 import os
 import random
+import re
 from urllib.parse import parse_qs
 
 import demistomock as demisto
@@ -79,6 +81,7 @@ def test_every_hint_keeps_its_code_and_names_a_fix():
 
 @pytest.mark.parametrize('code', ['AADSTS7000215', 'AADSTS7000222', 'AADSTS7000218', 'AADSTS700016', 'AADSTS90002',
                                   'AADSTS70008', 'AADSTS54005', 'AADSTS700082', 'AADSTS50011', 'AADSTS65001',
+                                  'AADSTS501481',
                                   'AuthorizationFailed', 'LinkedAuthorizationFailed', 'SubscriptionNotFound',
                                   'ResourceGroupNotFound', 'ResourceNotFound', 'InvalidAuthenticationTokenAudience',
                                   'ExpiredAuthenticationToken', 'RetryableErrorDueToAnotherOperation',
@@ -249,7 +252,8 @@ def test_force_refresh_fetches_new_token(requests_mock):
 @pytest.mark.parametrize('code, status, fix', [
     (7000215, 401, 'secret Value'), (7000222, 401, 'create a new client secret'),
     (700016, 400, 'Application (client) ID'),
-    (90002, 400, 'Directory (tenant) ID'), (65001, 400, 'Grant admin consent')])
+    (90002, 400, 'Directory (tenant) ID'), (65001, 400, 'Grant admin consent'),
+    (501481, 400, 'run !azure-containment-generate-login-url again, sign in with that new URL')])
 def test_entra_errors_mapped(requests_mock, code, status, fix):
     mock_entra(requests_mock, status_code=status, json={
         'error': 'invalid_client', 'error_description': f'AADSTS{code}: Something failed.\r\nTrace ID: t\r\n',
@@ -362,6 +366,7 @@ def test_auth_code_redeemed_once_then_silent(requests_mock):
     assert client.token_provider.get_token() == 'user-at'
     assert 'code=ONE.TIME_code-1' in token_mock.last_request.text
     assert 'redirect_uri=https%3A%2F%2Flocalhost%2Fauthcode' in token_mock.last_request.text
+    assert 'code_verifier' not in token_mock.last_request.text   # no login URL generated: redeemed as before PKCE
     assert ac.build_client(p).token_provider.has_cached_sign_in()
     # Next run: access token from the cache; after a forced refresh the refresh token is used, not the code.
     again = ac.build_client(p).token_provider
@@ -376,6 +381,93 @@ def test_generate_login_url():
     assert f'{LOGIN}/{TENANT}/oauth2/v2.0/authorize?' in result.readable_output
     assert 'offline_access+https%3A%2F%2Farm.test%2Fuser_impersonation' in result.readable_output
     assert f'client_id={CLIENT}' in result.readable_output
+
+
+AUTH_CODE_PARAMS = {'auth_type': 'Authorization Code', 'redirect_uri': 'https://localhost/authcode'}
+PASTED_CODE = 'ONE.TIME_code-1'
+
+
+def login_url_query(readable):
+    url = readable.split('](', 1)[1].split(')', 1)[0]
+    return {k: v[0] for k, v in parse_qs(url.split('?', 1)[1]).items()}
+
+
+def stored_verifier(client):
+    slot = demisto.getIntegrationContext()[ac.CTX_AUTH_KEY][client.token_provider.identity_key]
+    return slot.get(ac.PKCE_VERIFIER_KEY)
+
+
+def test_generate_login_url_pkce_s256_verifier_stored_merged_and_never_shown():
+    other_slot = {'msal_cache': '{}', 'http_cache': {'entries': []}}
+    ac.set_integration_context({'someone_else': {'x': 1}, ac.CTX_AUTH_KEY: {'other|identity': {'k': 'v'}}})
+    client = ac.build_client(params(**AUTH_CODE_PARAMS))
+    ac.auth_store_update(client.token_provider.identity_key, other_slot)
+    result = ac.generate_login_url_command(client, {})
+    query = login_url_query(result.readable_output)
+    verifier = stored_verifier(client)
+    assert 43 <= len(verifier) <= 128 and re.fullmatch(r'[A-Za-z0-9._~-]+', verifier)   # RFC 7636 unreserved
+    digest = hashlib.sha256(verifier.encode()).digest()
+    assert query['code_challenge'] == base64.urlsafe_b64encode(digest).decode().rstrip('=')
+    assert '=' not in query['code_challenge'] and len(query['code_challenge']) == 43
+    assert query['code_challenge_method'] == 'S256' and query['state']
+    assert verifier not in result.readable_output and verifier not in json.dumps(result.to_context())
+    assert demisto._mask(f'x {verifier} y') == 'x <XX_REPLACED> y'      # registered as a sensitive string
+    context = demisto.getIntegrationContext()
+    assert context['someone_else'] == {'x': 1} and context[ac.CTX_AUTH_KEY]['other|identity'] == {'k': 'v'}
+    slot = context[ac.CTX_AUTH_KEY][client.token_provider.identity_key]
+    assert {k: slot[k] for k in other_slot} == other_slot           # merged into the slot, nothing clobbered
+    # A second login URL replaces the verifier (and the challenge) of the first.
+    again = login_url_query(ac.generate_login_url_command(ac.build_client(params(**AUTH_CODE_PARAMS)), {})
+                            .readable_output)
+    assert stored_verifier(client) != verifier and again['code_challenge'] != query['code_challenge']
+
+
+def auth_code_token_mock(requests_mock):
+    return mock_entra(requests_mock, json={
+        'token_type': 'Bearer', 'expires_in': 3599, 'access_token': 'user-at', 'refresh_token': 'user-rt',
+        'scope': f'{ARM}/user_impersonation',
+        'client_info': base64.urlsafe_b64encode(json.dumps({'uid': 'u1', 'utid': TENANT}).encode()).decode()})
+
+
+def test_auth_code_redemption_sends_the_stored_verifier_then_forgets_it(requests_mock):
+    token_mock = auth_code_token_mock(requests_mock)
+    ac.generate_login_url_command(ac.build_client(params(**AUTH_CODE_PARAMS)), {})
+    client = ac.build_client(params(**AUTH_CODE_PARAMS, auth_code={'password': PASTED_CODE}))
+    verifier = stored_verifier(client)
+    assert client.token_provider.get_token() == 'user-at'
+    form = parse_qs(token_mock.last_request.text)
+    assert form['code_verifier'] == [verifier] and form['code'] == [PASTED_CODE]
+    assert form['grant_type'] == ['authorization_code']
+    assert stored_verifier(client) is None, 'a redeemed code makes its verifier useless: not kept'
+    assert demisto._mask(verifier) == '<XX_REPLACED>'
+    # Later runs use the refresh token; no verifier is sent with it.
+    ac.build_client(params(**AUTH_CODE_PARAMS)).token_provider.get_token(force_refresh=True)
+    assert 'grant_type=refresh_token' in token_mock.last_request.text
+    assert 'code_verifier' not in token_mock.last_request.text
+
+
+def test_auth_code_failed_redemption_keeps_the_verifier_and_maps_501481(requests_mock):
+    auth_code_token_mock(requests_mock)
+    requests_mock.post(TOKEN_URL, status_code=400, json={
+        'error': 'invalid_grant', 'error_codes': [501481], 'error_description': (
+            'AADSTS501481: The Code_Verifier does not match the code_challenge supplied in the authorization '
+            'request.\r\nTrace ID: t\r\n')})
+    ac.generate_login_url_command(ac.build_client(params(**AUTH_CODE_PARAMS)), {})
+    client = ac.build_client(params(**AUTH_CODE_PARAMS, auth_code={'password': PASTED_CODE}))
+    verifier = stored_verifier(client)
+    with pytest.raises(ac.AzureAuthError) as info:
+        client.token_provider.get_token()
+    assert info.value.code == 'AADSTS501481' and 'generate-login-url again' in info.value.message
+    assert verifier not in info.value.message and stored_verifier(client) == verifier
+
+
+def test_auth_reset_clears_the_verifier():
+    client = ac.build_client(params(**AUTH_CODE_PARAMS))
+    ac.generate_login_url_command(client, {})
+    assert stored_verifier(client)
+    ac.set_integration_context({**demisto.getIntegrationContext(), 'other': 1})
+    ac.auth_reset_command(client, {})
+    assert demisto.getIntegrationContext() == {'other': 1}
 
 
 def test_managed_identity_user_assigned(requests_mock, monkeypatch):
