@@ -99,6 +99,7 @@ def test_bad_ip_command_input_is_refused_before_any_request(emulator, xsoar, com
     seq = last_seq(emulator)
     res = xsoar.run(command, args)
     assert len(res.errors) == 1 and fragment in res.errors[0] and 'Nothing was changed' in res.errors[0]
+    assert res.errors[0].startswith(f'Failed to execute {command}. ')   # the prefix main() gives every error
     items = blocked_items(res)  # a playbook branches on Status Invalid; valid IPs of a refused call get no item
     assert sorted((i['IP'], i['Direction']) for i in items) == sorted(
         (ip, d) for ip in invalid for d in ('Inbound', 'Outbound'))

@@ -1873,13 +1873,15 @@ def ip_command_input(client, args: dict) -> tuple[list[Prefix], list[str], NsgRe
     raise InvalidIpInput(message, items)
 
 
-def invalid_ip_input_results(err: InvalidIpInput) -> CommandResults:
-    """The error entry of refused block/unblock input, with the Invalid items in its context."""
-    readable = err.message
+def invalid_ip_input_results(err: InvalidIpInput, command: str) -> CommandResults:
+    """The error entry of refused block/unblock input, with the Invalid items in its context; its text starts with
+    "Failed to execute <command>." like every error main() reports."""
+    message = f'Failed to execute {command}. {err.message}'
+    readable = message
     if err.items:
         readable += '\n' + tableToMarkdown('Refused input', err.items, headers=['IP', 'Direction', 'Status',
                                                                                  'Warning'])
-    return CommandResults(entry_type=EntryType.ERROR, readable_output=readable, raw_response=err.message,
+    return CommandResults(entry_type=EntryType.ERROR, readable_output=readable, raw_response=message,
                           outputs={blocked_ip_key(): err.items} if err.items else None)
 
 
@@ -1994,7 +1996,7 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     try:
         prefixes, directions, nsg = ip_command_input(client, args)
     except InvalidIpInput as err:
-        return invalid_ip_input_results(err)
+        return invalid_ip_input_results(err, 'azure-nsg-block-ip')
     dry_run = argToBoolean(args.get('dry_run') or 'false')
     description, truncated = block_description(args.get('description'))
     items: list[dict] = []
@@ -2098,7 +2100,7 @@ def nsg_unblock_ip_command(client, args: dict) -> CommandResults:
     try:
         prefixes, directions, nsg = ip_command_input(client, args)
     except InvalidIpInput as err:
-        return invalid_ip_input_results(err)
+        return invalid_ip_input_results(err, 'azure-nsg-unblock-ip')
     items: list[dict] = []
     for direction in directions:
         found, explain = _unblock_direction(client, nsg, direction, prefixes)

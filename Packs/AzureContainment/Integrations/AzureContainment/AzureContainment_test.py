@@ -917,6 +917,9 @@ def test_invalid_ips_are_one_error_entry_with_invalid_items(arm, command):
     result = command(arm, {'ip': '203.0.113.7,*,AzureCloud', 'nsg_name': 'edge-nsg'})
     assert result.entry_type == ac.EntryType.ERROR
     text = result.to_context()['Contents']
+    name = 'azure-nsg-block-ip' if command is ac.nsg_block_ip_command else 'azure-nsg-unblock-ip'
+    assert text.startswith(f'Failed to execute {name}. ')       # as main() words every other error
+    assert result.readable_output.startswith(f'Failed to execute {name}. ')
     assert "'*' (would match every address)" in text and "'AzureCloud' (looks like a service tag" in text
     assert "'203.0.113.7'" not in text and 'Give IPv4/IPv6 addresses or CIDRs' in text
     assert sorted((i['IP'], i['Direction'], i['Status'], i['NSG']) for i in blocked_ip_items(result)) == [
@@ -942,6 +945,7 @@ def test_invalid_input_names_every_problem_in_one_entry(arm):
 def test_other_invalid_input_is_an_error_without_items(arm, args):
     result = ac.nsg_block_ip_command(arm, args)
     assert result.entry_type == ac.EntryType.ERROR and result.outputs is None
+    assert result.to_context()['Contents'].startswith('Failed to execute azure-nsg-block-ip. ')
     assert arm.log == []
 
 
