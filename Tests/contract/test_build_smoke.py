@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from Tests.e2e.conftest import build_params
+
 ROOT = Path(__file__).resolve().parents[2]
 INTEGRATION_DIR = ROOT / "Packs" / "AzureContainment" / "Integrations" / "AzureContainment"
 SOURCE_YML = INTEGRATION_DIR / "AzureContainment.yml"
-SCENARIO = ROOT / "Tests" / "azure_emulator" / "scenarios" / "default.yaml"
 STRIPPED_IMPORTS = (
     "import demistomock as demisto",
     "from CommonServerPython import *",
@@ -104,22 +105,9 @@ def test_unified_script_test_module_against_emulator(unified_yml):
     """The uploaded artifact's test-module returns 'ok' against the local Azure emulator (client credentials)."""
     XsoarInstance = _harness()
     Emulator = _emulator_class()
-    scenario = yaml.safe_load(SCENARIO.read_text())
-    subscription = scenario["subscriptions"][0]
     with Emulator(scenario="default") as emu:
         creds = emu.credentials["soc-responder"]
-        params = {
-            "auth_id": {"identifier": "", "password": creds["client_id"]},
-            "tenant_id": {"identifier": "", "password": creds["tenant_id"]},
-            "enc_key": {"identifier": "", "password": creds["secret"]},
-            "self_deployed": True,
-            "auth_type": "Client Credentials",
-            "subscription_id": subscription["id"],
-            "resource_group": subscription["resource_groups"][0]["name"],
-            "azure_cloud": "Custom",
-            "azure_ad_endpoint": emu.login_url,
-            "arm_endpoint": emu.arm_url,
-        }
+        params = build_params(emu, "soc-responder", "secret")  # the e2e tests' instance for the emulator
         instance = XsoarInstance(params, integration=str(unified_yml), env={"REQUESTS_CA_BUNDLE": emu.ca_bundle})
         result = instance.run("test-module")
         log = emu.request_log()
