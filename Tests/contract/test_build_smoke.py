@@ -82,14 +82,6 @@ def _harness():
     return XsoarInstance
 
 
-def _emulator_class():
-    try:
-        from Tests.azure_emulator import Emulator
-    except ImportError as exc:  # pragma: no cover - only before the emulator issue landed
-        pytest.skip(f"Tests.azure_emulator.Emulator has not landed yet (issue 3): {exc}")
-    return Emulator
-
-
 def test_unified_script_runs_unknown_command_like_xsoar(unified_yml):
     """The embedded script imports and runs main() under Tests/xsoar_local; an unknown command is one error entry."""
     instance = _harness()({"subscription_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"}, integration=str(unified_yml))
@@ -101,16 +93,15 @@ def test_unified_script_runs_unknown_command_like_xsoar(unified_yml):
         f"\"Command 'x' is not implemented\"; got: {result.errors}")
 
 
-def test_unified_script_test_module_against_emulator(unified_yml):
-    """The uploaded artifact's test-module returns 'ok' against the local Azure emulator (client credentials)."""
+def test_unified_script_test_module_against_emulator(unified_yml, emulator):
+    """The uploaded artifact's test-module returns 'ok' against the local Azure emulator (client credentials).
+    `emulator` is the session's default emulator (Tests.azure_emulator.fixtures), reset and its log cleared."""
     XsoarInstance = _harness()
-    Emulator = _emulator_class()
-    with Emulator(scenario="default") as emu:
-        creds = emu.credentials["soc-responder"]
-        params = build_params(emu, "soc-responder", "secret")  # the e2e tests' instance for the emulator
-        instance = XsoarInstance(params, integration=str(unified_yml), env={"REQUESTS_CA_BUNDLE": emu.ca_bundle})
-        result = instance.run("test-module")
-        log = emu.request_log()
+    creds = emulator.credentials["soc-responder"]
+    params = build_params(emulator, "soc-responder", "secret")  # the e2e tests' instance for the emulator
+    instance = XsoarInstance(params, integration=str(unified_yml), env={"REQUESTS_CA_BUNDLE": emulator.ca_bundle})
+    result = instance.run("test-module")
+    log = emulator.request_log()
     assert result.ok, f"test-module from the unified YAML returned errors: {result.errors}"
     assert any(entry.get("Contents") == "ok" for entry in result.entries), result.entries
     # 'ok' must come from the emulator: a token from its Entra ID listener, then ARM calls as that app
