@@ -2569,6 +2569,9 @@ def nsg_rule_list_command(client, args: dict) -> CommandResults:
 
 ''' MAIN FUNCTION '''
 
+COMMANDS_WITHOUT_CLIENT = {'azure-containment-auth-reset'}
+
+
 def build_client(params: dict) -> AzureClient:
     """The client for the instance params; every check that needs no request happens here (missing params,
     GUID formats, cloud endpoints)."""
@@ -2672,12 +2675,8 @@ def main() -> None:
         return
     demisto.debug(f'Azure Containment: running {command}')
     try:
-        try:
-            client = build_client(demisto.params())
-        except DemistoException:
-            if command != 'azure-containment-auth-reset':   # clearing the caches must work even when params are bad
-                raise
-            client = None
+        # auth-reset only clears the integration context: it needs no client, so it works even with bad params
+        client = None if command in COMMANDS_WITHOUT_CLIENT else build_client(demisto.params())
         return_results(commands[command](client, demisto.args()))
     except Exception as exc:  # noqa: BLE001 - every failure becomes one error entry with the mapped text, no traceback
         message = getattr(exc, 'message', None) if isinstance(exc, DemistoException) else None
