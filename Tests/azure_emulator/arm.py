@@ -53,6 +53,8 @@ NSG_TYPE = "Microsoft.Network/networkSecurityGroups"
 NIC_TYPE = "Microsoft.Network/networkInterfaces"
 VNET_TYPE = "Microsoft.Network/virtualNetworks"
 VM_TYPE = "Microsoft.Compute/virtualMachines"
+KIND_TYPES = {"nsg": NSG_TYPE, "nic": NIC_TYPE, "vnet": VNET_TYPE, "vm": VM_TYPE}
+TYPE_KINDS = {rtype.lower(): kind for kind, rtype in KIND_TYPES.items()}
 DESCRIPTION_MAX = 140
 
 DEFAULT_RULES = [
@@ -416,7 +418,7 @@ class ArmService:
                 return self._only(m, "GET") or self._get_rg(claims, sub, rg)
             if rest_l[2] == "providers" and len(rest) >= 5:
                 return self._route_provider(request, claims, sub, rg, rest[3:], rest_l[3:])
-        raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.", gateway=True)
+        raise E.invalid_request_uri(request.path)
 
     @staticmethod
     def _only(method: str, *allowed: str) -> Response | None:
@@ -429,7 +431,7 @@ class ArmService:
                         low: list[str]) -> Response:
         m = request.method
         if len(low) < 2:
-            raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.", gateway=True)
+            raise E.invalid_request_uri(request.path)
         ns, rtype = low[0], low[1]
         scope = f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg else "")
         if ns == "microsoft.authorization" and rtype == "permissions" and len(low) == 2:
@@ -440,10 +442,7 @@ class ArmService:
         if rtype == "locations" and rg is None and len(low) == 5 and low[3] in ("operations", "operationresults"):
             self._only(m, "GET")
             return self._operation(request, seg[4], low[3] == "operationresults", ns)
-        full_type = f"{ns}/{rtype}"
-        types = {"microsoft.network/networksecuritygroups": "nsg", "microsoft.network/networkinterfaces": "nic",
-                 "microsoft.network/virtualnetworks": "vnet", "microsoft.compute/virtualmachines": "vm"}
-        kind = types.get(full_type)
+        kind = TYPE_KINDS.get(f"{ns}/{rtype}")
         if kind is None:
             raise ArmError(400, "InvalidResourceType", f"The resource type '{seg[1]}' could not be found in the "
                            f"namespace '{seg[0]}' for api version '{request.arg('api-version')}'.", gateway=True)
@@ -451,7 +450,7 @@ class ArmService:
             self._only(m, "GET")
             return self._list(request, claims, sub, rg, kind)
         if rg is None:
-            raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.", gateway=True)
+            raise E.invalid_request_uri(request.path)
         name, tail, tail_l = seg[2], seg[3:], low[3:]
         handler = getattr(self, f"_{kind}_route")
         return handler(request, claims, sub, rg, name, tail, tail_l)
@@ -492,9 +491,8 @@ class ArmService:
         return rec
 
     def _resource(self, sub: str, rg: str, rtype: str, name: str) -> Rec:
-        self._rg_rec(sub, rg)
-        rg_name = self.res[f"/subscriptions/{sub}/resourcegroups/{rg}".lower()].body["name"]
-        rec = self.res.get(self._rid(sub, rg_name, rtype, name).lower())
+        rg_name = self._rg_rec(sub, rg).body["name"]
+        rec = self.res.get(f"/subscriptions/{sub}/resourcegroups/{rg}/providers/{rtype}/{name}".lower())
         if rec is None:
             raise E.resource_not_found(f"{rtype}/{name}", rg_name)
         return rec
@@ -570,7 +568,7 @@ class ArmService:
 
     # ------------------------------------------------------------------ lists
     def _list(self, request: Request, claims: dict, sub: str, rg: str | None, kind: str) -> Response:
-        rtype = {"nsg": NSG_TYPE, "nic": NIC_TYPE, "vnet": VNET_TYPE, "vm": VM_TYPE}[kind]
+        rtype = KIND_TYPES[kind]
         scope = f"/subscriptions/{sub}" + (f"/resourceGroups/{rg}" if rg else "")
         self._authorize(claims, f"{rtype}/read", scope)
         if rg:
@@ -696,7 +694,7 @@ class ArmService:
                 if rule["name"].lower() == tail_l[1]:
                     return Response(200, rule)
             raise E.child_not_found(f"{nsg_id}/defaultSecurityRules/{tail[1]}")
-        raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.", gateway=True)
+        raise E.invalid_request_uri(request.path)
 
     # --- rule validation
     def _validate_rule(self, nsg_id: str, name: str, props: Any) -> dict:
@@ -962,8 +960,9 @@ class ArmService:
         name = current["name"] if current else rule
         props = self._validate_rule(nsg_id, name, body.get("properties"))
         new_rule = self._rule_body(nsg_id, name, props)
-        new_rules = [r for r in rules if r is not current] + [new_rule]
-        if current is not None:
+        if current is None:
+            new_rules = [*rules, new_rule]
+        else:
             new_rules = [new_rule if r is current else r for r in rules]
         self._check_rule_set(nsg_id, new_rules, {name.lower()})
         snapshot = self._snapshot(nsg_id)
@@ -1011,7 +1010,7 @@ class ArmService:
                 if sn["name"].lower() == tail_l[1]:
                     return Response(200, sn)
             raise E.child_not_found(f"{rec.body['id']}/subnets/{tail[1]}")
-        raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.", gateway=True)
+        raise E.invalid_request_uri(request.path)
 
     # ------------------------------------------------------------------ network interfaces
     NIC_READONLY = ("resourceGuid", "macAddress", "virtualMachine", "primary", "vnetEncryptionSupported",
@@ -1030,7 +1029,7 @@ class ArmService:
                    tail_l: list[str]) -> Response:
         nic_id = self._rid(sub, rg, NIC_TYPE, name)
         if tail:
-            raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.", gateway=True)
+            raise E.invalid_request_uri(request.path)
         if request.method == "GET":
             self._authorize(claims, f"{NIC_TYPE}/read", nic_id)
             return Response(200, self._render_nic(self._resource(sub, rg, NIC_TYPE, name)))
@@ -1194,7 +1193,7 @@ class ArmService:
             verb = actions[tail_l[0]]
             self._authorize(claims, f"{VM_TYPE}/{verb}/action", vm_id)
             return self._vm_action(request, self._resource(sub, rg, VM_TYPE, name), verb)
-        raise ArmError(404, "InvalidRequestUri", f"The request URI '{request.path}' is not valid.", gateway=True)
+        raise E.invalid_request_uri(request.path)
 
     def _vm_action(self, request: Request, rec: Rec, verb: str) -> Response:
         code, moving = self._vm_power(rec)

@@ -83,6 +83,10 @@ def resource_not_found(type_path: str, rg: str) -> ArmError:
                     + RESOURCE_NOT_FOUND_SUFFIX, gateway=True)
 
 
+def invalid_request_uri(path: str) -> ArmError:
+    return ArmError(404, "InvalidRequestUri", f"The request URI '{path}' is not valid.", gateway=True)
+
+
 def child_not_found(resource_id: str) -> ArmError:
     # Network RP answer for a missing child resource (security rule, subnet) [unverified wording]
     return ArmError(404, "NotFound", f"Resource {resource_id} not found.")
