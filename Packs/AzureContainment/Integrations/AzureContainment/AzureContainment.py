@@ -1730,7 +1730,7 @@ def get_nsg(client, path: str) -> dict:
 
 def get_nsg_or_none(client, path: str) -> dict | None:
     try:
-        return client.arm_json('GET', path, api_version=NETWORK_API_VERSION)
+        return get_nsg(client, path)
     except DemistoException as err:
         if getattr(err, 'status', None) == 404:
             return None
@@ -2240,9 +2240,7 @@ def _put_nic(client, nic: dict, nsg_id: str | None, tags: dict | None) -> None:
     else:
         body['tags'] = tags
     parsed = parse_resource_id(nic.get('id'), 'Microsoft.Network/networkInterfaces', 'network interface ID')
-    response = client.arm_request('PUT', parsed['path'], api_version=NETWORK_API_VERSION,
-                                  body=body)
-    wait_for_write(client, response, f"Updating network interface {nic.get('name')}")
+    arm_write(client, 'PUT', parsed['path'], f"Updating network interface {nic.get('name')}", body)
 
 
 def _isolation_output(vm: dict, iso_id: str | None, status: str, nic_rows: list[dict], subnet_nsgs: dict,
@@ -2269,7 +2267,8 @@ def _isolation_results(out: dict, title: str, extra: str = '') -> CommandResults
 
 def vm_isolate_command(client, args: dict) -> CommandResults:
     sub, rg, vm_name = resolve_vm(client, args)
-    allow = parse_prefix_list(argToList(args.get('allow_ip')), 'allow_ip') if argToList(args.get('allow_ip')) else []
+    allow_ip = argToList(args.get('allow_ip'))
+    allow = parse_prefix_list(allow_ip, 'allow_ip') if allow_ip else []
     ports = parse_ports(argToList(args.get('allow_ports')) or DEFAULT_FORENSIC_PORTS)
     dry_run = argToBoolean(args.get('dry_run') or 'false')
     vm = _get_vm(client, sub, rg, vm_name)
@@ -2490,7 +2489,7 @@ def vm_power_command(client, args: dict) -> CommandResults:
                                   api_version=COMPUTE_API_VERSION, params=params)
     url = operation_url_of(response)
     if not polling:
-        raise_if_failed(what, client.wait_for_operation(response, timeout) or {})
+        wait_for_write(client, response, what, timeout)
         return _power_final(client, sub, rg, name, action)
     if response.status_code in (200, 204) or not url:
         return _power_final(client, sub, rg, name, action)
