@@ -82,6 +82,12 @@ def _etag() -> str:
     return f'W/"{uuid.uuid4()}"'
 
 
+def _copy_but(body: dict, child_key: str) -> dict:
+    """A deep copy of a resource body, except properties[child_key] (left None, in its place): the caller renders
+    those children itself, so they are not copied twice."""
+    return copy.deepcopy({**body, "properties": {**body["properties"], child_key: None}})
+
+
 def _camel(key: str) -> str:
     head, *rest = key.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)
@@ -633,7 +639,7 @@ class ArmService:
                 for n, direction, prio, src, dst, access, desc in DEFAULT_RULES]
 
     def _render_nsg(self, rec: Rec) -> dict:
-        body = copy.deepcopy(rec.body)
+        body = _copy_but(rec.body, "securityRules")
         nsg_l = rec.body["id"].lower()
         props = body["properties"]
         props["provisioningState"] = self._nsg_state(rec)
@@ -974,7 +980,7 @@ class ArmService:
 
     # ------------------------------------------------------------------ virtual networks / subnets
     def _render_vnet(self, rec: Rec) -> dict:
-        body = copy.deepcopy(rec.body)
+        body = _copy_but(rec.body, "subnets")
         body["properties"]["provisioningState"] = "Succeeded"
         body["properties"]["subnets"] = [self._render_subnet(rec, sn) for sn in rec.body["properties"]["subnets"]]
         return body
