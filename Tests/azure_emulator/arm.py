@@ -503,6 +503,11 @@ class ArmService:
             raise E.resource_not_found(f"{rtype}/{name}", rg_name)
         return rec
 
+    def _authorized(self, claims: dict, sub: str, rg: str, rtype: str, name: str, action: str) -> Rec:
+        """The resource once the caller may do `{rtype}/{action}` on it (RBAC is checked before existence)."""
+        self._authorize(claims, f"{rtype}/{action}", self._rid(sub, rg, rtype, name))
+        return self._resource(sub, rg, rtype, name)
+
     def _rid(self, sub: str, rg: str, rtype: str, name: str) -> str:
         rg_rec = self.res.get(f"/subscriptions/{sub}/resourcegroups/{rg}".lower())
         rg_name = rg_rec.body["name"] if rg_rec else rg
@@ -671,8 +676,7 @@ class ArmService:
         nsg_id = self._rid(sub, rg, NSG_TYPE, name)
         if not tail:
             if m == "GET":
-                self._authorize(claims, f"{NSG_TYPE}/read", nsg_id)
-                return Response(200, self._render_nsg(self._resource(sub, rg, NSG_TYPE, name)))
+                return Response(200, self._render_nsg(self._authorized(claims, sub, rg, NSG_TYPE, name, "read")))
             if m == "PUT":
                 return self._put_nsg(request, claims, sub, rg, name)
             if m == "DELETE":
@@ -683,8 +687,7 @@ class ArmService:
         if tail_l[0] == "securityrules":
             if len(tail) == 1:
                 self._only(m, "GET")
-                self._authorize(claims, f"{NSG_TYPE}/securityRules/read", nsg_id)
-                rec = self._resource(sub, rg, NSG_TYPE, name)
+                rec = self._authorized(claims, sub, rg, NSG_TYPE, name, "securityRules/read")
                 now = time.monotonic()
                 return self._page(request, [self._render_rule(rec, r, now)
                                             for r in rec.body["properties"]["securityRules"]])
@@ -692,8 +695,7 @@ class ArmService:
                 return self._rule_route(request, claims, sub, rg, name, tail[1])
         if tail_l[0] == "defaultsecurityrules" and len(tail) in (1, 2):
             self._only(m, "GET")
-            self._authorize(claims, f"{NSG_TYPE}/defaultSecurityRules/read", nsg_id)
-            rules = self._default_rules(self._resource(sub, rg, NSG_TYPE, name))
+            rules = self._default_rules(self._authorized(claims, sub, rg, NSG_TYPE, name, "defaultSecurityRules/read"))
             if len(tail) == 1:
                 return self._page(request, rules)
             for rule in rules:
@@ -925,9 +927,7 @@ class ArmService:
         return Response(202, None, self._lro_headers(request, op, location=True))
 
     def _patch_nsg(self, request: Request, claims: dict, sub: str, rg: str, name: str) -> Response:
-        nsg_id = self._rid(sub, rg, NSG_TYPE, name)
-        self._authorize(claims, f"{NSG_TYPE}/write", nsg_id)
-        rec = self._resource(sub, rg, NSG_TYPE, name)
+        rec = self._authorized(claims, sub, rg, NSG_TYPE, name, "write")
         body = self._json_body(request)
         self._check_not_busy(rec, "UpdateNetworkSecurityGroupTagsOperation")
         rec.body["tags"] = dict(body.get("tags") or {})
@@ -1002,13 +1002,10 @@ class ArmService:
     def _vnet_route(self, request: Request, claims: dict, sub: str, rg: str, name: str, tail: list[str],
                     tail_l: list[str]) -> Response:
         self._only(request.method, "GET")
-        vnet_id = self._rid(sub, rg, VNET_TYPE, name)
         if not tail:
-            self._authorize(claims, f"{VNET_TYPE}/read", vnet_id)
-            return Response(200, self._render_vnet(self._resource(sub, rg, VNET_TYPE, name)))
+            return Response(200, self._render_vnet(self._authorized(claims, sub, rg, VNET_TYPE, name, "read")))
         if tail_l[0] == "subnets" and len(tail) in (1, 2):
-            self._authorize(claims, f"{VNET_TYPE}/subnets/read", vnet_id)
-            rec = self._resource(sub, rg, VNET_TYPE, name)
+            rec = self._authorized(claims, sub, rg, VNET_TYPE, name, "subnets/read")
             subnets = [self._render_subnet(rec, sn) for sn in rec.body["properties"]["subnets"]]
             if len(tail) == 1:
                 return self._page(request, subnets)
@@ -1033,12 +1030,10 @@ class ArmService:
 
     def _nic_route(self, request: Request, claims: dict, sub: str, rg: str, name: str, tail: list[str],
                    tail_l: list[str]) -> Response:
-        nic_id = self._rid(sub, rg, NIC_TYPE, name)
         if tail:
             raise E.invalid_request_uri(request.path)
         if request.method == "GET":
-            self._authorize(claims, f"{NIC_TYPE}/read", nic_id)
-            return Response(200, self._render_nic(self._resource(sub, rg, NIC_TYPE, name)))
+            return Response(200, self._render_nic(self._authorized(claims, sub, rg, NIC_TYPE, name, "read")))
         self._only(request.method, "PUT")
         return self._put_nic(request, claims, sub, rg, name)
 
@@ -1191,14 +1186,13 @@ class ArmService:
             return Response(200, self._render_vm(rec, (expand or "").lower() == "instanceview"))
         if len(tail) == 1 and tail_l[0] == "instanceview":
             self._only(m, "GET")
-            self._authorize(claims, f"{VM_TYPE}/instanceView/read", vm_id)
-            return Response(200, self._instance_view(self._resource(sub, rg, VM_TYPE, name)))
+            rec = self._authorized(claims, sub, rg, VM_TYPE, name, "instanceView/read")
+            return Response(200, self._instance_view(rec))
         actions = {"start": "start", "poweroff": "powerOff", "deallocate": "deallocate", "restart": "restart"}
         if len(tail) == 1 and tail_l[0] in actions:
             self._only(m, "POST")
             verb = actions[tail_l[0]]
-            self._authorize(claims, f"{VM_TYPE}/{verb}/action", vm_id)
-            return self._vm_action(request, self._resource(sub, rg, VM_TYPE, name), verb)
+            return self._vm_action(request, self._authorized(claims, sub, rg, VM_TYPE, name, f"{verb}/action"), verb)
         raise E.invalid_request_uri(request.path)
 
     def _vm_action(self, request: Request, rec: Rec, verb: str) -> Response:
