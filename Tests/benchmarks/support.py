@@ -80,10 +80,6 @@ class StandaloneEmulator:
     def request_log(self, since: int = 0) -> list[dict]:
         return self._control('GET', 'log', params={'since': since}).json()['value']
 
-    def last_seq(self) -> int:
-        log = self.request_log()
-        return log[-1]['seq'] if log else 0
-
 
 def count_requests(log: list[dict]) -> dict[str, int]:
     """Entra ID (login listener) and ARM requests of a request-log slice: login, oidc (discovery), token, other

@@ -28,7 +28,7 @@ import demistomock  # the stand-in the integration imports (pytest pythonpath: T
 import pytest
 
 from Tests.benchmarks.support import ROOT, count_requests, many_ips, many_vms_scenario, timing_ms, write_params_file
-from Tests.e2e.conftest import MODES, build_params, cred, mode_env
+from Tests.e2e.conftest import MODES, build_instance, build_params, cred, last_seq
 from Tests.e2e.test_auth import login_url_of, sign_in
 from Tests.xsoar_local.harness import XsoarInstance
 
@@ -36,11 +36,6 @@ from Tests.xsoar_local.harness import XsoarInstance
 # emulator's work; with the default scenario (0.3 s operations, Retry-After 1 s) every write adds about a second
 # of waiting (see test_containment_bench.py), with ARM's Retry-After (10 s and more) far longer.
 INSTANT_LRO = {'settings': {'lro_seconds': 0}}
-
-
-def instance(emu, mode: str = 'secret') -> XsoarInstance:
-    return XsoarInstance(build_params(emu, mode=mode),
-                         env={'REQUESTS_CA_BUNDLE': emu.ca_bundle, **mode_env(emu, mode)})
 
 
 def warm_up(emu, inst: XsoarInstance, mode: str) -> None:
@@ -89,7 +84,7 @@ def test_cold_start(benchmark, standalone, figures, tmp_path, state):
     def one_run():
         this = {}
         for command, args in COLD_COMMANDS:
-            seq = standalone.last_seq()
+            seq = last_seq(standalone)
             seconds = run_cli(params_file, state_file, command, args)
             this[command] = (seconds, count_requests(standalone.request_log(seq)))
         rounds.append(this)
@@ -126,15 +121,15 @@ STEADY_COMMANDS = (
 @pytest.mark.parametrize('mode', MODES)
 def test_steady_state_entra_requests(benchmark, standalone, figures, mode):
     standalone.reset('default')
-    inst = instance(standalone, mode)
-    seq = standalone.last_seq()
+    inst = build_instance(standalone, mode=mode)
+    seq = last_seq(standalone)
     warm_up(standalone, inst, mode)
     warm = count_requests(standalone.request_log(seq))
     per_command: dict[str, list] = {command: [] for command, _ in STEADY_COMMANDS}
 
     def one_round():
         for command, args in STEADY_COMMANDS:
-            before = standalone.last_seq()
+            before = last_seq(standalone)
             started = time.perf_counter()
             result = inst.run(command, args)
             elapsed = time.perf_counter() - started
@@ -177,7 +172,7 @@ def test_memory_peak(benchmark, standalone, figures, monkeypatch, case):
     tracemalloc.reset_peak())."""
     scenario, command, args = MEMORY_CASES[case]
     standalone.reset(scenario)
-    inst = instance(standalone)
+    inst = build_instance(standalone)
     warm_up(standalone, inst, 'secret')
     load_peaks, at_main, command_peaks, results = [], [], [], []
     real_command = demistomock.command
@@ -226,7 +221,7 @@ def test_memory_peak(benchmark, standalone, figures, monkeypatch, case):
 @pytest.mark.parametrize('count, families', [(1, 'v4'), (10, 'v4'), (100, 'v4'), (1000, 'v4'), (1000, 'v4+v6')])
 def test_block_scaling(benchmark, standalone, figures, count, families):
     standalone.reset(INSTANT_LRO)
-    inst = instance(standalone)
+    inst = build_instance(standalone)
     warm_up(standalone, inst, 'secret')
     args = _block_args(count, families)
     marks, counts, results = [], [], []
@@ -235,7 +230,7 @@ def test_block_scaling(benchmark, standalone, figures, count, families):
         if marks:
             counts.append(count_requests(standalone.request_log(marks[-1])))
         standalone.reset()
-        marks.append(standalone.last_seq())
+        marks.append(last_seq(standalone))
 
     def block():
         results.append(inst.run('azure-nsg-block-ip', args))

@@ -6,7 +6,8 @@ make_params    make_params(app="soc-responder", mode="secret", **overrides) -> X
                pointing at the emulator. mode: secret | certificate | auth_code | managed_identity |
                managed_identity_user | xsoar_app. Type 9 params are {'identifier': '', 'password': value}.
 make_instance  make_instance(params=None, env=None, **make_params_kwargs) -> XsoarInstance with the CA env (and
-               the managed-identity env vars for the managed identity modes).
+               the managed-identity env vars for the managed identity modes); build_instance(emu, ...) without
+               the fixture.
 """
 from __future__ import annotations
 
@@ -98,11 +99,17 @@ def make_params(emu):
     return factory
 
 
+def build_instance(emu, params: dict | None = None, env: dict | None = None, mode: str = 'secret',
+                   **kwargs) -> XsoarInstance:
+    """An XsoarInstance for `emu`: `params` (default build_params(emu, mode=mode, **kwargs)), the emulator's CA and
+    the managed-identity environment of `mode`, then `env`. Works with any emulator object (the benchmarks' too)."""
+    if params is None:
+        params = build_params(emu, mode=mode, **kwargs)
+    return XsoarInstance(params, env={'REQUESTS_CA_BUNDLE': emu.ca_bundle, **mode_env(emu, mode), **(env or {})})
+
+
 @pytest.fixture
 def make_instance(emu, ca_env):
     def factory(params: dict | None = None, env: dict | None = None, **kwargs) -> XsoarInstance:
-        mode = kwargs.get('mode', 'secret')
-        if params is None:
-            params = build_params(emu, **kwargs)
-        return XsoarInstance(params, env={**ca_env, **mode_env(emu, mode), **(env or {})})
+        return build_instance(emu, params, {**ca_env, **(env or {})}, **kwargs)
     return factory
