@@ -1886,13 +1886,14 @@ def invalid_ip_input_results(err: InvalidIpInput, command: str) -> CommandResult
 
 
 def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: list[Prefix], description: str,
-                dry_run: bool) -> dict:
+                     dry_run: bool, rules_read: list[dict] | None = None) -> dict:
     """Blocks one direction + address family with at most one rule write per round: a new rule, named after its
     content, holding every wanted prefix that no pack rule covers yet. Each round re-reads the NSG (the round after
     a write confirms it); a parallel writer's 429 or duplicate priority means another round.
 
+    `rules_read`: the NSG's rules as the previous direction/family just read them, used instead of the first GET.
     Returns {'status': {prefix: (Status, rule name)}, 'rules': [rules written], 'warnings': {prefix: [...]},
-    'notes': [...]}.
+    'notes': [...], 'rules_read': the last read, or None when consolidation may have changed the NSG since}.
     """
     texts = list(dict.fromkeys(p.text for p in wanted))
     by_text = {p.text: p for p in wanted}
@@ -1900,7 +1901,9 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
     written: set[str] = set()
     written_names: set[str] = set()
     for attempt in range(MAX_WRITE_ATTEMPTS):
-        rules = props(get_nsg(client, nsg.path)).get('securityRules') or []
+        if rules_read is None:
+            rules_read = props(get_nsg(client, nsg.path)).get('securityRules') or []
+        rules, rules_read = rules_read, None   # every later round reads again
         covering = {text: rule for text, (rule, _) in
                     covering_networks(pack_rules(rules, direction), side, [by_text[t] for t in texts]).items()}
         missing = [t for t in texts if t not in covering]
@@ -1945,19 +1948,23 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
             status[text] = ('Blocked' if text in written else 'AlreadyBlocked', rule.get('name'))
         warnings[text] = shadowing_warnings(rules, direction, priority, by_text[text])
     written_rules = [r for r in rules if r.get('name') in written_names]
-    note = _consolidate_pack_rules(client, nsg, direction, family, rules) if written else None
-    return {'status': status, 'rules': written_rules, 'warnings': warnings, 'notes': [note] if note else []}
+    consolidating = bool(written) and _needs_consolidation(rules, direction, family)
+    note = _consolidate_pack_rules(client, nsg, direction, family) if consolidating else None
+    return {'status': status, 'rules': written_rules, 'warnings': warnings, 'notes': [note] if note else [],
+            'rules_read': None if consolidating else rules}
 
 
-def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str, rules: list[dict]) -> str | None:
+def _needs_consolidation(rules: list[dict], direction: str, family: str) -> bool:
+    return len(pack_rules(rules, direction, family)) + 1 > CONSOLIDATE_THRESHOLD
+
+
+def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str) -> str | None:
     """Merges the pack's rules of one direction + family into one when there are more than the threshold.
 
-    `rules` is the NSG as read before this call's rule write: when it already shows too few pack rules there is
-    nothing to do. Otherwise the rules are read again under the NSG lease (an unblock edits them too). The merged
-    rule is written first and the merged-away rules deleted afterwards, so every prefix stays blocked throughout.
+    Called when _needs_consolidation says the last read may be over it; the rules are read again under the NSG
+    lease (an unblock edits them too). The merged rule is written first and the merged-away rules deleted
+    afterwards, so every prefix stays blocked throughout.
     """
-    if len(pack_rules(rules, direction, family)) + 1 <= CONSOLIDATE_THRESHOLD:
-        return None
     lease = NsgLease(nsg.path)
     for attempt in range(MAX_WRITE_ATTEMPTS):
         try:
@@ -2003,18 +2010,21 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     rules: list[dict] = []
     notes: list[str] = []
     done: list[str] = []
+    rules_read: list[dict] | None = None   # the NSG as last read: the next direction/family starts from it
     for direction in directions:
         for family in ('v4', 'v6'):
             wanted = [p for p in prefixes if p.family == family]
             if not wanted:
                 continue
             try:
-                result = _block_direction(client, nsg, direction, family, wanted, description, dry_run)
+                result = _block_direction(client, nsg, direction, family, wanted, description, dry_run,
+                                          rules_read)
             except DemistoException as err:
                 if not done:
                     raise
                 raise ContainmentError(f'{err} Already blocked by this call: {"; ".join(done)}.',
                                        code=getattr(err, 'code', None))
+            rules_read = result['rules_read']
             rules.extend(result['rules'])
             notes.extend(result['notes'])
             for p in wanted:
