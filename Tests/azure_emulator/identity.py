@@ -294,6 +294,27 @@ class IdentityService:
             return key
         return self._tenant_names.get(key)
 
+    def _tenant_of(self, segment: str) -> str | None:
+        """The tenant id a path segment names; None for common / organizations / consumers; invalid_tenant else."""
+        if segment.lower() in TENANT_ALIASES:
+            return None
+        tid = self._resolve_tenant(segment)
+        if tid is None:
+            raise self._tenant_not_found(segment)
+        return tid
+
+    def _app_for(self, tid: str | None, client_id: str, segment: str) -> dict:
+        """The app `client_id` in tenant `tid` (any tenant that has it when None), or AADSTS700016."""
+        if tid is None:
+            tid = next((t for (t, c) in self.apps if c == client_id), None)
+        app = self.apps.get((tid, client_id)) if tid else None
+        if app is None:
+            raise _AadError(400, "unauthorized_client", 700016, (
+                f"Application with identifier '{client_id}' was not found in the directory '{segment}'. This can "
+                "happen if the application has not been installed by the administrator of the tenant or consented "
+                "to by any user in the tenant. You may have sent your authentication request to the wrong tenant."))
+        return app
+
     def _base(self, request: Request | None = None) -> str:
         base = self._base_url_provider() or (request.base_url if request else "")
         return base.rstrip("/")
@@ -301,6 +322,12 @@ class IdentityService:
     # ------------------------------------------------------------------ routing
     def handle(self, request: Request) -> Response | None:
         """The response for an identity path, or None when the path is not Entra ID's."""
+        try:
+            return self._route(request)
+        except _AadError as err:
+            return self._error_response(request, err.status, err.error, err.code, err.message)
+
+    def _route(self, request: Request) -> Response | None:
         path = request.path
         lowered = path.lower()
         if lowered == OPROXY_PATH:
@@ -375,14 +402,9 @@ class IdentityService:
 
     # ------------------------------------------------------------------ discovery
     def _discovery(self, request: Request, segment: str, v2: bool = True) -> Response:
-        if segment.lower() in TENANT_ALIASES:
-            tid, issuer_tenant = segment.lower(), "{tenantid}"
-        else:
-            tid = self._resolve_tenant(segment)
-            if tid is None:
-                err = self._tenant_not_found(segment)
-                return self._error_response(request, err.status, err.error, err.code, err.message)
-            issuer_tenant = tid
+        tid = self._tenant_of(segment)
+        issuer_tenant = tid or "{tenantid}"
+        tid = tid or segment.lower()
         base = self._base(request)
         oauth = f"{base}/{tid}/oauth2/v2.0"
         doc = {
@@ -417,9 +439,7 @@ class IdentityService:
         return Response(200, doc, {"Cache-Control": "max-age=86400, private", "Access-Control-Allow-Origin": "*"})
 
     def _jwks(self, request: Request, segment: str) -> Response:
-        if segment.lower() not in TENANT_ALIASES and self._resolve_tenant(segment) is None:
-            err = self._tenant_not_found(segment)
-            return self._error_response(request, err.status, err.error, err.code, err.message)
+        self._tenant_of(segment)
         numbers = self._public_key.public_numbers()
         der = self._signing_cert.public_bytes(serialization.Encoding.DER)
         key = {
@@ -592,10 +612,7 @@ class IdentityService:
         if request.method.upper() != "POST":
             return self._error_response(request, 400, "invalid_request", 900561, (
                 f"The endpoint only accepts POST, OPTIONS requests. Received a {request.method.upper()} request."))
-        try:
-            return self._token(request, segment)
-        except _AadError as err:
-            return self._error_response(request, err.status, err.error, err.code, err.message)
+        return self._token(request, segment)
 
     @staticmethod
     def _missing(name: str) -> _AadError:
@@ -607,10 +624,7 @@ class IdentityService:
         basic_id, basic_secret = self._basic_auth(request)
         if basic_id and not form.get("client_id"):
             form["client_id"] = basic_id
-        alias = segment.lower() in TENANT_ALIASES
-        tid = None if alias else self._resolve_tenant(segment)
-        if not alias and tid is None:
-            raise self._tenant_not_found(segment)
+        tid = self._tenant_of(segment)
         grant = form.get("grant_type")
         if not grant:
             raise self._missing("grant_type")
@@ -620,18 +634,11 @@ class IdentityService:
         client_id = (form.get("client_id") or "").strip().lower()
         if not client_id:
             raise self._missing("client_id")
-        if tid is None:  # common / organizations
-            if grant == "client_credentials":
-                raise _AadError(400, "invalid_request", 50059, (
-                    "No tenant-identifying information found in either the request or implied by any provided "
-                    "credentials."))
-            tid = next((t for (t, c) in self.apps if c == client_id), None)
-        app = self.apps.get((tid, client_id)) if tid else None
-        if app is None:
-            raise _AadError(400, "unauthorized_client", 700016, (
-                f"Application with identifier '{client_id}' was not found in the directory '{segment}'. This can "
-                "happen if the application has not been installed by the administrator of the tenant or consented "
-                "to by any user in the tenant. You may have sent your authentication request to the wrong tenant."))
+        if tid is None and grant == "client_credentials":  # common / organizations
+            raise _AadError(400, "invalid_request", 50059, (
+                "No tenant-identifying information found in either the request or implied by any provided "
+                "credentials."))
+        app = self._app_for(tid, client_id, segment)
         appidacr = self._authenticate_client(request, form, app, segment, basic_secret,
                                              public_ok=grant != "client_credentials")
         if grant == "client_credentials":
@@ -923,23 +930,14 @@ class IdentityService:
         params = {k: v[0] for k, v in request.query.items() if v}
         if request.method.upper() == "POST" and request.body:
             params.update(request.form())
-        alias = segment.lower() in TENANT_ALIASES
-        tid = None if alias else self._resolve_tenant(segment)
-        if not alias and tid is None:
-            err = self._tenant_not_found(segment)
-            return self._html_error(request, err.code, err.message)
         client_id = (params.get("client_id") or "").lower()
-        if not client_id:
-            return self._html_error(request, 900144, "The request body must contain the following parameter: "
-                                                     "'client_id'.")
-        if tid is None:
-            tid = next((t for (t, c) in self.apps if c == client_id), None)
-        app = self.apps.get((tid, client_id)) if tid else None
-        if app is None:
-            return self._html_error(request, 700016, (
-                f"Application with identifier '{client_id}' was not found in the directory '{segment}'. This can "
-                "happen if the application has not been installed by the administrator of the tenant or consented "
-                "to by any user in the tenant. You may have sent your authentication request to the wrong tenant."))
+        try:
+            tid = self._tenant_of(segment)
+            if not client_id:
+                raise self._missing("client_id")
+            app = self._app_for(tid, client_id, segment)
+        except _AadError as err:  # the sign-in page shows these; there is no trusted redirect URI yet
+            return self._html_error(request, err.code, err.message)
         redirect_uri = params.get("redirect_uri") or ""
         if redirect_uri not in (app.get("redirect_uris") or []):
             return self._html_error(request, 50011, (
