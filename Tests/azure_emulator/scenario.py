@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,13 @@ def _resolve_name(name: str) -> Path:
     return path
 
 
+@lru_cache(maxsize=16)
+def _parse_file(path: str, mtime_ns: int) -> dict:  # noqa: ARG001 - mtime_ns keys the cache: an edited file is read again
+    """A scenario file parsed once (Emulator.reset reloads the scenario before every test); callers copy it."""
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or {}
+
+
 def load_scenario(scenario: str | os.PathLike | dict | None = "default") -> dict:
     """The scenario as a fresh dict (never shared with the caller), with every setting filled in."""
     if scenario is None:
@@ -57,8 +65,8 @@ def load_scenario(scenario: str | os.PathLike | dict | None = "default") -> dict
             base["settings"] = settings
             data = base
     else:
-        with open(_resolve_name(os.fspath(scenario)), encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
+        path = _resolve_name(os.fspath(scenario))
+        data = copy.deepcopy(_parse_file(str(path), path.stat().st_mtime_ns))
     settings = dict(DEFAULT_SETTINGS)
     settings.update(data.get("settings") or {})
     data["settings"] = settings
