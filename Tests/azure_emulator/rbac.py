@@ -147,8 +147,10 @@ class RoleModel:
                 "dataActions": list(role.get("data_actions") or role.get("dataActions") or []),
                 "notDataActions": list(role.get("not_data_actions") or role.get("notDataActions") or []),
             }
-        # assignments: [{"principal_id": oid, "role": name, "scope": path}]
-        self.assignments = list(assignments)
+        # principal oid (lower-cased once here) -> its assignments [{"principal_id": oid, "role": name, "scope": path}]
+        self.assignments: dict[str, list[dict]] = {}
+        for a in assignments:
+            self.assignments.setdefault(a["principal_id"].lower(), []).append(a)
 
     def role(self, name: str) -> dict:
         try:
@@ -160,18 +162,15 @@ class RoleModel:
         """The role definitions assigned to the principal at `scope` or above."""
         if not principal_id:
             return []
-        pid = principal_id.lower()
-        return [self.role(a["role"]) for a in self.assignments
-                if a["principal_id"].lower() == pid and scope_contains(a["scope"], scope)]
+        return [self.role(a["role"]) for a in self.assignments.get(principal_id.lower(), [])
+                if scope_contains(a["scope"], scope)]
 
     def has_any_assignment_under(self, principal_id: str | None, scope: str) -> bool:
         """True when the principal holds a role at `scope`, above it or below it (ARM lists such subscriptions)."""
         if not principal_id:
             return False
-        pid = principal_id.lower()
-        return any(a["principal_id"].lower() == pid and (scope_contains(a["scope"], scope) or
-                                                          scope_contains(scope, a["scope"]))
-                   for a in self.assignments)
+        return any(scope_contains(a["scope"], scope) or scope_contains(scope, a["scope"])
+                   for a in self.assignments.get(principal_id.lower(), []))
 
     def allowed(self, principal_id: str | None, action: str, scope: str) -> bool:
         for role in self.applicable(principal_id, scope):
