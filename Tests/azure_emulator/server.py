@@ -140,7 +140,7 @@ class Emulator:
 
     def __init__(self, scenario: Any = "default", *, port_login: int = 0, port_arm: int = 0):
         self.initial_scenario = copy.deepcopy(scenario)
-        self._scenario_source = copy.deepcopy(scenario)
+        self._scenario_source = self.initial_scenario  # never mutated: reset replaces it, load_scenario copies it
         self.scenario = load_scenario(scenario)
         self._ports = {"login": port_login, "arm": port_arm}
         self._servers: dict[str, _Server] = {}
