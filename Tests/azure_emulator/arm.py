@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-import json
 import re
 import threading
 import time
@@ -1276,6 +1275,3 @@ class ArmService:
             body["error"] = dict(op.error)
         return Response(200, body, retry)
 
-
-def dumps(value: Any) -> str:  # small helper for debugging in tests
-    return json.dumps(value, indent=2, sort_keys=True)

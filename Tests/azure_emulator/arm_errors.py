@@ -121,9 +121,3 @@ def referenced_not_provisioned(resource_id: str, referenced_id: str, state: str,
 def operation_not_allowed(message: str) -> ArmError:
     return ArmError(409, "OperationNotAllowed", message)
 
-
-def throttled(sub: str, oid: str, retry_after: int) -> ArmError:
-    return ArmError(429, "SubscriptionRequestsThrottled",
-                    f"Number of 'read' requests for subscription '{sub}' actor '{oid}' exceeded. Please try again "
-                    f"after '{retry_after}' seconds after additional tokens are available. Refer to "
-                    f"https://aka.ms/arm-throttling", headers={"Retry-After": str(retry_after)}, gateway=True)
