@@ -12,6 +12,7 @@ import sys
 import threading
 
 from .server import Emulator, write_ready_file
+import contextlib
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,10 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         emulator.stop()
         if args.ready_file:
-            try:
+            with contextlib.suppress(OSError):
                 os.remove(args.ready_file)
-            except OSError:
-                pass
     return 0
 
 

@@ -29,8 +29,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
-from typing import Any, Callable
+from datetime import date, datetime, UTC
+from typing import Any
+from collections.abc import Callable
 from urllib.parse import unquote
 
 from . import arm_errors as E
@@ -74,7 +75,7 @@ POWER_DISPLAY = {"starting": "VM starting", "running": "VM running", "stopping":
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
 
 
 def _etag() -> str:
@@ -209,7 +210,7 @@ class ArmService:
                 props: dict[str, Any] = {
                     "resourceGuid": str(uuid.uuid4()), "ipConfigurations": [ipconf],
                     "dnsSettings": {"dnsServers": [], "appliedDnsServers": []},
-                    "macAddress": "00-0D-3A-%02X-%02X-%02X" % (len(self.res) % 256, i % 256, (len(self.res) * 7) % 256),
+                    "macAddress": f"00-0D-3A-{len(self.res) % 256:02X}-{i % 256:02X}-{(len(self.res) * 7) % 256:02X}",
                     "enableAcceleratedNetworking": False, "vnetEncryptionSupported": False,
                     "enableIPForwarding": False, "disableTcpStateTracking": False, "hostedWorkloads": [],
                     "tapConfigurations": [], "nicType": "Standard", "allowPort25Out": True, "auxiliaryMode": "None",
@@ -341,7 +342,7 @@ class ArmService:
                          "x-ms-correlation-request-id": request.headers.get("x-ms-correlation-request-id")
                          or str(uuid.uuid4())}
         start_headers["x-ms-routing-request-id"] = (
-            f"EASTUS:{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}:{start_headers['x-ms-request-id']}")
+            f"EASTUS:{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}:{start_headers['x-ms-request-id']}")
         try:
             response = self._handle(request)
         except ArmError as err:
@@ -965,10 +966,7 @@ class ArmService:
         name = current["name"] if current else rule
         props = self._validate_rule(nsg_id, name, body.get("properties"))
         new_rule = self._rule_body(nsg_id, name, props)
-        if current is None:
-            new_rules = [*rules, new_rule]
-        else:
-            new_rules = [new_rule if r is current else r for r in rules]
+        new_rules = [*rules, new_rule] if current is None else [new_rule if r is current else r for r in rules]
         self._check_rule_set(nsg_id, new_rules, {name.lower()})
         snapshot = self._snapshot(nsg_id)
         rec.body["properties"]["securityRules"] = new_rules

@@ -22,4 +22,4 @@ def emulator_session():
 @pytest.fixture
 def emulator(emulator_session):
     emulator_session.reset(emulator_session.initial_scenario)
-    yield emulator_session
+    return emulator_session

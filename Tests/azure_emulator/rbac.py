@@ -129,7 +129,7 @@ def scope_contains(outer: str, inner: str) -> bool:
     """True when `inner` is `outer` or lies below it (path-segment prefix, case-insensitive)."""
     o = outer.rstrip("/").lower()
     i = inner.rstrip("/").lower()
-    return o == "" or i == o or i.startswith(o + "/")
+    return o in ("", i) or i.startswith(o + "/")
 
 
 class RoleModel:

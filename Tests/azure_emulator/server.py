@@ -25,6 +25,7 @@ from .arm import ArmService
 from .control import ControlSurface
 from .http import Headers, Request, Response
 from .scenario import load_scenario
+import contextlib
 
 try:  # the identity engineer's module; ARM still works for unit tests without it
     from .identity import IdentityService
@@ -70,10 +71,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        try:
+        with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
 
     def log_message(self, format, *args):  # noqa: A002 - the request log replaces the stderr access log
         return
@@ -128,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         self.wfile.flush()
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve  # noqa: N815 - http.server's names
 
 
 class Emulator:

@@ -93,7 +93,7 @@ def count_requests(log: list[dict]) -> dict[str, int]:
             counts['login'] += 1
             if path.endswith(OIDC_SUFFIX):
                 counts['oidc'] += 1
-            elif path.endswith('/token') or path.endswith('/obtain-token'):
+            elif path.endswith(('/token', '/obtain-token')):
                 counts['token'] += 1
         elif entry['method'] == 'GET' and ('/operations/' in path or '/operationResults/' in path):
             counts['arm_poll'] += 1
@@ -162,10 +162,10 @@ class Figures:
             lines.append(section)
             if section in self.notes:
                 lines.append(f'  ({self.notes[section]})')
-            lines.append('  ' + ' | '.join(c.ljust(w) for c, w in zip(columns, widths)))
+            lines.append('  ' + ' | '.join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
             lines.append('  ' + '-+-'.join('-' * w for w in widths))
             for r in cells:
-                lines.append('  ' + ' | '.join(v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(r, widths)))
+                lines.append('  ' + ' | '.join(v.rjust(w) if _numeric(v) else v.ljust(w) for v, w in zip(r, widths, strict=True)))
         return lines
 
 

@@ -60,7 +60,8 @@ def test_bench_block_already_blocked(benchmark, emulator):
 def test_bench_unblock_50_ips(benchmark, emulator):
     counts = _bench(benchmark, emulator, 'azure-nsg-unblock-ip', {'ip': MANY_IPS, 'nsg_name': 'edge-nsg'},
                     prepare=[('azure-nsg-block-ip', {'ip': MANY_IPS, 'nsg_name': 'edge-nsg'})])
-    assert counts['arm_write'] == 2 and counts['arm_delete'] == 2
+    assert counts['arm_write'] == 2
+    assert counts['arm_delete'] == 2
 
 
 def test_bench_isolate_web_01(benchmark, emulator):
@@ -80,7 +81,7 @@ def test_bench_unisolate_web_01(benchmark, emulator):
     assert counts['arm_write'] == 3  # two NICs + deleting the isolation NSG
 
 
-@pytest.mark.parametrize('command, args', [
+@pytest.mark.parametrize(('command', 'args'), [
     ('azure-vm-power', {'vm_name': 'web-01', 'action': 'off'}),
     ('azure-vm-get', {'vm_name': 'web-01'}),
     ('azure-vm-list', {}),

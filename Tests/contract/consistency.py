@@ -24,6 +24,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 from typing import Any
+import contextlib
 
 COMMAND_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
 _NO_FALLBACK = object()
@@ -64,7 +65,7 @@ def _dispatch_dicts(main: ast.FunctionDef) -> list[dict[str, str | None]]:
         if isinstance(node, ast.Dict) and node.keys:
             keys = [_str_const(k) for k in node.keys]
             if all(k is not None and COMMAND_NAME.match(k) for k in keys):
-                tables.append({k: (v.id if isinstance(v, ast.Name) else None) for k, v in zip(keys, node.values)})
+                tables.append({k: (v.id if isinstance(v, ast.Name) else None) for k, v in zip(keys, node.values, strict=True)})
     return tables
 
 
@@ -73,7 +74,7 @@ def _special_cased(main: ast.FunctionDef) -> set[str]:
     for node in ast.walk(main):
         if not isinstance(node, ast.Compare):
             continue
-        for op, right in zip(node.ops, node.comparators):
+        for op, right in zip(node.ops, node.comparators, strict=True):
             sides = [node.left, right]
             if isinstance(op, ast.Eq):
                 candidates = [_str_const(s) for s in sides]
@@ -168,10 +169,8 @@ def _module_constants(tree: ast.Module) -> dict[str, Any]:
             if isinstance(node.value, ast.Name) and node.value.id in constants:  # DEFAULT_X = OTHER_CONSTANT
                 constants[node.targets[0].id] = constants[node.value.id]
                 continue
-            try:
+            with contextlib.suppress(ValueError):
                 constants[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                pass
     return constants
 
 

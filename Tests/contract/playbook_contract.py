@@ -27,7 +27,8 @@ import ast
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import yaml
 
@@ -51,12 +52,12 @@ class IntegrationSpec:
         return {path.split(".", 1)[0] for path in self.outputs}
 
     @classmethod
-    def from_files(cls, integration_yml: Path, code_file: Path | None = None) -> "IntegrationSpec":
+    def from_files(cls, integration_yml: Path, code_file: Path | None = None) -> IntegrationSpec:
         doc = yaml.safe_load(integration_yml.read_text())
         return cls.from_doc(doc, code_file.read_text() if code_file and code_file.exists() else "")
 
     @classmethod
-    def from_doc(cls, doc: dict, code: str = "") -> "IntegrationSpec":
+    def from_doc(cls, doc: dict, code: str = "") -> IntegrationSpec:
         commands, outputs = {}, {}
         for command in doc["script"]["commands"]:
             commands[command["name"]] = {a["name"]: a for a in command.get("arguments") or []}

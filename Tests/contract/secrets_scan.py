@@ -32,8 +32,7 @@ def pack_files(pack: Path, root: Path = ROOT) -> list[str]:
 
 
 def demisto_sdk() -> str:
-    found = shutil.which("demisto-sdk") or str(Path(sys.executable).with_name("demisto-sdk"))
-    return found
+    return shutil.which("demisto-sdk") or str(Path(sys.executable).with_name("demisto-sdk"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"secrets_scan: no files under {pack}", file=sys.stderr)
         return 2
     print(f"secrets_scan: demisto-sdk secrets over {len(files)} files of {pack}", flush=True)
-    return subprocess.run([demisto_sdk(), "secrets", "-i", ",".join(files)], cwd=ROOT).returncode
+    return subprocess.run([demisto_sdk(), "secrets", "-i", ",".join(files)], cwd=ROOT, check=False).returncode
 
 
 if __name__ == "__main__":

@@ -37,10 +37,10 @@ def build_unified(out_dir: Path) -> Path:
     assert sdk, "demisto-sdk is not installed in this environment (it is pinned in requirements.txt)"
     env = dict(os.environ, DEMISTO_SDK_OFFLINE_ENV="true", DEMISTO_SDK_IGNORE_CONTENT_WARNING="1")
     proc = subprocess.run([sdk, "prepare-content", "-i", str(INTEGRATION_DIR), "-o", str(out_dir)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
     unified = out_dir / "integration-AzureContainment.yml"
-    assert proc.returncode == 0 and unified.is_file(), (
-        f"prepare-content failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    assert proc.returncode == 0, f"prepare-content failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert unified.is_file(), f"prepare-content failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return unified
 
 
@@ -62,7 +62,8 @@ def unified(unified_yml) -> dict:
 def test_unified_yaml_embeds_code_image_and_description(unified):
     source = yaml.safe_load(SOURCE_YML.read_text())
     script = unified["script"]["script"]
-    assert isinstance(script, str) and "def main(" in script, "script.script does not hold the integration code"
+    assert isinstance(script, str), "script.script does not hold the integration code"
+    assert "def main(" in script, "script.script does not hold the integration code"
     compile(script, "integration-AzureContainment.yml#script.script", "exec")
     lines = {line.strip() for line in script.splitlines()}
     for stripped in STRIPPED_IMPORTS:
@@ -87,7 +88,8 @@ def test_unified_script_runs_unknown_command_like_xsoar(unified_yml):
     instance = _harness()({"subscription_id": "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"}, integration=str(unified_yml))
     result = instance.run("azure-no-such-command")
     assert getattr(result, "traceback", None) is None, f"the embedded script crashed:\n{result.traceback}"
-    assert len(result.entries) == 1 and result.errors, f"expected exactly one error entry, got {result.entries}"
+    assert len(result.entries) == 1, f"expected exactly one error entry, got {result.entries}"
+    assert result.errors, f"expected exactly one error entry, got {result.entries}"
     assert "Command 'azure-no-such-command' is not implemented" in result.errors[0], (
         f"main() (auth/client engineer, issue 4) must answer an unknown command with "
         f"\"Command 'x' is not implemented\"; got: {result.errors}")
@@ -96,10 +98,10 @@ def test_unified_script_runs_unknown_command_like_xsoar(unified_yml):
 def test_unified_script_test_module_against_emulator(unified_yml, emulator):
     """The uploaded artifact's test-module returns 'ok' against the local Azure emulator (client credentials).
     `emulator` is the session's default emulator (Tests.azure_emulator.fixtures), reset and its log cleared."""
-    XsoarInstance = _harness()
+    xsoar_instance = _harness()
     creds = emulator.credentials["soc-responder"]
     params = build_params(emulator, "soc-responder", "secret")  # the e2e tests' instance for the emulator
-    instance = XsoarInstance(params, integration=str(unified_yml), env={"REQUESTS_CA_BUNDLE": emulator.ca_bundle})
+    instance = xsoar_instance(params, integration=str(unified_yml), env={"REQUESTS_CA_BUNDLE": emulator.ca_bundle})
     result = instance.run("test-module")
     log = emulator.request_log()
     assert result.ok, f"test-module from the unified YAML returned errors: {result.errors}"
@@ -108,5 +110,6 @@ def test_unified_script_test_module_against_emulator(unified_yml, emulator):
     assert any(e["listener"] == "login" and e["method"] == "POST" and e["path"].endswith("/oauth2/v2.0/token")
                and e["status"] == 200 for e in log), log
     arm_calls = [e for e in log if e["listener"] == "arm"]
-    assert arm_calls and all(e["client"] == creds["client_id"] for e in arm_calls), arm_calls
+    assert arm_calls, arm_calls
+    assert all(e["client"] == creds["client_id"] for e in arm_calls), arm_calls
     assert any(e["status"] == 200 for e in arm_calls), arm_calls

@@ -62,13 +62,15 @@ def test_isolate_playbook_has_approval_power_off_with_polling_and_an_analyst_gat
     assert set(power) == {"deallocate", "start"}
     assert all(t["scriptarguments"]["polling"]["simple"] == "true" for t in power.values())
     manual = [t for t in tasks.values() if t["type"] == "condition" and not t.get("conditions")]
-    assert len(manual) == 2 and all(set(t["nexttasks"]) == {"Yes", "No"} for t in manual)
+    assert len(manual) == 2
+    assert all(set(t["nexttasks"]) == {"Yes", "No"} for t in manual)
     release = next(t for t in manual if "Release" in t["task"]["name"])
     unisolate = tasks[release["nexttasks"]["Yes"][0]]
     assert "azure-vm-unisolate" in unisolate["task"]["script"]
     # the start after release only runs when the playbook deallocated the VM
     gate = tasks[unisolate["nexttasks"]["#none#"][0]]
-    assert gate["type"] == "condition" and "start" in {
+    assert gate["type"] == "condition"
+    assert "start" in {
         tasks[t]["scriptarguments"]["action"]["simple"] for t in gate["nexttasks"]["yes"]}
 
 
@@ -177,7 +179,7 @@ DRIFT = {
 }
 
 
-@pytest.mark.parametrize("mutate, expected", DRIFT.values(), ids=DRIFT.keys())
+@pytest.mark.parametrize(("mutate", "expected"), DRIFT.values(), ids=DRIFT.keys())
 def test_each_kind_of_drift_is_reported(mutate, expected):
     playbook = _good()
     mutate(playbook)
@@ -187,7 +189,8 @@ def test_each_kind_of_drift_is_reported(mutate, expected):
 
 def test_code_strings_joins_implicitly_concatenated_f_strings():
     text = pc.code_strings("w = (f'Allow rule {n!r} is evaluated before the '\n     f'block') + 'plain'\n")
-    assert "Allow rule \ufffd is evaluated before the block" in text.splitlines() and "plain" in text.splitlines()
+    assert "Allow rule \ufffd is evaluated before the block" in text.splitlines()
+    assert "plain" in text.splitlines()
     assert pc.code_strings("not python (") == "not python ("
 
 

@@ -39,10 +39,11 @@ def test_rule_set_keeps_no_check_that_needs_neo4j_or_docker_hub():
             for key in ("select", "warning"):
                 offline_incompatible = [c for c in table.get(key, []) if validation_config.is_offline_incompatible(c)]
                 assert not offline_incompatible, f"[{section}].{key} still has {offline_incompatible}"
-    assert "ST111" in config["offline_git_mode"]["select"] and "PA114" not in config["offline_git_mode"]["select"]
+    assert "ST111" in config["offline_git_mode"]["select"]
+    assert "PA114" not in config["offline_git_mode"]["select"]
 
 
-@pytest.mark.parametrize("name, key", [
+@pytest.mark.parametrize(("name", "key"), [
     ("approved_categories.json", "approved_list"), ("approved_usecases.json", "approved_list"),
     ("approved_tags.json", "approved_list"), ("core_packs_list.json", "core_packs_list"),
     ("core_packs_mpv2_list.json", "core_packs_list"), ("core_packs_xpanse_list.json", "core_packs_list"),
@@ -87,7 +88,8 @@ def test_type_9_params_hide_the_username_and_every_param_has_a_section(doc):
     for param in doc["configuration"]:
         assert param.get("section") in order, param["name"]
         if param["type"] == 9:
-            assert param.get("hiddenusername") is True and param.get("displaypassword"), param["name"]
+            assert param.get("hiddenusername") is True, param["name"]
+            assert param.get("displaypassword"), param["name"]
     names = {p["name"]: p for p in doc["configuration"]}
     assert [names[n]["displaypassword"] for n in ("auth_id", "tenant_id", "enc_key")] == ["ID", "Token", "Key"]
     assert names["subscription_id"].get("required") is True
@@ -112,7 +114,8 @@ def test_conf_json_maps_the_integration_to_its_test_playbook(doc):
     conf = json.loads((ROOT / "conf.json").read_text())
     playbook = yaml.safe_load(TEST_PLAYBOOK.read_text())
     entries = [t for t in conf["tests"] if t.get("playbookID") == playbook["id"]]
-    assert entries and entries[0]["integrations"] == doc["commonfields"]["id"]
+    assert entries
+    assert entries[0]["integrations"] == doc["commonfields"]["id"]
     assert playbook["id"] in doc["tests"]
 
 

@@ -70,7 +70,8 @@ def test_the_checker_sees_the_real_code(facts, doc):
     """Guard against a checker that reads nothing: the real code must yield reads for the main commands."""
     assert facts.dispatch, "no dispatch table found"
     block = facts.dispatch.get("azure-nsg-block-ip")
-    assert block and "ip" in cc.args_read(facts, block), "azure-nsg-block-ip's function reads no 'ip' argument?"
+    assert block, "azure-nsg-block-ip's function reads no 'ip' argument?"
+    assert "ip" in cc.args_read(facts, block), "azure-nsg-block-ip's function reads no 'ip' argument?"
     assert "subscription_id" in facts.params_read, "the code reads no 'subscription_id' param?"
 
 
@@ -225,7 +226,7 @@ def test_checker_reads_params_through_aliases_and_demisto_params():
     assert {"proxy", "x"} <= set(facts.params_read)
 
 
-@pytest.mark.parametrize("param, yaml_default, message", [
+@pytest.mark.parametrize(("param", "yaml_default", "message"), [
     ("azure_cloud", "Public", "param 'azure_cloud': the code falls back to 'Worldwide' but the YAML defaultvalue "
                               "is 'Public'"),
     ("token_retrieval_url", None, "param 'token_retrieval_url': the code falls back to "

@@ -24,8 +24,8 @@ import tomlkit
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "validation_config.toml"
-GRAPH_CHECKS = frozenset("AG116 IF117 LO100 PA124 PA133 PB131 PB133 RN106 RN107 SC109 SC110".split())
-DOCKER_HUB_CHECKS = frozenset("DO103 DO105 DO106".split())
+GRAPH_CHECKS = frozenset(["AG116", "IF117", "LO100", "PA124", "PA133", "PB131", "PB133", "RN106", "RN107", "SC109", "SC110"])
+DOCKER_HUB_CHECKS = frozenset(["DO103", "DO105", "DO106"])
 NEEDS_CONTENT_GIT_HISTORY = frozenset({"PA114"})
 EXTRA_SECTION = "offline_git_mode"
 

@@ -62,7 +62,8 @@ def test_demo_runs_end_to_end_and_exits_zero():
     assert [line.split() for line in lines[web01 + 1:web01 + 4]] == [
         ['before', 'running'], ['contained', 'deallocated'], ['released', 'running']]
     assert 'Emulator stopped.' in lines
-    assert 'demo-responder-secret' not in out and 'demo-responder-secret' not in completed.stderr
+    assert 'demo-responder-secret' not in out
+    assert 'demo-responder-secret' not in completed.stderr
 
 
 def test_demo_failure_is_reported_and_emulator_stopped(monkeypatch):
@@ -73,7 +74,8 @@ def test_demo_failure_is_reported_and_emulator_stopped(monkeypatch):
     out = stream.getvalue()
     assert 'ERROR: Failed to execute test-module.' in out
     assert 'Demo failed: test-module returned an error entry' in out
-    assert len(FakeEmulator.instances) == 1 and FakeEmulator.instances[0].stopped
+    assert len(FakeEmulator.instances) == 1
+    assert FakeEmulator.instances[0].stopped
     assert 'Emulator stopped.' in out.splitlines()
     assert 'fake-secret' not in out
 
@@ -84,7 +86,8 @@ def test_ctrl_c_stops_the_emulator(monkeypatch):
     stream = io.StringIO()
     assert demo.run_demo(color=False, stream=stream) == 130
     assert 'Demo interrupted.' in stream.getvalue()
-    assert len(FakeEmulator.instances) == 1 and FakeEmulator.instances[0].stopped
+    assert len(FakeEmulator.instances) == 1
+    assert FakeEmulator.instances[0].stopped
     assert 'Emulator stopped.' in stream.getvalue().splitlines()
 
 

@@ -66,7 +66,8 @@ def test_secret_mode_one_discovery_and_one_token_request(emu, make_instance):
     assert inst.run('test-module').ok
     paths = [r['path'] for r in login_requests(emu)]
     assert len(paths) == 2, paths
-    assert paths[0].endswith('/v2.0/.well-known/openid-configuration') and paths[1].endswith('/oauth2/v2.0/token')
+    assert paths[0].endswith('/v2.0/.well-known/openid-configuration')
+    assert paths[1].endswith('/oauth2/v2.0/token')
 
 
 def test_certificate_mode_uses_the_registered_certificate(emu, make_instance):
@@ -75,7 +76,8 @@ def test_certificate_mode_uses_the_registered_certificate(emu, make_instance):
     assert res.ok, res.errors
     assert 'client credentials with a certificate' in res.readable
     token_calls = [r for r in login_requests(emu) if r['path'].endswith('/token')]
-    assert token_calls and token_calls[0]['status'] == 200
+    assert token_calls
+    assert token_calls[0]['status'] == 200
     assert token_calls[0]['client'] == emu.credentials['soc-responder']['client_id']
 
 
@@ -85,16 +87,20 @@ def test_auth_code_flow(emu, make_instance, make_params):
     assert res.ok, res.errors
     url = login_url_of(res)
     assert url.startswith(f'{emu.login_url}/{TENANT}/oauth2/v2.0/authorize?')
-    assert 'offline_access' in url and re.search(r'user_impersonation', url)
+    assert 'offline_access' in url
+    assert re.search(r'user_impersonation', url)
     assert 'redirect_uri=https%3A%2F%2Flocalhost%2Fauthcode' in url
     redirect = sign_in(emu, url)
-    assert redirect.startswith(REDIRECT_URI) and 'session_state=' in redirect
+    assert redirect.startswith(REDIRECT_URI)
+    assert 'session_state=' in redirect
     inst.params['auth_code'] = cred(redirect)        # the whole redirect URL pasted: cleaned by the integration
 
     mark = last_seq(emu)
     test = inst.run('test-module')
-    assert test.errors and 'AuthCodeNotRedeemed' in test.errors[0]
-    assert '!azure-containment-auth-test' in test.errors[0] and 'save the instance' in test.errors[0]
+    assert test.errors
+    assert 'AuthCodeNotRedeemed' in test.errors[0]
+    assert '!azure-containment-auth-test' in test.errors[0]
+    assert 'save the instance' in test.errors[0]
     assert [r for r in login_requests(emu, mark) if r['path'].endswith('/token')] == [], 'code must not be burnt'
 
     auth = inst.run('azure-containment-auth-test')
@@ -122,7 +128,8 @@ def test_auth_code_malformed_refused_before_any_request(emu, make_instance):
     inst = make_instance(mode='auth_code', auth_code=cred('this is not a code'))
     mark = last_seq(emu)
     res = inst.run('azure-containment-auth-test')
-    assert res.errors and 'InvalidAuthCode' in res.errors[0]
+    assert res.errors
+    assert 'InvalidAuthCode' in res.errors[0]
     assert 'azure-containment-generate-login-url' in res.errors[0]
     assert [r for r in login_requests(emu, mark) if r['path'].endswith('/token')] == []
 
@@ -151,8 +158,11 @@ def test_auth_code_pkce_login_url_sign_in_paste_auth_test(emu, make_instance):
     assert 43 <= len(verifier) <= 128
     assert query['code_challenge'] == base64.urlsafe_b64encode(
         hashlib.sha256(verifier.encode()).digest()).decode().rstrip('=')
-    assert query['code_challenge_method'] == 'S256' and query['state']
-    assert verifier not in res.readable and verifier not in str(res.entries) and verifier not in '\n'.join(res.logs)
+    assert query['code_challenge_method'] == 'S256'
+    assert query['state']
+    assert verifier not in res.readable
+    assert verifier not in str(res.entries)
+    assert verifier not in '\n'.join(res.logs)
     inst.params['auth_code'] = cred(sign_in(emu, url))
     mark = last_seq(emu)
     auth = inst.run('azure-containment-auth-test')
@@ -160,7 +170,8 @@ def test_auth_code_pkce_login_url_sign_in_paste_auth_test(emu, make_instance):
     assert auth.ok, auth.errors
     assert [r['status'] for r in login_requests(emu, mark) if r['path'].endswith('/token')] == [200]
     assert pkce_verifiers(inst) == {}, 'the verifier of a redeemed code is not kept'
-    assert verifier not in auth.readable and verifier not in '\n'.join(auth.logs)
+    assert verifier not in auth.readable
+    assert verifier not in '\n'.join(auth.logs)
     assert entry_contents(inst.run('test-module')) == ['ok']
 
 
@@ -175,7 +186,8 @@ def test_auth_code_from_a_login_url_whose_verifier_was_replaced_fails_with_50148
     assert len(res.errors) == 1, res.entries
     text = res.errors[0]
     assert text.startswith('Failed to execute azure-containment-auth-test. ')
-    assert 'AADSTS501481' in text and 'The Code_Verifier does not match the code_challenge' in text
+    assert 'AADSTS501481' in text
+    assert 'The Code_Verifier does not match the code_challenge' in text
     assert 'run !azure-containment-generate-login-url again, sign in with that new URL' in text
     assert 'Trace ID' not in text
     for verifier in pkce_verifiers(inst).values():
@@ -225,7 +237,8 @@ def test_context_writes_keep_other_keys(make_instance):
     inst.integration_context = {'someone_else': {'x': 1}}
     assert inst.run('test-module').ok
     context = inst.integration_context
-    assert context['someone_else'] == {'x': 1} and 'azure_containment_auth' in context
+    assert context['someone_else'] == {'x': 1}
+    assert 'azure_containment_auth' in context
 
 
 def test_expired_token_refreshed_once(emu, make_instance):
@@ -245,7 +258,9 @@ def test_auth_reset_clears_everything(emu, make_instance):
     assert inst.run('test-module').ok
     inst.integration_context = {**inst.integration_context, 'containment_state': {'keep': True}}
     res = inst.run('azure-containment-auth-reset')
-    assert res.ok and 'Enterprise applications' in res.readable and 'auth-test' in res.readable
+    assert res.ok
+    assert 'Enterprise applications' in res.readable
+    assert 'auth-test' in res.readable
     assert inst.integration_context == {'containment_state': {'keep': True}}
     mark = last_seq(emu)
     assert inst.run('test-module').ok
@@ -272,4 +287,5 @@ def test_test_module_with_reader_names_missing_write_actions(make_instance):
 def test_auth_test_readable(make_instance):
     res = make_instance().run('azure-containment-auth-test')
     assert res.ok
-    assert 'Permissions: all' in res.readable and 'Virtual machines: listed' in res.readable
+    assert 'Permissions: all' in res.readable
+    assert 'Virtual machines: listed' in res.readable

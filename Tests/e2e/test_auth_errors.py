@@ -26,7 +26,7 @@ def assert_no_request(emu, mark):
 
 # --- Entra ID rows -------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('app, overrides, code, fix', [
+@pytest.mark.parametrize(('app', 'overrides', 'code', 'fix'), [
     ('soc-responder', {'enc_key': cred('5ec7e7a1-0000-4000-8000-000000000001')}, 'AADSTS7000215',
      'copy the secret Value (not the Secret ID'),
     ('soc-responder', {'enc_key': cred('wrong-secret-value')}, 'AADSTS7000215', 'into Key and save the instance'),
@@ -37,14 +37,17 @@ def assert_no_request(emu, mark):
 def test_entra_id_rows(emu, make_instance, make_params, app, overrides, code, fix):
     res = make_instance(params=make_params(app=app, **overrides)).run('test-module')
     text = single_error(res)
-    assert code in text and fix in text and 'Fix:' in text
+    assert code in text
+    assert fix in text
+    assert 'Fix:' in text
 
 
 def test_7000218_missing_credential_refused_before_any_request(emu, make_instance, make_params):
     """An empty Key would get AADSTS7000218 from Entra ID; the integration names the empty field first."""
     mark = last_seq(emu)
     text = single_error(make_instance(params=make_params(enc_key=cred(''))).run('test-module'))
-    assert '"Key"' in text and 'MissingParam' in text
+    assert '"Key"' in text
+    assert 'MissingParam' in text
     assert_no_request(emu, mark)
 
 
@@ -60,7 +63,8 @@ def test_54005_code_already_redeemed(emu, make_instance):
     assert inst.run('azure-containment-auth-test').ok
     assert inst.run('azure-containment-auth-reset').ok          # forget the session, keep the used code
     text = single_error(inst.run('azure-containment-auth-test'))
-    assert 'AADSTS54005' in text and 'azure-containment-generate-login-url' in text
+    assert 'AADSTS54005' in text
+    assert 'azure-containment-generate-login-url' in text
     assert 'azure-containment-auth-reset' in text
 
 
@@ -68,7 +72,9 @@ def test_70008_code_expired(emu, make_instance):
     inst = signed_in_instance(emu, make_instance)
     emu.identity.expire_auth_codes()
     text = single_error(inst.run('azure-containment-auth-test'))
-    assert 'AADSTS70008' in text and 'expired' in text and 'azure-containment-generate-login-url' in text
+    assert 'AADSTS70008' in text
+    assert 'expired' in text
+    assert 'azure-containment-generate-login-url' in text
 
 
 def test_700082_refresh_token_expired(emu, make_instance):
@@ -77,7 +83,8 @@ def test_700082_refresh_token_expired(emu, make_instance):
     emu.identity.expire_refresh_tokens()
     emu.expire_all_tokens()
     text = single_error(inst.run('azure-vm-list'))
-    assert 'AADSTS700082' in text and 'azure-containment-auth-reset' in text
+    assert 'AADSTS700082' in text
+    assert 'azure-containment-auth-reset' in text
 
 
 def test_50011_redirect_uri_mismatch(emu, make_instance):
@@ -89,25 +96,29 @@ def test_50011_redirect_uri_mismatch(emu, make_instance):
     shown = page.text[page.text.index('AADSTS50011'):][:400]
     inst.params['auth_code'] = cred(shown)
     text = single_error(inst.run('azure-containment-auth-test'))
-    assert 'AADSTS50011' in text and '"Application redirect URI"' in text and 'Redirect URIs' in text
+    assert 'AADSTS50011' in text
+    assert '"Application redirect URI"' in text
+    assert 'Redirect URIs' in text
 
 
 def test_500112_redirect_uri_changed_between_sign_in_and_redeem(emu, make_instance):
     inst = signed_in_instance(emu, make_instance)
     inst.params['redirect_uri'] = 'https://oproxy.demisto.ninja/authcode'      # also registered, but not used
     text = single_error(inst.run('azure-containment-auth-test'))
-    assert 'AADSTS500112' in text and '"Application redirect URI"' in text
+    assert 'AADSTS500112' in text
+    assert '"Application redirect URI"' in text
 
 
 def test_65001_consent_missing(emu, make_instance):
     inst = signed_in_instance(emu, make_instance, app='soc-unconsented')
     text = single_error(inst.run('azure-containment-auth-test'))
-    assert 'AADSTS65001' in text and 'Grant admin consent' in text
+    assert 'AADSTS65001' in text
+    assert 'Grant admin consent' in text
 
 
 # --- input checks before any request --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('overrides, field', [
+@pytest.mark.parametrize(('overrides', 'field'), [
     ({'auth_id': cred('0a0a0a0a-1111-2222-3333')}, 'ID (Application ID)'),
     ({'tenant_id': cred('11111111-2222-3333-4444-55555555555Z')}, 'Token (tenant ID)'),
     ({'subscription_id': 'aaaaaaaa-bbbb-cccc-dddd'}, 'Subscription ID'),
@@ -115,7 +126,9 @@ def test_65001_consent_missing(emu, make_instance):
 def test_invalid_guid_refused_before_any_request(emu, make_instance, make_params, overrides, field):
     mark = last_seq(emu)
     text = single_error(make_instance(params=make_params(**overrides)).run('test-module'))
-    assert 'InvalidGuid' in text and f'{field} must be a GUID' in text and 'Fix:' in text
+    assert 'InvalidGuid' in text
+    assert f'{field} must be a GUID' in text
+    assert 'Fix:' in text
     assert_no_request(emu, mark)
 
 
@@ -136,7 +149,9 @@ def test_unknown_command(make_instance):
 
 def test_host_unreachable_names_host_and_proxy(make_instance, make_params):
     text = single_error(make_instance(params=make_params(azure_ad_endpoint='https://127.0.0.1:9')).run('test-module'))
-    assert 'HostUnreachable' in text and 'https://127.0.0.1:9' in text and 'Use system proxy settings' in text
+    assert 'HostUnreachable' in text
+    assert 'https://127.0.0.1:9' in text
+    assert 'Use system proxy settings' in text
 
 
 def test_tls_failure_names_host_and_insecure(emu, make_instance, make_params, monkeypatch):
@@ -145,7 +160,9 @@ def test_tls_failure_names_host_and_insecure(emu, make_instance, make_params, mo
     from Tests.xsoar_local.harness import XsoarInstance
     inst = XsoarInstance(make_params(), env={'REQUESTS_CA_BUNDLE': None, 'CURL_CA_BUNDLE': None})
     text = single_error(inst.run('test-module'))
-    assert 'TlsFailure' in text and emu.login_url in text and 'Trust any certificate (not secure)' in text
+    assert 'TlsFailure' in text
+    assert emu.login_url in text
+    assert 'Trust any certificate (not secure)' in text
     assert 'Use system proxy settings' in text
     insecure = XsoarInstance(make_params(insecure=True), env={'REQUESTS_CA_BUNDLE': None, 'CURL_CA_BUNDLE': None})
     assert insecure.run('test-module').ok                    # the suggested setting works
@@ -155,24 +172,30 @@ def test_tls_failure_names_host_and_insecure(emu, make_instance, make_params, mo
 
 def test_subscription_not_found(make_instance, make_params):
     text = single_error(make_instance(params=make_params(subscription_id=OTHER_GUID)).run('test-module'))
-    assert 'SubscriptionNotFound' in text and '"Subscription ID"' in text
+    assert 'SubscriptionNotFound' in text
+    assert '"Subscription ID"' in text
 
 
 def test_resource_group_not_found(make_instance, make_params):
     text = single_error(make_instance(params=make_params(resource_group='no-such-rg')).run('test-module'))
-    assert 'ResourceGroupNotFound' in text and 'resource group' in text.lower() and 'Fix:' in text
+    assert 'ResourceGroupNotFound' in text
+    assert 'resource group' in text.lower()
+    assert 'Fix:' in text
 
 
 def test_resource_not_found(make_instance):
     text = single_error(make_instance().run('azure-vm-get', {'vm_name': 'ghost-vm'}))
-    assert ('ResourceNotFound' in text or 'NotFound' in text) and 'Fix:' in text
+    assert ('ResourceNotFound' in text or 'NotFound' in text)
+    assert 'Fix:' in text
 
 
 def test_authorization_failed_names_action_and_role(make_instance):
     text = single_error(make_instance(app='soc-reader').run(
         'azure-nsg-block-ip', {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'}))
-    assert 'AuthorizationFailed' in text and 'Microsoft.Network/networkSecurityGroups' in text
-    assert '"Network Contributor"' in text and 'Access control (IAM)' in text
+    assert 'AuthorizationFailed' in text
+    assert 'Microsoft.Network/networkSecurityGroups' in text
+    assert '"Network Contributor"' in text
+    assert 'Access control (IAM)' in text
 
 
 def test_linked_authorization_failed(emu, make_instance):
@@ -186,14 +209,17 @@ def test_linked_authorization_failed(emu, make_instance):
          'scope': '/subscriptions/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'}]
     emu.reset(scenario)
     text = single_error(make_instance().run('azure-vm-isolate', {'vm_name': 'web-02'}))
-    assert 'LinkedAuthorizationFailed' in text and 'join/action' in text and '"Network Contributor"' in text
+    assert 'LinkedAuthorizationFailed' in text
+    assert 'join/action' in text
+    assert '"Network Contributor"' in text
 
 
 def test_invalid_token_audience(emu, make_instance, make_params):
     # The ARM endpoint named by another host name: the token is minted for that audience, which ARM refuses.
     port = emu.arm_url.rsplit(':', 1)[1]
     text = single_error(make_instance(params=make_params(arm_endpoint=f'https://localhost:{port}')).run('test-module'))
-    assert 'InvalidAuthenticationTokenAudience' in text and '"Azure cloud"' in text
+    assert 'InvalidAuthenticationTokenAudience' in text
+    assert '"Azure cloud"' in text
 
 
 def test_expired_token_even_after_refresh(emu, make_instance):
@@ -201,7 +227,8 @@ def test_expired_token_even_after_refresh(emu, make_instance):
     scenario.setdefault('settings', {})['token_lifetime_seconds'] = -120   # every token is born expired
     emu.reset(scenario)
     text = single_error(make_instance().run('azure-vm-list'))
-    assert 'ExpiredAuthenticationToken' in text and 'clock' in text
+    assert 'ExpiredAuthenticationToken' in text
+    assert 'clock' in text
 
 
 @pytest.mark.parametrize('code', ['SubscriptionRequestsThrottled', 'RetryableErrorDueToAnotherOperation'])
@@ -210,7 +237,9 @@ def test_throttling_with_long_retry_after(emu, make_instance, code):
     assert inst.run('test-module').ok
     emu.inject_fault('429', path_contains='/virtualMachines', count=5, retry_after=120, error_code=code)
     text = single_error(inst.run('azure-vm-list'))
-    assert code in text and 'retry' in text.lower() and 'Fix:' in text
+    assert code in text
+    assert 'retry' in text.lower()
+    assert 'Fix:' in text
 
 
 def test_throttling_retried_within_bounds(emu, make_instance):
@@ -230,25 +259,32 @@ def test_managed_identity_unknown_user_identity(make_instance, make_params):
                          params=make_params(mode='managed_identity_user',
                                             managed_identities_client_id=cred(OTHER_GUID)))
     text = single_error(inst.run('test-module'))
-    assert 'ManagedIdentityFailed' in text and 'Managed identity client ID' in text
+    assert 'ManagedIdentityFailed' in text
+    assert 'Managed identity client ID' in text
 
 
 def test_managed_identity_endpoint_unreachable(make_instance, make_params):
     inst = make_instance(mode='managed_identity', params=make_params(mode='managed_identity'),
                          env={'AZURE_POD_IDENTITY_AUTHORITY_HOST': 'https://127.0.0.1:9'})
     text = single_error(inst.run('test-module'))
-    assert 'ManagedIdentityFailed' in text and 'runs in Azure' in text and '127.0.0.1:9' in text
+    assert 'ManagedIdentityFailed' in text
+    assert 'runs in Azure' in text
+    assert '127.0.0.1:9' in text
 
 
 def test_xsoar_app_wrong_key_then_backoff_then_reset(emu, make_instance, make_params):
     wrong_key = base64.b64encode(b'w' * 32).decode()
     inst = make_instance(mode='xsoar_app', params=make_params(mode='xsoar_app', enc_key=cred(wrong_key)))
     first = single_error(inst.run('test-module'))
-    assert 'XsoarAppTokenFailed' in first and 'Invalid key' in first and 'encryption key' in first
-    assert 'next attempt waits until' in first and 'in 10 s' in first
+    assert 'XsoarAppTokenFailed' in first
+    assert 'Invalid key' in first
+    assert 'encryption key' in first
+    assert 'next attempt waits until' in first
+    assert 'in 10 s' in first
     mark = last_seq(emu)
     second = single_error(inst.run('test-module'))
-    assert 'XsoarAppBackoff' in second and 'azure-containment-auth-reset' in second
+    assert 'XsoarAppBackoff' in second
+    assert 'azure-containment-auth-reset' in second
     assert [r for r in login_requests(emu, mark) if r['path'].endswith('/obtain-token')] == []
     assert inst.run('azure-containment-auth-reset').ok
     third = single_error(inst.run('test-module'))
@@ -261,12 +297,15 @@ def test_xsoar_app_wrong_key_then_backoff_then_reset(emu, make_instance, make_pa
 def test_xsoar_app_unknown_registration(make_instance, make_params):
     inst = make_instance(mode='xsoar_app', params=make_params(mode='xsoar_app', auth_id=cred(OTHER_GUID)))
     text = single_error(inst.run('test-module'))
-    assert 'XsoarAppTokenFailed' in text and 'Unknown registration ID' in text and 'Registration ID' in text
+    assert 'XsoarAppTokenFailed' in text
+    assert 'Unknown registration ID' in text
+    assert 'Registration ID' in text
 
 
 def test_xsoar_app_malformed_key(emu, make_instance, make_params):
     mark = last_seq(emu)
     inst = make_instance(mode='xsoar_app', params=make_params(mode='xsoar_app', enc_key=cred('not-base64!')))
     text = single_error(inst.run('test-module'))
-    assert 'InvalidEncryptionKey' in text and 'consent page' in text
+    assert 'InvalidEncryptionKey' in text
+    assert 'consent page' in text
     assert_no_request(emu, mark)

@@ -22,24 +22,29 @@ def test_block_then_unblock_restores_rules_exactly(emulator, xsoar):
                                            'nsg_name': 'edge-nsg', 'description': 'INC-1001'})
     assert res.ok, res.errors
     items = blocked_items(res)
-    assert len(items) == 8 and {i['Status'] for i in items} == {'Blocked'}
+    assert len(items) == 8
+    assert {i['Status'] for i in items} == {'Blocked'}
     normalised = [i for i in items if i['IP'] == '10.9.8.0/24']
-    assert normalised and 'normalised' in normalised[0]['Warning']
+    assert normalised
+    assert 'normalised' in normalised[0]['Warning']
     writes = arm_writes(emulator, seq)
     assert [w['method'] for w in writes] == ['PUT'] * 4  # one rule per direction and address family, not per IP
     rules = {r['name']: r['properties'] for r in pack_rules(emulator, 'edge-nsg')}
     assert len(rules) == 4
     inbound_v4 = [p for n, p in rules.items() if n.startswith('xsoar-block-in-v4-')][0]
     assert inbound_v4['sourceAddressPrefixes'] == ['10.9.8.0/24', '198.51.100.0/24', '203.0.113.7']
-    assert inbound_v4['access'] == 'Deny' and inbound_v4['priority'] == 100
+    assert inbound_v4['access'] == 'Deny'
+    assert inbound_v4['priority'] == 100
     assert inbound_v4['description'] == '[AzureContainment] INC-1001'
     outbound_v6 = [p for n, p in rules.items() if n.startswith('xsoar-block-out-v6-')][0]
     assert outbound_v6['destinationAddressPrefixes'] == ['2001:db8::/48']
-    assert res.context['AzureContainment.NSGRule'] and all(r['ManagedByPack'] for r in res.context[
+    assert res.context['AzureContainment.NSGRule']
+    assert all(r['ManagedByPack'] for r in res.context[
         'AzureContainment.NSGRule'])
     res = xsoar.run('azure-nsg-unblock-ip', {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::/48,10.9.8.0/24',
                                              'nsg_name': 'edge-nsg'})
-    assert res.ok and {i['Status'] for i in blocked_items(res)} == {'Unblocked'}
+    assert res.ok
+    assert {i['Status'] for i in blocked_items(res)} == {'Unblocked'}
     assert network_state(emulator) == before
 
 
@@ -47,9 +52,11 @@ def test_zero_write_cases(emulator, xsoar):
     assert xsoar.run('azure-nsg-block-ip', {'ip': '198.51.100.0/24,203.0.113.7', 'nsg_name': 'edge-nsg'}).ok
     seq = last_seq(emulator)
     again = xsoar.run('azure-nsg-block-ip', {'ip': '203.0.113.7,198.51.100.42', 'nsg_name': 'edge-nsg'})
-    assert again.ok and {i['Status'] for i in blocked_items(again)} == {'AlreadyBlocked'}
+    assert again.ok
+    assert {i['Status'] for i in blocked_items(again)} == {'AlreadyBlocked'}
     dry = xsoar.run('azure-nsg-block-ip', {'ip': '192.0.2.1', 'nsg_name': 'edge-nsg', 'dry_run': 'true'})
-    assert dry.ok and {i['Status'] for i in blocked_items(dry)} == {'WouldBlock'}
+    assert dry.ok
+    assert {i['Status'] for i in blocked_items(dry)} == {'WouldBlock'}
     not_blocked = xsoar.run('azure-nsg-unblock-ip', {'ip': '192.0.2.1,198.51.100.42', 'nsg_name': 'edge-nsg'})
     statuses = {(i['IP'], i['Direction']): i for i in blocked_items(not_blocked)}
     assert {i['Status'] for i in statuses.values()} == {'NotBlocked'}
@@ -64,7 +71,8 @@ def test_description_is_kept_within_140_characters(emulator, xsoar):
                                            'description': 'INC-77 ' + 'very long analyst note ' * 10})
     assert res.ok, res.errors
     description = pack_rules(emulator, 'edge-nsg')[0]['properties']['description']
-    assert len(description) == 140 and description.startswith('[AzureContainment] INC-77 ')
+    assert len(description) == 140
+    assert description.startswith('[AzureContainment] INC-77 ')
     assert '140 characters' in res.readable
 
 
@@ -72,7 +80,9 @@ def test_shadowing_allow_rule_is_reported(emulator, xsoar):
     res = xsoar.run('azure-nsg-block-ip', {'ip': '203.0.113.7', 'nsg_name': 'web-nsg', 'direction': 'Inbound'})
     assert res.ok
     item = blocked_items(res)[0]
-    assert item['Status'] == 'Blocked' and "allow-https-in" in item['Warning'] and '443' in item['Warning']
+    assert item['Status'] == 'Blocked'
+    assert "allow-https-in" in item['Warning']
+    assert '443' in item['Warning']
     assert pack_rules(emulator, 'web-nsg')[0]['properties']['priority'] == 101  # before allow-ssh-admin (110)
 
 
@@ -84,7 +94,7 @@ def test_foreign_rules_are_never_touched(emulator, xsoar):
 
 
 @pytest.mark.parametrize('command', ['azure-nsg-block-ip', 'azure-nsg-unblock-ip'])
-@pytest.mark.parametrize('args, fragment, invalid', [
+@pytest.mark.parametrize(('args', 'fragment', 'invalid'), [
     ({'ip': '203.0.113.7,*', 'nsg_name': 'edge-nsg'}, "'*' (would match every address)", ['*']),
     ({'ip': '0.0.0.0/0,::/0', 'nsg_name': 'edge-nsg'}, "'0.0.0.0/0' (would match every address), '::/0'",
      ['0.0.0.0/0', '::/0']),
@@ -98,7 +108,9 @@ def test_foreign_rules_are_never_touched(emulator, xsoar):
 def test_bad_ip_command_input_is_refused_before_any_request(emulator, xsoar, command, args, fragment, invalid):
     seq = last_seq(emulator)
     res = xsoar.run(command, args)
-    assert len(res.errors) == 1 and fragment in res.errors[0] and 'Nothing was changed' in res.errors[0]
+    assert len(res.errors) == 1
+    assert fragment in res.errors[0]
+    assert 'Nothing was changed' in res.errors[0]
     assert res.errors[0].startswith(f'Failed to execute {command}. ')   # the prefix main() gives every error
     items = blocked_items(res)  # a playbook branches on Status Invalid; valid IPs of a refused call get no item
     assert sorted((i['IP'], i['Direction']) for i in items) == sorted(
@@ -111,7 +123,9 @@ def test_prefix_limit_gives_a_clear_error(emulator, xsoar):
     ips = ','.join(f'10.{i // 250}.{i % 250}.1' for i in range(4001))
     seq = last_seq(emulator)
     res = xsoar.run('azure-nsg-block-ip', {'ip': ips, 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
-    assert not res.ok and "Azure's limit is 4000 per side" in res.errors[0] and 'was not written' in res.errors[0]
+    assert not res.ok
+    assert "Azure's limit is 4000 per side" in res.errors[0]
+    assert 'was not written' in res.errors[0]
     assert arm_writes(emulator, seq) == []
 
 
@@ -124,9 +138,11 @@ def test_isolate_and_unisolate_web_01(emulator, xsoar):
     assert res.ok, res.errors
     out = res.context['AzureContainment.Isolation']
     out = out[0] if isinstance(out, list) else out
-    assert out['Status'] == 'Isolated' and {n['Name'] for n in out['NICs']} == {'web-01-nic0', 'web-01-nic1'}
+    assert out['Status'] == 'Isolated'
+    assert {n['Name'] for n in out['NICs']} == {'web-01-nic0', 'web-01-nic1'}
     iso = emulator.resource(f'{NET}/networkSecurityGroups/xsoar-isolation-web-01')
-    assert iso['location'] == 'eastus' and iso['properties']['flushConnection'] is True
+    assert iso['location'] == 'eastus'
+    assert iso['properties']['flushConnection'] is True
     rules = {r['name']: r['properties'] for r in iso['properties']['securityRules']}
     assert rules['xsoar-forensic-allow-in-v4']['priority'] == 100
     assert rules['xsoar-forensic-allow-in-v4']['destinationPortRanges'] == ['22', '3389']
@@ -143,12 +159,14 @@ def test_isolate_and_unisolate_web_01(emulator, xsoar):
         web_nsg_before  # the shared NSG is never edited
     seq = last_seq(emulator)
     again = xsoar.run('azure-vm-isolate', {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
-    assert again.ok and again.context['AzureContainment.Isolation'][0]['Status'] == 'AlreadyIsolated'
+    assert again.ok
+    assert again.context['AzureContainment.Isolation'][0]['Status'] == 'AlreadyIsolated'
     assert arm_writes(emulator, seq) == []
     get = xsoar.run('azure-vm-get', {'vm_name': 'web-01'})
     assert get.context['AzureContainment.VM'][0]['Isolated'] is True
     released = xsoar.run('azure-vm-unisolate', {'vm_name': 'web-01'})
-    assert released.ok and released.context['AzureContainment.Isolation'][0]['Status'] == 'Released'
+    assert released.ok
+    assert released.context['AzureContainment.Isolation'][0]['Status'] == 'Released'
     assert network_state(emulator) == before
     seq = last_seq(emulator)
     nothing = xsoar.run('azure-vm-unisolate', {'vm_name': 'web-01'})
@@ -164,7 +182,8 @@ def test_isolate_db_01_by_id_reports_subnet_nsg(emulator, xsoar):
     assert network_state(emulator) == before
     res = xsoar.run('azure-vm-isolate', {'vm_id': vm_id})
     out = res.context['AzureContainment.Isolation'][0]
-    assert out['Status'] == 'Isolated' and out['NICs'][0]['OriginalNSG'] == 'none'
+    assert out['Status'] == 'Isolated'
+    assert out['NICs'][0]['OriginalNSG'] == 'none'
     assert [s.lower() for s in out['SubnetNSGs']] == [f'{NET}/networkSecurityGroups/db-subnet-nsg'.lower()]
     assert 'db-subnet-nsg' in res.readable
     assert xsoar.run('azure-vm-unisolate', {'vm_id': vm_id}).ok
@@ -175,7 +194,9 @@ def test_failure_on_second_nic_rolls_back(emulator, xsoar):
     before = network_state(emulator)
     emulator.inject_fault('500', method='PUT', path_contains='networkInterfaces/web-01-nic1', count=20)
     res = xsoar.run('azure-vm-isolate', {'vm_name': 'web-01'})
-    assert not res.ok and 'web-01-nic1' in res.errors[0] and 'Rolled back' in res.errors[0]
+    assert not res.ok
+    assert 'web-01-nic1' in res.errors[0]
+    assert 'Rolled back' in res.errors[0]
     assert res.context['AzureContainment.Isolation'][0]['Status'] == 'RolledBack'
     assert network_state(emulator) == before
     emulator.clear_faults()
@@ -183,7 +204,7 @@ def test_failure_on_second_nic_rolls_back(emulator, xsoar):
         'AzureContainment.Isolation'][0]['Status'] == 'Isolated'
 
 
-@pytest.mark.parametrize('args, fragment', [
+@pytest.mark.parametrize(('args', 'fragment'), [
     ({'vm_id': 'web-01'}, "Invalid vm_id 'web-01'"),
     ({'vm_id': f'{NET}/networkInterfaces/web-01-nic0'}, 'expected a Microsoft.Compute/virtualMachines'),
     ({'vm_name': '../web-01'}, "Invalid vm_name '../web-01'"),
@@ -194,7 +215,8 @@ def test_failure_on_second_nic_rolls_back(emulator, xsoar):
 def test_bad_isolation_input_is_refused_before_any_request(emulator, xsoar, args, fragment):
     seq = last_seq(emulator)
     res = xsoar.run('azure-vm-isolate', args)
-    assert not res.ok and fragment in res.errors[0]
+    assert not res.ok
+    assert fragment in res.errors[0]
     assert arm_requests(emulator, seq) == []
 
 
@@ -203,13 +225,17 @@ def test_bad_isolation_input_is_refused_before_any_request(emulator, xsoar, args
 def test_power_off_with_polling_to_the_end_and_back_on(emulator, xsoar):
     runs = xsoar.run_polling('azure-vm-power', {'vm_name': 'web-01', 'action': 'off', 'interval_in_seconds': '10'},
                              sleep=True, max_sleep=0.3)
-    assert all(r.ok for r in runs) and len(runs) >= 2
-    assert runs[0].scheduled['command'] == 'azure-vm-power' and runs[0].scheduled['next_run_in_seconds'] == 10
+    assert all(r.ok for r in runs)
+    assert len(runs) >= 2
+    assert runs[0].scheduled['command'] == 'azure-vm-power'
+    assert runs[0].scheduled['next_run_in_seconds'] == 10
     assert runs[0].scheduled['args']['operation_url'].startswith(emulator.arm_url)
     final = runs[-1].context['AzureContainment.VM'][0]
-    assert final['PowerState'] == 'deallocated' and runs[-1].scheduled is None
+    assert final['PowerState'] == 'deallocated'
+    assert runs[-1].scheduled is None
     posts = [w for w in arm_writes(emulator) if w['method'] == 'POST']
-    assert len(posts) == 1 and posts[0]['path'].endswith('/virtualMachines/web-01/deallocate')
+    assert len(posts) == 1
+    assert posts[0]['path'].endswith('/virtualMachines/web-01/deallocate')
     view = emulator.resource(f'{COMPUTE}/virtualMachines/web-01')
     assert 'PowerState/deallocated' in str(view)
     on = xsoar.run_polling('azure-vm-power', {'vm_name': 'web-01', 'action': 'on'}, sleep=True, max_sleep=0.3)
@@ -219,30 +245,37 @@ def test_power_off_with_polling_to_the_end_and_back_on(emulator, xsoar):
 def test_power_noop_and_impossible_transition(emulator, xsoar):
     seq = last_seq(emulator)
     res = xsoar.run('azure-vm-power', {'vm_name': 'web-02', 'action': 'start'})
-    assert res.ok and res.scheduled is None and 'already running' in res.readable
+    assert res.ok
+    assert res.scheduled is None
+    assert 'already running' in res.readable
     res = xsoar.run('azure-vm-power', {'vm_name': 'db-01', 'action': 'poweroff'})
-    assert not res.ok and 'Cannot power off' in res.errors[0]
+    assert not res.ok
+    assert 'Cannot power off' in res.errors[0]
     assert arm_writes(emulator, seq) == []
 
 
 def test_power_without_polling_waits_for_the_operation(emulator, xsoar):
     res = xsoar.run('azure-vm-power', {'vm_name': 'db-01', 'action': 'start', 'polling': 'false'})
-    assert res.ok and res.scheduled is None
+    assert res.ok
+    assert res.scheduled is None
     assert res.context['AzureContainment.VM'][0]['PowerState'] == 'running'
 
 
 def test_power_failed_operation_is_an_error(emulator, xsoar):
     emulator.inject_fault('lro_failed', path_contains='/restart', error_code='OperationNotAllowed')
     runs = xsoar.run_polling('azure-vm-power', {'vm_name': 'web-02', 'action': 'restart'}, sleep=True, max_sleep=0.3)
-    assert not runs[-1].ok and 'OperationNotAllowed' in runs[-1].errors[0]
+    assert not runs[-1].ok
+    assert 'OperationNotAllowed' in runs[-1].errors[0]
 
 
 # ---- read-only views ----
 
 def test_vm_get_and_lists(emulator, xsoar):
     vm = xsoar.run('azure-vm-get', {'vm_name': 'db-01'}).context['AzureContainment.VM'][0]
-    assert vm['PowerState'] == 'deallocated' and vm['Isolated'] is False
-    assert vm['NICs'][0]['NSG'] is None and vm['NICs'][0]['SubnetNSG'].endswith('/db-subnet-nsg')
+    assert vm['PowerState'] == 'deallocated'
+    assert vm['Isolated'] is False
+    assert vm['NICs'][0]['NSG'] is None
+    assert vm['NICs'][0]['SubnetNSG'].endswith('/db-subnet-nsg')
     assert vm['NICs'][0]['PrivateIP'] == '10.0.2.4'
     seq = last_seq(emulator)
     vms = xsoar.run('azure-vm-list', {}).context['AzureContainment.VM']

@@ -32,8 +32,8 @@ def network_state(emu) -> dict:
     """Every Microsoft.Network resource as GET returns it, minus etags/timestamps; the VMs' configuration (power
     state included) without the instance view's timestamps. Lists of references are sorted."""
     state = {}
-    for rid, body in copy.deepcopy(emu.state()['resources']).items():
-        body = _strip(body)
+    for rid, raw in copy.deepcopy(emu.state()['resources']).items():
+        body = _strip(raw)
         props = body.get('properties') or {}
         for key in ('networkInterfaces', 'subnets'):
             if isinstance(props.get(key), list):

@@ -98,7 +98,8 @@ def test_emulator_block_then_unblock_is_identity(emulator_session, batch, direct
     assert {i['Status'] for i in blocked_items(res)} == {'Blocked'}
     assert network_state(emulator_session) != before
     res = xsoar.run('azure-nsg-unblock-ip', {'ip': ','.join(batch), 'nsg_name': nsg, 'direction': direction})
-    assert res.ok and {i['Status'] for i in blocked_items(res)} == {'Unblocked'}
+    assert res.ok
+    assert {i['Status'] for i in blocked_items(res)} == {'Unblocked'}
     assert network_state(emulator_session) == before
 
 

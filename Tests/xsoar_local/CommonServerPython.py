@@ -250,7 +250,7 @@ def _escape_cell(text: str) -> str:
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or value == '' or value == [] or value == {}
+    return value is None or value in ('', [], {})
 
 
 def tableToMarkdown(name: str, t: Any, headers: Any = None, headerTransform: Callable[[str], str] | None = None,

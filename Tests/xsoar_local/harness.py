@@ -151,8 +151,8 @@ def merge_entry_context(entries: list[dict]) -> dict:
         for key, value in (entry.get('EntryContext') or {}).items():
             prefix, key_fields = _simplify_key(key)
             bucket = merged.setdefault(prefix, [])
-            for obj in value if isinstance(value, list) else [value]:
-                obj = copy.deepcopy(obj)
+            for item in value if isinstance(value, list) else [value]:
+                obj = copy.deepcopy(item)
                 replaced = False
                 if key_fields and isinstance(obj, dict):
                     for index, existing in enumerate(bucket):

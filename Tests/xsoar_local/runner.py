@@ -260,8 +260,8 @@ class Printer:
 
 
 def _first_line(result: RunResult) -> str:
-    for line in result.readable.splitlines():
-        line = line.strip().lstrip('#').strip()
+    for raw in result.readable.splitlines():
+        line = raw.strip().lstrip('#').strip()
         if line and not line.startswith('|'):
             return line
     return ''

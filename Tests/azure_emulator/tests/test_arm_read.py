@@ -30,7 +30,8 @@ def test_malformed_api_version_is_invalid(arm, version):
 @pytest.mark.parametrize("version", ["2024-05-01", "2019-01-01", "2025-11-01-preview"])
 def test_any_well_formed_api_version_is_accepted(arm, version):
     r = arm.get(f"/subscriptions/{SUB}", api_version=version)
-    assert r.status_code == 200 and r.json()["subscriptionId"] == SUB
+    assert r.status_code == 200
+    assert r.json()["subscriptionId"] == SUB
 
 
 # ---------------------------------------------------------------- authentication (bodies from verify_bearer)
@@ -80,7 +81,8 @@ def test_list_and_get_subscription(arm):
     assert [s["subscriptionId"] for s in listed["value"]] == [SUB]
     sub = arm.get(f"/subscriptions/{SUB}").json()
     assert sub["id"] == f"/subscriptions/{SUB}"
-    assert sub["state"] == "Enabled" and sub["displayName"] == "SOC Demo"
+    assert sub["state"] == "Enabled"
+    assert sub["displayName"] == "SOC Demo"
     assert sub["tenantId"] == "11111111-2222-3333-4444-555555555555"
 
 
@@ -111,7 +113,8 @@ def test_resource_group_not_found(arm):
 # ---------------------------------------------------------------- virtual machines
 def test_vm_get_plain_and_with_instance_view(arm):
     vm = arm.get(f"{VM}/web-01", api_version=CV).json()
-    assert vm["name"] == "web-01" and vm["type"] == "Microsoft.Compute/virtualMachines"
+    assert vm["name"] == "web-01"
+    assert vm["type"] == "Microsoft.Compute/virtualMachines"
     assert vm["properties"]["hardwareProfile"]["vmSize"] == "Standard_B2s"
     assert [n["id"].rsplit("/", 1)[1] for n in vm["properties"]["networkProfile"]["networkInterfaces"]] == [
         "web-01-nic0", "web-01-nic1"]
@@ -129,7 +132,8 @@ def test_vm_instance_view_endpoint(arm):
 
 def test_vm_list_pages_with_next_link(arm):
     first = arm.get(VM, api_version=CV).json()
-    assert len(first["value"]) == 2 and first["nextLink"].startswith(arm.emu.arm_url)
+    assert len(first["value"]) == 2
+    assert first["nextLink"].startswith(arm.emu.arm_url)
     second = arm.get(first["nextLink"], api_version=None).json()
     assert "nextLink" not in second
     names = [v["name"] for v in first["value"] + second["value"]]
@@ -174,9 +178,11 @@ def test_nsg_get_has_rules_defaults_and_associations(arm):
     nsg = arm.get(f"{NSG}/web-nsg").json()
     props = nsg["properties"]
     assert nsg["etag"].startswith('W/"')
-    assert props["provisioningState"] == "Succeeded" and props["flushConnection"] is False
+    assert props["provisioningState"] == "Succeeded"
+    assert props["flushConnection"] is False
     rules = {r["name"]: r["properties"] for r in props["securityRules"]}
-    assert rules["allow-https-in"]["priority"] == 100 and rules["allow-https-in"]["destinationPortRange"] == "443"
+    assert rules["allow-https-in"]["priority"] == 100
+    assert rules["allow-https-in"]["destinationPortRange"] == "443"
     assert rules["allow-ssh-admin"]["sourceAddressPrefix"] == "198.51.100.0/24"
     assert rules["allow-ssh-admin"]["sourceAddressPrefixes"] == []
     assert [r["name"] for r in props["defaultSecurityRules"]] == [
@@ -192,7 +198,8 @@ def test_nsg_get_has_rules_defaults_and_associations(arm):
 def test_nsg_list_and_list_all(arm):
     page = arm.get(NSG).json()
     names = [n["name"] for n in page["value"]]
-    assert len(names) == 2 and "nextLink" in page
+    assert len(names) == 2
+    assert "nextLink" in page
     names += [n["name"] for n in arm.get(page["nextLink"], api_version=None).json()["value"]]
     assert sorted(names) == ["db-subnet-nsg", "edge-nsg", "web-nsg"]
     everywhere = arm.get(f"/subscriptions/{SUB}/providers/Microsoft.Network/networkSecurityGroups").json()
@@ -210,7 +217,8 @@ def test_security_rules_get_list_and_missing(arm):
     assert error_of(r)["code"] == "NotFound"
     assert error_of(r)["message"] == f"Resource {NSG}/web-nsg/securityRules/ghost not found."
     default = arm.get(f"{NSG}/web-nsg/defaultSecurityRules/DenyAllInBound").json()
-    assert default["properties"]["priority"] == 65500 and default["properties"]["access"] == "Deny"
+    assert default["properties"]["priority"] == 65500
+    assert default["properties"]["access"] == "Deny"
 
 
 def test_nsg_not_found(arm):
@@ -230,7 +238,8 @@ def test_nic_get_and_list(arm):
     assert props["ipConfigurations"][0]["properties"]["subnet"]["id"].endswith("/soc-vnet/subnets/web-subnet")
     assert "networkSecurityGroup" not in arm.get(f"{NIC}/db-01-nic0").json()["properties"]
     page = arm.get(NIC).json()
-    assert len(page["value"]) == 2 and "nextLink" in page
+    assert len(page["value"]) == 2
+    assert "nextLink" in page
 
 
 def test_vnet_and_subnet_with_nsg(arm):
@@ -240,7 +249,8 @@ def test_vnet_and_subnet_with_nsg(arm):
     assert subnet["properties"]["networkSecurityGroup"]["id"] == f"{NSG}/db-subnet-nsg"
     assert subnet["properties"]["ipConfigurations"][0]["id"].startswith(f"{NIC}/db-01-nic0/")
     r = arm.get(f"{NET}/virtualNetworks/soc-vnet/subnets/ghost")
-    assert r.status_code == 404 and error_of(r)["code"] == "NotFound"
+    assert r.status_code == 404
+    assert error_of(r)["code"] == "NotFound"
 
 
 # ---------------------------------------------------------------- permissions
@@ -259,7 +269,8 @@ def test_permissions_at_subscription_and_resource_group(arm, reader):
 
 def test_permissions_for_a_missing_resource_group(arm):
     r = arm.get(f"/subscriptions/{SUB}/resourceGroups/nope/providers/Microsoft.Authorization/permissions")
-    assert r.status_code == 404 and error_of(r)["code"] == "ResourceGroupNotFound"
+    assert r.status_code == 404
+    assert error_of(r)["code"] == "ResourceGroupNotFound"
 
 
 def test_resource_group_scoped_assignment(emulator):
@@ -281,5 +292,6 @@ def test_names_are_decoded_once(arm):
     assert r.status_code == 404
     assert error_of(r)["code"] == "ResourceNotFound"
     r = arm.put(f"{NSG}/bad%252Fname", {"location": "eastus"})
-    assert r.status_code == 400 and error_of(r)["code"] == "InvalidResourceName"
+    assert r.status_code == 400
+    assert error_of(r)["code"] == "InvalidResourceName"
     assert "bad%2Fname" in error_of(r)["message"]

@@ -34,12 +34,14 @@ def test_rule_put_is_a_long_running_operation(fast, arm):
     assert "Location" not in r.headers
     assert r.headers["Retry-After"] == "1"
     final = arm.wait(r)
-    assert final["status"] == "Succeeded" and "error" not in final
+    assert final["status"] == "Succeeded"
+    assert "error" not in final
     got = arm.get(f"{NSG}/web-nsg/securityRules/block-1").json()
     assert got["properties"]["provisioningState"] == "Succeeded"
     assert got["properties"]["sourceAddressPrefix"] == "203.0.113.7"
     nsg = arm.get(f"{NSG}/web-nsg").json()
-    assert nsg["etag"] != before and got["etag"] == nsg["etag"]
+    assert nsg["etag"] != before
+    assert got["etag"] == nsg["etag"]
     assert len(nsg["properties"]["securityRules"]) == 3
     # update of the same rule: 200
     r2 = arm.put(f"{NSG}/web-nsg/securityRules/block-1", rule(priority=201))
@@ -50,9 +52,11 @@ def test_rule_put_is_a_long_running_operation(fast, arm):
 
 def test_rule_delete_uses_location_and_async_operation(fast, arm):
     r = arm.delete(f"{NSG}/web-nsg/securityRules/allow-ssh-admin")
-    assert r.status_code == 202 and r.content == b""
+    assert r.status_code == 202
+    assert r.content == b""
     location = r.headers["Location"]
-    assert "/operationResults/" in location and "/operations/" in r.headers["Azure-AsyncOperation"]
+    assert "/operationResults/" in location
+    assert "/operations/" in r.headers["Azure-AsyncOperation"]
     assert arm.wait(r)["status"] == "Succeeded"   # not a fixed sleep: on a loaded machine 0.1 s may not be enough
     done = arm.get(location, api_version=None)
     assert done.status_code == 204
@@ -67,10 +71,12 @@ def test_location_url_answers_202_while_running(emulator, arm):
     emulator.reset({"settings": {"lro_seconds": 30}})
     r = arm.delete(f"{NSG}/web-nsg/securityRules/allow-ssh-admin")
     running = arm.get(r.headers["Location"], api_version=None)
-    assert running.status_code == 202 and running.headers["Retry-After"] == "1"
+    assert running.status_code == 202
+    assert running.headers["Retry-After"] == "1"
     assert running.headers["Location"] == r.headers["Location"]
     status = arm.get(r.headers["Azure-AsyncOperation"], api_version=None)
-    assert status.status_code == 200 and status.json()["status"] == "InProgress"
+    assert status.status_code == 200
+    assert status.json()["status"] == "InProgress"
 
 
 def test_write_while_another_is_running_gets_429(emulator, arm):
@@ -81,7 +87,8 @@ def test_write_while_another_is_running_gets_429(emulator, arm):
     assert second.status_code == 429
     err = error_of(second)
     assert err["code"] == "RetryableErrorDueToAnotherOperation"
-    assert f"{NSG}/web-nsg" in err["message"] and "PutSecurityRuleOperation" in err["message"]
+    assert f"{NSG}/web-nsg" in err["message"]
+    assert "PutSecurityRuleOperation" in err["message"]
     assert second.headers["Retry-After"] == "1"
     whole = arm.put(f"{NSG}/web-nsg", {"location": "eastus", "properties": {"securityRules": []}})
     assert whole.status_code == 429
@@ -113,7 +120,7 @@ def test_concurrent_writers_lose_nothing_when_they_retry(fast, emulator):
         t.start()
     for t in threads:
         t.join()
-    assert results == {i: 201 for i in range(8)}
+    assert results == dict.fromkeys(range(8), 201)
     names = {r["name"] for r in arm.get(f"{NSG}/web-nsg").json()["properties"]["securityRules"]}
     assert {f"w{i}" for i in range(8)} <= names
     assert any(e["status"] == 429 for e in emulator.request_log())
@@ -176,7 +183,8 @@ def test_rule_edge_values_are_accepted(fast, arm):
     assert r.status_code == 201, r.text
     assert arm.wait(r)["status"] == "Succeeded"
     stored = fast.resource(f"{NSG}/web-nsg/securityRules/edge.rule_1")["properties"]
-    assert stored["priority"] == 4096 and stored["description"] == "d" * 140
+    assert stored["priority"] == 4096
+    assert stored["description"] == "d" * 140
     assert stored["destinationPortRanges"] == ["22", "8000-8080"]
     assert stored["sourceAddressPrefixes"] == ["2001:db8::/64", "2001:db8:1::5"]
 
@@ -231,7 +239,8 @@ def test_nsg_put_replaces_rules_and_keeps_defaults(fast, arm):
                                           if r["name"] == "allow-https-in"]
     nsg["properties"]["flushConnection"] = True
     r = arm.put(f"{NSG}/web-nsg", nsg)
-    assert r.status_code == 200 and r.json()["properties"]["provisioningState"] == "Updating"
+    assert r.status_code == 200
+    assert r.json()["properties"]["provisioningState"] == "Updating"
     arm.wait(r)
     after = arm.get(f"{NSG}/web-nsg").json()["properties"]
     assert [x["name"] for x in after["securityRules"]] == ["allow-https-in"]
@@ -246,7 +255,8 @@ def test_nsg_create_patch_tags_and_delete(fast, arm):
     assert r.status_code == 201
     assert arm.wait(r)["status"] == "Succeeded"
     patched = arm.patch(f"{NSG}/quarantine-nsg", {"tags": {"case": "42"}})
-    assert patched.status_code == 200 and patched.json()["tags"] == {"case": "42"}
+    assert patched.status_code == 200
+    assert patched.json()["tags"] == {"case": "42"}
     d = arm.delete(f"{NSG}/quarantine-nsg")
     assert d.status_code == 202
     assert arm.wait(d)["status"] == "Succeeded"
@@ -270,10 +280,13 @@ def test_nsg_in_use_cannot_be_deleted(fast, arm):
     assert err["code"] == "InUseNetworkSecurityGroupCannotBeDeleted"
     assert err["message"].startswith(f"Network security group {NSG}/web-nsg cannot be deleted because it is in use "
                                      f"by the following resources: ")
-    assert f"{NIC}/web-01-nic0" in err["message"] and err["message"].endswith("see aka.ms/deletensg.")
+    assert f"{NIC}/web-01-nic0" in err["message"]
+    assert err["message"].endswith("see aka.ms/deletensg.")
     r = arm.delete(f"{NSG}/db-subnet-nsg")
-    assert r.status_code == 400 and "/subnets/db-subnet" in error_of(r)["message"]
-    assert fast.resource(f"{NSG}/web-nsg") is not None and fast.resource(f"{NSG}/db-subnet-nsg") is not None
+    assert r.status_code == 400
+    assert "/subnets/db-subnet" in error_of(r)["message"]
+    assert fast.resource(f"{NSG}/web-nsg") is not None
+    assert fast.resource(f"{NSG}/db-subnet-nsg") is not None
     assert fast.resource(f"{NSG}/web-nsg")["properties"]["provisioningState"] == "Succeeded"
 
 
@@ -281,7 +294,8 @@ def test_malformed_json_body(fast, arm):
     before = fast.resource(f"{NSG}/web-nsg")
     r = arm.session.put(f"{arm.emu.arm_url}{NSG}/web-nsg?api-version=2024-05-01", data=b"{not json",
                         headers={"Authorization": f"Bearer {arm.token}"}, verify=arm.emu.ca_bundle)
-    assert r.status_code == 400 and error_of(r)["code"] == "InvalidRequestContent"
+    assert r.status_code == 400
+    assert error_of(r)["code"] == "InvalidRequestContent"
     assert fast.resource(f"{NSG}/web-nsg") == before
 
 
@@ -295,7 +309,8 @@ def test_nic_put_keeps_properties_and_moves_nsg_association(fast, arm):
     nic["properties"]["someFutureProperty"] = {"kept": True}
     nic["tags"] = {"isolated": "true"}
     r = arm.put(f"{NIC}/web-01-nic0", nic)
-    assert r.status_code == 200 and r.json()["properties"]["provisioningState"] == "Updating"
+    assert r.status_code == 200
+    assert r.json()["properties"]["provisioningState"] == "Updating"
     arm.wait(r)
     got = arm.get(f"{NIC}/web-01-nic0").json()
     assert got["properties"]["networkSecurityGroup"]["id"] == f"{NSG}/edge-nsg"
@@ -308,7 +323,8 @@ def test_nic_put_keeps_properties_and_moves_nsg_association(fast, arm):
     assert got["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"] == "10.0.1.4"
     edge = {n["id"] for n in arm.get(f"{NSG}/edge-nsg").json()["properties"]["networkInterfaces"]}
     web = {n["id"] for n in arm.get(f"{NSG}/web-nsg").json()["properties"]["networkInterfaces"]}
-    assert f"{NIC}/web-01-nic0" in edge and f"{NIC}/web-01-nic0" not in web
+    assert f"{NIC}/web-01-nic0" in edge
+    assert f"{NIC}/web-01-nic0" not in web
     # detach
     del got["properties"]["networkSecurityGroup"]
     arm.wait(arm.put(f"{NIC}/web-01-nic0", got))
@@ -345,7 +361,8 @@ def test_nic_write_lock(emulator, arm):
     nic = arm.get(f"{NIC}/web-02-nic0").json()
     assert arm.put(f"{NIC}/web-02-nic0", nic).status_code == 200
     r = arm.put(f"{NIC}/web-02-nic0", nic)
-    assert r.status_code == 429 and error_of(r)["code"] == "RetryableErrorDueToAnotherOperation"
+    assert r.status_code == 429
+    assert error_of(r)["code"] == "RetryableErrorDueToAnotherOperation"
 
 
 # ---------------------------------------------------------------- RBAC
@@ -358,7 +375,8 @@ def test_reader_cannot_write(fast, reader):
         f"'{NSG}/web-nsg/securityRules/block-1' or the scope is invalid. If access was recently granted, please "
         f"refresh your credentials.")}
     r = reader.post(f"{VM}/web-01/deallocate", api_version=CV)
-    assert r.status_code == 403 and "'Microsoft.Compute/virtualMachines/deallocate/action'" in error_of(r)["message"]
+    assert r.status_code == 403
+    assert "'Microsoft.Compute/virtualMachines/deallocate/action'" in error_of(r)["message"]
     assert reader.get(f"{NSG}/web-nsg").json()["name"] == "web-nsg"
     assert fast.resource(f"{NSG}/web-nsg/securityRules/block-1") is None
     assert power(reader, "web-01") == "PowerState/running"
@@ -369,7 +387,8 @@ def test_vm_contributor_alone_can_join_but_not_edit_nsgs(emulator):
         {"principal": "soc-responder", "role": "Virtual Machine Contributor", "scope": f"/subscriptions/{SUB}"}]})
     arm = Arm(emulator)
     r = arm.put(f"{NSG}/web-nsg/securityRules/block-1", rule())
-    assert r.status_code == 403 and error_of(r)["code"] == "AuthorizationFailed"
+    assert r.status_code == 403
+    assert error_of(r)["code"] == "AuthorizationFailed"
     assert emulator.resource(f"{NSG}/web-nsg/securityRules/block-1") is None
     nic = arm.get(f"{NIC}/web-01-nic0").json()
     nic["properties"]["networkSecurityGroup"] = {"id": f"{NSG}/edge-nsg"}
@@ -431,7 +450,8 @@ def power(arm, name):
 def test_vm_deallocate_passes_through_deallocating(emulator, arm):
     emulator.reset({"settings": {"vm_transition_seconds": 1.0}})
     r = arm.post(f"{VM}/web-01/deallocate", api_version=CV)
-    assert r.status_code == 202 and r.content == b""
+    assert r.status_code == 202
+    assert r.content == b""
     assert "/providers/Microsoft.Compute/locations/eastus/operations/" in r.headers["Azure-AsyncOperation"]
     assert r.headers["Location"] == r.headers["Azure-AsyncOperation"] + "&monitor=true"
     assert r.headers["Retry-After"] == "1"
@@ -439,10 +459,13 @@ def test_vm_deallocate_passes_through_deallocating(emulator, arm):
     monitor = arm.get(r.headers["Location"], api_version=None)
     assert monitor.status_code == 202
     final = arm.wait(r)
-    assert final["status"] == "Succeeded" and final["name"] and final["endTime"]
+    assert final["status"] == "Succeeded"
+    assert final["name"]
+    assert final["endTime"]
     assert power(arm, "web-01") == "PowerState/deallocated"
     done = arm.get(r.headers["Location"], api_version=None)
-    assert done.status_code == 200 and done.content == b""
+    assert done.status_code == 200
+    assert done.content == b""
 
 
 @pytest.mark.parametrize(("start", "action", "params", "middle", "end"), [
@@ -471,7 +494,8 @@ def test_power_off_of_deallocated_vm_is_not_allowed(fast, arm):
         "Operation 'powerOff' is not allowed on VM 'db-01' since the VM is deallocated or marked to be "
         "deallocated.")}
     r = arm.post(f"{VM}/db-01/restart", api_version=CV)
-    assert r.status_code == 409 and error_of(r)["code"] == "OperationNotAllowed"
+    assert r.status_code == 409
+    assert error_of(r)["code"] == "OperationNotAllowed"
     assert power(arm, "db-01") == "PowerState/deallocated"
 
 

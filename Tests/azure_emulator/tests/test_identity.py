@@ -125,7 +125,9 @@ def test_discovery_unknown_tenant_is_aadsts90002(svc):
 
 def test_jwks_verifies_issued_tokens(svc):
     keys = svc.handle(Request("GET", f"/{TENANT}/discovery/v2.0/keys")).body["keys"]
-    assert len(keys) == 1 and keys[0]["kty"] == "RSA" and keys[0]["use"] == "sig"
+    assert len(keys) == 1
+    assert keys[0]["kty"] == "RSA"
+    assert keys[0]["use"] == "sig"
     token = token_request(svc, secret_form()).body["access_token"]
     assert jwt.get_unverified_header(token)["kid"] == keys[0]["kid"]
     public = jwt.PyJWK(keys[0]).key
@@ -152,9 +154,12 @@ def test_client_credentials_with_secret(svc):
     assert resp.status == 200
     body = resp.body
     assert body["token_type"] == "Bearer"
-    assert body["expires_in"] == 3599 and body["ext_expires_in"] == 3599
+    assert body["expires_in"] == 3599
+    assert body["ext_expires_in"] == 3599
     assert body["scope"] == ARM
-    assert "refresh_token" not in body and "id_token" not in body and "client_info" not in body
+    assert "refresh_token" not in body
+    assert "id_token" not in body
+    assert "client_info" not in body
     assert resp.headers["Cache-Control"].startswith("no-store")
     header = jwt.get_unverified_header(body["access_token"])
     assert header["alg"] == "RS256"
@@ -166,11 +171,13 @@ def test_client_credentials_with_secret(svc):
     assert claims["idtyp"] == "app"
     assert claims["appidacr"] == "1"
     assert claims["iss"] == f"https://sts.windows.net/{TENANT}/"
-    assert claims["exp"] - claims["iat"] == 3599 and claims["nbf"] == claims["iat"]
-    assert "upn" not in claims and "scp" not in claims
+    assert claims["exp"] - claims["iat"] == 3599
+    assert claims["nbf"] == claims["iat"]
+    assert "upn" not in claims
+    assert "scp" not in claims
 
 
-@pytest.mark.parametrize("scope, audience", [
+@pytest.mark.parametrize(("scope", "audience"), [
     ("https://management.core.windows.net//.default", "https://management.core.windows.net/"),
     ("https://127.0.0.1:5555/.default", "https://127.0.0.1:5555/"),
 ])
@@ -272,7 +279,8 @@ def test_credentials_expose_generated_certificate(svc):
     assert creds["certificate_thumbprint"] == hashlib.sha1(der).hexdigest().upper()
     key = serialization.load_pem_private_key(creds["private_key_pem"].encode(), None)
     assert key.public_key().public_numbers() == cert.public_key().public_numbers()
-    assert creds["client_id"] == RESPONDER and creds["tenant_id"] == TENANT
+    assert creds["client_id"] == RESPONDER
+    assert creds["tenant_id"] == TENANT
     assert creds["secret"] == "demo-responder-secret"
     assert svc.credentials["soc-reader"]["certificate_thumbprint"] is None
 
@@ -282,7 +290,8 @@ def test_client_assertion_accepted(svc, sha256):
     resp = token_request(svc, assertion_form(make_assertion(svc, sha256=sha256)))
     assert resp.status == 200, resp.body
     claims = jwt.decode(resp.body["access_token"], options={"verify_signature": False})
-    assert claims["appid"] == RESPONDER and claims["appidacr"] == "2"
+    assert claims["appid"] == RESPONDER
+    assert claims["appidacr"] == "2"
 
 
 def test_client_assertion_signed_with_another_key_is_700027(svc):
@@ -348,7 +357,8 @@ def test_authorize_redirects_with_code_state_session_state_client_info(svc):
     location = resp.headers["Location"]
     assert location.startswith(REDIRECT + "?")
     values = code_of(resp)
-    assert values["state"] == "st-123" and values["code"]
+    assert values["state"] == "st-123"
+    assert values["code"]
     uuid.UUID(values["session_state"])
     info = json.loads(base64.urlsafe_b64decode(values["client_info"] + "=="))
     assert info == {"uid": "0e0e0e0e-aaaa-bbbb-cccc-000000000005", "utid": TENANT}
@@ -356,14 +366,18 @@ def test_authorize_redirects_with_code_state_session_state_client_info(svc):
 
 def test_authorize_response_modes(svc):
     fragment = authorize(svc, response_mode="fragment")
-    assert fragment.status == 302 and "#code=" in fragment.headers["Location"]
+    assert fragment.status == 302
+    assert "#code=" in fragment.headers["Location"]
     posted = authorize(svc, response_mode="form_post")
-    assert posted.status == 200 and 'name="code"' in posted.body and f'action="{REDIRECT}"' in posted.body
+    assert posted.status == 200
+    assert 'name="code"' in posted.body
+    assert f'action="{REDIRECT}"' in posted.body
 
 
 def test_authorize_unregistered_redirect_uri_is_an_html_50011_page(svc):
     resp = authorize(svc, redirect_uri="https://evil.example/cb")
-    assert resp.status == 400 and "Location" not in resp.headers
+    assert resp.status == 400
+    assert "Location" not in resp.headers
     page = html.unescape(resp.body)
     assert "AADSTS50011: The redirect URI 'https://evil.example/cb' specified in the request does not match" in page
     assert resp.encoded()[1]["Content-Type"].startswith("text/html")
@@ -371,14 +385,17 @@ def test_authorize_unregistered_redirect_uri_is_an_html_50011_page(svc):
 
 def test_authorize_unknown_client_and_tenant_pages(svc):
     resp = authorize(svc, client_id="12345678-1234-1234-1234-123456789012")
-    assert resp.status == 400 and "AADSTS700016" in resp.body
+    assert resp.status == 400
+    assert "AADSTS700016" in resp.body
     bad = svc.handle(Request("GET", "/nosuch/oauth2/v2.0/authorize", query={"client_id": [RESPONDER]}))
-    assert bad.status == 400 and "AADSTS90002" in bad.body
+    assert bad.status == 400
+    assert "AADSTS90002" in bad.body
 
 
 def test_authorize_bad_response_type_redirects_with_error(svc):
     values = code_of(authorize(svc, response_type="token"))
-    assert values["error"] == "unsupported_response_type" and values["state"] == "st-123"
+    assert values["error"] == "unsupported_response_type"
+    assert values["state"] == "st-123"
 
 
 def test_auth_code_redeemed_once_with_refresh_and_id_token(svc):
@@ -387,14 +404,20 @@ def test_auth_code_redeemed_once_with_refresh_and_id_token(svc):
     resp = redeem(svc, code, verifier=verifier)
     assert resp.status == 200, resp.body
     body = resp.body
-    assert body["refresh_token"] and body["id_token"] and body["client_info"]
+    assert body["refresh_token"]
+    assert body["id_token"]
+    assert body["client_info"]
     assert "https://management.azure.com/user_impersonation" in body["scope"].split()
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
-    assert claims["idtyp"] == "user" and claims["upn"] == "analyst@soc-demo.example"
-    assert claims["oid"] == "0e0e0e0e-aaaa-bbbb-cccc-000000000005" and claims["scp"] == "user_impersonation"
-    assert claims["aud"] == "https://management.azure.com/" and claims["appid"] == RESPONDER
+    assert claims["idtyp"] == "user"
+    assert claims["upn"] == "analyst@soc-demo.example"
+    assert claims["oid"] == "0e0e0e0e-aaaa-bbbb-cccc-000000000005"
+    assert claims["scp"] == "user_impersonation"
+    assert claims["aud"] == "https://management.azure.com/"
+    assert claims["appid"] == RESPONDER
     id_claims = jwt.decode(body["id_token"], options={"verify_signature": False})
-    assert id_claims["aud"] == RESPONDER and id_claims["nonce"] == "n-1"
+    assert id_claims["aud"] == RESPONDER
+    assert id_claims["nonce"] == "n-1"
     assert id_claims["preferred_username"] == "analyst@soc-demo.example"
     again = redeem(svc, code, verifier=verifier)
     assert "already redeemed" in assert_aad_error(again, 400, "invalid_grant", 54005)
@@ -404,7 +427,8 @@ def test_no_refresh_token_without_offline_access(svc):
     scope = "https://management.azure.com/user_impersonation"
     code = code_of(authorize(svc, scope=scope))["code"]
     body = redeem(svc, code, scope=scope).body
-    assert "refresh_token" not in body and "id_token" not in body
+    assert "refresh_token" not in body
+    assert "id_token" not in body
 
 
 def test_auth_code_expired_is_70008(svc):
@@ -436,7 +460,8 @@ def test_pkce_wrong_or_missing_verifier_is_501481_and_right_one_redeems(svc):
         assert "The Code_Verifier does not match the code_challenge supplied in the authorization request." in text
     code = code_of(authorize(svc, challenge=challenge))["code"]
     ok = redeem(svc, code, verifier=verifier)
-    assert ok.status == 200 and ok.body["access_token"]
+    assert ok.status == 200
+    assert ok.body["access_token"]
     # A code requested without a challenge (no PKCE) still redeems without a verifier, as for confidential clients.
     assert redeem(svc, code_of(authorize(svc))["code"]).status == 200
 
@@ -447,12 +472,14 @@ def test_unconsented_app_fails_at_redemption_with_65001(svc):
     desc = assert_aad_error(resp, 400, "invalid_grant", 65001)
     assert f"application with ID '{UNCONSENTED}' named 'soc-unconsented'" in desc
     values = code_of(authorize(svc, client_id=UNCONSENTED, prompt="none"))
-    assert values["error"] == "consent_required" and values["error_description"].startswith("AADSTS65001: ")
+    assert values["error"] == "consent_required"
+    assert values["error_description"].startswith("AADSTS65001: ")
 
 
 def test_login_hint_unknown_user(svc):
     resp = authorize(svc, login_hint="nobody@soc-demo.example")
-    assert resp.status == 400 and "AADSTS50034" in resp.body
+    assert resp.status == 400
+    assert "AADSTS50034" in resp.body
 
 
 # ---------------------------------------------------------------- refresh tokens
@@ -471,9 +498,11 @@ def test_refresh_token_rotates_and_keeps_user(svc):
     svc.clock.now += 3000
     resp = refresh(svc, rt)
     assert resp.status == 200, resp.body
-    assert resp.body["refresh_token"] and resp.body["refresh_token"] != rt
+    assert resp.body["refresh_token"]
+    assert resp.body["refresh_token"] != rt
     claims = jwt.decode(resp.body["access_token"], options={"verify_signature": False})
-    assert claims["upn"] == "analyst@soc-demo.example" and claims["iat"] >= int(svc.clock.now) - 1
+    assert claims["upn"] == "analyst@soc-demo.example"
+    assert claims["iat"] >= int(svc.clock.now) - 1
     second = refresh(svc, resp.body["refresh_token"])
     assert second.status == 200
 
@@ -482,7 +511,8 @@ def test_refresh_token_inactivity_is_700082(svc):
     rt = first_refresh_token(svc)
     svc.clock.now += 90 * 24 * 3600 + 10
     desc = assert_aad_error(refresh(svc, rt), 400, "invalid_grant", 700082)
-    assert "expired due to inactivity" in desc and "was inactive for" in desc
+    assert "expired due to inactivity" in desc
+    assert "was inactive for" in desc
     rt = first_refresh_token(svc)
     svc.expire_refresh_tokens()
     assert_aad_error(refresh(svc, rt), 400, "invalid_grant", 700082)
@@ -507,7 +537,8 @@ def test_verify_bearer_accepts_with_or_without_trailing_slash(svc):
 def test_verify_bearer_rejections(svc):
     with pytest.raises(TokenRejected) as missing:
         svc.verify_bearer(None, AUDIENCES)
-    assert missing.value.code == "AuthenticationFailed" and "'Authorization' header is missing" in missing.value.message
+    assert missing.value.code == "AuthenticationFailed"
+    assert "'Authorization' header is missing" in missing.value.message
     with pytest.raises(TokenRejected) as scheme:
         svc.verify_bearer("Basic abc", AUDIENCES)
     assert scheme.value.code == "AuthenticationFailed"
@@ -608,9 +639,11 @@ def test_imds_system_assigned(svc):
     body = resp.body
     assert all(isinstance(body[k], str) for k in ("expires_in", "expires_on", "not_before", "ext_expires_in"))
     assert int(body["expires_on"]) - int(body["not_before"]) == int(body["expires_in"])
-    assert body["resource"] == "https://management.azure.com/" and body["token_type"] == "Bearer"
+    assert body["resource"] == "https://management.azure.com/"
+    assert body["token_type"] == "Bearer"
     claims = svc.verify_bearer(f"Bearer {body['access_token']}", AUDIENCES)
-    assert claims["oid"] == "0f0f0f0f-aaaa-bbbb-cccc-000000000006" and claims["idtyp"] == "app"
+    assert claims["oid"] == "0f0f0f0f-aaaa-bbbb-cccc-000000000006"
+    assert claims["idtyp"] == "app"
 
 
 @pytest.mark.parametrize("selector", [
@@ -629,10 +662,12 @@ def test_imds_user_assigned(svc, selector):
 
 def test_imds_unknown_identity_and_missing_resource(svc):
     resp = imds(svc, client_id="99999999-2222-3333-4444-555555555555")
-    assert resp.status == 400 and resp.body["error_description"] == "Identity not found"
+    assert resp.status == 400
+    assert resp.body["error_description"] == "Identity not found"
     resp = svc.handle(Request("GET", "/metadata/identity/oauth2/token", query={"api-version": ["2018-02-01"]},
                               headers=Headers({"Metadata": "true"})))
-    assert resp.status == 400 and "resource" in resp.body["error_description"]
+    assert resp.status == 400
+    assert "resource" in resp.body["error_description"]
 
 
 def app_service(svc, header=True, **query):
@@ -646,10 +681,12 @@ def app_service(svc, header=True, **query):
 def test_app_service_identity(svc):
     resp = app_service(svc)
     assert resp.status == 200
-    assert isinstance(resp.body["expires_on"], str) and int(resp.body["expires_on"]) > svc.clock()
+    assert isinstance(resp.body["expires_on"], str)
+    assert int(resp.body["expires_on"]) > svc.clock()
     assert "expires_in" not in resp.body
     claims = jwt.decode(resp.body["access_token"], options={"verify_signature": False})
-    assert claims["oid"] == "0f0f0f0f-aaaa-bbbb-cccc-000000000006" and claims["aud"] == "https://management.azure.com/"
+    assert claims["oid"] == "0f0f0f0f-aaaa-bbbb-cccc-000000000006"
+    assert claims["aud"] == "https://management.azure.com/"
     user = app_service(svc, client_id="0f0f0f0f-2222-3333-4444-555555555555")
     assert jwt.decode(user.body["access_token"], options={"verify_signature": False})["oid"].endswith("007")
 
@@ -657,9 +694,12 @@ def test_app_service_identity(svc):
 def test_app_service_header_checks(svc):
     assert app_service(svc, header=None).status == 400
     wrong = app_service(svc, header="wrong")
-    assert wrong.status == 401 and wrong.body["statusCode"] == 401 and "access_token" not in wrong.body
+    assert wrong.status == 401
+    assert wrong.body["statusCode"] == 401
+    assert "access_token" not in wrong.body
     unknown = app_service(svc, object_id="99999999-aaaa-bbbb-cccc-000000000007")
-    assert unknown.status == 400 and unknown.body["message"]
+    assert unknown.status == 400
+    assert unknown.body["message"]
 
 
 # ---------------------------------------------------------------- Cortex XSOAR application mode
@@ -679,7 +719,8 @@ def test_oproxy_issues_token_for_the_registration_principal(svc):
     assert resp.status == 200
     assert set(resp.body) == {"access_token", "expires_in", "refresh_token"}
     claims = svc.verify_bearer(f"Bearer {resp.body['access_token']}", AUDIENCES)
-    assert claims["oid"] == "7a7a7a7a-aaaa-bbbb-cccc-000000000008" and claims["tid"] == TENANT
+    assert claims["oid"] == "7a7a7a7a-aaaa-bbbb-cccc-000000000008"
+    assert claims["tid"] == TENANT
     by_resource = oproxy(svc, scope=None, resource="https://management.core.windows.net/")
     assert jwt.decode(by_resource.body["access_token"], options={"verify_signature": False})["aud"] == \
         "https://management.core.windows.net/"
@@ -699,8 +740,10 @@ def test_oproxy_errors(svc):
     }
     for name, (resp, status) in cases.items():
         assert resp.status == status, name
-        assert set(resp.body) >= {"title", "detail"} and resp.body["detail"], name
-        assert "access_token" not in resp.body and KEY not in json.dumps(resp.body), name
+        assert set(resp.body) >= {"title", "detail"}, name
+        assert resp.body["detail"], name
+        assert "access_token" not in resp.body, name
+        assert KEY not in json.dumps(resp.body), name
     assert oproxy(svc, encrypted_token=encrypt_xsoar_token(KEY, TENANT, int(svc.clock()) - 590)).status == 200
 
 

@@ -63,17 +63,21 @@ def test_msal_client_secret(target):
     app = confidential(target, "soc-responder", creds["secret"])
     result = app.acquire_token_for_client([ARM_SCOPE])
     assert "access_token" in result, result.get("error_description")
-    assert result["token_type"] == "Bearer" and result["token_source"] == "identity_provider"
+    assert result["token_type"] == "Bearer"
+    assert result["token_source"] == "identity_provider"
     claims = target.identity.verify_bearer(f"Bearer {result['access_token']}", ARM_AUDIENCES)
-    assert claims["appid"] == creds["client_id"] and claims["idtyp"] == "app"
+    assert claims["appid"] == creds["client_id"]
+    assert claims["idtyp"] == "app"
     again = app.acquire_token_for_client([ARM_SCOPE])
-    assert again["token_source"] == "cache" and again["access_token"] == result["access_token"]
+    assert again["token_source"] == "cache"
+    assert again["access_token"] == result["access_token"]
 
 
 def test_msal_wrong_secret_gets_7000215(target):
     app = confidential(target, "soc-responder", "wrong-value")
     result = app.acquire_token_for_client([ARM_SCOPE])
-    assert result["error"] == "invalid_client" and result["error_codes"] == [7000215]
+    assert result["error"] == "invalid_client"
+    assert result["error_codes"] == [7000215]
     assert result["error_description"].startswith("AADSTS7000215: ")
 
 
@@ -92,7 +96,8 @@ def test_msal_certificate_sha1_thumbprint(target):
     result = app.acquire_token_for_client([ARM_SCOPE])
     assert "access_token" in result, result.get("error_description")
     claims = claims_of(result["access_token"])
-    assert claims["appidacr"] == "2" and claims["appid"] == creds["client_id"]
+    assert claims["appidacr"] == "2"
+    assert claims["appid"] == creds["client_id"]
 
 
 def test_msal_certificate_public_certificate_sha256(target):
@@ -116,9 +121,11 @@ def test_msal_auth_code_flow_then_refresh(target, session):
     auth_response = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
     result = app.acquire_token_by_auth_code_flow(flow, auth_response)
     assert "access_token" in result, result.get("error_description")
-    assert result["refresh_token"] and result["id_token_claims"]["preferred_username"] == "analyst@soc-demo.example"
+    assert result["refresh_token"]
+    assert result["id_token_claims"]["preferred_username"] == "analyst@soc-demo.example"
     claims = target.identity.verify_bearer(f"Bearer {result['access_token']}", ARM_AUDIENCES)
-    assert claims["idtyp"] == "user" and claims["upn"] == "analyst@soc-demo.example"
+    assert claims["idtyp"] == "user"
+    assert claims["upn"] == "analyst@soc-demo.example"
     accounts = app.get_accounts()
     assert [a["username"] for a in accounts] == ["analyst@soc-demo.example"]
     assert accounts[0]["home_account_id"] == f"{claims['oid']}.{TENANT}"  # from client_info
@@ -130,7 +137,8 @@ def test_msal_auth_code_flow_then_refresh(target, session):
     assert target.identity.verify_bearer(f"Bearer {refreshed['access_token']}", ARM_AUDIENCES)["upn"]
     # the code is single-use: a replay gets AADSTS54005
     replay = app.acquire_token_by_authorization_code(auth_response["code"], scopes, redirect_uri=REDIRECT)
-    assert replay["error"] == "invalid_grant" and replay["error_codes"] == [54005]
+    assert replay["error"] == "invalid_grant"
+    assert replay["error_codes"] == [54005]
 
 
 def test_msal_auth_code_unconsented_app_gets_65001(target, session):
@@ -140,7 +148,8 @@ def test_msal_auth_code_unconsented_app_gets_65001(target, session):
     location = session.get(flow["auth_uri"], allow_redirects=False).headers["Location"]
     auth_response = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
     result = app.acquire_token_by_auth_code_flow(flow, auth_response)
-    assert result["error"] == "invalid_grant" and result["error_codes"] == [65001]
+    assert result["error"] == "invalid_grant"
+    assert result["error_codes"] == [65001]
 
 
 def test_msal_auth_code_redirect_mismatch_is_not_redirected(target, session):
@@ -148,7 +157,9 @@ def test_msal_auth_code_redirect_mismatch_is_not_redirected(target, session):
     flow = app.initiate_auth_code_flow(["https://management.azure.com/user_impersonation"],
                                        redirect_uri="https://attacker.example/cb")
     page = session.get(flow["auth_uri"], allow_redirects=False)
-    assert page.status_code == 400 and "Location" not in page.headers and "AADSTS50011" in page.text
+    assert page.status_code == 400
+    assert "Location" not in page.headers
+    assert "AADSTS50011" in page.text
 
 
 # ---------------------------------------------------------------- ManagedIdentityClient
@@ -160,7 +171,7 @@ def mi_env(monkeypatch):
     return monkeypatch
 
 
-@pytest.mark.parametrize("identity, oid", [
+@pytest.mark.parametrize(("identity", "oid"), [
     (msal.SystemAssignedManagedIdentity(), "0f0f0f0f-aaaa-bbbb-cccc-000000000006"),
     (msal.UserAssignedManagedIdentity(client_id="0f0f0f0f-2222-3333-4444-555555555555"),
      "0f0f0f0f-aaaa-bbbb-cccc-000000000007"),
@@ -191,7 +202,8 @@ def test_msal_managed_identity_unknown_user_identity(target, session, mi_env):
         msal.UserAssignedManagedIdentity(client_id="99999999-2222-3333-4444-555555555555"), http_client=session,
         token_cache=msal.TokenCache())
     result = client.acquire_token_for_client(resource="https://management.azure.com")
-    assert "access_token" not in result and result["error"] == "invalid_request"
+    assert "access_token" not in result
+    assert result["error"] == "invalid_request"
 
 
 # ---------------------------------------------------------------- azure-identity
@@ -203,7 +215,8 @@ def test_azure_identity_client_secret_credential(target):
                                         disable_instance_discovery=True, connection_verify=target.ca_bundle)
     token = credential.get_token(ARM_SCOPE)
     claims = target.identity.verify_bearer(f"Bearer {token.token}", ARM_AUDIENCES)
-    assert claims["appid"] == creds["client_id"] and token.expires_on > claims["iat"]
+    assert claims["appid"] == creds["client_id"]
+    assert token.expires_on > claims["iat"]
 
 
 def test_azure_identity_certificate_credential(target):
@@ -251,7 +264,8 @@ def test_msal_auth_code_flow_form_post(target, session):
     flow = app.initiate_auth_code_flow(["https://management.azure.com/user_impersonation"], redirect_uri=REDIRECT,
                                        response_mode="form_post", login_hint="analyst@soc-demo.example")
     page = session.get(flow["auth_uri"], allow_redirects=False)
-    assert page.status_code == 200 and f'action="{REDIRECT}"' in page.text
+    assert page.status_code == 200
+    assert f'action="{REDIRECT}"' in page.text
     fields = {k: html.unescape(v) for k, v in re.findall(r'name="([^"]+)" value="([^"]*)"', page.text)}
     assert set(fields) >= {"code", "state", "session_state", "client_info"}
     result = app.acquire_token_by_auth_code_flow(flow, fields)
@@ -264,7 +278,8 @@ def test_xsoar_app_token_over_https_works_on_arm(target, session):
     body = {"app_name": reg["app_name"], "registration_id": reg["registration_id"],
             "encrypted_token": encrypt_xsoar_token(reg["key"], TENANT), "scope": ARM_SCOPE}
     answer = session.post(target.oproxy_url, json=body)
-    assert answer.status_code == 200 and set(answer.json()) == {"access_token", "expires_in", "refresh_token"}
+    assert answer.status_code == 200
+    assert set(answer.json()) == {"access_token", "expires_in", "refresh_token"}
     token = answer.json()["access_token"]
     sub = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
     ok = session.get(f"{target.arm_url}/subscriptions/{sub}/resourceGroups/soc-demo-rg",
@@ -272,7 +287,8 @@ def test_xsoar_app_token_over_https_works_on_arm(target, session):
     assert ok.status_code == 200, ok.text
     stale = dict(body, encrypted_token=encrypt_xsoar_token(reg["key"], TENANT, int(time.time()) - 3600))
     refused = session.post(target.oproxy_url, json=stale)
-    assert refused.status_code == 401 and "10 minutes" in refused.json()["detail"]
+    assert refused.status_code == 401
+    assert "10 minutes" in refused.json()["detail"]
 
 
 def test_msal_oidc_authority_issuer_matches(target):

@@ -76,7 +76,8 @@ def test_sdk_vm_power_pollers(sdk, emulator):
     _, compute = sdk
     poller = compute.virtual_machines.begin_deallocate(RG, "web-01", hibernate=True)
     assert power_state(compute, "web-01") == "PowerState/deallocating"
-    assert poller.result() is None and poller.status() == "Succeeded"
+    assert poller.result() is None
+    assert poller.status() == "Succeeded"
     assert power_state(compute, "web-01") == "PowerState/deallocated"
     compute.virtual_machines.begin_start(RG, "web-01").result()
     assert power_state(compute, "web-01") == "PowerState/running"
@@ -86,9 +87,11 @@ def test_sdk_vm_power_pollers(sdk, emulator):
     assert power_state(compute, "web-01") == "PowerState/stopped"
     with pytest.raises(HttpResponseError) as info:
         compute.virtual_machines.begin_power_off(RG, "db-01").result()
-    assert info.value.status_code == 409 and info.value.error.code == "OperationNotAllowed"
+    assert info.value.status_code == 409
+    assert info.value.error.code == "OperationNotAllowed"
     methods = [(e["method"], e["path"].rsplit("/", 1)[-1]) for e in emulator.request_log() if e["listener"] == "arm"]
-    assert ("POST", "deallocate") in methods and ("POST", "powerOff") in methods
+    assert ("POST", "deallocate") in methods
+    assert ("POST", "powerOff") in methods
 
 
 def test_sdk_failed_long_running_operation(sdk, emulator):
@@ -105,7 +108,8 @@ def test_sdk_security_rules(sdk):
     network, _ = sdk
     created = network.security_rules.begin_create_or_update(RG, "web-nsg", "block-203-0-113-7",
                                                             rule(120, "203.0.113.7")).result()
-    assert created.provisioning_state == "Succeeded" and created.priority == 120
+    assert created.provisioning_state == "Succeeded"
+    assert created.priority == 120
     assert network.security_rules.get(RG, "web-nsg", "block-203-0-113-7").source_address_prefix == "203.0.113.7"
     assert {r.name for r in network.security_rules.list(RG, "web-nsg")} == {
         "allow-https-in", "allow-ssh-admin", "block-203-0-113-7"}
@@ -128,7 +132,8 @@ def test_sdk_network_security_groups(sdk):
     deny_in.name, deny_out.name = "deny-all-in", "deny-all-out"
     nsg = NetworkSecurityGroup(location="eastus", flush_connection=True, security_rules=[deny_in, deny_out])
     created = network.network_security_groups.begin_create_or_update(RG, "web-01-isolation", nsg).result()
-    assert created.provisioning_state == "Succeeded" and created.flush_connection is True
+    assert created.provisioning_state == "Succeeded"
+    assert created.flush_connection is True
     assert len(created.default_security_rules) == 6
     # full replace: one rule left
     created.security_rules = created.security_rules[:1]

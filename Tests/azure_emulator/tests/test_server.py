@@ -38,7 +38,8 @@ def client_secret_token(emu, app="soc-responder"):
 
 # ---------------------------------------------------------------- TLS and listeners
 def test_two_tls_listeners_with_the_emulator_ca(emulator):
-    assert emulator.login_url.startswith("https://127.0.0.1:") and emulator.arm_url.startswith("https://127.0.0.1:")
+    assert emulator.login_url.startswith("https://127.0.0.1:")
+    assert emulator.arm_url.startswith("https://127.0.0.1:")
     assert emulator.login_url != emulator.arm_url
     pem = Path(emulator.ca_bundle).read_text()
     assert pem.startswith("-----BEGIN CERTIFICATE-----")
@@ -60,7 +61,8 @@ def test_endpoint_properties(emulator):
     assert emulator.identity_header
     creds = emulator.credentials["soc-responder"]
     assert creds["client_id"] == "0a0a0a0a-1111-2222-3333-444444444444"
-    assert len(creds["certificate_thumbprint"]) == 40 and creds["certificate_thumbprint"].isupper()
+    assert len(creds["certificate_thumbprint"]) == 40
+    assert creds["certificate_thumbprint"].isupper()
 
 
 def test_login_paths_go_to_identity_and_arm_paths_to_arm(emulator):
@@ -74,7 +76,8 @@ def test_login_paths_go_to_identity_and_arm_paths_to_arm(emulator):
     r = requests.get(f"{emulator.arm_url}/{TENANT}/v2.0/.well-known/openid-configuration",
                      verify=emulator.ca_bundle, timeout=10)
     # ARM, not the identity service, answers: its 401 for a request without a bearer token
-    assert r.status_code == 401 and error_of(r)["code"] == "AuthenticationFailed"
+    assert r.status_code == 401
+    assert error_of(r)["code"] == "AuthenticationFailed"
 
 
 # ---------------------------------------------------------------- request log
@@ -91,9 +94,12 @@ def test_request_log_entries(emulator):
     assert login["path"] == f"/{TENANT}/oauth2/v2.0/token"
     assert login["client"] == "0a0a0a0a-1111-2222-3333-444444444444"
     assert arm_ok["client"] == "0a0a0a0a-1111-2222-3333-444444444444"
-    assert arm_ok["path"] == f"{NSG}/web-nsg" and arm_ok["query"] == {"api-version": "2024-05-01"}
-    assert arm_ok["duration_ms"] >= 0 and log[0]["seq"] < log[1]["seq"] < log[2]["seq"]
-    assert "demo-responder-secret" not in json.dumps(log) and token not in json.dumps(log)
+    assert arm_ok["path"] == f"{NSG}/web-nsg"
+    assert arm_ok["query"] == {"api-version": "2024-05-01"}
+    assert arm_ok["duration_ms"] >= 0
+    assert log[0]["seq"] < log[1]["seq"] < log[2]["seq"]
+    assert "demo-responder-secret" not in json.dumps(log)
+    assert token not in json.dumps(log)
     assert emulator.request_log(since=arm_ok["seq"]) == [log[2]]
     over_https = control(emulator, "GET", "log", listener="login", params={"since": login["seq"]}).json()["value"]
     assert [e["seq"] for e in over_https] == [arm_ok["seq"], log[2]["seq"]]
@@ -107,7 +113,8 @@ def test_secret_query_values_are_masked_in_the_log(emulator):
         "redirect_uri": "https://localhost/authcode", "scope": "openid"},
         verify=emulator.ca_bundle, timeout=10, allow_redirects=False)
     entry = emulator.request_log()[-1]
-    assert entry["query"]["code"] == "***" and "sensitive-code" not in json.dumps(entry)
+    assert entry["query"]["code"] == "***"
+    assert "sensitive-code" not in json.dumps(entry)
 
 
 # ---------------------------------------------------------------- state and resources
@@ -117,7 +124,8 @@ def test_state_and_resource(emulator):
     assert f"{NSG}/web-nsg/securityRules/allow-https-in".lower() in state
     assert f"/subscriptions/{SUB}" in state
     vm = emulator.resource(f"{VM}/WEB-01")
-    assert vm["name"] == "web-01" and vm["properties"]["instanceView"]["statuses"][1]["code"] == "PowerState/running"
+    assert vm["name"] == "web-01"
+    assert vm["properties"]["instanceView"]["statuses"][1]["code"] == "PowerState/running"
     assert emulator.resource(f"{NSG}/nope") is None
     over_https = control(emulator, "GET", "resource", params={"id": f"{NSG}/web-nsg"}).json()
     assert over_https["name"] == "web-nsg"
@@ -131,11 +139,13 @@ def test_fault_429_with_retry_after_for_next_n_matching(emulator):
     emulator.inject_fault("429", method="GET", path_contains="web-nsg", count=2, retry_after=7)
     assert arm.get(f"{NSG}/edge-nsg").status_code == 200          # does not match
     put = arm.put(f"{NSG}/web-nsg/securityRules/x", {})           # method does not match: the ARM validation runs
-    assert put.status_code == 400 and "Retry-After" not in put.headers
+    assert put.status_code == 400
+    assert "Retry-After" not in put.headers
     assert [f["count"] for f in emulator.faults()] == [2]         # neither request used up the fault
     for _ in range(2):
         r = arm.get(f"{NSG}/web-nsg")
-        assert r.status_code == 429 and r.headers["Retry-After"] == "7"
+        assert r.status_code == 429
+        assert r.headers["Retry-After"] == "7"
         assert error_of(r)["code"] == "SubscriptionRequestsThrottled"
     assert arm.get(f"{NSG}/web-nsg").status_code == 200
     assert emulator.faults() == []
@@ -145,7 +155,8 @@ def test_fault_429_with_retry_after_for_next_n_matching(emulator):
 def test_fault_5xx(emulator, kind, code):
     emulator.inject_fault(kind, path_contains="/virtualMachines")
     r = Arm(emulator).get(VM)
-    assert r.status_code == int(kind) and error_of(r)["code"] == code
+    assert r.status_code == int(kind)
+    assert error_of(r)["code"] == code
     emulator.inject_fault(kind, error_code="Custom", listener="arm")
     assert error_of(Arm(emulator).get(VM))["code"] == "Custom"
 
@@ -156,7 +167,8 @@ def test_fault_on_the_login_listener_has_entra_shape(emulator):
     r = requests.post(f"{emulator.login_url}/{TENANT}/oauth2/v2.0/token", verify=emulator.ca_bundle, timeout=10,
                       data={"client_id": creds["client_id"], "client_secret": creds["secret"],
                             "grant_type": "client_credentials", "scope": f"{emulator.arm_url}/.default"})
-    assert r.status_code == 503 and r.json()["error"] == "temporarily_unavailable"
+    assert r.status_code == 503
+    assert r.json()["error"] == "temporarily_unavailable"
     assert r.json()["error_description"].startswith("AADSTS")
 
 
@@ -185,20 +197,23 @@ def test_fault_failed_network_operation_rolls_back(fast):
         "sourcePortRange": "*", "destinationAddressPrefix": "*", "destinationPortRange": "*"}})
     assert r.status_code == 201
     final = arm.wait(r)
-    assert final["status"] == "Failed" and final["error"]["code"] == "InternalServerError"
+    assert final["status"] == "Failed"
+    assert final["error"]["code"] == "InternalServerError"
     assert arm.get(f"{NSG}/web-nsg/securityRules/block").status_code == 404
     assert arm.get(f"{NSG}/web-nsg").json()["properties"]["provisioningState"] == "Succeeded"
 
 
 def test_faults_over_https_and_bad_kinds(emulator):
     r = control(emulator, "POST", "faults", json={"kind": "500", "path_contains": "/subscriptions", "count": 3})
-    assert r.status_code == 201 and r.json()["count"] == 3
+    assert r.status_code == 201
+    assert r.json()["count"] == 3
     assert control(emulator, "GET", "faults").json()["value"][0]["kind"] == "500"
     assert control(emulator, "DELETE", "faults").status_code == 204
     assert emulator.faults() == []
     bad = control(emulator, "POST", "faults", json={"kind": "teapot"})
-    assert bad.status_code == 400 and "unknown fault kind" in bad.json()["error"]["message"]
-    with pytest.raises(ValueError):
+    assert bad.status_code == 400
+    assert "unknown fault kind" in bad.json()["error"]["message"]
+    with pytest.raises(ValueError, match="count must be at least 1"):
         emulator.inject_fault("429", count=0)
 
 
@@ -208,7 +223,8 @@ def test_expire_all_tokens(emulator):
     assert arm.get(f"{NSG}/web-nsg").status_code == 200
     emulator.expire_all_tokens()
     r = arm.get(f"{NSG}/web-nsg")
-    assert r.status_code == 401 and error_of(r)["code"] == "ExpiredAuthenticationToken"
+    assert r.status_code == 401
+    assert error_of(r)["code"] == "ExpiredAuthenticationToken"
     assert Arm(emulator).get(f"{NSG}/web-nsg").status_code == 200   # a new token works
     other = Arm(emulator)
     assert control(emulator, "POST", "expire-tokens", listener="login").status_code == 200
@@ -221,7 +237,8 @@ def test_reset_restores_state_and_keeps_tokens(emulator):
     arm.wait(arm.delete(f"{NSG}/web-nsg/securityRules/allow-https-in"))
     emulator.inject_fault("500")
     emulator.reset()
-    assert emulator.faults() == [] and emulator.request_log() == []
+    assert emulator.faults() == []
+    assert emulator.request_log() == []
     assert arm.get(f"{NSG}/web-nsg/securityRules/allow-https-in").status_code == 200   # same token still valid
     r = control(emulator, "POST", "reset", json={"scenario": {"settings": {"page_size": 10}}})
     assert r.status_code == 200
@@ -239,7 +256,8 @@ def test_reset_after_expiry_and_with_another_directory(emulator):
     scenario = load_scenario("default")
     scenario["apps"] = [a for a in scenario["apps"] if a["name"] != "soc-reader"]
     emulator.reset(scenario)   # another directory: same service, same signing key, tokens kept
-    assert emulator.identity is identity and emulator.arm.identity is identity
+    assert emulator.identity is identity
+    assert emulator.arm.identity is identity
     assert "soc-reader" not in emulator.credentials
     assert arm.get(f"{NSG}/web-nsg").status_code == 200
     emulator.reset(emulator.initial_scenario)
@@ -257,7 +275,8 @@ def test_load_scenario_over_https(emulator):
 
 def test_scenario_loader_variants(tmp_path):
     default = load_scenario("default")
-    assert default["settings"]["page_size"] == 2 and default["settings"]["max_rules_per_nsg"] == 1000
+    assert default["settings"]["page_size"] == 2
+    assert default["settings"]["max_rules_per_nsg"] == 1000
     assert load_scenario({"settings": {"lro_seconds": 9}})["settings"]["lro_seconds"] == 9
     assert load_scenario({"settings": {"lro_seconds": 9}})["apps"] == default["apps"]
     path = tmp_path / "mine.yaml"
@@ -270,7 +289,8 @@ def test_scenario_loader_variants(tmp_path):
 def test_context_manager_and_dict_scenario():
     with Emulator({"settings": {"page_size": 1}}) as emu:
         page = Arm(emu).get(NSG).json()
-        assert len(page["value"]) == 1 and "nextLink" in page
+        assert len(page["value"]) == 1
+        assert "nextLink" in page
         ca = emu.ca_bundle
         assert os.path.exists(ca)
     assert not os.path.exists(ca)
@@ -298,7 +318,8 @@ def test_standalone_ready_file_and_clean_stop(tmp_path, sig):
                                     "scope": "https://management.azure.com/.default"}).json()["access_token"]
         r = requests.get(f"{info['arm']}{NSG}/web-nsg?api-version=2024-05-01", verify=info["ca_bundle"],
                          headers={"Authorization": f"Bearer {token}"}, timeout=10)
-        assert r.status_code == 200 and r.json()["name"] == "web-nsg"
+        assert r.status_code == 200
+        assert r.json()["name"] == "web-nsg"
         proc.send_signal(sig)
         assert proc.wait(timeout=15) == 0
         assert not ready.exists()

@@ -67,7 +67,8 @@ def test_crash_becomes_error_entry_with_masked_traceback(inst):
     res = inst.run('tiny-uncaught')
     assert res.errors == ['Script failed to run: RuntimeError: uncaught with <XX_REPLACED>']
     assert res.exit_code == 1
-    assert 'Traceback' in res.traceback and 'TopSecret-123' not in res.traceback
+    assert 'Traceback' in res.traceback
+    assert 'TopSecret-123' not in res.traceback
     assert all('TopSecret-123' not in line for line in res.logs)
     res = XsoarInstance(PARAMS, integration=TINY).run('tiny-exit')
     assert res.exit_code == 3
@@ -154,7 +155,8 @@ def test_run_polling_follows_scheduled_command(inst):
 def test_run_polling_times_out_on_the_schedule_clock(inst):
     runs = inst.run_polling('tiny-poll', {'remaining': '100', 'timeout': '25'}, sleep=False)
     assert len(runs) == 4  # runs at t=0, 10, 20; the next one (t=30) is past the 25 s timeout
-    assert runs[-1].timed_out and not runs[-1].ok
+    assert runs[-1].timed_out
+    assert not runs[-1].ok
     assert 'timed out after 25 seconds' in runs[-1].errors[0]
 
 
@@ -196,14 +198,17 @@ def test_run_in_subprocess_matches_in_process_and_shares_context(tmp_path):
     state = str(tmp_path / 'state.json')
     inst = XsoarInstance(PARAMS, integration=TINY, state_file=state, env={'TINY_VAR': 'child'})
     res = inst.run_in_subprocess('tiny-echo', {'name': 'c', 'value': ['1', '2']})
-    assert res.ok and res.process_exit_code == 0
+    assert res.ok
+    assert res.process_exit_code == 0
     assert res.context == {'Tiny.Echo': [{'Name': 'c', 'Value': '["1", "2"]'}]}
     assert inst.run_in_subprocess('tiny-env').readable == 'TINY_VAR=child'
     inst.run('tiny-counter')
     res = inst.run_in_subprocess('tiny-counter')
-    assert res.readable == 'count=2' and res.integration_context == {'count': 2}
+    assert res.readable == 'count=2'
+    assert res.integration_context == {'count': 2}
     failed = inst.run_in_subprocess('tiny-fail')
-    assert failed.process_exit_code == 1 and not failed.ok
+    assert failed.process_exit_code == 1
+    assert not failed.ok
 
 
 def test_run_in_subprocess_without_state_file_hands_context_over():

@@ -52,7 +52,9 @@ def test_parser_options():
                                          '--state', 's.json', '--integration', 'x.yml', '--no-poll'])
     assert (options.command, options.arguments, options.params, options.state, options.integration) == (
         'azure-vm-get', ['vm_name=web-01'], 'p.yml', 's.json', 'x.yml')
-    assert options.json and options.no_poll and options.color is None
+    assert options.json
+    assert options.no_poll
+    assert options.color is None
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(['run', 'test-module'])  # --params is required
     assert exited.value.code == 2
@@ -60,7 +62,8 @@ def test_parser_options():
 
 def test_bad_argument_is_a_usage_error(params_file):
     code, _out, err = cli('run', 'tiny-echo', 'oops', '--params', params_file, '--integration', TINY)
-    assert code == 2 and "'oops' is not of the form name=value" in err
+    assert code == 2
+    assert "'oops' is not of the form name=value" in err
 
 
 # -------------------------------------------------------------------------------------------------- params file
@@ -85,7 +88,8 @@ def test_missing_environment_variable_names_it(params_file, monkeypatch):
 
 def test_missing_params_file(tmp_path):
     code, _out, err = cli('run', 'test-module', '--params', str(tmp_path / 'none.yml'), '--integration', TINY)
-    assert code == 2 and 'cannot read the params file' in err
+    assert code == 2
+    assert 'cannot read the params file' in err
 
 
 # ------------------------------------------------------------------------------------------- output, exit codes
@@ -101,7 +105,8 @@ def test_error_entry_exits_one_and_is_red_with_color(params_file):
     code, out, _err = cli('run', 'tiny-fail', '--params', params_file, '--integration', TINY, '--color')
     assert code == 1
     assert '\033[31mERROR: Failed to execute tiny-fail command.' in out
-    assert 'Hush-456' not in out and '<XX_REPLACED>' in out
+    assert 'Hush-456' not in out
+    assert '<XX_REPLACED>' in out
 
 
 def test_json_output_is_pure_json_with_context(params_file):
@@ -118,7 +123,8 @@ def test_json_output_is_pure_json_with_context(params_file):
 
 def test_params_file_env_section_reaches_the_integration(params_file):
     code, out, _err = cli('run', 'tiny-env', '--params', params_file, '--integration', TINY)
-    assert code == 0 and 'TINY_VAR=from-params-file' in out
+    assert code == 0
+    assert 'TINY_VAR=from-params-file' in out
 
 
 # ------------------------------------------------------------------------------------------ context persistence
@@ -126,7 +132,8 @@ def test_context_persists_between_runs_in_state_file(params_file, tmp_path):
     state = str(tmp_path / 'my-state.json')
     assert cli('run', 'tiny-counter', '--params', params_file, '--integration', TINY, '--state', state)[0] == 0
     code, out, _err = cli('run', 'tiny-counter', '--params', params_file, '--integration', TINY, '--state', state)
-    assert code == 0 and 'count=2' in out
+    assert code == 0
+    assert 'count=2' in out
     with open(state, encoding='utf-8') as handle:
         assert json.load(handle)['context'] == {'count': 2}
 
@@ -184,9 +191,11 @@ def test_unified_yaml_path(params_file, tmp_path):
     path = unified_yaml(tmp_path)
     code, out, _err = cli('run', 'tiny-echo', 'name=y', 'value=1', '--params', params_file, '--integration', path,
                           '--json')
-    assert code == 0 and json.loads(out)['context'] == {'Tiny.Echo': [{'Name': 'y', 'Value': '1'}]}
+    assert code == 0
+    assert json.loads(out)['context'] == {'Tiny.Echo': [{'Name': 'y', 'Value': '1'}]}
     code, _out, err = cli('run', 'test-module', '--params', params_file, '--integration', str(tmp_path / 'no.yml'))
-    assert code == 2 and 'no such integration file' in err
+    assert code == 2
+    assert 'no such integration file' in err
 
 
 # ------------------------------------------------------------------------------------------------ as a process
@@ -195,10 +204,12 @@ def test_module_entry_point_exit_codes(params_file):
     env = dict(os.environ, PYTHONPATH=REPO_ROOT)
     ok = subprocess.run([*base, 'test-module', '--params', params_file, '--integration', TINY], cwd=REPO_ROOT,
                         env=env, capture_output=True, text=True, check=False)
-    assert ok.returncode == 0 and 'ok' in ok.stdout.splitlines()
+    assert ok.returncode == 0
+    assert 'ok' in ok.stdout.splitlines()
     failed = subprocess.run([*base, 'tiny-fail', '--params', params_file, '--integration', TINY], cwd=REPO_ROOT,
                             env=env, capture_output=True, text=True, check=False)
-    assert failed.returncode == 1 and 'ERROR:' in failed.stdout
+    assert failed.returncode == 1
+    assert 'ERROR:' in failed.stdout
 
 
 # ------------------------------------------------------------------------------------------------------ rendering
@@ -217,7 +228,8 @@ def test_real_azure_example_takes_every_secret_from_the_environment(monkeypatch)
     params, env = load_params(example)
     assert params['enc_key'] == {'identifier': '', 'password': 'value-of-AZURE_CLIENT_SECRET'}
     assert params['auth_id']['password'] == 'value-of-AZURE_CLIENT_ID'
-    assert params['azure_cloud'] == 'Worldwide' and env == {}
+    assert params['azure_cloud'] == 'Worldwide'
+    assert env == {}
     monkeypatch.delenv('AZURE_CLIENT_SECRET')
     with pytest.raises(ParamsFileError, match='AZURE_CLIENT_SECRET, which is not set'):
         load_params(example)

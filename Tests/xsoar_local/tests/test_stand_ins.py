@@ -223,7 +223,7 @@ def test_longer_secret_masked_whole():
 
 
 # ------------------------------------------------------------------------------------------------- arguments
-@pytest.mark.parametrize('value, expected', [
+@pytest.mark.parametrize(('value', 'expected'), [
     (None, []), ('', []), ([], []), ('a', ['a']), ('a, b ,c', ['a', 'b', 'c']), (['x', 'y'], ['x', 'y']),
     ('["1.2.3.4", "5.6.7.8"]', ['1.2.3.4', '5.6.7.8']), (5, [5]),
 ])
@@ -235,7 +235,7 @@ def test_arg_to_list_separator_and_transform():
     assert argToList('1;2', separator=';', transform=int) == [1, 2]
 
 
-@pytest.mark.parametrize('value, expected', [
+@pytest.mark.parametrize(('value', 'expected'), [
     (True, True), (False, False), ('true', True), ('TRUE', True), ('yes', True), ('false', False), ('No', False)])
 def test_arg_to_boolean(value, expected):
     assert argToBoolean(value) is expected
@@ -243,11 +243,11 @@ def test_arg_to_boolean(value, expected):
 
 @pytest.mark.parametrize('value', ['maybe', '1', 1, None])
 def test_arg_to_boolean_invalid(value):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='boolean'):
         argToBoolean(value)
 
 
-@pytest.mark.parametrize('value, expected', [('30', 30), (' 7 ', 7), ('3.9', 3), (12, 12), (2.5, 2), (None, None),
+@pytest.mark.parametrize(('value', 'expected'), [('30', 30), (' 7 ', 7), ('3.9', 3), (12, 12), (2.5, 2), (None, None),
                                              ('', None)])
 def test_arg_to_number(value, expected):
     assert arg_to_number(value) == expected
@@ -310,7 +310,7 @@ def test_get_set_integration_context_with_version_conflict():
     assert versioned == {'context': {'cache': 'a'}, 'version': 1}
     assert get_integration_context() == {'cache': 'a'}
     set_integration_context({'cache': 'b'}, version=versioned['version'])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError):  # noqa: PT011 - XSOAR raises a plain ValueError; the integration catches that
         set_integration_context({'cache': 'c'}, version=versioned['version'])
     assert get_integration_context() == {'cache': 'b'}
 
@@ -328,7 +328,8 @@ def test_handle_proxy_off_removes_proxy_env(mocker):
     mocker.patch.dict(os.environ, {'HTTPS_PROXY': 'http://p:1', 'http_proxy': 'http://p:1'})
     demisto._reset(params={'proxy': False})
     assert handle_proxy() == {}
-    assert 'HTTPS_PROXY' not in os.environ and 'http_proxy' not in os.environ
+    assert 'HTTPS_PROXY' not in os.environ
+    assert 'http_proxy' not in os.environ
 
 
 def test_handle_proxy_insecure_drops_ca_bundle(mocker):
@@ -344,8 +345,10 @@ def test_handle_proxy_insecure_drops_ca_bundle(mocker):
 def test_demisto_exception_keeps_message_and_cause():
     cause = RuntimeError('x')
     exc = DemistoException('Azure said no', exception=cause, res={'status': 403})
-    assert str(exc) == 'Azure said no' and exc.message == 'Azure said no'
-    assert exc.exception is cause and exc.res == {'status': 403}
+    assert str(exc) == 'Azure said no'
+    assert exc.message == 'Azure said no'
+    assert exc.exception is cause
+    assert exc.res == {'status': 403}
 
 
 def test_star_import_exports_demisto_and_api():

@@ -575,7 +575,8 @@ class AzureTokenProvider:
             code, message = connection_error(exc, target)
             if self.mode == MODE_MANAGED_IDENTITY:
                 raise AzureAuthError('ManagedIdentityFailed', format_error(
-                    'ManagedIdentityFailed', original=message, detail='the managed identity endpoint is unreachable'))
+                    'ManagedIdentityFailed', original=message, detail='the managed identity endpoint is unreachable'),
+                ) from None
             raise AzureAuthError(code, message) from None
         except msal.ManagedIdentityError as exc:
             raise AzureAuthError('ManagedIdentityFailed', format_error(
@@ -1316,7 +1317,7 @@ def parse_resource_id(resource_id: Any, expected_type: str | None = None, what: 
         raise ContainmentError(f'Invalid {what} {resource_id!r}: it is a {full_type}, expected a {expected_type} '
                                f'({example}).')
     path = f'{rg_path(sub, rg)}/providers/{namespace}' + ''.join(
-        f'/{t}/{url_segment(n)}' for t, n in zip(types, names))
+        f'/{t}/{url_segment(n)}' for t, n in zip(types, names, strict=True))
     return {'subscription': sub, 'resource_group': rg, 'namespace': namespace, 'types': types, 'names': names,
             'type': full_type, 'name': names[-1], 'id': resource_id.strip(), 'path': path}
 
@@ -1419,8 +1420,8 @@ def parse_prefix(item: Any) -> Prefix:
         net = ipaddress.ip_network(raw, strict=False)
     except ValueError:
         if SERVICE_TAG_RE.fullmatch(raw):
-            raise ValueError('looks like a service tag; only IP addresses and CIDRs are accepted')
-        raise ValueError('is not an IPv4/IPv6 address or CIDR')
+            raise ValueError('looks like a service tag; only IP addresses and CIDRs are accepted') from None
+        raise ValueError('is not an IPv4/IPv6 address or CIDR') from None
     if net.prefixlen == 0:
         raise ValueError('would match every address')
     if net.num_addresses == 1 and net.network_address.is_unspecified:
@@ -2023,7 +2024,7 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
                 if not done:
                     raise
                 raise ContainmentError(f'{err} Already blocked by this call: {"; ".join(done)}.',
-                                       code=getattr(err, 'code', None))
+                                       code=getattr(err, 'code', None)) from err
             rules_read = result['rules_read']
             rules.extend(result['rules'])
             notes.extend(result['notes'])
@@ -2473,7 +2474,7 @@ def vm_power_command(client, args: dict) -> CommandResults:
             try:
                 elapsed = (datetime.now(UTC) - datetime.fromisoformat(str(started))).total_seconds()
             except ValueError:
-                raise ContainmentError(f'Invalid started_at {started!r}: expected an ISO 8601 time.')
+                raise ContainmentError(f'Invalid started_at {started!r}: expected an ISO 8601 time.') from None
             if elapsed > timeout:
                 raise ContainmentError(f'{what} did not finish within {timeout} s; it may still be running in '
                                        'Azure: check it with azure-vm-get.')

@@ -2,6 +2,7 @@
 never reaches the network here), then the containment helpers and commands against test_data/fake_arm.py, an
 in-memory ARM with Azure's rule semantics."""
 import base64
+import contextlib
 import datetime
 import hashlib
 import importlib.util
@@ -43,7 +44,6 @@ XSOAR_KEY = base64.b64encode(b'k' * 32).decode()
 def fresh_run():
     from demistomock import MemoryContextStore
     demisto._reset(params={}, args={}, command='test-module', context_store=MemoryContextStore())
-    yield
 
 
 def params(**overrides):
@@ -96,7 +96,8 @@ def test_authorization_failed_names_action_and_role():
                "'Microsoft.Network/networkSecurityGroups/write' over scope '/subscriptions/s' or the scope is invalid.")
     text = ac.arm_error_message(403, 'AuthorizationFailed', message)
     assert 'Microsoft.Network/networkSecurityGroups/write' in text
-    assert '"Network Contributor"' in text and 'AuthorizationFailed' in text
+    assert '"Network Contributor"' in text
+    assert 'AuthorizationFailed' in text
     compute = ac.arm_error_message(403, 'AuthorizationFailed', message.replace(
         'Microsoft.Network/networkSecurityGroups/write', 'Microsoft.Compute/virtualMachines/start/action'))
     assert '"Virtual Machine Contributor"' in compute
@@ -113,14 +114,15 @@ def test_clean_auth_code(raw):
     assert ac.clean_auth_code(raw) == 'M.C123_abc-XYZ.9'
 
 
-@pytest.mark.parametrize('raw, fragment', [
+@pytest.mark.parametrize(('raw', 'fragment'), [
     ('', 'empty'), ('abc def ghij', 'spaces'), ('https://localhost/authcode?state=s', 'no code='),
     ('https://localhost/authcode?error=access_denied&error_description=User+cancelled', 'User cancelled'),
     ('<script>', 'characters')])
 def test_clean_auth_code_refuses(raw, fragment):
     with pytest.raises(ac.AzureAuthError) as info:
         ac.clean_auth_code(raw)
-    assert info.value.code == 'InvalidAuthCode' and fragment in info.value.message
+    assert info.value.code == 'InvalidAuthCode'
+    assert fragment in info.value.message
 
 
 def make_key_and_cert():
@@ -154,7 +156,7 @@ def test_thumbprint_normalised():
         ac.normalize_thumbprint('xyz')
 
 
-@pytest.mark.parametrize('value, ok', [(TENANT, True), ('contoso.onmicrosoft.com', True), ('1111-2222', False),
+@pytest.mark.parametrize(('value', 'ok'), [(TENANT, True), ('contoso.onmicrosoft.com', True), ('1111-2222', False),
                                        ('11111111-2222-3333-4444-55555555555', False), ('tenant', False)])
 def test_validate_tenant(value, ok):
     if ok:
@@ -162,7 +164,8 @@ def test_validate_tenant(value, ok):
     else:
         with pytest.raises(ac.AzureAuthError) as info:
             ac.validate_tenant(value)
-        assert info.value.code == 'InvalidGuid' and 'Token' in info.value.message
+        assert info.value.code == 'InvalidGuid'
+        assert 'Token' in info.value.message
 
 
 def test_credential_value_accepts_dict_and_string():
@@ -173,7 +176,7 @@ def test_credential_value_accepts_dict_and_string():
 
 # --- build_client: refused before any request -----------------------------------------------------------------
 
-@pytest.mark.parametrize('overrides, fragment', [
+@pytest.mark.parametrize(('overrides', 'fragment'), [
     ({'subscription_id': ''}, '"Subscription ID"'),
     ({'subscription_id': 'not-a-guid'}, 'Subscription ID must be a GUID'),
     ({'auth_id': {'password': '1234'}}, 'ID (Application ID) must be a GUID'),
@@ -227,7 +230,8 @@ def test_context_writes_merge(requests_mock):
     ac.set_integration_context({'other_owner': {'keep': 1}})
     ac.build_client(params()).token_provider.get_token()
     context = demisto.getIntegrationContext()
-    assert context['other_owner'] == {'keep': 1} and ac.CTX_AUTH_KEY in context
+    assert context['other_owner'] == {'keep': 1}
+    assert ac.CTX_AUTH_KEY in context
     ac.auth_store_clear()
     assert demisto.getIntegrationContext() == {'other_owner': {'keep': 1}}
 
@@ -249,7 +253,7 @@ def test_force_refresh_fetches_new_token(requests_mock):
     assert token_mock.call_count == 2
 
 
-@pytest.mark.parametrize('code, status, fix', [
+@pytest.mark.parametrize(('code', 'status', 'fix'), [
     (7000215, 401, 'secret Value'), (7000222, 401, 'create a new client secret'),
     (700016, 400, 'Application (client) ID'),
     (90002, 400, 'Directory (tenant) ID'), (65001, 400, 'Grant admin consent'),
@@ -260,8 +264,10 @@ def test_entra_errors_mapped(requests_mock, code, status, fix):
         'error_codes': [code]})
     with pytest.raises(ac.AzureAuthError) as info:
         ac.build_client(params()).token_provider.get_token()
-    assert f'AADSTS{code}' in info.value.message and fix in info.value.message
-    assert 'Trace ID' not in info.value.message and SECRET not in info.value.message
+    assert f'AADSTS{code}' in info.value.message
+    assert fix in info.value.message
+    assert 'Trace ID' not in info.value.message
+    assert SECRET not in info.value.message
 
 
 def test_unknown_tenant_discovery_failure(requests_mock):
@@ -269,21 +275,25 @@ def test_unknown_tenant_discovery_failure(requests_mock):
     with pytest.raises(ac.AzureAuthError) as info:
         ac.build_client(params()).token_provider.get_token()
     assert info.value.code == 'AuthorityNotFound'
-    assert 'Token (tenant ID) is wrong' in info.value.message and 'Azure cloud' in info.value.message
+    assert 'Token (tenant ID) is wrong' in info.value.message
+    assert 'Azure cloud' in info.value.message
 
 
 def test_unreachable_login_host(requests_mock):
     requests_mock.get(DISCOVERY, exc=requests.exceptions.ConnectionError('Connection refused'))
     with pytest.raises(ac.AzureAuthError) as info:
         ac.build_client(params()).token_provider.get_token()
-    assert info.value.code == 'HostUnreachable' and LOGIN in info.value.message and 'proxy' in info.value.message
+    assert info.value.code == 'HostUnreachable'
+    assert LOGIN in info.value.message
+    assert 'proxy' in info.value.message
 
 
 def test_tls_failure(requests_mock):
     requests_mock.get(DISCOVERY, exc=requests.exceptions.SSLError('CERTIFICATE_VERIFY_FAILED'))
     with pytest.raises(ac.AzureAuthError) as info:
         ac.build_client(params()).token_provider.get_token()
-    assert info.value.code == 'TlsFailure' and 'Trust any certificate' in info.value.message
+    assert info.value.code == 'TlsFailure'
+    assert 'Trust any certificate' in info.value.message
 
 
 def test_certificate_mode_sends_assertion(requests_mock):
@@ -293,7 +303,8 @@ def test_certificate_mode_sends_assertion(requests_mock):
                                       private_key={'password': pem.replace('\n', ' ')})).token_provider
     assert provider.get_token() == 'at-unit-1'
     body = token_mock.last_request.text
-    assert 'client_assertion=' in body and 'client_secret' not in body
+    assert 'client_assertion=' in body
+    assert 'client_secret' not in body
 
 
 def cert_params(pem, thumbprint):
@@ -309,7 +320,9 @@ def test_certificate_assertion_claims(requests_mock):
     assertion = sent['client_assertion'][0]
     public = serialization.load_pem_private_key(pem.encode(), password=None).public_key()
     claims = ac.jwt.decode(assertion, public, algorithms=['RS256'], audience=TOKEN_URL)
-    assert claims['iss'] == claims['sub'] == CLIENT and claims['exp'] - claims['iat'] == 600 and claims['jti']
+    assert claims['iss'] == claims['sub'] == CLIENT
+    assert claims['exp'] - claims['iat'] == 600
+    assert claims['jti']
     header = ac.jwt.get_unverified_header(assertion)
     assert base64.urlsafe_b64decode(header['x5t'] + '=').hex().upper() == thumbprint
 
@@ -320,22 +333,25 @@ def test_certificate_key_not_parsed_while_cached_token_valid(requests_mock, mock
     target = ac.serialization   # the module whose PEM loader the integration calls
     loader = mocker.spy(target, 'load_pem_private_key')
     assert ac.build_client(cert_params(pem, thumbprint)).token_provider.get_token() == 'at-unit-1'
-    assert loader.call_count == 1 and token_mock.call_count == 1
+    assert loader.call_count == 1
+    assert token_mock.call_count == 1
     loader.reset_mock()
     rebuild = mocker.spy(ac, 'rebuild_pem')
     # Next run: the access token comes from the cache, so the private key is neither rebuilt nor parsed.
     again = ac.build_client(cert_params(pem, thumbprint)).token_provider
-    assert again.get_token() == 'at-unit-1' and again.last_source == 'cache'
+    assert again.get_token() == 'at-unit-1'
+    assert again.last_source == 'cache'
     loader.assert_not_called()
     rebuild.assert_not_called()
     assert token_mock.call_count == 1
     # Two token requests in one run (after a 401): the key is parsed once.
     again.get_token(force_refresh=True)
     again.get_token(force_refresh=True)
-    assert token_mock.call_count == 3 and loader.call_count == 1
+    assert token_mock.call_count == 3
+    assert loader.call_count == 1
 
 
-@pytest.mark.parametrize('mangle, detail', [
+@pytest.mark.parametrize(('mangle', 'detail'), [
     (lambda pem: pem.replace('\nMII', '\nXYZ', 1), 'not a readable unencrypted PEM private key'),
     (lambda pem: 'not a key', 'has no -----BEGIN'),
 ])
@@ -345,7 +361,8 @@ def test_certificate_bad_private_key_no_token_request(requests_mock, mangle, det
     with pytest.raises(ac.AzureAuthError) as info:
         ac.build_client(cert_params(mangle(pem), thumbprint)).token_provider.get_token()
     assert info.value.code == 'InvalidCertificate'
-    assert 'Private key' in info.value.message and detail in info.value.message
+    assert 'Private key' in info.value.message
+    assert detail in info.value.message
     assert token_mock.call_count == 0
     assert 'PRIVATE KEY-----\n' not in info.value.message
 
@@ -361,7 +378,8 @@ def test_auth_code_redeemed_once_then_silent(requests_mock):
     assert not client.token_provider.has_cached_sign_in()
     with pytest.raises(ac.AzureAuthError) as info:
         ac.test_module(client, {})
-    assert info.value.code == 'AuthCodeNotRedeemed' and '!azure-containment-auth-test' in info.value.message
+    assert info.value.code == 'AuthCodeNotRedeemed'
+    assert '!azure-containment-auth-test' in info.value.message
     assert token_mock.call_count == 0
     assert client.token_provider.get_token() == 'user-at'
     assert 'code=ONE.TIME_code-1' in token_mock.last_request.text
@@ -370,9 +388,11 @@ def test_auth_code_redeemed_once_then_silent(requests_mock):
     assert ac.build_client(p).token_provider.has_cached_sign_in()
     # Next run: access token from the cache; after a forced refresh the refresh token is used, not the code.
     again = ac.build_client(p).token_provider
-    assert again.get_token() == 'user-at' and token_mock.call_count == 1
+    assert again.get_token() == 'user-at'
+    assert token_mock.call_count == 1
     again.get_token(force_refresh=True)
-    assert 'grant_type=refresh_token' in token_mock.last_request.text and token_mock.call_count == 2
+    assert 'grant_type=refresh_token' in token_mock.last_request.text
+    assert token_mock.call_count == 2
 
 
 def test_generate_login_url():
@@ -405,21 +425,27 @@ def test_generate_login_url_pkce_s256_verifier_stored_merged_and_never_shown():
     result = ac.generate_login_url_command(client, {})
     query = login_url_query(result.readable_output)
     verifier = stored_verifier(client)
-    assert 43 <= len(verifier) <= 128 and re.fullmatch(r'[A-Za-z0-9._~-]+', verifier)   # RFC 7636 unreserved
+    assert 43 <= len(verifier) <= 128
+    assert re.fullmatch(r'[A-Za-z0-9._~-]+', verifier)
     digest = hashlib.sha256(verifier.encode()).digest()
     assert query['code_challenge'] == base64.urlsafe_b64encode(digest).decode().rstrip('=')
-    assert '=' not in query['code_challenge'] and len(query['code_challenge']) == 43
-    assert query['code_challenge_method'] == 'S256' and query['state']
-    assert verifier not in result.readable_output and verifier not in json.dumps(result.to_context())
+    assert '=' not in query['code_challenge']
+    assert len(query['code_challenge']) == 43
+    assert query['code_challenge_method'] == 'S256'
+    assert query['state']
+    assert verifier not in result.readable_output
+    assert verifier not in json.dumps(result.to_context())
     assert demisto._mask(f'x {verifier} y') == 'x <XX_REPLACED> y'      # registered as a sensitive string
     context = demisto.getIntegrationContext()
-    assert context['someone_else'] == {'x': 1} and context[ac.CTX_AUTH_KEY]['other|identity'] == {'k': 'v'}
+    assert context['someone_else'] == {'x': 1}
+    assert context[ac.CTX_AUTH_KEY]['other|identity'] == {'k': 'v'}
     slot = context[ac.CTX_AUTH_KEY][client.token_provider.identity_key]
     assert {k: slot[k] for k in other_slot} == other_slot           # merged into the slot, nothing clobbered
     # A second login URL replaces the verifier (and the challenge) of the first.
     again = login_url_query(ac.generate_login_url_command(ac.build_client(params(**AUTH_CODE_PARAMS)), {})
                             .readable_output)
-    assert stored_verifier(client) != verifier and again['code_challenge'] != query['code_challenge']
+    assert stored_verifier(client) != verifier
+    assert again['code_challenge'] != query['code_challenge']
 
 
 def auth_code_token_mock(requests_mock):
@@ -436,7 +462,8 @@ def test_auth_code_redemption_sends_the_stored_verifier_then_forgets_it(requests
     verifier = stored_verifier(client)
     assert client.token_provider.get_token() == 'user-at'
     form = parse_qs(token_mock.last_request.text)
-    assert form['code_verifier'] == [verifier] and form['code'] == [PASTED_CODE]
+    assert form['code_verifier'] == [verifier]
+    assert form['code'] == [PASTED_CODE]
     assert form['grant_type'] == ['authorization_code']
     assert stored_verifier(client) is None, 'a redeemed code makes its verifier useless: not kept'
     assert demisto._mask(verifier) == '<XX_REPLACED>'
@@ -457,8 +484,10 @@ def test_auth_code_failed_redemption_keeps_the_verifier_and_maps_501481(requests
     verifier = stored_verifier(client)
     with pytest.raises(ac.AzureAuthError) as info:
         client.token_provider.get_token()
-    assert info.value.code == 'AADSTS501481' and 'generate-login-url again' in info.value.message
-    assert verifier not in info.value.message and stored_verifier(client) == verifier
+    assert info.value.code == 'AADSTS501481'
+    assert 'generate-login-url again' in info.value.message
+    assert verifier not in info.value.message
+    assert stored_verifier(client) == verifier
 
 
 def test_auth_reset_clears_the_verifier():
@@ -479,8 +508,10 @@ def test_managed_identity_user_assigned(requests_mock, monkeypatch):
     mi_id = '0f0f0f0f-2222-3333-4444-555555555555'
     p = params(auth_type='Managed Identity', managed_identities_client_id={'password': mi_id}, auth_id='', enc_key='')
     assert ac.build_client(p).token_provider.get_token() == 'mi-at'
-    assert imds.last_request.qs['client_id'] == [mi_id] and imds.last_request.headers['Metadata'] == 'true'
-    assert ac.build_client(p).token_provider.get_token() == 'mi-at' and imds.call_count == 1
+    assert imds.last_request.qs['client_id'] == [mi_id]
+    assert imds.last_request.headers['Metadata'] == 'true'
+    assert ac.build_client(p).token_provider.get_token() == 'mi-at'
+    assert imds.call_count == 1
 
 
 # --- Cortex XSOAR application mode ----------------------------------------------------------------------------
@@ -498,12 +529,15 @@ def test_xsoar_app_token_request_and_cache(requests_mock, monkeypatch):
                                 json={'access_token': 'app-at', 'expires_in': 3599, 'refresh_token': 'app-rt'})
     assert ac.build_client(xsoar_params()).token_provider.get_token() == 'app-at'
     body = oproxy.last_request.json()
-    assert body['app_name'] == 'ms-azure-compute' and body['registration_id'] == CLIENT
+    assert body['app_name'] == 'ms-azure-compute'
+    assert body['registration_id'] == CLIENT
     assert body['scope'] == f'{ARM}/.default'
     raw = base64.b64decode(body['encrypted_token'])
     epoch, tenant = AESGCM(b'k' * 32).decrypt(raw[:12], raw[12:], None).decode().split(':')
-    assert tenant == TENANT and epoch == '1700000000'  # the token service refuses a stale timestamp
-    assert ac.build_client(xsoar_params()).token_provider.get_token() == 'app-at' and oproxy.call_count == 1
+    assert tenant == TENANT
+    assert epoch == '1700000000'
+    assert ac.build_client(xsoar_params()).token_provider.get_token() == 'app-at'
+    assert oproxy.call_count == 1
 
 
 def test_xsoar_app_backoff(requests_mock):
@@ -511,10 +545,12 @@ def test_xsoar_app_backoff(requests_mock):
                                 json={'title': 'Bad request', 'detail': 'Decryption failed'})
     with pytest.raises(ac.AzureAuthError) as info:
         ac.build_client(xsoar_params()).token_provider.get_token()
-    assert info.value.code == 'XsoarAppTokenFailed' and 'in 10 s' in info.value.message
+    assert info.value.code == 'XsoarAppTokenFailed'
+    assert 'in 10 s' in info.value.message
     with pytest.raises(ac.AzureAuthError) as info:
         ac.build_client(xsoar_params()).token_provider.get_token()
-    assert info.value.code == 'XsoarAppBackoff' and 'auth-reset' in info.value.message
+    assert info.value.code == 'XsoarAppBackoff'
+    assert 'auth-reset' in info.value.message
     assert oproxy.call_count == 1
     ac.auth_store_clear()
     with pytest.raises(ac.AzureAuthError):
@@ -525,7 +561,8 @@ def test_xsoar_app_backoff(requests_mock):
 def test_xsoar_app_bad_key_refused_before_request(requests_mock):
     with pytest.raises(ac.AzureAuthError) as info:
         ac.build_client(xsoar_params(enc_key='not base64!')).token_provider.get_token()
-    assert info.value.code == 'InvalidEncryptionKey' and requests_mock.request_history == []
+    assert info.value.code == 'InvalidEncryptionKey'
+    assert requests_mock.request_history == []
 
 
 # --- ARM client -------------------------------------------------------------------------------------------------
@@ -553,15 +590,18 @@ def test_retry_busy_false_raises_at_once(requests_mock, arm_client):
         'code': 'RetryableErrorDueToAnotherOperation', 'message': 'Operation is in progress'}})
     with pytest.raises(ac.AzureApiError) as info:
         arm_client.arm_request('PUT', '/x', api_version='v', body={}, retry_busy=False)
-    assert info.value.status == 429 and info.value.retry_after == 2
-    assert info.value.code == 'RetryableErrorDueToAnotherOperation' and arm_client.slept == []
+    assert info.value.status == 429
+    assert info.value.retry_after == 2
+    assert info.value.code == 'RetryableErrorDueToAnotherOperation'
+    assert arm_client.slept == []
 
 
 def test_retries_are_bounded(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/x', status_code=500, json={'error': {'code': 'InternalServerError', 'message': 'boom'}})
     with pytest.raises(ac.AzureApiError) as info:
         arm_client.arm_request('GET', '/x', api_version='v')
-    assert len(arm_client.slept) == ac.ARM_MAX_RETRIES and info.value.status == 500
+    assert len(arm_client.slept) == ac.ARM_MAX_RETRIES
+    assert info.value.status == 500
 
 
 def test_long_retry_after_not_waited(requests_mock, arm_client):
@@ -569,7 +609,8 @@ def test_long_retry_after_not_waited(requests_mock, arm_client):
         'code': 'SubscriptionRequestsThrottled', 'message': 'Number of read requests exceeded'}})
     with pytest.raises(ac.AzureApiError) as info:
         arm_client.arm_request('GET', '/x', api_version='v')
-    assert arm_client.slept == [] and 'retry after 600 s' in info.value.message
+    assert arm_client.slept == []
+    assert 'retry after 600 s' in info.value.message
 
 
 def test_expired_token_refreshed_once(requests_mock, arm_client):
@@ -579,7 +620,8 @@ def test_expired_token_refreshed_once(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/y', [expired, expired, {'status_code': 200, 'json': {}}])
     with pytest.raises(ac.AzureApiError) as info:
         arm_client.arm_json('GET', '/y', api_version='v')
-    assert info.value.code == 'ExpiredAuthenticationToken' and 'auth-reset' in info.value.message
+    assert info.value.code == 'ExpiredAuthenticationToken'
+    assert 'auth-reset' in info.value.message
 
 
 def test_one_run_reads_the_token_cache_once(requests_mock, monkeypatch):
@@ -592,7 +634,8 @@ def test_one_run_reads_the_token_cache_once(requests_mock, monkeypatch):
     client = ac.build_client(params())
     for _ in range(3):
         client.arm_json('GET', '/x', api_version='v')
-    assert len(reads) == 1 and len([r for r in requests_mock.request_history if r.url.startswith(ARM)]) == 3
+    assert len(reads) == 1
+    assert len([r for r in requests_mock.request_history if r.url.startswith(ARM)]) == 3
 
 
 def test_list_pages_follows_next_link(requests_mock, arm_client):
@@ -621,7 +664,8 @@ def test_operation_failed_is_reported(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/op/2', json={'status': 'Failed',
                                            'error': {'code': 'InternalOperationError', 'message': 'x'}})
     status = arm_client.operation_status(f'{ARM}/op/2')
-    assert status['status'] == 'Failed' and status['error']['code'] == 'InternalOperationError'
+    assert status['status'] == 'Failed'
+    assert status['error']['code'] == 'InternalOperationError'
 
 
 # --- commands and main ------------------------------------------------------------------------------------------
@@ -669,29 +713,30 @@ def test_http_cache_roundtrip():
 
 def run_main(command, p):
     demisto._reset(params=p, args={}, command=command)
-    try:
+    with contextlib.suppress(SystemExit):  # return_error exits, as in XSOAR
         ac.main()
-    except SystemExit:  # return_error exits, as in XSOAR
-        pass
     return list(demisto._entries)
 
 
 def test_main_unknown_command():
     entries = run_main('azure-nope', params())
-    assert len(entries) == 1 and entries[0]['Type'] == 4
+    assert len(entries) == 1
+    assert entries[0]['Type'] == 4
     assert entries[0]['Contents'] == "Command 'azure-nope' is not implemented"
 
 
 def test_main_missing_param_names_display_name(requests_mock):
     entries = run_main('test-module', params(subscription_id=''))
-    assert len(entries) == 1 and '"Subscription ID"' in entries[0]['Contents']
+    assert len(entries) == 1
+    assert '"Subscription ID"' in entries[0]['Contents']
     assert requests_mock.request_history == []
 
 
 def test_main_auth_reset_works_with_bad_params():
     ac.set_integration_context({ac.CTX_AUTH_KEY: {'k': {'access_token': 'x'}}, 'other': 1})
     entries = run_main('azure-containment-auth-reset', params(subscription_id=''))
-    assert entries[0]['Type'] == 1 and 'revoke' in entries[0]['HumanReadable']
+    assert entries[0]['Type'] == 1
+    assert 'revoke' in entries[0]['HumanReadable']
     assert demisto.getIntegrationContext() == {'other': 1}
 
 
@@ -715,7 +760,7 @@ def blocked_ip_items(result, key='AzureContainment.BlockedIP'):
 
 # ---- pure helpers ----
 
-@pytest.mark.parametrize('raw, text, note', [
+@pytest.mark.parametrize(('raw', 'text', 'note'), [
     ('203.0.113.7', '203.0.113.7', False),
     ('203.0.113.7/32', '203.0.113.7', True),
     ('10.0.0.5/24', '10.0.0.0/24', True),
@@ -729,7 +774,7 @@ def test_parse_prefix_normalises(raw, text, note):
     assert bool(prefix.note) == note
 
 
-@pytest.mark.parametrize('raw, reason', [
+@pytest.mark.parametrize(('raw', 'reason'), [
     ('*', 'every address'), ('0.0.0.0/0', 'every address'), ('::/0', 'every address'), ('any', 'every address'),
     ('Internet', 'every address'), ('AzureCloud', 'service tag'), ('Storage.EastUS', 'service tag'),
     ('10.0.0.256', 'not an IPv4'), ('10.0.0.1/33', 'not an IPv4'), ('01.2.3.4', 'not an IPv4'),
@@ -745,7 +790,10 @@ def test_parse_prefix_list_names_every_bad_item():
     with pytest.raises(ac.DemistoException) as exc:
         ac.parse_prefix_list(['203.0.113.7', '*', 'AzureCloud', 'nope'], 'ip')
     text = str(exc.value)
-    assert "'*'" in text and "'AzureCloud'" in text and "'nope'" in text and 'Nothing was changed' in text
+    assert "'*'" in text
+    assert "'AzureCloud'" in text
+    assert "'nope'" in text
+    assert 'Nothing was changed' in text
     assert "'203.0.113.7'" not in text
 
 
@@ -768,7 +816,7 @@ def test_parse_vm_id():
     assert parsed['path'] == vm_id
 
 
-@pytest.mark.parametrize('vm_id, fragment', [
+@pytest.mark.parametrize(('vm_id', 'fragment'), [
     ('web-01', 'full resource ID'),
     ('/subscriptions/not-a-guid/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm', 'subscription'),
     (f'/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/vm', 'expected a'),
@@ -785,16 +833,21 @@ def test_parse_vm_id_refuses(vm_id, fragment):
 def test_block_rule_name_is_deterministic_and_valid():
     a = ac.block_rule_name('Inbound', 'v4', ['203.0.113.7', '198.51.100.0/24'])
     b = ac.block_rule_name('Inbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])
-    assert a == b and a.startswith('xsoar-block-in-v4-') and len(a) == len('xsoar-block-in-v4-') + 10
+    assert a == b
+    assert a.startswith('xsoar-block-in-v4-')
+    assert len(a) == len('xsoar-block-in-v4-') + 10
     assert ac.block_rule_name('Outbound', 'v6', ['2001:db8::1']).startswith('xsoar-block-out-v6-')
     ac.validate_name(a, 'rule')
 
 
 def test_description_fits_140():
     text, truncated = ac.block_description('INC-1 ' + 'x' * 300)
-    assert len(text) == 140 and text.startswith('[AzureContainment] INC-1') and truncated
+    assert len(text) == 140
+    assert text.startswith('[AzureContainment] INC-1')
+    assert truncated
     text, truncated = ac.block_description('INC-42')
-    assert text == '[AzureContainment] INC-42' and not truncated
+    assert text == '[AzureContainment] INC-42'
+    assert not truncated
 
 
 def test_lowest_free_priority():
@@ -819,15 +872,19 @@ def test_block_writes_one_rule_per_direction_and_family(arm):
     result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::/48',
                                             'nsg_name': 'edge-nsg', 'description': 'INC-7'})
     items = blocked_ip_items(result)
-    assert {i['Status'] for i in items} == {'Blocked'} and len(items) == 6
+    assert {i['Status'] for i in items} == {'Blocked'}
+    assert len(items) == 6
     puts = [w for w in arm.writes() if w[0] == 'PUT']
-    assert len(puts) == 4 and not [w for w in arm.writes() if w[0] != 'PUT']
+    assert len(puts) == 4
+    assert not [w for w in arm.writes() if w[0] != 'PUT']
     rules = {r['name']: r['properties'] for r in arm.rules('edge-nsg')}
     assert len(rules) == 4
     inbound_v4 = rules[ac.block_rule_name('Inbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])]
     assert inbound_v4['sourceAddressPrefixes'] == ['198.51.100.0/24', '203.0.113.7']
-    assert inbound_v4['destinationAddressPrefix'] == '*' and inbound_v4['access'] == 'Deny'
-    assert inbound_v4['protocol'] == '*' and inbound_v4['priority'] == 100
+    assert inbound_v4['destinationAddressPrefix'] == '*'
+    assert inbound_v4['access'] == 'Deny'
+    assert inbound_v4['protocol'] == '*'
+    assert inbound_v4['priority'] == 100
     assert inbound_v4['description'] == '[AzureContainment] INC-7'
     inbound_v6 = rules[ac.block_rule_name('Inbound', 'v6', ['2001:db8::/48'])]
     assert inbound_v6['priority'] == 101
@@ -835,7 +892,8 @@ def test_block_writes_one_rule_per_direction_and_family(arm):
     assert outbound_v4['destinationAddressPrefixes'] == ['198.51.100.0/24', '203.0.113.7']
     assert outbound_v4['priority'] == 100
     nsg_rules = [v for k, v in result.outputs.items() if k.startswith('AzureContainment.NSGRule')][0]
-    assert {r['Name'] for r in nsg_rules} == set(rules) and all(r['ManagedByPack'] for r in nsg_rules)
+    assert {r['Name'] for r in nsg_rules} == set(rules)
+    assert all(r['ManagedByPack'] for r in nsg_rules)
 
 
 def test_block_again_and_inside_cidr_cost_zero_writes(arm):
@@ -909,7 +967,8 @@ def test_covering_networks_agrees_with_subnet_of():
 
 def test_block_dry_run_writes_nothing(arm):
     result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'dry_run': 'true'})
-    assert arm.writes() == [] and {i['Status'] for i in blocked_ip_items(result)} == {'WouldBlock'}
+    assert arm.writes() == []
+    assert {i['Status'] for i in blocked_ip_items(result)} == {'WouldBlock'}
 
 
 @pytest.mark.parametrize('command', [ac.nsg_block_ip_command, ac.nsg_unblock_ip_command])
@@ -920,8 +979,10 @@ def test_invalid_ips_are_one_error_entry_with_invalid_items(arm, command):
     name = 'azure-nsg-block-ip' if command is ac.nsg_block_ip_command else 'azure-nsg-unblock-ip'
     assert text.startswith(f'Failed to execute {name}. ')       # as main() words every other error
     assert result.readable_output.startswith(f'Failed to execute {name}. ')
-    assert "'*' (would match every address)" in text and "'AzureCloud' (looks like a service tag" in text
-    assert "'203.0.113.7'" not in text and 'Give IPv4/IPv6 addresses or CIDRs' in text
+    assert "'*' (would match every address)" in text
+    assert "'AzureCloud' (looks like a service tag" in text
+    assert "'203.0.113.7'" not in text
+    assert 'Give IPv4/IPv6 addresses or CIDRs' in text
     assert sorted((i['IP'], i['Direction'], i['Status'], i['NSG']) for i in blocked_ip_items(result)) == [
         ('*', 'Inbound', 'Invalid', 'edge-nsg'), ('*', 'Outbound', 'Invalid', 'edge-nsg'),
         ('AzureCloud', 'Inbound', 'Invalid', 'edge-nsg'), ('AzureCloud', 'Outbound', 'Invalid', 'edge-nsg')]
@@ -931,7 +992,8 @@ def test_invalid_ips_are_one_error_entry_with_invalid_items(arm, command):
 def test_invalid_input_names_every_problem_in_one_entry(arm):
     result = ac.nsg_block_ip_command(arm, {'ip': '10.0.0.1/33', 'nsg_name': '../web-nsg', 'direction': 'Sideways'})
     text = result.to_context()['Contents']
-    assert "'10.0.0.1/33'" in text and "Invalid direction 'Sideways'" in text
+    assert "'10.0.0.1/33'" in text
+    assert "Invalid direction 'Sideways'" in text
     assert "Invalid nsg_name '../web-nsg'" in text
     items = [(i['IP'], i['Direction'], i['Status']) for i in blocked_ip_items(result)]
     assert items == [('10.0.0.1/33', 'Sideways', 'Invalid')]
@@ -944,7 +1006,8 @@ def test_invalid_input_names_every_problem_in_one_entry(arm):
                                       {'ip': '', 'nsg_name': 'edge-nsg'}])
 def test_other_invalid_input_is_an_error_without_items(arm, args):
     result = ac.nsg_block_ip_command(arm, args)
-    assert result.entry_type == ac.EntryType.ERROR and result.outputs is None
+    assert result.entry_type == ac.EntryType.ERROR
+    assert result.outputs is None
     assert result.to_context()['Contents'].startswith('Failed to execute azure-nsg-block-ip. ')
     assert arm.log == []
 
@@ -953,7 +1016,8 @@ def test_block_warns_about_preceding_allow(arm):
     result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.7', 'nsg_name': 'web-nsg',
                                             'direction': 'Inbound'})
     items = {i['IP']: i for i in blocked_ip_items(result)}
-    assert "allow-https-in" in items['203.0.113.7']['Warning'] and '443' in items['203.0.113.7']['Warning']
+    assert "allow-https-in" in items['203.0.113.7']['Warning']
+    assert '443' in items['203.0.113.7']['Warning']
     # the new rule sits at 101: before allow-ssh-admin (110), after allow-https-in (100)
     assert 'allow-ssh-admin' not in (items['198.51.100.7']['Warning'] or '')
     pack = [r for r in arm.rules('web-nsg') if r['name'].startswith('xsoar-block-')]
@@ -971,7 +1035,8 @@ def test_block_retries_conflict_with_parallel_writer(arm):
     result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     assert blocked_ip_items(result)[0]['Status'] == 'Blocked'
     pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
-    assert len(pack) == 1 and pack[0]['properties']['priority'] == 101
+    assert len(pack) == 1
+    assert pack[0]['properties']['priority'] == 101
 
 
 def test_block_gives_up_on_non_retryable(arm):
@@ -1014,7 +1079,8 @@ def test_unblock_keeps_the_other_prefixes(arm):
     ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     ac.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
-    assert len(pack) == 1 and pack[0]['properties']['sourceAddressPrefixes'] == ['203.0.113.8']
+    assert len(pack) == 1
+    assert pack[0]['properties']['sourceAddressPrefixes'] == ['203.0.113.8']
 
 
 def test_unblock_inside_cidr_is_not_split(arm):
@@ -1072,7 +1138,8 @@ def test_consolidation_merges_without_gaps(arm, monkeypatch):
     blocked = sorted(p for r in pack for p in r['properties']['sourceAddressPrefixes'])
     assert blocked == sorted(ips)
     result = ac.nsg_unblock_ip_command(arm, {'ip': ','.join(ips), 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
-    assert {i['Status'] for i in blocked_ip_items(result)} == {'Unblocked'} and arm.rules('edge-nsg') == []
+    assert {i['Status'] for i in blocked_ip_items(result)} == {'Unblocked'}
+    assert arm.rules('edge-nsg') == []
 
 
 # ---- isolation ----
@@ -1085,9 +1152,11 @@ def test_isolate_all_nics_and_unisolate_exactly(arm):
     before = arm.snapshot()
     result = ac.vm_isolate_command(arm, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
     out = result.outputs
-    assert out['Status'] == 'Isolated' and out['IsolationNSG'].endswith('/xsoar-isolation-web-01')
+    assert out['Status'] == 'Isolated'
+    assert out['IsolationNSG'].endswith('/xsoar-isolation-web-01')
     iso = arm.nsg('xsoar-isolation-web-01')
-    assert iso['properties']['flushConnection'] is True and iso['location'] == 'eastus'
+    assert iso['properties']['flushConnection'] is True
+    assert iso['location'] == 'eastus'
     rules = {r['name']: r['properties'] for r in iso['properties']['securityRules']}
     assert rules['xsoar-forensic-allow-in-v4']['sourceAddressPrefixes'] == ['198.51.100.10']
     assert rules['xsoar-forensic-allow-in-v4']['destinationPortRanges'] == ['22', '3389']
@@ -1102,7 +1171,8 @@ def test_isolate_all_nics_and_unisolate_exactly(arm):
     assert arm.nsg('web-nsg') == before[nsg_id('web-nsg').lower()]
     writes = len(arm.writes())
     again = ac.vm_isolate_command(arm, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
-    assert again.outputs['Status'] == 'AlreadyIsolated' and len(arm.writes()) == writes
+    assert again.outputs['Status'] == 'AlreadyIsolated'
+    assert len(arm.writes()) == writes
     released = ac.vm_unisolate_command(arm, {'vm_name': 'web-01'})
     assert released.outputs['Status'] == 'Released'
     assert arm.snapshot() == before
@@ -1126,7 +1196,8 @@ def test_isolate_failure_on_second_nic_rolls_back(arm):
     before = arm.snapshot()
     arm.inject('PUT', 'web-01-nic1', 500, 'InternalServerError')
     result = ac.vm_isolate_command(arm, {'vm_name': 'web-01'})
-    assert result.outputs['Status'] == 'RolledBack' and result.entry_type == ac.EntryType.ERROR
+    assert result.outputs['Status'] == 'RolledBack'
+    assert result.entry_type == ac.EntryType.ERROR
     assert 'web-01-nic1' in result.outputs['Error']
     assert arm.snapshot() == before
 
@@ -1145,7 +1216,8 @@ def test_isolate_rollback_failure_says_rerun(arm):
     arm.arm_request = request
     with pytest.raises(ac.DemistoException) as exc:
         ac.vm_isolate_command(arm, {'vm_name': 'web-01'})
-    assert 'Rolling back also failed' in str(exc.value) and 're-running azure-vm-isolate' in str(exc.value)
+    assert 'Rolling back also failed' in str(exc.value)
+    assert 're-running azure-vm-isolate' in str(exc.value)
     assert arm.nic('web-01-nic0')['tags'][ac.ORIGINAL_NSG_TAG] == nsg_id('web-nsg')
     result = ac.vm_isolate_command(arm, {'vm_name': 'web-01'})  # a re-run completes it
     assert result.outputs['Status'] == 'Isolated'
@@ -1155,7 +1227,8 @@ def test_isolate_rollback_failure_says_rerun(arm):
 
 def test_isolate_dry_run_and_foreign_nsg(arm):
     result = ac.vm_isolate_command(arm, {'vm_name': 'web-01', 'dry_run': 'true'})
-    assert result.outputs['Status'] == 'WouldIsolate' and arm.writes() == []
+    assert result.outputs['Status'] == 'WouldIsolate'
+    assert arm.writes() == []
     arm.resources[nsg_id('xsoar-isolation-web-02').lower()] = {
         'id': nsg_id('xsoar-isolation-web-02'), 'name': 'xsoar-isolation-web-02', 'location': 'eastus',
         'properties': {'securityRules': []}}
@@ -1177,17 +1250,20 @@ def test_isolate_bad_target_makes_no_request(arm):
 def test_power_polls_to_the_end(arm):
     first = ac.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'off', 'interval_in_seconds': '15'})
     scheduled = first.scheduled_command
-    assert scheduled is not None and scheduled._args['operation_url'].startswith(fake_arm.ARM)
-    assert [w for w in arm.writes()] == [('POST', f'{fake_arm.COMPUTE}/virtualMachines/web-01/deallocate')]
+    assert scheduled is not None
+    assert scheduled._args['operation_url'].startswith(fake_arm.ARM)
+    assert list(arm.writes()) == [('POST', f'{fake_arm.COMPUTE}/virtualMachines/web-01/deallocate')]
     second = ac.vm_power_command(arm, scheduled._args)
     assert second.scheduled_command is not None  # still InProgress
     final = ac.vm_power_command(arm, second.scheduled_command._args)
-    assert final.scheduled_command is None and final.outputs['PowerState'] == 'deallocated'
+    assert final.scheduled_command is None
+    assert final.outputs['PowerState'] == 'deallocated'
 
 
 def test_power_noop_and_impossible(arm):
     result = ac.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'start'})
-    assert result.outputs['PowerState'] == 'running' and arm.writes() == []
+    assert result.outputs['PowerState'] == 'running'
+    assert arm.writes() == []
     with pytest.raises(ac.DemistoException, match='Cannot power off'):
         ac.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'poweroff'})
     with pytest.raises(ac.DemistoException, match='Invalid action'):
@@ -1215,11 +1291,14 @@ def test_power_refuses_foreign_operation_url(arm):
 
 def test_vm_get_shows_nsgs_and_isolation(arm):
     out = ac.vm_get_command(arm, {'vm_name': 'db-01'}).outputs
-    assert out['PowerState'] == 'deallocated' and out['Isolated'] is False
-    assert out['NICs'][0]['NSG'] is None and out['NICs'][0]['SubnetNSG'] == nsg_id('db-subnet-nsg')
+    assert out['PowerState'] == 'deallocated'
+    assert out['Isolated'] is False
+    assert out['NICs'][0]['NSG'] is None
+    assert out['NICs'][0]['SubnetNSG'] == nsg_id('db-subnet-nsg')
     ac.vm_isolate_command(arm, {'vm_name': 'web-01'})
     out = ac.vm_get_command(arm, {'vm_name': 'web-01'}).outputs
-    assert out['Isolated'] is True and len(out['NICs']) == 2
+    assert out['Isolated'] is True
+    assert len(out['NICs']) == 2
     assert all(n['NSG'].endswith('xsoar-isolation-web-01') for n in out['NICs'])
     assert out['NICs'][0]['PrivateIP'] == '10.0.1.4'
 
@@ -1240,18 +1319,22 @@ def test_vm_list_power_states_cost_one_request_per_page(arm):
     in_rg = ac.vm_list_command(arm, {'resource_group': 'SOC-demo-rg'}).outputs
     assert sorted((v['Name'], v['PowerState']) for v in in_rg) == [
         ('db-01', 'deallocated'), ('web-01', 'running'), ('web-02', 'running')]
-    assert len(arm.log) == 2 and arm.log[0][1] == list_all
+    assert len(arm.log) == 2
+    assert arm.log[0][1] == list_all
     arm.log.clear()
-    assert len(ac.vm_list_command(arm, {'limit': '2'}).outputs) == 2 and len(arm.log) == 1
+    assert len(ac.vm_list_command(arm, {'limit': '2'}).outputs) == 2
+    assert len(arm.log) == 1
 
 
 def test_lists_follow_next_link_and_limit(arm):
     nsgs = {n['Name']: n for n in ac.nsg_list_command(arm, {}).outputs}
-    assert set(nsgs) == {'web-nsg', 'edge-nsg', 'db-subnet-nsg'} and nsgs['web-nsg']['RuleCount'] == 2
+    assert set(nsgs) == {'web-nsg', 'edge-nsg', 'db-subnet-nsg'}
+    assert nsgs['web-nsg']['RuleCount'] == 2
     assert sorted(nsgs['web-nsg']['NICs']) == ['web-01-nic0', 'web-01-nic1', 'web-02-nic0']
     rules = ac.nsg_rule_list_command(arm, {'nsg_name': 'web-nsg'}).outputs
     assert [r['Name'] for r in rules] == ['allow-https-in', 'allow-ssh-admin']
-    assert rules[0]['ManagedByPack'] is False and rules[0]['SourceAddressPrefixes'] == ['*']
+    assert rules[0]['ManagedByPack'] is False
+    assert rules[0]['SourceAddressPrefixes'] == ['*']
 
 
 # ---- NSG lease ----
@@ -1296,10 +1379,12 @@ def test_lease_expiry_lets_the_next_run_in_and_the_old_holder_write_nothing():
     crashed, next_run = make_lease(clock, ttl=60), make_lease(clock, ttl=60, wait=120)
     crashed.acquire()  # and never releases it
     next_run.acquire()
-    assert clock.now - 1_000_000.0 >= 60 and stored_lease()['owner'] == next_run.owner
+    assert clock.now - 1_000_000.0 >= 60
+    assert stored_lease()['owner'] == next_run.owner
     with pytest.raises(ac.DemistoException) as info:
         crashed.renew()
-    assert info.value.code == 'NsgLeaseLost' and ac.is_retryable(info.value)
+    assert info.value.code == 'NsgLeaseLost'
+    assert ac.is_retryable(info.value)
     crashed.release()  # releasing a lease one no longer holds leaves the new holder's alone
     assert stored_lease()['owner'] == next_run.owner
 
@@ -1315,7 +1400,8 @@ def test_lease_release_keeps_other_context_keys_and_frees_the_nsg():
                                                                                 'expires_on': 5}}}
     second = make_lease(clock, wait=0)
     second.acquire()  # free at once, no waiting
-    assert stored_lease()['owner'] == second.owner and clock.now == 1_000_000.0
+    assert stored_lease()['owner'] == second.owner
+    assert clock.now == 1_000_000.0
 
 
 def test_lease_taken_by_another_run_between_read_and_write_is_not_ours(monkeypatch):
@@ -1345,5 +1431,6 @@ def test_context_write_reapplies_after_a_parallel_write(monkeypatch):
         return real_set(context, sync=sync, version=version)
     monkeypatch.setattr(ac, 'set_integration_context', racing_set)
     ac.auth_store_update('identity', {'access_token': 'x'})
-    assert len(calls) == 2 and calls[0] != calls[1]
+    assert len(calls) == 2
+    assert calls[0] != calls[1]
     assert demisto.getIntegrationContext() == {'other_run': 1, ac.CTX_AUTH_KEY: {'identity': {'access_token': 'x'}}}

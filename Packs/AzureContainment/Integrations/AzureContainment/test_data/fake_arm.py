@@ -19,6 +19,7 @@ from typing import Any
 
 import AzureContainment
 from CommonServerPython import DemistoException
+import contextlib
 
 SUB = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'
 RG = 'soc-demo-rg'
@@ -174,7 +175,9 @@ class FakeArm:
                     body: Any = None, retry_busy: bool = True) -> FakeResponse:
         assert api_version or path.startswith(ARM), f'no api-version on {method} {path}'
         if not path.startswith(ARM):
-            assert '?' not in path and '#' not in path and '..' not in path.split('/'), path
+            assert '?' not in path, path
+            assert '#' not in path, path
+            assert '..' not in path.split('/'), path
         self.log.append((method, path))
         for fault in self.faults:
             if fault['count'] > 0 and fault['method'] == method and fault['path'] in path:
@@ -308,10 +311,8 @@ class FakeArm:
         families = set()
         for side in ('source', 'destination'):
             for text in (props.get(f'{side}AddressPrefixes') or []) + [props.get(f'{side}AddressPrefix') or '*']:
-                try:
+                with contextlib.suppress(ValueError):
                     families.add(ipaddress.ip_network(text, strict=False).version)
-                except ValueError:
-                    pass
         if len(families) > 1:
             raise FakeApiError(400, 'ResourceCannotContainAddressPrefixesFromDifferentAddressFamilies', name)
         if not 100 <= int(props['priority']) <= 4096:
