@@ -7,6 +7,8 @@ for any number of IPs, zero writes when nothing changes) and are asserted. Run:
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from Tests.benchmarks.support import count_requests
@@ -24,7 +26,7 @@ def _count(emulator, since):
 
 
 def _bench(benchmark, emulator, command, args, prepare=()):
-    state = {}
+    state: dict[str, Any] = {}
 
     def setup():
         emulator.reset()
