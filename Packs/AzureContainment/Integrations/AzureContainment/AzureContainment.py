@@ -132,10 +132,11 @@ MAX_WRITE_ATTEMPTS = 15                    # re-read and retry rounds when paral
 BACKOFF_CAP_SECONDS = 8.0
 NETWORK_LRO_TIMEOUT = 300
 # ARM answers parallel writes on one NSG/NIC with 429 RetryableErrorDueToAnotherOperation and a duplicate
-# priority in one direction with 400 SecurityRuleConflict: both mean "re-read and try again".
-RETRYABLE_WRITE_CODES = {'RetryableErrorDueToAnotherOperation', 'RetryableError', 'SecurityRuleConflict',
-                         'AnotherOperationInProgress', 'ReferencedResourceNotProvisioned', 'Conflict',
-                         'NsgLeaseLost'}
+# priority in one direction with 400 SecurityRuleConflict: both mean "re-read and try again". These codes make an
+# ArmConflict whatever the status (arm_error), 429 an ArmThrottled, 5xx an ArmServerError: all RetryableError.
+ARM_CONTENTION_CODES = frozenset({'RetryableErrorDueToAnotherOperation', 'RetryableError', 'SecurityRuleConflict',
+                                  'AnotherOperationInProgress', 'ReferencedResourceNotProvisioned', 'Conflict'})
+TOKEN_REFRESH_CODES = frozenset({'ExpiredAuthenticationToken', 'InvalidAuthenticationToken'})  # 401: refresh once
 POWER_ACTIONS = {'start': 'start', 'on': 'start', 'deallocate': 'deallocate', 'off': 'deallocate',
                  'poweroff': 'poweroff', 'restart': 'restart'}
 POWER_TARGET_STATE = {'start': 'running', 'deallocate': 'deallocated', 'poweroff': 'stopped', 'restart': None}
@@ -164,8 +165,8 @@ _RESET_STEP = ('run !azure-containment-auth-reset, then !azure-containment-gener
                'new code (or the whole redirect URL) into "Authorization code", save the instance and run '
                '!azure-containment-auth-test')
 
-# One table: error code -> what is wrong and which setup step fixes it. format_error() always appends the code and
-# the service's own text. {placeholders} are filled from the error when known.
+# One table: error code -> what is wrong and which setup step fixes it. A ContainmentError shows the row, then the
+# code once and the service's own text. {placeholders} are filled from the error when known.
 ERROR_HINTS: dict[str, str] = {
     # Entra ID (AADSTS codes from the token endpoint)
     'AADSTS7000215': 'Key is not a valid client secret of this app: it is most likely the secret ID instead of the '
@@ -296,45 +297,138 @@ _STATUS_CODES = {401: 'AuthenticationFailed', 403: 'AuthorizationFailed', 404: '
 ''' CLIENT CLASSES '''
 
 class ContainmentError(DemistoException):
-    """Every failure of this integration: `.message` is the readable text (what is wrong and the fix, keeping the
-    original code); `.code` the error code, `.status` the HTTP status and `.retry_after` the seconds Azure asked
-    for, when known (the retry logic inspects them)."""
+    """Every failure of this integration; the subclasses say what kind it is and callers catch by class.
 
-    def __init__(self, message: str, code: str | None = None, status: int | None = None,
-                 retry_after: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code
+    `code` is Azure's or the pack's error code, `status` the HTTP status (None without a response), `retry_after`
+    the seconds Azure asked to wait, `correlation_id` / `request_id` ARM's x-ms-correlation-request-id /
+    x-ms-request-id, `original` the service's own text. What the user sees (`message`, `str()`) is the explanation
+    with its fix - the ERROR_HINTS row of the code (or of `hint`) unless `text` is given - then the code once with
+    the service's text, then the correlation ID: "Key is not a valid client secret ... (AADSTS7000215: Invalid
+    client secret provided.)". Placeholders of the row are filled from `fields`.
+    """
+    default_code = 'ContainmentError'
+    shows_code = False   # also show the code of a free-text error (service errors)
+
+    def __init__(self, text: str = '', *, code: str = '', original: str = '', hint: str = '',
+                 status: int | None = None, retry_after: int | None = None, correlation_id: str = '',
+                 request_id: str = '', **fields: Any):
+        self.code = code or self.default_code
+        self.original = (original or '').strip()
         self.status = status
         self.retry_after = retry_after
+        self.correlation_id = correlation_id
+        self.request_id = request_id
+        row = hint or self.code
+        self.tabled = not text and row in ERROR_HINTS
+        retry_text = f' (retry after {retry_after} s)' if retry_after else ''
+        self.explanation = text or hint_text(row, {'status': status, 'retry_after': retry_text, **fields})
+        self.context = ''   # what was being done: shown before the explanation (in_context)
+        self.note = ''      # shown after everything else (with_note)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = self.explanation
+        if self.tabled or self.original or self.shows_code:
+            text += f' ({self.code}: {self.original})' if self.original else f' ({self.code})'
+        if self.correlation_id:
+            text += f' Correlation ID: {self.correlation_id}.'
+        if self.context:
+            text = f'{self.context}: {text}'
+        return f'{text} {self.note}' if self.note else text
+
+    def _copy_with(self, **changes: str) -> 'ContainmentError':
+        new = type(self).__new__(type(self))   # not copy.copy: it would call __init__ with the rendered text
+        new.__dict__.update(self.__dict__, **changes)
+        new.message = new._render()
+        new.args = (new.message,)
+        return new
+
+    def in_context(self, context: str) -> 'ContainmentError':
+        """The same error (same class and fields), its text prefixed by what was being done."""
+        return self._copy_with(context=context)
+
+    def with_note(self, note: str) -> 'ContainmentError':
+        """The same error (same class and fields), with `note` appended to its text."""
+        return self._copy_with(note=note)
 
     def __str__(self) -> str:
         return self.message
 
 
-class AzureAuthError(ContainmentError):
-    """Authentication failed or cannot start (raised before or instead of the token request)."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message, code=code)
+class RetryableError(ContainmentError):
+    """The same request can succeed when made again after a pause: throttling, a busy or contended resource, a
+    server error, a lost NSG lease. The write loops re-read the NSG and retry exactly these."""
 
 
-class AzureApiError(ContainmentError):
-    """An ARM request failed; `.status` 0 means no response. `.details` are ARM's error details."""
-
-    def __init__(self, message: str, *, status: int = 0, code: str = '', retry_after: int | None = None,
-                 details: Any = None):
-        super().__init__(message, code=code, status=status, retry_after=retry_after)
-        self.details = details
+class InputError(ContainmentError):
+    """A command argument or instance param refused before any request: nothing was sent, nothing changed."""
+    default_code = 'InvalidInput'
 
 
-class InvalidIpInput(ContainmentError):
+class InvalidIpInput(InputError):
     """Block/unblock input refused before any request. `.items` are AzureContainment.BlockedIP items with Status
     Invalid, one per refused IP and direction, so that a playbook can branch on them."""
 
-    def __init__(self, message: str, items: list[dict]):
-        super().__init__(message, code='InvalidInput')
+    def __init__(self, text: str, items: list[dict]):
+        super().__init__(text)
         self.items = items
+
+
+class AuthError(ContainmentError):
+    """No access token: Entra ID, the managed identity endpoint or the Cortex XSOAR token service refused, or the
+    sign-in state of the instance allows no token request."""
+    default_code = 'EntraIdError'
+    shows_code = True
+
+
+class ConnectionFailure(ContainmentError):
+    """No response at all: the host is unreachable or its TLS certificate is not trusted."""
+    shows_code = True
+
+
+class LeaseLost(RetryableError):
+    """The NSG lease of this run expired and another run took it: this run wrote nothing more (see NsgLease)."""
+    default_code = 'NsgLeaseLost'
+
+
+class ArmError(ContainmentError):
+    """An error answer of Azure Resource Manager, or a long-running operation that ended Failed or Canceled (then
+    `status` is None). `details` are ARM's error details. Built by arm_error(), the one place that maps ARM's
+    status and code to these classes."""
+    shows_code = True
+
+    def __init__(self, text: str = '', *, details: Any = None, **kwargs: Any):
+        super().__init__(text, **kwargs)
+        self.details = details
+
+
+class ArmBadRequest(ArmError):
+    """400 that is not a contention code: the request itself is wrong (a name, a reference, a limit)."""
+
+
+class ArmAuthenticationFailed(ArmError):
+    """401: the access token was refused (after one refresh)."""
+
+
+class ArmForbidden(ArmError):
+    """403: the identity lacks a role (AuthorizationFailed, LinkedAuthorizationFailed)."""
+
+
+class ArmNotFound(ArmError):
+    """404: the subscription, resource group or resource does not exist (or is not visible to the identity)."""
+
+
+class ArmConflict(ArmError, RetryableError):
+    """409, or a code saying another writer or operation holds the resource (SecurityRuleConflict for a priority
+    taken in parallel, AnotherOperationInProgress, ...): re-read and try again."""
+
+
+class ArmThrottled(ArmError, RetryableError):
+    """429: throttled, or the NSG/NIC is busy with another operation (RetryableErrorDueToAnotherOperation)."""
+
+
+class ArmServerError(ArmError, RetryableError):
+    """5xx: Azure Resource Manager failed."""
 
 
 class AzureSession(requests.Session):
@@ -556,15 +650,15 @@ class AzureTokenProvider:
                 result = app.acquire_token_silent_with_error(self.scopes, account=accounts[0])
                 if result:
                     return result
-                raise AzureAuthError('SignInRequired', format_error('SignInRequired'))
+                raise AuthError(code='SignInRequired')
             if not allow_redeem:
-                raise AzureAuthError('AuthCodeNotRedeemed', format_error('AuthCodeNotRedeemed'))
+                raise AuthError(code='AuthCodeNotRedeemed')
             code = clean_auth_code(self.raw_auth_code)
             add_sensitive_log_strs(code)
             if not self.redirect_uri:
-                raise AzureAuthError('MissingParam', format_error(
-                    'MissingParam', field='Application redirect URI', mode='the Authorization Code mode',
-                    where='enter the redirect URI registered for the app (Authentication > Web).'))
+                raise InputError(code='MissingParam', field='Application redirect URI',
+                                 mode='the Authorization Code mode',
+                                 where='enter the redirect URI registered for the app (Authentication > Web).')
             self._code_redeemed = True
             # PKCE: the verifier of the login URL; none stored = a login URL from before PKCE, redeemed without it
             # (Entra ID accepts that from a confidential client when the sign-in carried no code_challenge).
@@ -572,27 +666,25 @@ class AzureTokenProvider:
             redirect_uri = self.redirect_uri
             return app.acquire_token_by_authorization_code(code, self.scopes, redirect_uri=redirect_uri, **extra)
         except (requests.exceptions.SSLError, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            code, message = connection_error(exc, target)
+            failure = connection_failure(exc, target)
             if self.mode == MODE_MANAGED_IDENTITY:
-                raise AzureAuthError('ManagedIdentityFailed', format_error(
-                    'ManagedIdentityFailed', original=message, detail='the managed identity endpoint is unreachable'),
-                ) from None
-            raise AzureAuthError(code, message) from None
+                raise AuthError(code='ManagedIdentityFailed', original=failure.message,
+                                detail='the managed identity endpoint is unreachable') from None
+            raise failure from None
         except msal.ManagedIdentityError as exc:
-            raise AzureAuthError('ManagedIdentityFailed', format_error(
-                'ManagedIdentityFailed', original=first_line(str(exc)), detail='MSAL refused the identity')) from None
+            raise AuthError(code='ManagedIdentityFailed', original=first_line(str(exc)),
+                            detail='MSAL refused the identity') from None
         except ValueError as exc:
             text = str(exc)
             if 'authority' in text.lower() or 'OIDC Discovery' in text:
                 inner = re.search(r'AADSTS(\d+)', f'{text} {exc.__context__ or ""}')
                 if inner and f'AADSTS{inner.group(1)}' in ERROR_HINTS:   # e.g. AADSTS90002 in the discovery answer
                     code = f'AADSTS{inner.group(1)}'
-                    raise AzureAuthError(code, format_error(
-                        code, f'the discovery document of {self.login_url}/{self.tenant_id} was refused (MSAL: '
-                              f'Unable to get authority configuration)')) from None
-                raise AzureAuthError('AuthorityNotFound', format_error(
-                    'AuthorityNotFound', original=first_line(text, 200), host=f'{self.login_url}/{self.tenant_id}')
-                ) from None
+                    raise AuthError(code=code, original=f'the discovery document of {self.login_url}/'
+                                    f'{self.tenant_id} was refused (MSAL: Unable to get authority configuration)'
+                                    ) from None
+                raise AuthError(code='AuthorityNotFound', original=first_line(text, 200),
+                                host=f'{self.login_url}/{self.tenant_id}') from None
             raise
 
     def _confidential_app(self, cache: Any, http_cache: dict) -> Any:
@@ -621,11 +713,11 @@ class AzureTokenProvider:
             try:
                 key = serialization.load_pem_private_key(pem.encode(), password=None)
             except (ValueError, TypeError):
-                raise AzureAuthError('InvalidCertificate', format_error(
-                    'InvalidCertificate', detail='Private key is not a readable unencrypted PEM private key')) from None
+                raise InputError(code='InvalidCertificate',
+                                 detail='Private key is not a readable unencrypted PEM private key') from None
             if not isinstance(key, rsa.RSAPrivateKey):
-                raise AzureAuthError('InvalidCertificate', format_error(
-                    'InvalidCertificate', detail='Private key is not an RSA key (Entra ID certificates are RSA)'))
+                raise InputError(code='InvalidCertificate',
+                                 detail='Private key is not an RSA key (Entra ID certificates are RSA)')
             self._signing_key = key
         return self._signing_key
 
@@ -655,13 +747,12 @@ class AzureTokenProvider:
         code = f'AADSTS{codes[0]}' if codes else (match.group(0) if match else '')
         text = re.sub(r'^AADSTS\d+:\s*', '', first_line(description))
         if self.mode == MODE_MANAGED_IDENTITY:
-            raise AzureAuthError('ManagedIdentityFailed', format_error(
-                'ManagedIdentityFailed', original=f'{result.get("error") or "error"}: {text}'.strip(': '),
-                detail='the managed identity endpoint refused the request'))
+            raise AuthError(code='ManagedIdentityFailed', original=f'{result.get("error") or "error"}: {text}'.strip(': '),
+                            detail='the managed identity endpoint refused the request')
         if code in ERROR_HINTS:
-            raise AzureAuthError(code, format_error(code, text))
-        original = ' '.join(part for part in (str(result.get('error') or ''), code, text) if part)
-        raise AzureAuthError('EntraIdError', format_error('EntraIdError', original))
+            raise AuthError(code=code, original=text)
+        original = ': '.join(part for part in (str(result.get('error') or ''), text) if part)
+        raise AuthError(code=code or 'EntraIdError', hint='EntraIdError', original=original)
 
     # -- Cortex XSOAR application mode --------------------------------------------------------------------------
 
@@ -671,7 +762,7 @@ class AzureTokenProvider:
         except (ValueError, TypeError):
             key = b''
         if len(key) not in (16, 24, 32):
-            raise AzureAuthError('InvalidEncryptionKey', format_error('InvalidEncryptionKey'))
+            raise InputError(code='InvalidEncryptionKey')
         return key
 
     def _fingerprint(self) -> str:
@@ -692,9 +783,9 @@ class AzureTokenProvider:
         backoff = slot.get('backoff') or {}
         if backoff.get('fingerprint') == fingerprint and backoff.get('next_attempt', 0) > now:
             until = datetime.fromtimestamp(backoff['next_attempt'], UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
-            raise AzureAuthError('XsoarAppBackoff', format_error(
-                'XsoarAppBackoff', backoff.get('last_error', ''), failures=backoff.get('failures', 1), until=until,
-                seconds=int(backoff['next_attempt'] - now + 0.999)))
+            raise AuthError(code='XsoarAppBackoff', original=backoff.get('last_error', ''),
+                            failures=backoff.get('failures', 1), until=until,
+                            seconds=int(backoff['next_attempt'] - now + 0.999))
         nonce = os.urandom(12)
         sealed = AESGCM(key).encrypt(nonce, f'{int(time.time())}:{self.tenant_id}'.encode(), None)
         encrypted = base64.b64encode(nonce + sealed).decode()
@@ -702,8 +793,10 @@ class AzureTokenProvider:
         body = {'app_name': self.app_name, 'registration_id': self.client_id, 'encrypted_token': encrypted,
                 'scope': self.scopes[0]}
         detail = ''
+        status: int | None = None
         try:
             response = self.session.post(self.token_retrieval_url, json=body)
+            status = response.status_code
             try:
                 payload = response.json()
             except ValueError:
@@ -725,17 +818,17 @@ class AzureTokenProvider:
                 detail = ': '.join(parts[:2])
             detail = f'HTTP {response.status_code}' + (f': {detail}' if detail else '')
         except (requests.exceptions.SSLError, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            detail = connection_error(exc, self.token_retrieval_url)[1]
+            detail = connection_failure(exc, self.token_retrieval_url).message
         failures = (backoff.get('failures', 0) if backoff.get('fingerprint') == fingerprint else 0) + 1
         wait = min(XSOAR_APP_BACKOFF_BASE_SECONDS * 2 ** (failures - 1), XSOAR_APP_BACKOFF_MAX_SECONDS)
         next_attempt = int(now) + wait
         auth_store_update(self.identity_key, {'backoff': {
             'fingerprint': fingerprint, 'failures': failures, 'next_attempt': next_attempt, 'last_error': detail}})
         until = datetime.fromtimestamp(next_attempt, UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
-        raise AzureAuthError('XsoarAppTokenFailed', format_error(
-            'XsoarAppTokenFailed', detail, host=host_of(self.token_retrieval_url), detail='the request was refused',
-            retry=f'Because of the failure the next attempt waits until {until} (in {wait} s); '
-                  f'!azure-containment-auth-reset lifts the wait.'))
+        raise AuthError(code='XsoarAppTokenFailed', original=detail, host=host_of(self.token_retrieval_url),
+                        detail='the request was refused', status=status,
+                        retry=f'Because of the failure the next attempt waits until {until} (in {wait} s); '
+                              f'!azure-containment-auth-reset lifts the wait.')
 
 
 class AzureClient:
@@ -757,8 +850,8 @@ class AzureClient:
     def _url(self, path: str) -> str:
         if path.startswith(('https://', 'http://')):
             if host_of(path).lower() != host_of(self.arm_url).lower():
-                raise AzureApiError(f'Refusing to send the access token to {host_of(path)}: it is not the ARM '
-                                    f'endpoint {self.arm_url}.', code='ForeignHost')
+                raise InputError(f'Refusing to send the access token to {host_of(path)}: it is not the ARM '
+                                 f'endpoint {self.arm_url}.', code='ForeignHost')
             return path
         if not path.startswith('/'):
             path = '/' + path
@@ -769,7 +862,8 @@ class AzureClient:
         """One ARM call. `path` is "/subscriptions/..." (or a full ARM URL such as a nextLink or an operation URL,
         which keeps its own api-version). 429/5xx are retried honouring Retry-After (at most ARM_MAX_RETRIES
         times, never waiting longer than ARM_MAX_RETRY_WAIT_SECONDS) unless retry_busy=False. A 401 with an
-        expired or invalid token refreshes the token once. Errors raise AzureApiError."""
+        expired or invalid token refreshes the token once. Errors raise the ArmError subclass of parse_arm_error, or
+        ConnectionFailure without a response."""
         url = self._url(path)
         query = dict(params or {})
         if api_version and 'api-version' not in parse_qs(urlparse(url).query):
@@ -784,40 +878,23 @@ class AzureClient:
                                                 json=body if body is not None else None)
             except (requests.exceptions.SSLError, requests.exceptions.ConnectionError,
                     requests.exceptions.Timeout) as exc:
-                code, message = connection_error(exc, url)
-                raise AzureApiError(message, code=code) from None
-            status = response.status_code
-            if status < 400:
+                raise connection_failure(exc, url) from None
+            if response.status_code < 400:
                 return response
-            code, message, details = self._error_parts(response)
-            if status == 401 and not refreshed and code in ('ExpiredAuthenticationToken', 'InvalidAuthenticationToken'):
+            err = parse_arm_error(response)
+            if isinstance(err, ArmAuthenticationFailed) and not refreshed and err.code in TOKEN_REFRESH_CODES:
                 refreshed = True
                 self.token_provider.get_token(force_refresh=True)
                 continue
-            retry_after = parse_retry_after(response.headers.get('Retry-After'))
-            if (status == 429 or status >= 500) and retry_busy and attempt < ARM_MAX_RETRIES:
-                wait = retry_after if retry_after is not None else ARM_DEFAULT_RETRY_SECONDS * 2 ** attempt
+            if isinstance(err, (ArmThrottled, ArmServerError)) and retry_busy and attempt < ARM_MAX_RETRIES:
+                wait = err.retry_after if err.retry_after is not None else ARM_DEFAULT_RETRY_SECONDS * 2 ** attempt
                 if wait <= ARM_MAX_RETRY_WAIT_SECONDS:
                     attempt += 1
-                    demisto.debug(f'ARM {method} {urlparse(url).path} -> {status} {code}; retry {attempt} in {wait} s')
+                    demisto.debug(f'ARM {method} {urlparse(url).path} -> {err.status} {err.code}; retry {attempt} in '
+                                  f'{wait} s')
                     self._sleep(wait)
                     continue
-            raise AzureApiError(arm_error_message(status, code, message, retry_after), status=status, code=code,
-                                retry_after=retry_after, details=details)
-
-    @staticmethod
-    def _error_parts(response: requests.Response) -> tuple[str, str, Any]:
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        error = payload.get('error') if isinstance(payload, dict) and isinstance(payload.get('error'), dict) \
-            else payload if isinstance(payload, dict) else {}
-        code = str(error.get('code') or '') or _STATUS_CODES.get(response.status_code, '')
-        if not code and response.status_code >= 500:
-            code = 'ServerError'
-        message = str(error.get('message') or '') or (response.text or '')[:300] or response.reason or ''
-        return code, first_line(message, 600), error.get('details')
+            raise err
 
     def arm_json(self, method: str, path: str, **kwargs: Any) -> dict:
         """arm_request, then the parsed JSON body ({} when the body is empty)."""
@@ -842,7 +919,8 @@ class AzureClient:
     def operation_status(self, response_or_url: Any) -> dict:
         """One poll of a long-running operation. Accepts the initial response (uses Azure-AsyncOperation, else
         Location) or an operation URL. Returns {"status": InProgress|Succeeded|Failed|Canceled, "retry_after": int,
-        "url": the URL polled, "error": {code, message} or None, "body": the final body (Location style)}."""
+        "url": the URL polled, "error": the ArmError it ended with or None, "body": the final body (Location
+        style)}."""
         if isinstance(response_or_url, requests.Response):
             url = operation_url_of(response_or_url)
             if not url:
@@ -852,23 +930,24 @@ class AzureClient:
             url = str(response_or_url)
         try:
             response = self.arm_request('GET', url)
-        except AzureApiError as exc:
-            if exc.status and exc.status < 500 and exc.status != 429:
-                return {'status': 'Failed', 'retry_after': 0, 'url': url,
-                        'error': {'code': exc.code, 'message': exc.message}, 'body': None}
+        except (ArmThrottled, ArmServerError):
             raise
+        except ArmError as exc:   # the operation itself cannot be read: it counts as failed
+            return {'status': 'Failed', 'retry_after': 0, 'url': url, 'error': exc, 'body': None}
         retry_after = parse_retry_after(response.headers.get('Retry-After'))
         payload = json_or_empty(response)
         if isinstance(payload, dict) and isinstance(payload.get('status'), str):
             status = payload['status']
             normalized = {'succeeded': 'Succeeded', 'failed': 'Failed', 'canceled': 'Canceled',
                           'cancelled': 'Canceled'}.get(status.lower(), 'InProgress')
-            error = payload.get('error')
-            if normalized in ('Failed', 'Canceled') and isinstance(error, dict):
-                error = {'code': error.get('code'), 'message': arm_error_message(
-                    0, str(error.get('code') or ''), str(error.get('message') or ''))}
+            error = None
+            if normalized in ('Failed', 'Canceled'):
+                body = payload.get('error') if isinstance(payload.get('error'), dict) else {}
+                error = arm_error(None, str(body.get('code') or 'OperationFailed'), str(body.get('message') or ''),
+                                  correlation_id=response.headers.get('x-ms-correlation-request-id') or '',
+                                  request_id=response.headers.get('x-ms-request-id') or '', details=body.get('details'))
             return {'status': normalized, 'retry_after': retry_after or LRO_DEFAULT_POLL_SECONDS, 'url': url,
-                    'error': error if normalized in ('Failed', 'Canceled') else None, 'body': payload}
+                    'error': error, 'body': payload}
         if response.status_code == 202:
             return {'status': 'InProgress', 'retry_after': retry_after or LRO_DEFAULT_POLL_SECONDS, 'url': url,
                     'error': None, 'body': None}
@@ -876,7 +955,7 @@ class AzureClient:
 
     def wait_for_operation(self, response: requests.Response, timeout_seconds: float) -> dict:
         """Poll until the operation of `response` is terminal (sleeping Retry-After between polls) and return the
-        final status dict (see operation_status). Raises AzureApiError OperationTimeout after timeout_seconds."""
+        final status dict (see operation_status). Raises OperationTimeout after timeout_seconds."""
         deadline = time.monotonic() + float(timeout_seconds)
         url = operation_url_of(response)
         if not url:
@@ -887,8 +966,7 @@ class AzureClient:
                 return status
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AzureApiError(format_error('OperationTimeout', seconds=int(timeout_seconds)),
-                                    code='OperationTimeout')
+                raise ContainmentError(code='OperationTimeout', seconds=int(timeout_seconds))
             self._sleep(max(0.0, min(float(status['retry_after']), remaining)))
 
 
@@ -911,48 +989,85 @@ def role_for_action(action: str) -> str:
     return 'Contributor'
 
 
-def format_error(code: str, original: str = '', **fields: Any) -> str:
-    """The friendly text for `code`: what is wrong and which setup step fixes it, then the code and the original
-    text, e.g. "Key is not a valid client secret ... (AADSTS7000215: Invalid client secret provided...)"."""
+class _HintDefaults(dict):
+    """Placeholders an error did not fill: empty for the optional retry texts, 'unknown' for the rest."""
+
+    def __missing__(self, key: str) -> str:
+        return '' if key in ('retry', 'retry_after') else 'unknown'
+
+
+def hint_text(code: str, fields: dict) -> str:
+    """The ERROR_HINTS row of `code` (what is wrong and which setup step fixes it) with its placeholders filled;
+    '' when the code has no row."""
     template = ERROR_HINTS.get(code)
     if template is None:
-        return f'{code}: {original}' if original else code
-
-    class _Defaults(dict):
-        def __missing__(self, key: str) -> str:
-            return '' if key in ('retry', 'retry_after') else 'unknown'
-
-    text = template.format_map(_Defaults({k: v for k, v in fields.items() if v is not None}))
-    original = (original or '').strip()
-    return f'{text} ({code}: {original})' if original else f'{text} ({code})'
+        return ''
+    return template.format_map(_HintDefaults({k: v for k, v in fields.items() if v is not None}))
 
 
-def arm_error_message(status: int, code: str, message: str, retry_after: int | None = None) -> str:
-    """The friendly text for an ARM error code (AuthorizationFailed names the action and the role granting it)."""
+def arm_error_class(status: int | None, code: str) -> type[ArmError]:
+    """The one mapping of ARM's answer to an error class: throttling and server errors by status, contention by code
+    (also in a failed long-running operation, which has no status), the rest by status."""
+    if status == 429:
+        return ArmThrottled
+    if status and status >= 500:
+        return ArmServerError
+    if code in ARM_CONTENTION_CODES or status == 409:
+        return ArmConflict
+    return {400: ArmBadRequest, 401: ArmAuthenticationFailed, 403: ArmForbidden, 404: ArmNotFound}.get(
+        status or 0, ArmError)
+
+
+def arm_error(status: int | None, code: str, message: str, *, retry_after: int | None = None,
+              correlation_id: str = '', request_id: str = '', details: Any = None) -> ArmError:
+    """The typed error for an ARM error (status None: a failed long-running operation). The explanation is the
+    code's ERROR_HINTS row (AuthorizationFailed names the action and the role granting it); an unknown code gets the
+    TooManyRequests / ServerError row by status, or says which status ARM returned."""
+    cls = arm_error_class(status, code)
+    common: dict[str, Any] = {'code': code or _STATUS_CODES.get(status or 0, 'ArmError'), 'original': message,
+                              'status': status, 'retry_after': retry_after, 'correlation_id': correlation_id,
+                              'request_id': request_id, 'details': details}
     if code == 'AuthorizationFailed':
         action = re.search(r"action '([^']+)'", message or '')
         scope = re.search(r"scope '([^']+)'", message or '')
         action_name = action.group(1) if action else 'the requested action'
-        return format_error(code, message, action=action_name, scope=scope.group(1) if scope else 'this scope',
-                            role=role_for_action(action_name) if action else 'Network Contributor / Virtual Machine '
-                                                                                  'Contributor')
+        role = role_for_action(action_name) if action else 'Network Contributor / Virtual Machine Contributor'
+        return cls(action=action_name, scope=scope.group(1) if scope else 'this scope', role=role, **common)
     if code in ERROR_HINTS:
-        return format_error(code, message, status=status, retry_after=f' (retry after {retry_after} s)'
-                            if retry_after else '')
+        return cls(**common)
     if status == 429:
-        return format_error('TooManyRequests', f'{code}: {message}' if code else message,
-                            retry_after=f' (retry after {retry_after} s)' if retry_after else '')
-    if status >= 500:
-        return format_error('ServerError', f'{code}: {message}' if code else message, status=status)
-    return f'Azure Resource Manager returned HTTP {status} {code}: {message}'.strip()
+        return cls(hint='TooManyRequests', **common)
+    if status and status >= 500:
+        return cls(hint='ServerError', **common)
+    return cls(f'Azure Resource Manager refused the request (HTTP {status})' if status else
+               'The operation failed in Azure', **common)
 
 
-def connection_error(exc: Exception, url: str) -> tuple[str, str]:
-    """(code, friendly message) for a failed connection: TlsFailure or HostUnreachable, naming the host."""
+def parse_arm_error(response: requests.Response) -> ArmError:
+    """The typed error of an ARM error response: {"error": {"code", "message", "details"}} (or the fields at the top
+    level), the status, Retry-After and ARM's request and correlation IDs."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    error = payload.get('error') if isinstance(payload, dict) and isinstance(payload.get('error'), dict) \
+        else payload if isinstance(payload, dict) else {}
+    code = str(error.get('code') or '') or _STATUS_CODES.get(response.status_code, '')
+    if not code and response.status_code >= 500:
+        code = 'ServerError'
+    message = str(error.get('message') or '') or (response.text or '')[:300] or response.reason or ''
+    return arm_error(response.status_code, code, first_line(message, 600),
+                     retry_after=parse_retry_after(response.headers.get('Retry-After')),
+                     correlation_id=response.headers.get('x-ms-correlation-request-id') or '',
+                     request_id=response.headers.get('x-ms-request-id') or '', details=error.get('details'))
+
+
+def connection_failure(exc: Exception, url: str) -> ConnectionFailure:
+    """TlsFailure or HostUnreachable for a request that got no response, naming the host."""
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError) or 'CERTIFICATE_VERIFY_FAILED' in text:
         detail = 'certificate verify failed' if 'CERTIFICATE_VERIFY_FAILED' in text else type(exc).__name__
-        return 'TlsFailure', format_error('TlsFailure', host=host_of(url), detail=detail)
+        return ConnectionFailure(code='TlsFailure', host=host_of(url), detail=detail)
     if isinstance(exc, requests.exceptions.Timeout):
         detail = 'timed out'
     elif 'Name or service not known' in text or 'nodename nor servname' in text or 'getaddrinfo' in text:
@@ -963,7 +1078,7 @@ def connection_error(exc: Exception, url: str) -> tuple[str, str]:
         detail = 'connection reset'
     else:
         detail = type(exc).__name__
-    return 'HostUnreachable', format_error('HostUnreachable', host=host_of(url), detail=detail)
+    return ConnectionFailure(code='HostUnreachable', host=host_of(url), detail=detail)
 
 
 def host_of(url: str) -> str:
@@ -1013,10 +1128,9 @@ def credential_value(value: Any) -> str:
     return str(value or '').strip()
 
 
-def missing_param_error(name: str, mode: str) -> AzureAuthError:
-    return AzureAuthError('MissingParam', format_error(
-        'MissingParam', field=PARAM_DISPLAY.get(name, name), mode=mode,
-        where=f'fill in "{PARAM_DISPLAY.get(name, name)}" in the instance settings and save.'))
+def missing_param_error(name: str, mode: str) -> InputError:
+    return InputError(code='MissingParam', field=PARAM_DISPLAY.get(name, name), mode=mode,
+                      where=f'fill in "{PARAM_DISPLAY.get(name, name)}" in the instance settings and save.')
 
 
 def param_flag(value: Any, default: bool = False) -> bool:
@@ -1026,9 +1140,9 @@ def param_flag(value: Any, default: bool = False) -> bool:
 
 
 def require_guid(value: str, field: str, where: str) -> str:
-    """`value` when it is a GUID, else an AzureAuthError naming the field (no request is made)."""
+    """`value` when it is a GUID, else an InputError naming the field (no request is made)."""
     if not GUID_RE.fullmatch(value or ''):
-        raise AzureAuthError('InvalidGuid', format_error('InvalidGuid', field=field, where=where))
+        raise InputError(code='InvalidGuid', field=field, where=where)
     return value
 
 
@@ -1036,9 +1150,9 @@ def validate_tenant(value: str) -> str:
     """A tenant is a GUID or a verified domain name (contoso.onmicrosoft.com); anything else is refused."""
     if GUID_RE.fullmatch(value or '') or (DOMAIN_RE.match(value or '') and not re.fullmatch(r'[0-9a-fA-F-]+', value)):
         return value
-    raise AzureAuthError('InvalidGuid', format_error(
-        'InvalidGuid', field='Token (tenant ID)',
-        where='copy the Directory (tenant) ID from Entra ID > Overview (or the app registration\'s Overview).'))
+    raise InputError(code='InvalidGuid', field='Token (tenant ID)',
+                     where='copy the Directory (tenant) ID from Entra ID > Overview (or the app registration\'s '
+                           'Overview).')
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -1051,13 +1165,13 @@ def clean_auth_code(raw: str) -> str:
     `&session_state=...`/`&state=...`, or the whole redirect URL. Anything else raises InvalidAuthCode."""
     text = (raw or '').strip()
     if not text:
-        raise AzureAuthError('InvalidAuthCode', format_error('InvalidAuthCode', detail='it is empty'))
+        raise InputError(code='InvalidAuthCode', detail='it is empty')
     pasted_error = re.search(r'AADSTS(\d+)', text)
     if pasted_error and f'AADSTS{pasted_error.group(1)}' in ERROR_HINTS:
         # The sign-in page showed an error (e.g. AADSTS50011) and its text was pasted instead of a code.
         code = f'AADSTS{pasted_error.group(1)}'
         original = first_line(re.sub(r'^.*?AADSTS\d+:\s*', '', text, flags=re.DOTALL), 200)
-        raise AzureAuthError(code, format_error(code, original))
+        raise InputError(code=code, original=original)
     query = ''
     if text.lower().startswith(('http://', 'https://')):
         parsed = urlparse(text)
@@ -1071,15 +1185,14 @@ def clean_auth_code(raw: str) -> str:
         if 'error' in values:
             reason = first_line((values.get('error_description') or values['error'])[0], 200)
             detail = f'the sign-in returned an error ({reason})'
-            raise AzureAuthError('InvalidAuthCode', format_error('InvalidAuthCode', detail=detail))
+            raise InputError(code='InvalidAuthCode', detail=detail)
         codes = values.get('code') or []
         if len(codes) != 1 or not codes[0]:
-            raise AzureAuthError('InvalidAuthCode',
-                                 format_error('InvalidAuthCode', detail='no code= value found in it'))
+            raise InputError(code='InvalidAuthCode', detail='no code= value found in it')
         text = codes[0]
     if not AUTH_CODE_RE.match(text):
-        raise AzureAuthError('InvalidAuthCode', format_error(
-            'InvalidAuthCode', detail='it contains spaces or characters a code never has, or is too short'))
+        raise InputError(code='InvalidAuthCode',
+                         detail='it contains spaces or characters a code never has, or is too short')
     return text
 
 
@@ -1088,12 +1201,11 @@ def rebuild_pem(text: str) -> str:
     spaces, so the base64 body is re-wrapped at 64 characters between its BEGIN/END lines."""
     match = re.search(r'-----BEGIN ([A-Z0-9 ]+?)-----(.*?)-----END \1-----', text or '', re.DOTALL)
     if not match:
-        raise AzureAuthError('InvalidCertificate', format_error(
-            'InvalidCertificate', detail='Private key has no -----BEGIN ... PRIVATE KEY----- block'))
+        raise InputError(code='InvalidCertificate', detail='Private key has no -----BEGIN ... PRIVATE KEY----- block')
     label, body = match.group(1), re.sub(r'\s+', '', match.group(2))
     if 'PRIVATE KEY' not in label or 'ENCRYPTED' in label:
-        raise AzureAuthError('InvalidCertificate', format_error(
-            'InvalidCertificate', detail=f'Private key holds a "{label}" block, not an unencrypted private key'))
+        raise InputError(code='InvalidCertificate',
+                         detail=f'Private key holds a "{label}" block, not an unencrypted private key')
     lines = [body[i:i + 64] for i in range(0, len(body), 64)]
     return '\n'.join([f'-----BEGIN {label}-----', *lines, f'-----END {label}-----', ''])
 
@@ -1101,8 +1213,8 @@ def rebuild_pem(text: str) -> str:
 def normalize_thumbprint(text: str) -> str:
     value = re.sub(r'[\s:]', '', text or '').upper()
     if not re.fullmatch(r'[0-9A-F]{40}', value):
-        raise AzureAuthError('InvalidCertificate', format_error(
-            'InvalidCertificate', detail='Certificate thumbprint is not a SHA-1 thumbprint (40 hex digits)'))
+        raise InputError(code='InvalidCertificate',
+                         detail='Certificate thumbprint is not a SHA-1 thumbprint (40 hex digits)')
     return value
 
 
@@ -1125,8 +1237,8 @@ def update_integration_context(change: Callable[[dict], bool]) -> None:
             return
         except ValueError:  # XSOAR refuses a write whose version is no longer the stored one
             time.sleep(random.uniform(0.01, 0.1))  # nosec - jitter only
-    raise DemistoException('The integration context kept changing under this run (too many parallel runs of this '
-                           'instance). Fix: run the command again.')
+    raise ContainmentError('The integration context kept changing under this run (too many parallel runs of this '
+                           'instance). Fix: run the command again.', code='ContextContention')
 
 
 def auth_store_read(identity_key: str) -> dict:
@@ -1216,8 +1328,7 @@ class NsgLease:
     def renew(self) -> None:
         """Before a write: extend the lease, or raise (retryable) when it expired and another run took it."""
         if not self._take():
-            raise ContainmentError(f'The lease on {name_of(self.key)} expired and another run took it.',
-                                   code='NsgLeaseLost')
+            raise LeaseLost(f'The lease on {name_of(self.key)} expired and another run took it.')
 
     def release(self) -> None:
         def change(context: dict) -> bool:
@@ -1245,7 +1356,7 @@ class NsgLease:
 def _validated(value: Any, pattern: re.Pattern, what: str, expected: str) -> str:
     """`value` when the whole of it matches `pattern`, else an error naming the value and what is expected."""
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise ContainmentError(f'Invalid {what} {value!r}: {expected}.')
+        raise InputError(f'Invalid {what} {value!r}: {expected}.')
     return value
 
 
@@ -1296,25 +1407,25 @@ def parse_resource_id(resource_id: Any, expected_type: str | None = None, what: 
     example = ('/subscriptions/<subscription GUID>/resourceGroups/<group>/providers/'
                f'{expected_type or "<namespace>/<type>"}/<name>')
     if not isinstance(resource_id, str):
-        raise ContainmentError(f'Invalid {what} {resource_id!r}: expected the full resource ID{expected}, {example}.')
+        raise InputError(f'Invalid {what} {resource_id!r}: expected the full resource ID{expected}, {example}.')
     parts = resource_id.strip().split('/')
     if (len(parts) < 9 or len(parts) % 2 == 0 or parts[0] != '' or parts[1].lower() != 'subscriptions'
             or parts[3].lower() != 'resourcegroups' or parts[5].lower() != 'providers'):
-        raise ContainmentError(f'Invalid {what} {resource_id!r}: expected the full resource ID{expected}, {example}.')
+        raise InputError(f'Invalid {what} {resource_id!r}: expected the full resource ID{expected}, {example}.')
     sub = validate_subscription(parts[2], f'subscription in {what} {resource_id!r}')
     rg = validate_resource_group(parts[4], f'resource group in {what} {resource_id!r}')
     namespace = parts[6]
     types, names = [], []
     for i in range(7, len(parts), 2):
         if not RESOURCE_TYPE_RE.fullmatch(parts[i]):
-            raise ContainmentError(f'Invalid {what} {resource_id!r}: {parts[i]!r} is not a resource type.')
+            raise InputError(f'Invalid {what} {resource_id!r}: {parts[i]!r} is not a resource type.')
         types.append(parts[i])
         names.append(validate_name(parts[i + 1], f'name in {what} {resource_id!r}'))
     if not RESOURCE_TYPE_RE.fullmatch(namespace):
-        raise ContainmentError(f'Invalid {what} {resource_id!r}: {namespace!r} is not a resource provider.')
+        raise InputError(f'Invalid {what} {resource_id!r}: {namespace!r} is not a resource provider.')
     full_type = '/'.join([namespace] + types)
     if expected_type and full_type.lower() != expected_type.lower():
-        raise ContainmentError(f'Invalid {what} {resource_id!r}: it is a {full_type}, expected a {expected_type} '
+        raise InputError(f'Invalid {what} {resource_id!r}: it is a {full_type}, expected a {expected_type} '
                                f'({example}).')
     path = f'{rg_path(sub, rg)}/providers/{namespace}' + ''.join(
         f'/{t}/{url_segment(n)}' for t, n in zip(types, names, strict=True))
@@ -1342,12 +1453,12 @@ def command_scope(client, args: dict, require_rg: bool = True) -> tuple[str, str
     sub = args.get('subscription_id') or client.subscription_id
     rg = args.get('resource_group') or client.resource_group
     if not sub:
-        raise ContainmentError('No subscription: set subscription_id in the instance or pass it as an argument.')
+        raise InputError('No subscription: set subscription_id in the instance or pass it as an argument.')
     validate_subscription(sub)
     if rg:
         validate_resource_group(rg)
     elif require_rg:
-        raise ContainmentError('No resource group: pass resource_group or set a default Resource Group in the '
+        raise InputError('No resource group: pass resource_group or set a default Resource Group in the '
                                'instance.')
     return sub, rg
 
@@ -1359,10 +1470,10 @@ def resolve_vm(client, args: dict) -> tuple[str, str, str]:
     if vm_id:
         parsed = parse_resource_id(vm_id, 'Microsoft.Compute/virtualMachines', 'vm_id')
         if vm_name and vm_name != parsed['name']:
-            raise ContainmentError(f'vm_name {vm_name!r} and vm_id {vm_id!r} name different VMs: give one of them.')
+            raise InputError(f'vm_name {vm_name!r} and vm_id {vm_id!r} name different VMs: give one of them.')
         return parsed['subscription'], parsed['resource_group'], parsed['name']
     if not vm_name:
-        raise ContainmentError('Give vm_name (with resource_group or the instance default) or vm_id (the full '
+        raise InputError('Give vm_name (with resource_group or the instance default) or vm_id (the full '
                                'resource ID of the VM).')
     validate_name(vm_name, 'vm_name')
     sub, rg = command_scope(client, args)
@@ -1382,7 +1493,7 @@ def resolve_nsg(client, args: dict) -> NsgRef:
     sub, rg = command_scope(client, args)
     name = args.get('nsg_name') or client.default_nsg_name
     if not name:
-        raise ContainmentError('No NSG: pass nsg_name or set a Default NSG in the instance.')
+        raise InputError('No NSG: pass nsg_name or set a Default NSG in the instance.')
     return NsgRef(sub, rg, name, nsg_path(sub, rg, validate_name(name, 'nsg_name')))
 
 
@@ -1453,9 +1564,9 @@ def parse_prefix_list(values: list, what: str) -> list[Prefix]:
     """Every item parsed, or one error naming every bad item (and why) before anything is sent to Azure."""
     parsed, bad = split_prefixes(values)
     if bad:
-        raise ContainmentError(f'{invalid_prefixes_message(what, bad)} Nothing was changed.')
+        raise InputError(f'{invalid_prefixes_message(what, bad)} Nothing was changed.')
     if not parsed:
-        raise ContainmentError(f'{what} is required: give at least one IP address or CIDR.')
+        raise InputError(f'{what} is required: give at least one IP address or CIDR.')
     return parsed
 
 
@@ -1495,7 +1606,7 @@ def parse_ports(values: list) -> list[str]:
             continue
         ports.append(str(low) if low == high else f'{low}-{high}')
     if bad:
-        raise ContainmentError(f'Invalid allow_ports: {", ".join(bad)}. Give ports or ranges within 0-65535, such '
+        raise InputError(f'Invalid allow_ports: {", ".join(bad)}. Give ports or ranges within 0-65535, such '
                                'as 22, 3389 or 8000-8080.')
     return list(dict.fromkeys(ports))
 
@@ -1504,7 +1615,7 @@ def parse_directions(value: Any) -> list[str]:
     text = str(value or 'Both').strip().lower()
     mapping = {'inbound': ['Inbound'], 'outbound': ['Outbound'], 'both': ['Inbound', 'Outbound']}
     if text not in mapping:
-        raise ContainmentError(f'Invalid direction {value!r}: expected Inbound, Outbound or Both.')
+        raise InputError(f'Invalid direction {value!r}: expected Inbound, Outbound or Both.')
     return mapping[text]
 
 
@@ -1685,19 +1796,9 @@ def blocked_ip_key() -> str:
 
 # Writes, long-running operations, retries
 
-def is_retryable(err: Exception) -> bool:
-    status = getattr(err, 'status', None)
-    code = getattr(err, 'code', None) or ''
-    return status in (409, 429, 500, 502, 503, 504) or code in RETRYABLE_WRITE_CODES
-
-
-def backoff(attempt: int, err: Exception | None = None) -> None:
+def backoff(attempt: int, err: ContainmentError | None = None) -> None:
     """Waits Retry-After (when given) plus a jittered, bounded exponential share, so parallel writers spread out."""
-    retry_after = getattr(err, 'retry_after', None) or 0
-    try:
-        retry_after = float(retry_after)
-    except (TypeError, ValueError):
-        retry_after = 0.0
+    retry_after = float((err.retry_after if err is not None else None) or 0)
     spread = min(BACKOFF_CAP_SECONDS, 0.25 * (2 ** attempt))
     time.sleep(min(BACKOFF_CAP_SECONDS * 2, retry_after) + random.uniform(0.05, spread))  # nosec - jitter only
 
@@ -1707,10 +1808,10 @@ def raise_if_failed(what: str, operation: dict) -> None:
     status = str(operation.get('status') or 'Succeeded')
     if status.lower() == 'succeeded':
         return
-    error = operation.get('error') or {}
-    code = error.get('code') if isinstance(error, dict) else None
-    message = error.get('message') if isinstance(error, dict) else str(error)
-    raise ContainmentError(f'{what} ended {status}: {code or "no code"}: {message or "no message"}', code=code)
+    error = operation.get('error')
+    if not isinstance(error, ContainmentError):
+        error = arm_error(None, 'OperationFailed', 'no error details')
+    raise error.in_context(f'{what} ended {status}')
 
 
 def wait_for_write(client, response: Any, what: str, timeout: int = NETWORK_LRO_TIMEOUT) -> None:
@@ -1732,10 +1833,8 @@ def get_nsg(client, path: str) -> dict:
 def get_nsg_or_none(client, path: str) -> dict | None:
     try:
         return get_nsg(client, path)
-    except DemistoException as err:
-        if getattr(err, 'status', None) == 404:
-            return None
-        raise
+    except ArmNotFound:
+        return None
 
 
 ''' COMMAND FUNCTIONS '''
@@ -1779,11 +1878,11 @@ def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
         roles = sorted({REQUIRED_ACTIONS[action] for action in missing})
         listing = '\n'.join(f'- {action} (granted by the built-in role "{REQUIRED_ACTIONS[action]}")'
                             for action in missing)
-        raise DemistoException(
+        raise ContainmentError(
             f'Authentication works, but this identity lacks {len(missing)} permission(s) the commands need on '
             f'{scope} (AuthorizationFailed):\n{listing}\nFix: in Access control (IAM) of the subscription or '
             f'resource group assign {" and ".join(repr(r) for r in roles)} to the app / identity, then run '
-            '!azure-containment-auth-test.')
+            '!azure-containment-auth-test.', code='AuthorizationFailed')
     lines.append(f'Permissions: all {len(REQUIRED_ACTIONS)} actions the commands need are granted on {scope}.')
     return lines
 
@@ -1793,7 +1892,7 @@ def test_module(client: AzureClient, args: dict) -> str:
     auth-code mode a code not yet redeemed is left alone (the instance may not be saved yet)."""
     provider = client.token_provider
     if provider.mode == MODE_AUTH_CODE and not provider.has_cached_sign_in():
-        raise AzureAuthError('AuthCodeNotRedeemed', format_error('AuthCodeNotRedeemed'))
+        raise AuthError(code='AuthCodeNotRedeemed')
     run_connection_checks(client, allow_redeem=False)
     return 'ok'
 
@@ -1809,9 +1908,9 @@ def generate_login_url_command(client: AzureClient, args: dict) -> CommandResult
     """azure-containment-generate-login-url: the sign-in URL of the authorization-code flow."""
     provider = client.token_provider
     if not provider.redirect_uri:
-        raise AzureAuthError('MissingParam', format_error(
-            'MissingParam', field='Application redirect URI', mode='the Authorization Code mode',
-            where='enter the redirect URI registered for the app (Entra ID > App registrations > Authentication).'))
+        raise InputError(code='MissingParam', field='Application redirect URI', mode='the Authorization Code mode',
+                         where='enter the redirect URI registered for the app (Entra ID > App registrations > '
+                               'Authentication).')
     url = provider.authorize_url()   # also stores this URL's PKCE code_verifier (replacing any earlier one)
     readable = (
         '### Authorization instructions\n'
@@ -1855,14 +1954,14 @@ def ip_command_input(client, args: dict) -> tuple[list[Prefix], list[str], NsgRe
         problems.append('ip is required: give at least one IP address or CIDR.')
     try:
         directions = parse_directions(args.get('direction'))
-    except ContainmentError as err:
+    except InputError as err:
         problems.append(err.message)
         directions = [str(args.get('direction'))]
     nsg = None
     try:
         nsg = resolve_nsg(client, args)
-    except DemistoException as err:
-        problems.append(str(err))
+    except InputError as err:
+        problems.append(err.message)
     if not problems and nsg is not None:
         return prefixes, directions, nsg
     message = ' '.join(problems) + ' Nothing was changed.'
@@ -1930,13 +2029,13 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
                       deny_rule_body(direction, missing, priority, description))
             written.update(missing)
             written_names.add(name)
-        except DemistoException as err:
-            if not is_retryable(err) or attempt == MAX_WRITE_ATTEMPTS - 1:
+        except RetryableError as err:
+            if attempt == MAX_WRITE_ATTEMPTS - 1:
                 raise
-            demisto.debug(f'block {direction}/{family} on {nsg.name}: {getattr(err, "code", err)}, re-reading')
+            demisto.debug(f'block {direction}/{family} on {nsg.name}: {err.code}, re-reading')
             backoff(attempt, err)
     else:
-        raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} block not confirmed.")
+        raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} block not confirmed.", code='NsgBusy')
     status: dict[str, tuple[str, str | None]] = {}
     warnings: dict[str, list[str]] = {}
     for text in texts:
@@ -1993,10 +2092,10 @@ def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str) ->
                         arm_write(client, 'DELETE', rule_path(nsg.path, rule['name']),
                                   f'Deleting merged rule {rule["name"]}', busy_retry=True)
                 return None
-        except DemistoException as err:
-            if not is_retryable(err):
-                return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: {err}"
+        except RetryableError as err:
             backoff(attempt, err)
+        except ContainmentError as err:
+            return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: {err}"
     return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: the NSG stayed busy."
 
 
@@ -2020,11 +2119,10 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
             try:
                 result = _block_direction(client, nsg, direction, family, wanted, description, dry_run,
                                           rules_read)
-            except DemistoException as err:
+            except ContainmentError as err:
                 if not done:
                     raise
-                raise ContainmentError(f'{err} Already blocked by this call: {"; ".join(done)}.',
-                                       code=getattr(err, 'code', None)) from err
+                raise err.with_note(f'Already blocked by this call: {"; ".join(done)}.') from err
             rules_read = result['rules_read']
             rules.extend(result['rules'])
             notes.extend(result['notes'])
@@ -2090,11 +2188,11 @@ def _unblock_direction(client, nsg: NsgRef, direction: str,
                         arm_write(client, 'PUT', path, f"Updating rule {rule['name']}", body)
                     else:
                         arm_write(client, 'DELETE', path, f"Deleting rule {rule['name']}")
-        except DemistoException as err:
-            if not is_retryable(err) or attempt == MAX_WRITE_ATTEMPTS - 1:
+        except RetryableError as err:
+            if attempt == MAX_WRITE_ATTEMPTS - 1:
                 raise
             backoff(attempt, err)
-    raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} unblock not confirmed.")
+    raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} unblock not confirmed.", code='NsgBusy')
 
 
 def _inside_blocked_ranges(rules: list[dict], direction: str, prefixes: list[Prefix]) -> dict[str, str]:
@@ -2161,9 +2259,7 @@ def _subnet_nsgs(client, nics: list[dict]) -> dict[str, str | None]:
             try:
                 subnet = client.arm_json('GET', parsed['path'], api_version=NETWORK_API_VERSION)
                 result[subnet_id] = (props(subnet).get('networkSecurityGroup') or {}).get('id') or None
-            except DemistoException as err:
-                if getattr(err, 'status', None) not in (400, 404):
-                    raise
+            except (ArmBadRequest, ArmNotFound):
                 group = rg_path(parsed['subscription'], parsed['resource_group'])
                 if group not in nsg_lists:
                     nsg_lists[group] = client.list_pages(f'{group}/providers/Microsoft.Network/networkSecurityGroups',
@@ -2314,7 +2410,7 @@ def vm_isolate_command(client, args: dict) -> CommandResults:
         try:
             _put_nic(client, nic, iso_id, {**(nic.get('tags') or {}), ORIGINAL_NSG_TAG: original})
             switched.append(nic)
-        except DemistoException as err:
+        except ContainmentError as err:
             return _rollback_isolation(client, vm, nic, err, switched, iso_id, iso_name, sub, rg, created,
                                        subnet_nsgs, nics)
     out = _isolation_output(vm, iso_id, 'Isolated', rows, subnet_nsgs)
@@ -2333,7 +2429,7 @@ def _rollback_isolation(client, vm: dict, failed_nic: dict, err: Exception, swit
                 continue  # the failed write did not land: nothing to undo
             tags = copy.deepcopy(nic['tags']) if 'tags' in nic else None
             _put_nic(client, current, _nic_nsg(nic), tags)
-        except DemistoException as rollback_err:
+        except ContainmentError as rollback_err:
             failures.append(f"{nic.get('name')}: {rollback_err}")
     problem = f"Isolation of VM '{vm.get('name')}' failed at network interface '{failed_nic.get('name')}': {err}"
     if failures:
@@ -2345,7 +2441,7 @@ def _rollback_isolation(client, vm: dict, failed_nic: dict, err: Exception, swit
         try:
             arm_write(client, 'DELETE', nsg_path(sub, rg, iso_name), f'Deleting isolation NSG {iso_name}',
                       busy_retry=True)
-        except DemistoException as delete_err:  # harmless leftover: unreferenced, re-used by the next run
+        except ContainmentError as delete_err:  # harmless leftover: unreferenced, re-used by the next run
             demisto.debug(f'rollback left isolation NSG {iso_name}: {delete_err}')
     rows = [{'Name': n.get('name'), 'ID': n.get('id'), 'OriginalNSG': _nic_nsg(n) or NO_NSG,
              'CurrentNSG': _nic_nsg(n)} for n in nics]
@@ -2448,10 +2544,10 @@ def _check_operation_url(client, url: str) -> str:
     """The polling URL comes back in the args: it must point at the instance's ARM host, never elsewhere."""
     parsed = urllib.parse.urlsplit(str(url))
     if parsed.scheme != 'https' or not parsed.netloc:
-        raise ContainmentError(f'Invalid operation_url {url!r}: expected the https status URL Azure returned.')
+        raise InputError(f'Invalid operation_url {url!r}: expected the https status URL Azure returned.')
     arm_host = urllib.parse.urlsplit(client.arm_url).netloc
     if parsed.netloc.lower() != arm_host.lower():
-        raise ContainmentError(f'Invalid operation_url {url!r}: it is not on the configured Resource Manager host '
+        raise InputError(f'Invalid operation_url {url!r}: it is not on the configured Resource Manager host '
                                f'{arm_host}.')
     return str(url)
 
@@ -2459,7 +2555,7 @@ def _check_operation_url(client, url: str) -> str:
 def vm_power_command(client, args: dict) -> CommandResults:
     raw_action = str(args.get('action') or '').strip().lower()
     if raw_action not in POWER_ACTIONS:
-        raise ContainmentError(f'Invalid action {args.get("action")!r}: expected start, deallocate, poweroff, '
+        raise InputError(f'Invalid action {args.get("action")!r}: expected start, deallocate, poweroff, '
                                'restart, on (= start) or off (= deallocate).')
     action = POWER_ACTIONS[raw_action]
     sub, rg, name = resolve_vm(client, args)
@@ -2474,7 +2570,7 @@ def vm_power_command(client, args: dict) -> CommandResults:
             try:
                 elapsed = (datetime.now(UTC) - datetime.fromisoformat(str(started))).total_seconds()
             except ValueError:
-                raise ContainmentError(f'Invalid started_at {started!r}: expected an ISO 8601 time.') from None
+                raise InputError(f'Invalid started_at {started!r}: expected an ISO 8601 time.') from None
             if elapsed > timeout:
                 raise ContainmentError(f'{what} did not finish within {timeout} s; it may still be running in '
                                        'Azure: check it with azure-vm-get.')
@@ -2594,12 +2690,11 @@ def build_client(params: dict) -> AzureClient:
             if not value:
                 raise missing_param_error(name, 'the Custom cloud')
             if not value.lower().startswith('https://'):
-                raise DemistoException(f'"{PARAM_DISPLAY[name]}" must be an https:// URL (the Custom cloud).')
+                raise InputError(f'"{PARAM_DISPLAY[name]}" must be an https:// URL (the Custom cloud).')
     elif cloud_name in CLOUDS:
         login_url, arm_url = CLOUDS[cloud_name]['login'], CLOUDS[cloud_name]['arm']
     else:
-        raise DemistoException(f'Unknown "Azure cloud" {cloud_name!r}: pick one of '
-                               f'{", ".join([*CLOUDS, CUSTOM_CLOUD])}.')
+        raise InputError(f'Unknown "Azure cloud" {cloud_name!r}: pick one of {", ".join([*CLOUDS, CUSTOM_CLOUD])}.')
 
     subscription_id = (params.get('subscription_id') or '').strip()
     if not subscription_id:
@@ -2688,8 +2783,11 @@ def main() -> None:
         # auth-reset only clears the integration context: it needs no client, so it works even with bad params
         client = None if command in COMMANDS_WITHOUT_CLIENT else build_client(demisto.params())
         return_results(commands[command](client, demisto.args()))
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one error entry with the mapped text, no traceback
-        message = getattr(exc, 'message', None) if isinstance(exc, DemistoException) else None
+    except ContainmentError as exc:   # ours: the text already says what is wrong and the fix
+        demisto.debug(f'Azure Containment: {command} failed with {type(exc).__name__} ({exc.code})')
+        return_error(f'Failed to execute {command}. {exc.message}')
+    except Exception as exc:  # noqa: BLE001 - every other failure also becomes one error entry
+        message = exc.message if isinstance(exc, DemistoException) else None   # e.g. CommonServerPython's
         if not isinstance(message, str) or not message:
             message = f'{type(exc).__name__}: {exc}'
         demisto.debug(f'Azure Containment: {command} failed with {type(exc).__name__}')

@@ -73,8 +73,9 @@ def login_calls(requests_mock):
 
 def test_every_hint_keeps_its_code_and_names_a_fix():
     for code in ac.ERROR_HINTS:
-        text = ac.format_error(code, 'original text', field='X', where='Y', host='H', detail='D', action='A',
-                               scope='S', role='R', mode='M', seconds=1, failures=1, until='U', status=500)
+        text = str(ac.ContainmentError(code=code, original='original text', field='X', where='Y', host='H', detail='D',
+                                       action='A', scope='S', role='R', mode='M', seconds=1, failures=1, until='U',
+                                       status=500))
         assert f'({code}: original text)' in text
         assert 'Fix' in text, code
 
@@ -94,12 +95,12 @@ def test_required_rows_exist(code):
 def test_authorization_failed_names_action_and_role():
     message = ("The client 'x' with object id 'y' does not have authorization to perform action "
                "'Microsoft.Network/networkSecurityGroups/write' over scope '/subscriptions/s' or the scope is invalid.")
-    text = ac.arm_error_message(403, 'AuthorizationFailed', message)
+    text = str(ac.arm_error(403, 'AuthorizationFailed', message))
     assert 'Microsoft.Network/networkSecurityGroups/write' in text
     assert '"Network Contributor"' in text
     assert 'AuthorizationFailed' in text
-    compute = ac.arm_error_message(403, 'AuthorizationFailed', message.replace(
-        'Microsoft.Network/networkSecurityGroups/write', 'Microsoft.Compute/virtualMachines/start/action'))
+    compute = str(ac.arm_error(403, 'AuthorizationFailed', message.replace(
+        'Microsoft.Network/networkSecurityGroups/write', 'Microsoft.Compute/virtualMachines/start/action')))
     assert '"Virtual Machine Contributor"' in compute
 
 
@@ -119,7 +120,7 @@ def test_clean_auth_code(raw):
     ('https://localhost/authcode?error=access_denied&error_description=User+cancelled', 'User cancelled'),
     ('<script>', 'characters')])
 def test_clean_auth_code_refuses(raw, fragment):
-    with pytest.raises(ac.AzureAuthError) as info:
+    with pytest.raises(ac.InputError) as info:
         ac.clean_auth_code(raw)
     assert info.value.code == 'InvalidAuthCode'
     assert fragment in info.value.message
@@ -145,14 +146,14 @@ def test_rebuild_pem_from_flattened_key():
 
 
 def test_rebuild_pem_refuses_certificate_block():
-    with pytest.raises(ac.AzureAuthError) as info:
+    with pytest.raises(ac.InputError) as info:
         ac.rebuild_pem('-----BEGIN CERTIFICATE----- AAAA -----END CERTIFICATE-----')
     assert info.value.code == 'InvalidCertificate'
 
 
 def test_thumbprint_normalised():
     assert ac.normalize_thumbprint('ab:cd ' + 'ef' * 18) == 'ABCD' + 'EF' * 18
-    with pytest.raises(ac.AzureAuthError):
+    with pytest.raises(ac.InputError):
         ac.normalize_thumbprint('xyz')
 
 
@@ -162,7 +163,7 @@ def test_validate_tenant(value, ok):
     if ok:
         assert ac.validate_tenant(value) == value
     else:
-        with pytest.raises(ac.AzureAuthError) as info:
+        with pytest.raises(ac.InputError) as info:
             ac.validate_tenant(value)
         assert info.value.code == 'InvalidGuid'
         assert 'Token' in info.value.message
@@ -262,7 +263,7 @@ def test_entra_errors_mapped(requests_mock, code, status, fix):
     mock_entra(requests_mock, status_code=status, json={
         'error': 'invalid_client', 'error_description': f'AADSTS{code}: Something failed.\r\nTrace ID: t\r\n',
         'error_codes': [code]})
-    with pytest.raises(ac.AzureAuthError) as info:
+    with pytest.raises(ac.AuthError) as info:
         ac.build_client(params()).token_provider.get_token()
     assert f'AADSTS{code}' in info.value.message
     assert fix in info.value.message
@@ -272,7 +273,7 @@ def test_entra_errors_mapped(requests_mock, code, status, fix):
 
 def test_unknown_tenant_discovery_failure(requests_mock):
     requests_mock.get(DISCOVERY, status_code=400, json={'error': 'invalid_tenant'})
-    with pytest.raises(ac.AzureAuthError) as info:
+    with pytest.raises(ac.AuthError) as info:
         ac.build_client(params()).token_provider.get_token()
     assert info.value.code == 'AuthorityNotFound'
     assert 'Token (tenant ID) is wrong' in info.value.message
@@ -281,7 +282,7 @@ def test_unknown_tenant_discovery_failure(requests_mock):
 
 def test_unreachable_login_host(requests_mock):
     requests_mock.get(DISCOVERY, exc=requests.exceptions.ConnectionError('Connection refused'))
-    with pytest.raises(ac.AzureAuthError) as info:
+    with pytest.raises(ac.ConnectionFailure) as info:
         ac.build_client(params()).token_provider.get_token()
     assert info.value.code == 'HostUnreachable'
     assert LOGIN in info.value.message
@@ -290,7 +291,7 @@ def test_unreachable_login_host(requests_mock):
 
 def test_tls_failure(requests_mock):
     requests_mock.get(DISCOVERY, exc=requests.exceptions.SSLError('CERTIFICATE_VERIFY_FAILED'))
-    with pytest.raises(ac.AzureAuthError) as info:
+    with pytest.raises(ac.ConnectionFailure) as info:
         ac.build_client(params()).token_provider.get_token()
     assert info.value.code == 'TlsFailure'
     assert 'Trust any certificate' in info.value.message
@@ -358,7 +359,7 @@ def test_certificate_key_not_parsed_while_cached_token_valid(requests_mock, mock
 def test_certificate_bad_private_key_no_token_request(requests_mock, mangle, detail):
     pem, thumbprint = make_key_and_cert()
     token_mock = mock_entra(requests_mock)
-    with pytest.raises(ac.AzureAuthError) as info:
+    with pytest.raises(ac.InputError) as info:
         ac.build_client(cert_params(mangle(pem), thumbprint)).token_provider.get_token()
     assert info.value.code == 'InvalidCertificate'
     assert 'Private key' in info.value.message
@@ -376,7 +377,7 @@ def test_auth_code_redeemed_once_then_silent(requests_mock):
                auth_code={'password': 'https://localhost/authcode?code=ONE.TIME_code-1&session_state=zz'})
     client = ac.build_client(p)
     assert not client.token_provider.has_cached_sign_in()
-    with pytest.raises(ac.AzureAuthError) as info:
+    with pytest.raises(ac.AuthError) as info:
         ac.test_module(client, {})
     assert info.value.code == 'AuthCodeNotRedeemed'
     assert '!azure-containment-auth-test' in info.value.message
@@ -482,7 +483,7 @@ def test_auth_code_failed_redemption_keeps_the_verifier_and_maps_501481(requests
     ac.generate_login_url_command(ac.build_client(params(**AUTH_CODE_PARAMS)), {})
     client = ac.build_client(params(**AUTH_CODE_PARAMS, auth_code={'password': PASTED_CODE}))
     verifier = stored_verifier(client)
-    with pytest.raises(ac.AzureAuthError) as info:
+    with pytest.raises(ac.AuthError) as info:
         client.token_provider.get_token()
     assert info.value.code == 'AADSTS501481'
     assert 'generate-login-url again' in info.value.message
@@ -543,23 +544,23 @@ def test_xsoar_app_token_request_and_cache(requests_mock, monkeypatch):
 def test_xsoar_app_backoff(requests_mock):
     oproxy = requests_mock.post('https://oproxy.test/obtain-token', status_code=400,
                                 json={'title': 'Bad request', 'detail': 'Decryption failed'})
-    with pytest.raises(ac.AzureAuthError) as info:
+    with pytest.raises(ac.AuthError) as info:
         ac.build_client(xsoar_params()).token_provider.get_token()
     assert info.value.code == 'XsoarAppTokenFailed'
     assert 'in 10 s' in info.value.message
-    with pytest.raises(ac.AzureAuthError) as info:
+    with pytest.raises(ac.AuthError) as info:
         ac.build_client(xsoar_params()).token_provider.get_token()
     assert info.value.code == 'XsoarAppBackoff'
     assert 'auth-reset' in info.value.message
     assert oproxy.call_count == 1
     ac.auth_store_clear()
-    with pytest.raises(ac.AzureAuthError):
+    with pytest.raises(ac.AuthError):
         ac.build_client(xsoar_params()).token_provider.get_token()
     assert oproxy.call_count == 2
 
 
 def test_xsoar_app_bad_key_refused_before_request(requests_mock):
-    with pytest.raises(ac.AzureAuthError) as info:
+    with pytest.raises(ac.InputError) as info:
         ac.build_client(xsoar_params(enc_key='not base64!')).token_provider.get_token()
     assert info.value.code == 'InvalidEncryptionKey'
     assert requests_mock.request_history == []
@@ -588,7 +589,7 @@ def test_retry_after_honoured(requests_mock, arm_client):
 def test_retry_busy_false_raises_at_once(requests_mock, arm_client):
     requests_mock.put(f'{ARM}/x', status_code=429, headers={'Retry-After': '2'}, json={'error': {
         'code': 'RetryableErrorDueToAnotherOperation', 'message': 'Operation is in progress'}})
-    with pytest.raises(ac.AzureApiError) as info:
+    with pytest.raises(ac.ArmThrottled) as info:
         arm_client.arm_request('PUT', '/x', api_version='v', body={}, retry_busy=False)
     assert info.value.status == 429
     assert info.value.retry_after == 2
@@ -598,7 +599,7 @@ def test_retry_busy_false_raises_at_once(requests_mock, arm_client):
 
 def test_retries_are_bounded(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/x', status_code=500, json={'error': {'code': 'InternalServerError', 'message': 'boom'}})
-    with pytest.raises(ac.AzureApiError) as info:
+    with pytest.raises(ac.ArmServerError) as info:
         arm_client.arm_request('GET', '/x', api_version='v')
     assert len(arm_client.slept) == ac.ARM_MAX_RETRIES
     assert info.value.status == 500
@@ -607,7 +608,7 @@ def test_retries_are_bounded(requests_mock, arm_client):
 def test_long_retry_after_not_waited(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/x', status_code=429, headers={'Retry-After': '600'}, json={'error': {
         'code': 'SubscriptionRequestsThrottled', 'message': 'Number of read requests exceeded'}})
-    with pytest.raises(ac.AzureApiError) as info:
+    with pytest.raises(ac.ArmThrottled) as info:
         arm_client.arm_request('GET', '/x', api_version='v')
     assert arm_client.slept == []
     assert 'retry after 600 s' in info.value.message
@@ -618,7 +619,7 @@ def test_expired_token_refreshed_once(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/x', [expired, {'status_code': 200, 'json': {'v': 1}}])
     assert arm_client.arm_json('GET', '/x', api_version='v') == {'v': 1}
     requests_mock.get(f'{ARM}/y', [expired, expired, {'status_code': 200, 'json': {}}])
-    with pytest.raises(ac.AzureApiError) as info:
+    with pytest.raises(ac.ArmAuthenticationFailed) as info:
         arm_client.arm_json('GET', '/y', api_version='v')
     assert info.value.code == 'ExpiredAuthenticationToken'
     assert 'auth-reset' in info.value.message
@@ -646,7 +647,7 @@ def test_list_pages_follows_next_link(requests_mock, arm_client):
 
 
 def test_token_never_sent_to_foreign_host(requests_mock, arm_client):
-    with pytest.raises(ac.AzureApiError) as info:
+    with pytest.raises(ac.InputError) as info:
         arm_client.arm_request('GET', 'https://evil.test/steal')
     assert info.value.code == 'ForeignHost'
 
@@ -665,7 +666,7 @@ def test_operation_failed_is_reported(requests_mock, arm_client):
                                            'error': {'code': 'InternalOperationError', 'message': 'x'}})
     status = arm_client.operation_status(f'{ARM}/op/2')
     assert status['status'] == 'Failed'
-    assert status['error']['code'] == 'InternalOperationError'
+    assert status['error'].code == 'InternalOperationError'
 
 
 # --- commands and main ------------------------------------------------------------------------------------------
@@ -1384,7 +1385,7 @@ def test_lease_expiry_lets_the_next_run_in_and_the_old_holder_write_nothing():
     with pytest.raises(ac.DemistoException) as info:
         crashed.renew()
     assert info.value.code == 'NsgLeaseLost'
-    assert ac.is_retryable(info.value)
+    assert isinstance(info.value, ac.RetryableError)
     crashed.release()  # releasing a lease one no longer holds leaves the new holder's alone
     assert stored_lease()['owner'] == next_run.owner
 

@@ -18,7 +18,6 @@ import re
 from typing import Any
 
 import AzureContainment
-from CommonServerPython import DemistoException
 import contextlib
 
 SUB = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee'
@@ -29,13 +28,9 @@ COMPUTE = f'{RG_ID}/providers/Microsoft.Compute'
 ARM = 'https://arm.fake.test'
 
 
-class FakeApiError(DemistoException):
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
-        super().__init__(f'{code}: {message}')
-        self.message = f'{code}: {message}'
-        self.status = status
-        self.code = code
-        self.retry_after = retry_after
+def FakeApiError(status: int, code: str, message: str, retry_after: int | None = None) -> Exception:  # noqa: N802
+    """The integration's own typed error for an ARM answer (this fake skips HTTP)."""
+    return AzureContainment.arm_error(status, code, message, retry_after=retry_after)
 
 
 class FakeResponse:
@@ -168,7 +163,7 @@ class FakeArm:
         state = states.pop(0) if len(states) > 1 else states[0]
         if state == 'Failed':
             return {'status': 'Failed', 'retry_after': 0,
-                    'error': {'code': 'OperationNotAllowed', 'message': 'The operation failed in the fake.'}}
+                    'error': FakeApiError(0, 'OperationNotAllowed', 'The operation failed in the fake.')}
         return {'status': state, 'retry_after': 1, 'error': None}
 
     def arm_request(self, method: str, path: str, *, api_version: str | None = None, params: dict | None = None,
