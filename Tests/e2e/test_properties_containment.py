@@ -1,6 +1,7 @@
 """Property-based tests (hypothesis): block-then-unblock and isolate-then-unisolate return Azure to exactly the
 prior state, whatever the addresses, directions, VMs and forensic settings. Run twice: many examples against the
-in-memory ARM fake of the unit tests (fast), a few against the emulator through main() (the machine has 2 cores)."""
+in-memory ARM of the unit tests through the integration's real client (fast), a few against the emulator through
+main() (the machine has 2 cores)."""
 from __future__ import annotations
 
 import importlib.util
@@ -61,15 +62,16 @@ def _covered_blocks(first, second):
 def test_fake_block_then_unblock_is_identity(monkeypatch, batches, direction, nsg):
     monkeypatch.setattr(AzureContainment, 'backoff', lambda attempt, err=None: None)
     arm = fake_arm.FakeArm()
+    client = arm.client()
     before = arm.snapshot()
     blocked = []
     for batch in batches:
-        result = AzureContainment.nsg_block_ip_command(arm, {'ip': ','.join(batch), 'nsg_name': nsg,
+        result = AzureContainment.nsg_block_ip_command(client, {'ip': ','.join(batch), 'nsg_name': nsg,
                                                              'direction': direction})
         items = [v for k, v in result.outputs.items() if k.startswith('AzureContainment.BlockedIP')][0]
         assert {i['Status'] for i in items} <= {'Blocked', 'AlreadyBlocked'}
         blocked += [p for p in batch if p not in _covered_blocks(blocked, [p])]
-    AzureContainment.nsg_unblock_ip_command(arm, {'ip': ','.join(blocked), 'nsg_name': nsg, 'direction': direction})
+    AzureContainment.nsg_unblock_ip_command(client, {'ip': ','.join(blocked), 'nsg_name': nsg, 'direction': direction})
     assert arm.snapshot() == before
 
 
@@ -78,12 +80,13 @@ def test_fake_block_then_unblock_is_identity(monkeypatch, batches, direction, ns
 def test_fake_isolate_then_unisolate_is_identity(monkeypatch, vm, allow, allow_ports, repeat):
     monkeypatch.setattr(AzureContainment, 'backoff', lambda attempt, err=None: None)
     arm = fake_arm.FakeArm()
+    client = arm.client()
     before = arm.snapshot()
     args = _isolate_args(vm, allow, allow_ports)
-    assert AzureContainment.vm_isolate_command(arm, args).outputs['Status'] == 'Isolated'
+    assert AzureContainment.vm_isolate_command(client, args).outputs['Status'] == 'Isolated'
     if repeat:
-        assert AzureContainment.vm_isolate_command(arm, args).outputs['Status'] == 'AlreadyIsolated'
-    assert AzureContainment.vm_unisolate_command(arm, {'vm_name': vm}).outputs['Status'] == 'Released'
+        assert AzureContainment.vm_isolate_command(client, args).outputs['Status'] == 'AlreadyIsolated'
+    assert AzureContainment.vm_unisolate_command(client, {'vm_name': vm}).outputs['Status'] == 'Released'
     assert arm.snapshot() == before
 
 

@@ -831,96 +831,36 @@ class AzureTokenProvider:
                               f'!azure-containment-auth-reset lifts the wait.')
 
 
-class AzureClient:
-    """Azure Resource Manager over one requests.Session, authenticated by an AzureTokenProvider."""
+class RetryPolicy:
+    """When an ARM request that was throttled (429) or failed in Azure (5xx) is sent again: after Retry-After when
+    ARM gives one, else after an exponential back-off from `base_seconds`; at most `max_retries` times, and never
+    when the wait would exceed `max_wait_seconds` (the error then tells the user when to try again)."""
 
-    def __init__(self, *, token_provider: AzureTokenProvider, arm_url: str, subscription_id: str = '',
-                 resource_group: str = '', default_nsg_name: str = '', session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.token_provider = token_provider
-        self.arm_url = arm_url.rstrip('/')
-        self.subscription_id = subscription_id
-        self.resource_group = resource_group
-        self.default_nsg_name = default_nsg_name
-        self.session = session or token_provider.session
-        self._sleep = sleep
+    def __init__(self, max_retries: int = ARM_MAX_RETRIES, max_wait_seconds: float = ARM_MAX_RETRY_WAIT_SECONDS,
+                 base_seconds: float = ARM_DEFAULT_RETRY_SECONDS):
+        self.max_retries = max_retries
+        self.max_wait_seconds = max_wait_seconds
+        self.base_seconds = base_seconds
 
-    # -- requests ----------------------------------------------------------------------------------------------
+    def delay(self, err: ArmError, retries_done: int) -> float | None:
+        """Seconds to wait before sending the request again, or None: give up and raise `err`."""
+        if not isinstance(err, (ArmThrottled, ArmServerError)) or retries_done >= self.max_retries:
+            return None
+        wait = err.retry_after if err.retry_after is not None else self.base_seconds * 2 ** retries_done
+        return wait if wait <= self.max_wait_seconds else None
 
-    def _url(self, path: str) -> str:
-        if path.startswith(('https://', 'http://')):
-            if host_of(path).lower() != host_of(self.arm_url).lower():
-                raise InputError(f'Refusing to send the access token to {host_of(path)}: it is not the ARM '
-                                 f'endpoint {self.arm_url}.', code='ForeignHost')
-            return path
-        if not path.startswith('/'):
-            path = '/' + path
-        return self.arm_url + path
 
-    def arm_request(self, method: str, path: str, *, api_version: str | None = None, params: dict | None = None,
-                    body: Any = None, retry_busy: bool = True) -> requests.Response:
-        """One ARM call. `path` is "/subscriptions/..." (or a full ARM URL such as a nextLink or an operation URL,
-        which keeps its own api-version). 429/5xx are retried honouring Retry-After (at most ARM_MAX_RETRIES
-        times, never waiting longer than ARM_MAX_RETRY_WAIT_SECONDS) unless retry_busy=False. A 401 with an
-        expired or invalid token refreshes the token once. Errors raise the ArmError subclass of parse_arm_error, or
-        ConnectionFailure without a response."""
-        url = self._url(path)
-        query = dict(params or {})
-        if api_version and 'api-version' not in parse_qs(urlparse(url).query):
-            query['api-version'] = api_version
-        attempt = 0
-        refreshed = False
-        while True:
-            token = self.token_provider.get_token(force_refresh=False)
-            headers = {'Authorization': f'Bearer {token}', 'Accept': 'application/json'}
-            try:
-                response = self.session.request(method, url, params=query or None, headers=headers,
-                                                json=body if body is not None else None)
-            except (requests.exceptions.SSLError, requests.exceptions.ConnectionError,
-                    requests.exceptions.Timeout) as exc:
-                raise connection_failure(exc, url) from None
-            if response.status_code < 400:
-                return response
-            err = parse_arm_error(response)
-            if isinstance(err, ArmAuthenticationFailed) and not refreshed and err.code in TOKEN_REFRESH_CODES:
-                refreshed = True
-                self.token_provider.get_token(force_refresh=True)
-                continue
-            if isinstance(err, (ArmThrottled, ArmServerError)) and retry_busy and attempt < ARM_MAX_RETRIES:
-                wait = err.retry_after if err.retry_after is not None else ARM_DEFAULT_RETRY_SECONDS * 2 ** attempt
-                if wait <= ARM_MAX_RETRY_WAIT_SECONDS:
-                    attempt += 1
-                    demisto.debug(f'ARM {method} {urlparse(url).path} -> {err.status} {err.code}; retry {attempt} in '
-                                  f'{wait} s')
-                    self._sleep(wait)
-                    continue
-            raise err
+class OperationPoller:
+    """ARM's long-running operations: a write or power action answers 201/202 with an Azure-AsyncOperation (or
+    Location) URL, polled until it says Succeeded, Failed or Canceled, waiting its Retry-After between polls."""
 
-    def arm_json(self, method: str, path: str, **kwargs: Any) -> dict:
-        """arm_request, then the parsed JSON body ({} when the body is empty)."""
-        return json_or_empty(self.arm_request(method, path, **kwargs))
+    def __init__(self, client: 'AzureClient'):
+        self.client = client   # polls are ARM requests: the client's token, retries and error parsing apply
 
-    def list_pages(self, path: str, *, api_version: str, params: dict | None = None, limit: int | None = None,
-                   keep: Callable[[dict], bool] | None = None) -> list[dict]:
-        """Every item of a list call (only those `keep` accepts, when given), following nextLink; stops once `limit`
-        items are collected."""
-        items: list[dict] = []
-        url: str | None = path
-        while url:
-            page = self.arm_json('GET', url, api_version=api_version, params=params if url == path else None)
-            items.extend(item for item in page.get('value') or [] if keep is None or keep(item))
-            if limit and len(items) >= limit:
-                return items[:limit]
-            url = page.get('nextLink')
-        return items
-
-    # -- long-running operations -------------------------------------------------------------------------------
-
-    def operation_status(self, response_or_url: Any) -> dict:
-        """One poll of a long-running operation. Accepts the initial response (uses Azure-AsyncOperation, else
-        Location) or an operation URL. Returns {"status": InProgress|Succeeded|Failed|Canceled, "retry_after": int,
-        "url": the URL polled, "error": the ArmError it ended with or None, "body": the final body (Location
-        style)}."""
+    def status(self, response_or_url: Any) -> dict:
+        """One poll. Accepts the initial response (uses Azure-AsyncOperation, else Location) or an operation URL.
+        Returns {"status": InProgress|Succeeded|Failed|Canceled, "retry_after": int, "url": the URL polled,
+        "error": the ArmError it ended with or None, "body": the final body (Location style)}."""
         if isinstance(response_or_url, requests.Response):
             url = operation_url_of(response_or_url)
             if not url:
@@ -929,7 +869,7 @@ class AzureClient:
         else:
             url = str(response_or_url)
         try:
-            response = self.arm_request('GET', url)
+            response = self.client.arm_request('GET', url)
         except (ArmThrottled, ArmServerError):
             raise
         except ArmError as exc:   # the operation itself cannot be read: it counts as failed
@@ -953,21 +893,104 @@ class AzureClient:
                     'error': None, 'body': None}
         return {'status': 'Succeeded', 'retry_after': 0, 'url': url, 'error': None, 'body': payload}
 
-    def wait_for_operation(self, response: requests.Response, timeout_seconds: float) -> dict:
-        """Poll until the operation of `response` is terminal (sleeping Retry-After between polls) and return the
-        final status dict (see operation_status). Raises OperationTimeout after timeout_seconds."""
+    def wait(self, response: requests.Response, timeout_seconds: float) -> dict:
+        """Poll until the operation of `response` is terminal and return its final status (see status()). Raises
+        ContainmentError OperationTimeout after timeout_seconds."""
         deadline = time.monotonic() + float(timeout_seconds)
         url = operation_url_of(response)
         if not url:
-            return self.operation_status(response)
+            return self.status(response)
         while True:
-            status = self.operation_status(url)
+            status = self.status(url)
             if status['status'] != 'InProgress':
                 return status
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ContainmentError(code='OperationTimeout', seconds=int(timeout_seconds))
-            self._sleep(max(0.0, min(float(status['retry_after']), remaining)))
+            self.client.sleep(max(0.0, min(float(status['retry_after']), remaining)))
+
+
+class AzureClient:
+    """Azure Resource Manager: one transport (the requests.Session), a credential for its tokens, a retry policy and
+    the long-running operation poller. Every ARM request goes through arm_request; errors come out typed."""
+
+    def __init__(self, *, token_provider: AzureTokenProvider, arm_url: str, subscription_id: str = '',
+                 resource_group: str = '', default_nsg_name: str = '', session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep, retry: RetryPolicy | None = None):
+        self.token_provider = token_provider
+        self.arm_url = arm_url.rstrip('/')
+        self.subscription_id = subscription_id
+        self.resource_group = resource_group
+        self.default_nsg_name = default_nsg_name
+        self.session = session or token_provider.session
+        self.sleep = sleep    # every wait of the client (retries, polls) goes through it
+        self.retry = retry or RetryPolicy()
+        self.operations = OperationPoller(self)
+
+    # -- requests ----------------------------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        if path.startswith(('https://', 'http://')):
+            if host_of(path).lower() != host_of(self.arm_url).lower():
+                raise InputError(f'Refusing to send the access token to {host_of(path)}: it is not the ARM '
+                                 f'endpoint {self.arm_url}.', code='ForeignHost')
+            return path
+        if not path.startswith('/'):
+            path = '/' + path
+        return self.arm_url + path
+
+    def arm_request(self, method: str, path: str, *, api_version: str | None = None, params: dict | None = None,
+                    body: Any = None, retry_busy: bool = True) -> requests.Response:
+        """One ARM call. `path` is "/subscriptions/..." (or a full ARM URL such as a nextLink or an operation URL,
+        which keeps its own api-version). 429/5xx are sent again as the retry policy says unless
+        retry_busy=False. A 401 with an expired or invalid token refreshes the token once. Errors raise the
+        ArmError subclass of parse_arm_error, or ConnectionFailure without a response."""
+        url = self._url(path)
+        query = dict(params or {})
+        if api_version and 'api-version' not in parse_qs(urlparse(url).query):
+            query['api-version'] = api_version
+        retries = 0
+        refreshed = False
+        while True:
+            token = self.token_provider.get_token(force_refresh=False)
+            headers = {'Authorization': f'Bearer {token}', 'Accept': 'application/json'}
+            try:
+                response = self.session.request(method, url, params=query or None, headers=headers,
+                                                json=body if body is not None else None)
+            except (requests.exceptions.SSLError, requests.exceptions.ConnectionError,
+                    requests.exceptions.Timeout) as exc:
+                raise connection_failure(exc, url) from None
+            if response.status_code < 400:
+                return response
+            err = parse_arm_error(response)
+            if isinstance(err, ArmAuthenticationFailed) and not refreshed and err.code in TOKEN_REFRESH_CODES:
+                refreshed = True
+                self.token_provider.get_token(force_refresh=True)
+                continue
+            wait = self.retry.delay(err, retries) if retry_busy else None
+            if wait is None:
+                raise err
+            retries += 1
+            demisto.debug(f'ARM {method} {urlparse(url).path} -> {err.status} {err.code}; retry {retries} in {wait} s')
+            self.sleep(wait)
+
+    def arm_json(self, method: str, path: str, **kwargs: Any) -> dict:
+        """arm_request, then the parsed JSON body ({} when the body is empty)."""
+        return json_or_empty(self.arm_request(method, path, **kwargs))
+
+    def list_pages(self, path: str, *, api_version: str, params: dict | None = None, limit: int | None = None,
+                   keep: Callable[[dict], bool] | None = None) -> list[dict]:
+        """Every item of a list call (only those `keep` accepts, when given), following nextLink; stops once `limit`
+        items are collected."""
+        items: list[dict] = []
+        url: str | None = path
+        while url:
+            page = self.arm_json('GET', url, api_version=api_version, params=params if url == path else None)
+            items.extend(item for item in page.get('value') or [] if keep is None or keep(item))
+            if limit and len(items) >= limit:
+                return items[:limit]
+            url = page.get('nextLink')
+        return items
 
 
 ''' HELPER FUNCTIONS '''
@@ -1816,7 +1839,7 @@ def raise_if_failed(what: str, operation: dict) -> None:
 
 def wait_for_write(client, response: Any, what: str, timeout: int = NETWORK_LRO_TIMEOUT) -> None:
     """Waits for a write's long-running operation; raises with Azure's message when it did not succeed."""
-    raise_if_failed(what, client.wait_for_operation(response, timeout) or {})
+    raise_if_failed(what, client.operations.wait(response, timeout) or {})
 
 
 def arm_write(client, method: str, path: str, what: str, body: dict | None = None, busy_retry: bool = False) -> None:
@@ -2574,7 +2597,7 @@ def vm_power_command(client, args: dict) -> CommandResults:
             if elapsed > timeout:
                 raise ContainmentError(f'{what} did not finish within {timeout} s; it may still be running in '
                                        'Azure: check it with azure-vm-get.')
-        status = client.operation_status(url) or {}
+        status = client.operations.status(url) or {}
         if status.get('status') == 'InProgress':
             return _power_schedule(args, url, started, interval, timeout, name, action)
         raise_if_failed(what, status)

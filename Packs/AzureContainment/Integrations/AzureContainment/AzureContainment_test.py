@@ -1,6 +1,6 @@
 """Unit tests of Azure Containment: authentication and the ARM client with HTTP mocked by requests-mock (MSAL
-never reaches the network here), then the containment helpers and commands against test_data/fake_arm.py, an
-in-memory ARM with Azure's rule semantics."""
+never reaches the network here), then the containment helpers and commands through the real client against
+test_data/fake_arm.py, an in-memory ARM with Azure's rule semantics behind a requests transport adapter."""
 import base64
 import contextlib
 import datetime
@@ -573,7 +573,7 @@ def arm_client(requests_mock):
     mock_entra(requests_mock)
     slept = []
     client = ac.build_client(params())
-    client._sleep = slept.append
+    client.sleep = slept.append
     client.slept = slept
     return client
 
@@ -657,14 +657,14 @@ def test_wait_for_operation(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/op/1', [{'json': {'status': 'InProgress'}, 'headers': {'Retry-After': '1'}},
                                       {'json': {'status': 'Succeeded'}}])
     response = arm_client.arm_request('POST', '/vm/start', api_version='v')
-    assert arm_client.wait_for_operation(response, 60)['status'] == 'Succeeded'
+    assert arm_client.operations.wait(response, 60)['status'] == 'Succeeded'
     assert arm_client.slept == [1.0]
 
 
 def test_operation_failed_is_reported(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/op/2', json={'status': 'Failed',
                                            'error': {'code': 'InternalOperationError', 'message': 'x'}})
-    status = arm_client.operation_status(f'{ARM}/op/2')
+    status = arm_client.operations.status(f'{ARM}/op/2')
     assert status['status'] == 'Failed'
     assert status['error'].code == 'InternalOperationError'
 
@@ -748,8 +748,15 @@ NET = fake_arm.NET
 
 @pytest.fixture
 def arm(monkeypatch):
+    """The in-memory ARM: its state and request log are what the tests assert on."""
     monkeypatch.setattr(ac, 'backoff', lambda attempt, err=None: None)
     return fake_arm.FakeArm()
+
+
+@pytest.fixture
+def client(arm):
+    """The integration's real client (credential, retries, polling, error parsing) with `arm` as its HTTP."""
+    return arm.client()
 
 
 def blocked_ip_items(result, key='AzureContainment.BlockedIP'):
@@ -869,8 +876,8 @@ def test_parse_ports():
 
 # ---- block / unblock ----
 
-def test_block_writes_one_rule_per_direction_and_family(arm):
-    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::/48',
+def test_block_writes_one_rule_per_direction_and_family(arm, client):
+    result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::/48',
                                             'nsg_name': 'edge-nsg', 'description': 'INC-7'})
     items = blocked_ip_items(result)
     assert {i['Status'] for i in items} == {'Blocked'}
@@ -897,25 +904,25 @@ def test_block_writes_one_rule_per_direction_and_family(arm):
     assert all(r['ManagedByPack'] for r in nsg_rules)
 
 
-def test_block_again_and_inside_cidr_cost_zero_writes(arm):
-    ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24', 'nsg_name': 'edge-nsg'})
+def test_block_again_and_inside_cidr_cost_zero_writes(arm, client):
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,198.51.100.0/24', 'nsg_name': 'edge-nsg'})
     before = len(arm.writes())
-    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.9', 'nsg_name': 'edge-nsg'})
+    result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,198.51.100.9', 'nsg_name': 'edge-nsg'})
     assert len(arm.writes()) == before
     assert {i['Status'] for i in blocked_ip_items(result)} == {'AlreadyBlocked'}
 
 
-def test_block_covered_check_inside_equal_wider_and_mixed_families(arm):
+def test_block_covered_check_inside_equal_wider_and_mixed_families(arm, client):
     # Built at run time (IPv6 literals outside 2001:db8:: trip the secrets scan): the IPv6 network whose bits
     # equal 192.0.2.0/24's, and ::1, whose bits lie inside 0.0.0.0/8.
     v6_like_v4 = str(ipaddress.IPv6Network((0xC0000200, 120)))
     v6_low = str(ipaddress.IPv6Address(1))
-    first = ac.nsg_block_ip_command(arm, {'ip': f'198.51.100.0/24,203.0.113.7,0.0.0.0/8,2001:db8::/48,{v6_like_v4}',
+    first = ac.nsg_block_ip_command(client, {'ip': f'198.51.100.0/24,203.0.113.7,0.0.0.0/8,2001:db8::/48,{v6_like_v4}',
                                           'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     rule_of = {i['IP']: i['Rule'] for i in blocked_ip_items(first)}
     v4_rule, v6_rule = rule_of['203.0.113.7'], rule_of['2001:db8::/48']
     writes = len(arm.writes())
-    result = ac.nsg_block_ip_command(arm, {
+    result = ac.nsg_block_ip_command(client, {
         'ip': '198.51.100.9,198.51.100.0/24,198.51.100.128/25,203.0.113.0/24,2001:db8::5,2001:db8::/32,192.0.2.1,'
               + v6_low, 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     items = {i['IP']: (i['Status'], i['Rule']) for i in blocked_ip_items(result)}
@@ -966,15 +973,15 @@ def test_covering_networks_agrees_with_subnet_of():
         assert got == reference(rules, 'source', prefixes)
 
 
-def test_block_dry_run_writes_nothing(arm):
-    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'dry_run': 'true'})
+def test_block_dry_run_writes_nothing(arm, client):
+    result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'dry_run': 'true'})
     assert arm.writes() == []
     assert {i['Status'] for i in blocked_ip_items(result)} == {'WouldBlock'}
 
 
 @pytest.mark.parametrize('command', [ac.nsg_block_ip_command, ac.nsg_unblock_ip_command])
-def test_invalid_ips_are_one_error_entry_with_invalid_items(arm, command):
-    result = command(arm, {'ip': '203.0.113.7,*,AzureCloud', 'nsg_name': 'edge-nsg'})
+def test_invalid_ips_are_one_error_entry_with_invalid_items(arm, client, command):
+    result = command(client, {'ip': '203.0.113.7,*,AzureCloud', 'nsg_name': 'edge-nsg'})
     assert result.entry_type == ac.EntryType.ERROR
     text = result.to_context()['Contents']
     name = 'azure-nsg-block-ip' if command is ac.nsg_block_ip_command else 'azure-nsg-unblock-ip'
@@ -990,8 +997,8 @@ def test_invalid_ips_are_one_error_entry_with_invalid_items(arm, command):
     assert arm.log == []
 
 
-def test_invalid_input_names_every_problem_in_one_entry(arm):
-    result = ac.nsg_block_ip_command(arm, {'ip': '10.0.0.1/33', 'nsg_name': '../web-nsg', 'direction': 'Sideways'})
+def test_invalid_input_names_every_problem_in_one_entry(arm, client):
+    result = ac.nsg_block_ip_command(client, {'ip': '10.0.0.1/33', 'nsg_name': '../web-nsg', 'direction': 'Sideways'})
     text = result.to_context()['Contents']
     assert "'10.0.0.1/33'" in text
     assert "Invalid direction 'Sideways'" in text
@@ -1005,16 +1012,16 @@ def test_invalid_input_names_every_problem_in_one_entry(arm):
                                       {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Sideways'},
                                       {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'resource_group': 'a/b'},
                                       {'ip': '', 'nsg_name': 'edge-nsg'}])
-def test_other_invalid_input_is_an_error_without_items(arm, args):
-    result = ac.nsg_block_ip_command(arm, args)
+def test_other_invalid_input_is_an_error_without_items(arm, client, args):
+    result = ac.nsg_block_ip_command(client, args)
     assert result.entry_type == ac.EntryType.ERROR
     assert result.outputs is None
     assert result.to_context()['Contents'].startswith('Failed to execute azure-nsg-block-ip. ')
     assert arm.log == []
 
 
-def test_block_warns_about_preceding_allow(arm):
-    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.7', 'nsg_name': 'web-nsg',
+def test_block_warns_about_preceding_allow(arm, client):
+    result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,198.51.100.7', 'nsg_name': 'web-nsg',
                                             'direction': 'Inbound'})
     items = {i['IP']: i for i in blocked_ip_items(result)}
     assert "allow-https-in" in items['203.0.113.7']['Warning']
@@ -1025,7 +1032,7 @@ def test_block_warns_about_preceding_allow(arm):
     assert [r['properties']['priority'] for r in pack] == [101]
 
 
-def test_block_retries_conflict_with_parallel_writer(arm):
+def test_block_retries_conflict_with_parallel_writer(arm, client):
     def parallel_writer(method, path):  # another process takes priority 100 just before our PUT lands
         arm.add_rule('edge-nsg', 'someone-else', {'direction': 'Inbound', 'access': 'Deny', 'protocol': '*',
                                                   'priority': 100, 'sourceAddressPrefix': '192.0.2.1',
@@ -1033,61 +1040,61 @@ def test_block_retries_conflict_with_parallel_writer(arm):
                                                   'destinationPortRange': '*'})
     arm.before_write = parallel_writer
     arm.inject('PUT', '/securityRules/', 429, 'RetryableErrorDueToAnotherOperation', count=2, retry_after=1)
-    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     assert blocked_ip_items(result)[0]['Status'] == 'Blocked'
     pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
     assert len(pack) == 1
     assert pack[0]['properties']['priority'] == 101
 
 
-def test_block_gives_up_on_non_retryable(arm):
+def test_block_gives_up_on_non_retryable(arm, client):
     arm.inject('PUT', '/securityRules/', 403, 'AuthorizationFailed')
     with pytest.raises(ac.DemistoException, match='AuthorizationFailed'):
-        ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'})
+        ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'})
     assert [method for method, _ in arm.writes()] == ['PUT']  # one attempt, no retry
 
 
-def test_block_limit_error_says_what_was_and_was_not_blocked(arm, monkeypatch):
+def test_block_limit_error_says_what_was_and_was_not_blocked(arm, client, monkeypatch):
     monkeypatch.setattr(ac, 'MAX_PREFIXES_PER_SIDE', 3)
     arm.add_rule('edge-nsg', 'user-rule', {'direction': 'Outbound', 'access': 'Allow', 'protocol': '*',
                                            'priority': 200, 'sourceAddressPrefix': '*', 'sourcePortRange': '*',
                                            'destinationAddressPrefixes': ['192.0.2.1', '192.0.2.2'],
                                            'destinationPortRange': '*'})
     with pytest.raises(ac.DemistoException) as exc:
-        ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg'})
+        ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg'})
     text = str(exc.value)
     assert 'Outbound block of 203.0.113.7, 203.0.113.8 was not written' in text
     assert 'Already blocked by this call: Inbound 203.0.113.7, 203.0.113.8' in text
 
 
-def test_block_rule_count_limit(arm, monkeypatch):
+def test_block_rule_count_limit(arm, client, monkeypatch):
     monkeypatch.setattr(ac, 'MAX_RULES_PER_NSG', 2)
     with pytest.raises(ac.DemistoException, match='already has 2 security rules'):
-        ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'web-nsg'})
+        ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'web-nsg'})
     assert arm.writes() == []
 
 
-def test_unblock_exact_round_trip(arm):
+def test_unblock_exact_round_trip(arm, client):
     before = arm.snapshot()
-    ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::1', 'nsg_name': 'web-nsg'})
-    result = ac.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::1',
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::1', 'nsg_name': 'web-nsg'})
+    result = ac.nsg_unblock_ip_command(client, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::1',
                                               'nsg_name': 'web-nsg'})
     assert {i['Status'] for i in blocked_ip_items(result)} == {'Unblocked'}
     assert arm.snapshot() == before
 
 
-def test_unblock_keeps_the_other_prefixes(arm):
-    ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
-    ac.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+def test_unblock_keeps_the_other_prefixes(arm, client):
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    ac.nsg_unblock_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
     assert len(pack) == 1
     assert pack[0]['properties']['sourceAddressPrefixes'] == ['203.0.113.8']
 
 
-def test_unblock_inside_cidr_is_not_split(arm):
-    ac.nsg_block_ip_command(arm, {'ip': '198.51.100.0/24', 'nsg_name': 'edge-nsg'})
+def test_unblock_inside_cidr_is_not_split(arm, client):
+    ac.nsg_block_ip_command(client, {'ip': '198.51.100.0/24', 'nsg_name': 'edge-nsg'})
     writes = len(arm.writes())
-    result = ac.nsg_unblock_ip_command(arm, {'ip': '198.51.100.7,192.0.2.1', 'nsg_name': 'edge-nsg'})
+    result = ac.nsg_unblock_ip_command(client, {'ip': '198.51.100.7,192.0.2.1', 'nsg_name': 'edge-nsg'})
     items = {(i['IP'], i['Direction']): i for i in blocked_ip_items(result)}
     assert len(arm.writes()) == writes
     assert items[('198.51.100.7', 'Inbound')]['Status'] == 'NotBlocked'
@@ -1095,8 +1102,8 @@ def test_unblock_inside_cidr_is_not_split(arm):
     assert items[('192.0.2.1', 'Outbound')]['Status'] == 'NotBlocked'
 
 
-def test_unblock_reverifies_after_parallel_readd(arm):
-    ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+def test_unblock_reverifies_after_parallel_readd(arm, client):
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     name = ac.block_rule_name('Inbound', 'v4', ['203.0.113.7', '203.0.113.8'])
     original = [r for r in arm.rules('edge-nsg') if r['name'] == name][0]['properties']
 
@@ -1110,35 +1117,35 @@ def test_unblock_reverifies_after_parallel_readd(arm):
             arm.add_rule('edge-nsg', name, dict(original, provisioningState=None))  # the lost update
         return response
     arm._route = route
-    result = ac.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    result = ac.nsg_unblock_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     assert blocked_ip_items(result)[0]['Status'] == 'Unblocked'
     pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
     assert pack[0]['properties']['sourceAddressPrefixes'] == ['203.0.113.8']
     assert len([w for w in arm.writes() if w[0] == 'PUT']) == 3  # block, unblock, re-unblock
 
 
-def test_foreign_rules_never_touched(arm):
+def test_foreign_rules_never_touched(arm, client):
     arm.add_rule('edge-nsg', 'xsoar-block-in-v4-lookalike', {
         'direction': 'Inbound', 'access': 'Deny', 'protocol': '*', 'priority': 300, 'description': 'not ours',
         'sourceAddressPrefixes': ['203.0.113.7'], 'destinationAddressPrefix': '*', 'sourcePortRange': '*',
         'destinationPortRange': '*'})
-    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     assert blocked_ip_items(result)[0]['Status'] == 'Blocked'  # the look-alike without the marker does not count
-    result = ac.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    result = ac.nsg_unblock_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     names = [r['name'] for r in arm.rules('edge-nsg')]
     assert names == ['xsoar-block-in-v4-lookalike']
 
 
-def test_consolidation_merges_without_gaps(arm, monkeypatch):
+def test_consolidation_merges_without_gaps(arm, client, monkeypatch):
     monkeypatch.setattr(ac, 'CONSOLIDATE_THRESHOLD', 3)
     ips = [f'203.0.113.{i}' for i in range(1, 6)]
     for ip in ips:
-        ac.nsg_block_ip_command(arm, {'ip': ip, 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+        ac.nsg_block_ip_command(client, {'ip': ip, 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
     assert len(pack) <= 3
     blocked = sorted(p for r in pack for p in r['properties']['sourceAddressPrefixes'])
     assert blocked == sorted(ips)
-    result = ac.nsg_unblock_ip_command(arm, {'ip': ','.join(ips), 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    result = ac.nsg_unblock_ip_command(client, {'ip': ','.join(ips), 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     assert {i['Status'] for i in blocked_ip_items(result)} == {'Unblocked'}
     assert arm.rules('edge-nsg') == []
 
@@ -1149,9 +1156,9 @@ def nsg_id(name):
     return f'{NET}/networkSecurityGroups/{name}'
 
 
-def test_isolate_all_nics_and_unisolate_exactly(arm):
+def test_isolate_all_nics_and_unisolate_exactly(arm, client):
     before = arm.snapshot()
-    result = ac.vm_isolate_command(arm, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
+    result = ac.vm_isolate_command(client, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
     out = result.outputs
     assert out['Status'] == 'Isolated'
     assert out['IsolationNSG'].endswith('/xsoar-isolation-web-01')
@@ -1171,168 +1178,159 @@ def test_isolate_all_nics_and_unisolate_exactly(arm):
     assert arm.nic('web-02-nic0') == before[f'{NET}/networkInterfaces/web-02-nic0'.lower()]
     assert arm.nsg('web-nsg') == before[nsg_id('web-nsg').lower()]
     writes = len(arm.writes())
-    again = ac.vm_isolate_command(arm, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
+    again = ac.vm_isolate_command(client, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
     assert again.outputs['Status'] == 'AlreadyIsolated'
     assert len(arm.writes()) == writes
-    released = ac.vm_unisolate_command(arm, {'vm_name': 'web-01'})
+    released = ac.vm_unisolate_command(client, {'vm_name': 'web-01'})
     assert released.outputs['Status'] == 'Released'
     assert arm.snapshot() == before
     writes = len(arm.writes())
-    assert ac.vm_unisolate_command(arm, {'vm_name': 'web-01'}).outputs['Status'] == 'NotIsolated'
+    assert ac.vm_unisolate_command(client, {'vm_name': 'web-01'}).outputs['Status'] == 'NotIsolated'
     assert len(arm.writes()) == writes
 
 
-def test_isolate_nic_without_nsg_reports_subnet_nsg(arm):
+def test_isolate_nic_without_nsg_reports_subnet_nsg(arm, client):
     before = arm.snapshot()
     vm_id = f'/subscriptions/{SUB}/resourceGroups/soc-demo-rg/providers/Microsoft.Compute/virtualMachines/db-01'
-    result = ac.vm_isolate_command(arm, {'vm_id': vm_id})
+    result = ac.vm_isolate_command(client, {'vm_id': vm_id})
     assert result.outputs['SubnetNSGs'] == [nsg_id('db-subnet-nsg')]
     assert result.outputs['NICs'][0]['OriginalNSG'] == 'none'
     assert arm.nic('db-01-nic0')['tags'][ac.ORIGINAL_NSG_TAG] == 'none'
-    ac.vm_unisolate_command(arm, {'vm_id': vm_id})
+    ac.vm_unisolate_command(client, {'vm_id': vm_id})
     assert arm.snapshot() == before
 
 
-def test_isolate_failure_on_second_nic_rolls_back(arm):
+def test_isolate_failure_on_second_nic_rolls_back(arm, client):
     before = arm.snapshot()
     arm.inject('PUT', 'web-01-nic1', 500, 'InternalServerError')
-    result = ac.vm_isolate_command(arm, {'vm_name': 'web-01'})
+    result = ac.vm_isolate_command(client, {'vm_name': 'web-01'})
     assert result.outputs['Status'] == 'RolledBack'
     assert result.entry_type == ac.EntryType.ERROR
     assert 'web-01-nic1' in result.outputs['Error']
     assert arm.snapshot() == before
 
 
-def test_isolate_rollback_failure_says_rerun(arm):
+def test_isolate_rollback_failure_says_rerun(arm, client):
     arm.inject('PUT', 'web-01-nic1', 500, 'InternalServerError')
-    real_request = arm.arm_request
-    nic0_puts = []
-
-    def request(method, path, **kwargs):
-        if method == 'PUT' and path.endswith('/web-01-nic0'):
-            nic0_puts.append(path)
-            if len(nic0_puts) == 2:  # the rollback of nic0 fails too
-                raise fake_arm.FakeApiError(500, 'InternalServerError', 'rollback fails')
-        return real_request(method, path, **kwargs)
-    arm.arm_request = request
+    arm.inject('PUT', '/web-01-nic0', 500, 'InternalServerError', skip=1)  # the rollback of nic0 fails too
     with pytest.raises(ac.DemistoException) as exc:
-        ac.vm_isolate_command(arm, {'vm_name': 'web-01'})
+        ac.vm_isolate_command(client, {'vm_name': 'web-01'})
     assert 'Rolling back also failed' in str(exc.value)
     assert 're-running azure-vm-isolate' in str(exc.value)
     assert arm.nic('web-01-nic0')['tags'][ac.ORIGINAL_NSG_TAG] == nsg_id('web-nsg')
-    result = ac.vm_isolate_command(arm, {'vm_name': 'web-01'})  # a re-run completes it
+    result = ac.vm_isolate_command(client, {'vm_name': 'web-01'})  # a re-run completes it
     assert result.outputs['Status'] == 'Isolated'
     assert arm.nic('web-01-nic1')['tags'][ac.ORIGINAL_NSG_TAG] == nsg_id('web-nsg')
     assert arm.nic('web-01-nic0')['tags'][ac.ORIGINAL_NSG_TAG] == nsg_id('web-nsg')
 
 
-def test_isolate_dry_run_and_foreign_nsg(arm):
-    result = ac.vm_isolate_command(arm, {'vm_name': 'web-01', 'dry_run': 'true'})
+def test_isolate_dry_run_and_foreign_nsg(arm, client):
+    result = ac.vm_isolate_command(client, {'vm_name': 'web-01', 'dry_run': 'true'})
     assert result.outputs['Status'] == 'WouldIsolate'
     assert arm.writes() == []
     arm.resources[nsg_id('xsoar-isolation-web-02').lower()] = {
         'id': nsg_id('xsoar-isolation-web-02'), 'name': 'xsoar-isolation-web-02', 'location': 'eastus',
         'properties': {'securityRules': []}}
     with pytest.raises(ac.DemistoException, match='not this pack'):
-        ac.vm_isolate_command(arm, {'vm_name': 'web-02'})
+        ac.vm_isolate_command(client, {'vm_name': 'web-02'})
     assert arm.writes() == []
 
 
-def test_isolate_bad_target_makes_no_request(arm):
+def test_isolate_bad_target_makes_no_request(arm, client):
     for args in ({}, {'vm_name': 'web/01'}, {'vm_id': 'web-01'}, {'vm_name': 'web-01', 'allow_ip': '0.0.0.0/0'},
                  {'vm_name': 'web-01', 'allow_ports': '70000'}):
         with pytest.raises(ac.DemistoException):
-            ac.vm_isolate_command(arm, args)
+            ac.vm_isolate_command(client, args)
     assert arm.log == []
 
 
 # ---- power ----
 
-def test_power_polls_to_the_end(arm):
-    first = ac.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'off', 'interval_in_seconds': '15'})
+def test_power_polls_to_the_end(arm, client):
+    first = ac.vm_power_command(client, {'vm_name': 'web-01', 'action': 'off', 'interval_in_seconds': '15'})
     scheduled = first.scheduled_command
     assert scheduled is not None
     assert scheduled._args['operation_url'].startswith(fake_arm.ARM)
     assert list(arm.writes()) == [('POST', f'{fake_arm.COMPUTE}/virtualMachines/web-01/deallocate')]
-    second = ac.vm_power_command(arm, scheduled._args)
+    second = ac.vm_power_command(client, scheduled._args)
     assert second.scheduled_command is not None  # still InProgress
-    final = ac.vm_power_command(arm, second.scheduled_command._args)
+    final = ac.vm_power_command(client, second.scheduled_command._args)
     assert final.scheduled_command is None
     assert final.outputs['PowerState'] == 'deallocated'
 
 
-def test_power_noop_and_impossible(arm):
-    result = ac.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'start'})
+def test_power_noop_and_impossible(arm, client):
+    result = ac.vm_power_command(client, {'vm_name': 'web-01', 'action': 'start'})
     assert result.outputs['PowerState'] == 'running'
     assert arm.writes() == []
     with pytest.raises(ac.DemistoException, match='Cannot power off'):
-        ac.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'poweroff'})
+        ac.vm_power_command(client, {'vm_name': 'db-01', 'action': 'poweroff'})
     with pytest.raises(ac.DemistoException, match='Invalid action'):
-        ac.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'explode'})
+        ac.vm_power_command(client, {'vm_name': 'db-01', 'action': 'explode'})
     assert arm.writes() == []
 
 
-def test_power_without_polling_and_failed_operation(arm):
-    result = ac.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'on', 'polling': 'false'})
+def test_power_without_polling_and_failed_operation(arm, client):
+    result = ac.vm_power_command(client, {'vm_name': 'db-01', 'action': 'on', 'polling': 'false'})
     assert result.outputs['PowerState'] == 'running'
-    first = ac.vm_power_command(arm, {'vm_name': 'web-02', 'action': 'restart'})
+    first = ac.vm_power_command(client, {'vm_name': 'web-02', 'action': 'restart'})
     arm.operations[first.scheduled_command._args['operation_url']] = ['Failed']
     with pytest.raises(ac.DemistoException, match='OperationNotAllowed'):
-        ac.vm_power_command(arm, first.scheduled_command._args)
+        ac.vm_power_command(client, first.scheduled_command._args)
 
 
-def test_power_refuses_foreign_operation_url(arm):
+def test_power_refuses_foreign_operation_url(arm, client):
     with pytest.raises(ac.DemistoException, match='not on the configured'):
-        ac.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'off',
+        ac.vm_power_command(client, {'vm_name': 'web-01', 'action': 'off',
                                    'operation_url': 'https://evil.example/steal'})
     assert arm.log == []
 
 
 # ---- read-only views ----
 
-def test_vm_get_shows_nsgs_and_isolation(arm):
-    out = ac.vm_get_command(arm, {'vm_name': 'db-01'}).outputs
+def test_vm_get_shows_nsgs_and_isolation(arm, client):
+    out = ac.vm_get_command(client, {'vm_name': 'db-01'}).outputs
     assert out['PowerState'] == 'deallocated'
     assert out['Isolated'] is False
     assert out['NICs'][0]['NSG'] is None
     assert out['NICs'][0]['SubnetNSG'] == nsg_id('db-subnet-nsg')
-    ac.vm_isolate_command(arm, {'vm_name': 'web-01'})
-    out = ac.vm_get_command(arm, {'vm_name': 'web-01'}).outputs
+    ac.vm_isolate_command(client, {'vm_name': 'web-01'})
+    out = ac.vm_get_command(client, {'vm_name': 'web-01'}).outputs
     assert out['Isolated'] is True
     assert len(out['NICs']) == 2
     assert all(n['NSG'].endswith('xsoar-isolation-web-01') for n in out['NICs'])
     assert out['NICs'][0]['PrivateIP'] == '10.0.1.4'
 
 
-def test_vm_list_power_states_cost_one_request_per_page(arm):
+def test_vm_list_power_states_cost_one_request_per_page(arm, client):
     other = f'/subscriptions/{SUB}/resourceGroups/other-rg/providers/Microsoft.Compute/virtualMachines/app-01'
     arm.resources[other.lower()] = {'id': other, 'name': 'app-01', 'location': 'westeurope', 'power': 'stopped',
                                     'properties': {'hardwareProfile': {'vmSize': 'Standard_D2s_v5'}}}
     list_all = f'/subscriptions/{SUB}/providers/Microsoft.Compute/virtualMachines'
-    arm.resource_group = ''  # an instance without a default resource group: the whole subscription
-    vms = {v['Name']: v for v in ac.vm_list_command(arm, {}).outputs}
+    client.resource_group = ''  # an instance without a default resource group: the whole subscription
+    vms = {v['Name']: v for v in ac.vm_list_command(client, {}).outputs}
     assert {n: (v['PowerState'], v['ResourceGroup']) for n, v in vms.items()} == {
         'app-01': ('stopped', 'other-rg'), 'db-01': ('deallocated', 'soc-demo-rg'),
         'web-01': ('running', 'soc-demo-rg'), 'web-02': ('running', 'soc-demo-rg')}
     assert [method for method, _ in arm.log] == ['GET', 'GET']  # 4 VMs, 2 pages, no request per VM
     assert arm.log[0][1] == list_all
     arm.log.clear()
-    in_rg = ac.vm_list_command(arm, {'resource_group': 'SOC-demo-rg'}).outputs
+    in_rg = ac.vm_list_command(client, {'resource_group': 'SOC-demo-rg'}).outputs
     assert sorted((v['Name'], v['PowerState']) for v in in_rg) == [
         ('db-01', 'deallocated'), ('web-01', 'running'), ('web-02', 'running')]
     assert len(arm.log) == 2
     assert arm.log[0][1] == list_all
     arm.log.clear()
-    assert len(ac.vm_list_command(arm, {'limit': '2'}).outputs) == 2
+    assert len(ac.vm_list_command(client, {'limit': '2'}).outputs) == 2
     assert len(arm.log) == 1
 
 
-def test_lists_follow_next_link_and_limit(arm):
-    nsgs = {n['Name']: n for n in ac.nsg_list_command(arm, {}).outputs}
+def test_lists_follow_next_link_and_limit(arm, client):
+    nsgs = {n['Name']: n for n in ac.nsg_list_command(client, {}).outputs}
     assert set(nsgs) == {'web-nsg', 'edge-nsg', 'db-subnet-nsg'}
     assert nsgs['web-nsg']['RuleCount'] == 2
     assert sorted(nsgs['web-nsg']['NICs']) == ['web-01-nic0', 'web-01-nic1', 'web-02-nic0']
-    rules = ac.nsg_rule_list_command(arm, {'nsg_name': 'web-nsg'}).outputs
+    rules = ac.nsg_rule_list_command(client, {'nsg_name': 'web-nsg'}).outputs
     assert [r['Name'] for r in rules] == ['allow-https-in', 'allow-ssh-admin']
     assert rules[0]['ManagedByPack'] is False
     assert rules[0]['SourceAddressPrefixes'] == ['*']
