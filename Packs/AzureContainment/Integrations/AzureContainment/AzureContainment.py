@@ -432,12 +432,14 @@ class ArmServerError(ArmError, RetryableError):
 
 
 class AzureSession(requests.Session):
-    """The one HTTP session (ARM, and Entra ID through MSAL): verify and timeout applied to every request, proxies
-    from handle_proxy(), urllib3 retries only for connections that failed before a response."""
+    """The transport: the one HTTP session (ARM, and Entra ID through MSAL), verify and timeout applied to every
+    request, proxies from handle_proxy(), urllib3 retries only for connections that failed before a response.
+    `last_response` is the latest response it got (MSAL does not pass the HTTP status of an error on)."""
 
     def __init__(self, *, verify: bool = True, proxies: dict | None = None):
         super().__init__()
         self.default_verify = verify
+        self.last_response: requests.Response | None = None
         if proxies:
             self.proxies.update(proxies)
         retry = Retry(total=3, connect=3, read=2, status=0, other=0, backoff_factor=0.5, raise_on_status=False,
@@ -451,7 +453,8 @@ class AzureSession(requests.Session):
             kwargs['verify'] = self.default_verify
         if kwargs.get('timeout') is None:
             kwargs['timeout'] = HTTP_TIMEOUT
-        return super().request(method, url, *args, **kwargs)
+        self.last_response = super().request(method, url, *args, **kwargs)
+        return self.last_response
 
 
 class _CachedResponse:
@@ -503,46 +506,70 @@ def http_cache_dump(mapping: dict) -> dict:
     return {'entries': entries}
 
 
-class AzureTokenProvider:
-    """Access tokens for Azure Resource Manager in every mode, cached in the integration context.
+class Cloud(NamedTuple):
+    """Where a cloud's Entra ID and Resource Manager are: always from one row (a token for one cloud is useless in
+    another). `custom`: MSAL must not look the login host up in its list of known clouds."""
+    login_url: str
+    arm_url: str
+    custom: bool = False
 
-    Modes: client secret, certificate, authorization code (delegated), managed identity (all through MSAL), and the
-    Cortex XSOAR application (XSOAR's token service). MSAL gets our requests.Session as its http_client and an
-    http_cache plus a SerializableTokenCache persisted per identity, so in steady state a command makes no Entra ID
-    request at all. The cache slot is keyed by mode, cloud, tenant and client.
+
+class AuthSettings(NamedTuple):
+    """The authentication params of the instance, read once (type 9 credentials reduced to their secret). The field
+    names are the param names, so a missing one is named by its display name (PARAM_DISPLAY)."""
+    auth_id: str = ''
+    tenant_id: str = ''
+    enc_key: str = ''
+    certificate_thumbprint: str = ''
+    private_key: str = ''
+    auth_code: str = ''
+    redirect_uri: str = ''
+    managed_identities_client_id: str = ''
+    token_retrieval_url: str = DEFAULT_TOKEN_RETRIEVAL_URL
+
+
+class Credential:
+    """Access tokens for Azure Resource Manager, one subclass per authentication mode (as in azure-identity / MSAL).
+    get_token() is the whole interface the client uses; check() refuses the mode's params before any request.
+
+    The token of this run is kept in memory (the client asks before every ARM request, with no integration-context
+    read) until TOKEN_REFRESH_MARGIN_SECONDS before it expires. Subclasses implement _acquire(). Between runs the
+    tokens live in the integration context, in a slot keyed by mode, cloud, tenant and client (identity_key).
     """
+    mode = ''
+    id_field = 'ID (Application ID)'    # how the auth_id param is named when it is not a GUID
+    id_where = 'copy the Application (client) ID from Entra ID > App registrations > your app > Overview.'
+    required_params: tuple[str, ...] = ()   # params this mode needs besides ID and Token, checked in this order
 
-    def __init__(self, *, mode: str, login_url: str, arm_url: str, tenant_id: str, client_id: str,
-                 session: requests.Session, custom_cloud: bool = False, client_secret: str = '',
-                 certificate_thumbprint: str = '', private_key: str = '', auth_code: str = '', redirect_uri: str = '',
-                 enc_key: str = '', token_retrieval_url: str = DEFAULT_TOKEN_RETRIEVAL_URL,
-                 app_name: str = XSOAR_APP_NAME):
-        self.mode = mode
-        self.login_url = login_url.rstrip('/')
-        self.arm_url = arm_url.rstrip('/')
-        self.tenant_id = tenant_id
-        self.client_id = client_id
+    def __init__(self, settings: AuthSettings, cloud: Cloud, session: requests.Session):
+        self.settings = settings
+        self.login_url = cloud.login_url.rstrip('/')
+        self.arm_url = cloud.arm_url.rstrip('/')
+        self.custom_cloud = cloud.custom
         self.session = session
-        self.custom_cloud = custom_cloud
-        self.client_secret = client_secret
-        self.certificate_thumbprint = certificate_thumbprint
-        self.private_key = private_key
-        self.raw_auth_code = auth_code
-        self.redirect_uri = redirect_uri
-        self.enc_key = enc_key
-        self.token_retrieval_url = token_retrieval_url
-        self.app_name = app_name
-        self.last_source = ''
-        self._token = ''                 # this run's token: the client asks before every ARM request
+        self.tenant_id = settings.tenant_id
+        self.client_id = settings.auth_id
+        self.last_source = ''            # 'cache' or 'identity_provider': where the last token came from
+        self._token = ''
         self._token_valid_until = 0.0
-        self._signing_key: Any = None    # certificate modes: the parsed private key, loaded only to sign
-        self._pkce_verifier = ''         # auth-code mode: the stored PKCE code_verifier, sent with the code
-        self._code_redeemed = False
         # MSAL's DEBUG records dump token-cache events including the one-time code: never let them out.
         logging.getLogger('msal').setLevel(logging.WARNING)
-        for value in (client_secret, private_key, auth_code, enc_key):
+        for value in (settings.enc_key, settings.private_key, settings.auth_code):
             if value:
                 add_sensitive_log_strs(value)
+
+    @classmethod
+    def check(cls, settings: AuthSettings) -> None:
+        """Every check of this mode's params that needs no request: missing params, GUID formats."""
+        label = MODE_LABELS[cls.mode]
+        for name in ('auth_id', 'tenant_id'):
+            if not getattr(settings, name):
+                raise missing_param_error(name, label)
+        require_guid(settings.auth_id, cls.id_field, cls.id_where)
+        validate_tenant(settings.tenant_id)
+        for name in cls.required_params:
+            if not getattr(settings, name):
+                raise missing_param_error(name, label)
 
     @property
     def identity_key(self) -> str:
@@ -551,52 +578,35 @@ class AzureTokenProvider:
 
     @property
     def scopes(self) -> list[str]:
-        if self.mode == MODE_AUTH_CODE:
-            return [f'{self.arm_url}/user_impersonation']
         return [f'{self.arm_url}/.default']
-
-    # -- public ------------------------------------------------------------------------------------------------
 
     def get_token(self, *, force_refresh: bool = False, allow_redeem: bool = True) -> str:
         """A valid ARM access token. force_refresh drops the cached access token first (after ARM said 401).
         allow_redeem=False (test-module) refuses to redeem a one-time authorization code."""
         if not force_refresh and self._token and time.time() < self._token_valid_until:
-            return self._token  # no integration-context read and no MSAL set-up per ARM request
-        if self.mode == MODE_XSOAR_APP:
-            token, expires_on = self._xsoar_app_token(force_refresh)
-        else:
-            token, expires_on = self._msal_token(force_refresh, allow_redeem)
+            return self._token
+        token, expires_on = self._acquire(force_refresh, allow_redeem)
         self._token, self._token_valid_until = token, expires_on - TOKEN_REFRESH_MARGIN_SECONDS
         return token
 
-    def has_cached_sign_in(self) -> bool:
-        """Auth-code mode: a refresh token for this identity is cached (the code was redeemed before)."""
-        cache = msal.SerializableTokenCache()
-        serialized = auth_store_read(self.identity_key).get('msal_cache')
-        if serialized:
-            cache.deserialize(serialized)
-        return bool(list(cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN)))
+    def _acquire(self, force_refresh: bool, allow_redeem: bool) -> tuple[str, float]:
+        """(access token, when it expires) from the cache or the identity provider; typed errors otherwise."""
+        raise NotImplementedError
 
-    def authorize_url(self) -> str:
-        """The sign-in URL of the auth-code flow for this cloud, tenant, client and redirect URI, with PKCE (RFC 7636,
-        S256). The code is redeemed in a later run, so the code_verifier is kept in this identity's slot of the
-        integration context (merged by compare-and-set; it replaces the verifier of any earlier login URL) and is
-        sent when the code is redeemed. The verifier never leaves the integration context: only its SHA-256 is in
-        the URL."""
-        verifier = secrets.token_urlsafe(PKCE_VERIFIER_BYTES)
-        add_sensitive_log_strs(verifier)
-        auth_store_update(self.identity_key, {PKCE_VERIFIER_KEY: verifier})
-        query = urlencode({
-            'client_id': self.client_id, 'response_type': 'code', 'redirect_uri': self.redirect_uri,
-            'response_mode': 'query', 'scope': f'offline_access {self.arm_url}/user_impersonation',
-            'state': secrets.token_urlsafe(16), 'code_challenge': pkce_challenge(verifier),
-            'code_challenge_method': 'S256',
-        })
-        return f'{self.login_url}/{self.tenant_id}/oauth2/v2.0/authorize?{query}'
+    def _status_from(self, base_url: str) -> int | None:
+        """The HTTP status of the last response the session got from `base_url` (MSAL does not pass it on)."""
+        response = getattr(self.session, 'last_response', None)
+        if response is None or host_of(response.url).lower() != host_of(base_url).lower():
+            return None
+        return response.status_code
 
-    # -- MSAL modes --------------------------------------------------------------------------------------------
 
-    def _msal_token(self, force_refresh: bool, allow_redeem: bool) -> tuple[str, float]:
+class _MsalCredential(Credential):
+    """The modes MSAL serves. MSAL gets our session as its http_client, and an http_cache plus a
+    SerializableTokenCache persisted in this identity's slot, so in steady state a command makes no Entra ID
+    request at all. Subclasses implement _msal_request()."""
+
+    def _acquire(self, force_refresh: bool, allow_redeem: bool) -> tuple[str, float]:
         slot = auth_store_read(self.identity_key)
         cache = msal.SerializableTokenCache()
         if slot.get('msal_cache'):
@@ -610,104 +620,118 @@ class AzureTokenProvider:
         if force_refresh:
             for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                 cache.remove_at(item)
-        verifier = slot.get(PKCE_VERIFIER_KEY) or ''
-        if verifier:
-            add_sensitive_log_strs(verifier)
-        self._pkce_verifier, self._code_redeemed = verifier, False
         result: dict | None = None
         try:
-            result = self._msal_acquire(cache, http_cache, allow_redeem)
+            result = self._msal_request(slot, cache, http_cache, allow_redeem)
+        except (requests.exceptions.SSLError, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            raise self._unreachable(exc) from None
         finally:
             updates: dict = {}
-            spent: dict = {}
-            if self._code_redeemed and verifier and (result or {}).get('access_token'):
-                spent = {PKCE_VERIFIER_KEY: verifier}   # single use: the code it protected is redeemed
             if cache.has_state_changed:
                 updates['msal_cache'] = cache.serialize()
             after = http_cache_dump(http_cache)
             if after != before:
                 updates['http_cache'] = after
+            spent = self._spent(slot, result)
             if updates or spent:
                 auth_store_update(self.identity_key, updates, drop_if=spent)
         return self._token_from_result(result)
 
-    def _msal_acquire(self, cache: Any, http_cache: dict, allow_redeem: bool) -> dict:
-        target = self.login_url
+    def _msal_request(self, slot: dict, cache: Any, http_cache: dict, allow_redeem: bool) -> dict:
+        """MSAL's result dict for this mode's token request (the caches are the persisted ones)."""
+        raise NotImplementedError
+
+    def _unreachable(self, exc: Exception) -> ContainmentError:
+        return connection_failure(exc, self.login_url)
+
+    def _spent(self, slot: dict, result: dict | None) -> dict:
+        """Slot entries this request used up ({key: value}: dropped while they still hold that value)."""
+        return {}
+
+    def _token_from_result(self, result: dict | None) -> tuple[str, float]:
+        """(access token, when it expires) from MSAL's result, or the typed error it describes."""
+        result = result or {}
+        if not result.get('access_token'):
+            raise self._result_error(result)
+        add_sensitive_log_strs(result['access_token'])
+        if result.get('refresh_token'):
+            add_sensitive_log_strs(result['refresh_token'])
+        self.last_source = result.get('token_source') or 'identity_provider'
+        return result['access_token'], time.time() + int(result.get('expires_in') or 0)
+
+    def _result_error(self, result: dict) -> ContainmentError:
+        """Entra ID's error answer (error, error_codes, error_description) as one AuthError: its AADSTS code with the
+        row of the table, or EntraIdError's row for a code the table lacks."""
+        description = str(result.get('error_description') or '')
+        codes = result.get('error_codes') or []
+        match = re.search(r'AADSTS\d+', description)
+        code = f'AADSTS{codes[0]}' if codes else (match.group(0) if match else '')
+        text = re.sub(r'^AADSTS\d+:\s*', '', first_line(description))
+        status = self._status_from(self.login_url)
+        if code in ERROR_HINTS:
+            return AuthError(code=code, original=text, status=status)
+        original = ': '.join(part for part in (str(result.get('error') or ''), text) if part)
+        return AuthError(code=code or 'EntraIdError', hint='EntraIdError', original=original, status=status)
+
+
+class _ConfidentialAppCredential(_MsalCredential):
+    """An app registration in the tenant (MSAL's ConfidentialClientApplication on login_url/tenant): client
+    secret, certificate or authorization code. Subclasses give the client credential and the token request."""
+
+    def _msal_request(self, slot: dict, cache: Any, http_cache: dict, allow_redeem: bool) -> dict:
         try:
-            if self.mode == MODE_MANAGED_IDENTITY:
-                target = os.environ.get('IDENTITY_ENDPOINT') or os.environ.get(
-                    'AZURE_POD_IDENTITY_AUTHORITY_HOST') or 'http://169.254.169.254'
-                identity = (msal.UserAssignedManagedIdentity(client_id=self.client_id) if self.client_id
-                            else msal.SystemAssignedManagedIdentity())
-                mi_app = msal.ManagedIdentityClient(identity, http_client=self.session, token_cache=cache,
-                                                    http_cache=http_cache)
-                return mi_app.acquire_token_for_client(resource=f'{self.arm_url}/')
-            app = self._confidential_app(cache, http_cache)
-            if self.mode != MODE_AUTH_CODE:
-                return app.acquire_token_for_client(self.scopes)
-            accounts = app.get_accounts()
-            if accounts:
-                result = app.acquire_token_silent_with_error(self.scopes, account=accounts[0])
-                if result:
-                    return result
-                raise AuthError(code='SignInRequired')
-            if not allow_redeem:
-                raise AuthError(code='AuthCodeNotRedeemed')
-            code = clean_auth_code(self.raw_auth_code)
-            add_sensitive_log_strs(code)
-            if not self.redirect_uri:
-                raise InputError(code='MissingParam', field='Application redirect URI',
-                                 mode='the Authorization Code mode',
-                                 where='enter the redirect URI registered for the app (Authentication > Web).')
-            self._code_redeemed = True
-            # PKCE: the verifier of the login URL; none stored = a login URL from before PKCE, redeemed without it
-            # (Entra ID accepts that from a confidential client when the sign-in carried no code_challenge).
-            extra = {'data': {'code_verifier': self._pkce_verifier}} if self._pkce_verifier else {}
-            redirect_uri = self.redirect_uri
-            return app.acquire_token_by_authorization_code(code, self.scopes, redirect_uri=redirect_uri, **extra)
-        except (requests.exceptions.SSLError, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            failure = connection_failure(exc, target)
-            if self.mode == MODE_MANAGED_IDENTITY:
-                raise AuthError(code='ManagedIdentityFailed', original=failure.message,
-                                detail='the managed identity endpoint is unreachable') from None
-            raise failure from None
-        except msal.ManagedIdentityError as exc:
-            raise AuthError(code='ManagedIdentityFailed', original=first_line(str(exc)),
-                            detail='MSAL refused the identity') from None
+            app_ref: list = []
+            kwargs: dict = {'authority': f'{self.login_url}/{self.tenant_id}', 'token_cache': cache,
+                            'http_client': self.session, 'http_cache': http_cache}
+            if self.custom_cloud:
+                kwargs['instance_discovery'] = False
+            app = msal.ConfidentialClientApplication(self.client_id, client_credential=self._client_credential(
+                app_ref), **kwargs)
+            app_ref.append(app)
+            return self._request(app, slot, allow_redeem)
         except ValueError as exc:
-            text = str(exc)
-            if 'authority' in text.lower() or 'OIDC Discovery' in text:
-                inner = re.search(r'AADSTS(\d+)', f'{text} {exc.__context__ or ""}')
-                if inner and f'AADSTS{inner.group(1)}' in ERROR_HINTS:   # e.g. AADSTS90002 in the discovery answer
-                    code = f'AADSTS{inner.group(1)}'
-                    raise AuthError(code=code, original=f'the discovery document of {self.login_url}/'
-                                    f'{self.tenant_id} was refused (MSAL: Unable to get authority configuration)'
-                                    ) from None
-                raise AuthError(code='AuthorityNotFound', original=first_line(text, 200),
-                                host=f'{self.login_url}/{self.tenant_id}') from None
-            raise
+            raise self._discovery_error(exc) from None
 
-    def _confidential_app(self, cache: Any, http_cache: dict) -> Any:
-        credential: Any = self.client_secret
-        app_ref: list = []
-        if self.mode == MODE_CERTIFICATE or (self.mode == MODE_AUTH_CODE and not self.client_secret
-                                             and self.private_key):
-            thumbprint = normalize_thumbprint(self.certificate_thumbprint)
-            # A callable: MSAL calls it only when it sends a token request, so a run served from the token cache
-            # never reads the private key (parsing it is the dearest step of a command).
-            credential = {'client_assertion': lambda: self._client_assertion(
-                thumbprint, app_ref[0].authority.token_endpoint)}
-        kwargs: dict = {'authority': f'{self.login_url}/{self.tenant_id}', 'token_cache': cache,
-                        'http_client': self.session, 'http_cache': http_cache}
-        if self.custom_cloud:
-            kwargs['instance_discovery'] = False
-        app = msal.ConfidentialClientApplication(self.client_id, client_credential=credential, **kwargs)
-        app_ref.append(app)
-        return app
+    def _client_credential(self, app_ref: list) -> Any:
+        raise NotImplementedError
 
-    def _private_key_object(self) -> Any:
-        """The Private key param as a key object: re-wrapped and parsed at most once per run, when first needed."""
-        if self._signing_key is None:
+    def _request(self, app: Any, slot: dict, allow_redeem: bool) -> dict:
+        raise NotImplementedError
+
+    def _discovery_error(self, exc: ValueError) -> Exception:
+        """MSAL raises ValueError when the tenant's OIDC discovery document cannot be loaded: the failed response
+        says why (e.g. AADSTS90002, unknown tenant). Any other ValueError is not ours to explain."""
+        response = getattr(self.session, 'last_response', None)
+        if (response is None or response.request is None or response.request.method != 'GET'
+                or response.status_code < 400 or host_of(response.url).lower() != self.login_url.lower()):
+            return exc
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = {}
+        codes = (payload.get('error_codes') if isinstance(payload, dict) else None) or []
+        code = f'AADSTS{codes[0]}' if codes else ''
+        if code in ERROR_HINTS:
+            return AuthError(code=code, status=response.status_code,
+                             original=f'the discovery document of {self.login_url}/{self.tenant_id} was refused (MSAL: '
+                                      'Unable to get authority configuration)')
+        return AuthError(code='AuthorityNotFound', original=first_line(str(exc), 200), status=response.status_code,
+                         host=f'{self.login_url}/{self.tenant_id}')
+
+
+class CertificateAssertion:
+    """The certificate credential of one token request: a JWT signed with the private key, naming the certificate
+    by its SHA-1 thumbprint (x5t). MSAL calls it only when it sends a token request, so a run served from the token
+    cache never parses the private key (the dearest step of a command); a run parses it at most once."""
+
+    def __init__(self, client_id: str, thumbprint: str, private_key: str):
+        self.client_id = client_id
+        self.thumbprint = thumbprint
+        self.private_key = private_key
+        self._key: Any = None
+
+    def key(self) -> Any:
+        if self._key is None:
             pem = rebuild_pem(self.private_key)
             add_sensitive_log_strs(pem)
             try:
@@ -718,47 +742,190 @@ class AzureTokenProvider:
             if not isinstance(key, rsa.RSAPrivateKey):
                 raise InputError(code='InvalidCertificate',
                                  detail='Private key is not an RSA key (Entra ID certificates are RSA)')
-            self._signing_key = key
-        return self._signing_key
+            self._key = key
+        return self._key
 
-    def _client_assertion(self, thumbprint: str, audience: str) -> str:
-        """The certificate credential of one token request: a JWT signed with the private key, naming the
-        certificate by its SHA-1 thumbprint (x5t), for the token endpoint (aud), issued by and about the app."""
+    def for_audience(self, audience: str) -> str:
+        """A signed assertion for the token endpoint `audience` (aud), issued by and about the app."""
         now = int(time.time())
         claims = {'aud': audience, 'iss': self.client_id, 'sub': self.client_id, 'jti': str(uuid.uuid4()),
                   'iat': now, 'nbf': now, 'exp': now + CLIENT_ASSERTION_LIFETIME}
-        x5t = base64.urlsafe_b64encode(bytes.fromhex(thumbprint)).decode().rstrip('=')
-        assertion = jwt.encode(claims, self._private_key_object(), algorithm='RS256', headers={'x5t': x5t})
+        x5t = base64.urlsafe_b64encode(bytes.fromhex(normalize_thumbprint(self.thumbprint))).decode().rstrip('=')
+        assertion = jwt.encode(claims, self.key(), algorithm='RS256', headers={'x5t': x5t})
         add_sensitive_log_strs(assertion)
         return assertion
 
-    def _token_from_result(self, result: dict | None) -> tuple[str, float]:
-        """(access token, when it expires) from MSAL's result, or the mapped error."""
-        result = result or {}
-        if result.get('access_token'):
-            add_sensitive_log_strs(result['access_token'])
-            if result.get('refresh_token'):
-                add_sensitive_log_strs(result['refresh_token'])
-            self.last_source = result.get('token_source') or 'identity_provider'
-            return result['access_token'], time.time() + int(result.get('expires_in') or 0)
-        description = str(result.get('error_description') or '')
-        codes = result.get('error_codes') or []
-        match = re.search(r'AADSTS\d+', description)
-        code = f'AADSTS{codes[0]}' if codes else (match.group(0) if match else '')
-        text = re.sub(r'^AADSTS\d+:\s*', '', first_line(description))
-        if self.mode == MODE_MANAGED_IDENTITY:
-            raise AuthError(code='ManagedIdentityFailed', original=f'{result.get("error") or "error"}: {text}'.strip(': '),
-                            detail='the managed identity endpoint refused the request')
-        if code in ERROR_HINTS:
-            raise AuthError(code=code, original=text)
-        original = ': '.join(part for part in (str(result.get('error') or ''), text) if part)
-        raise AuthError(code=code or 'EntraIdError', hint='EntraIdError', original=original)
+    def msal_credential(self, app_ref: list) -> dict:
+        """MSAL's client_credential: a callable, so the key is touched only when a token request is sent."""
+        normalize_thumbprint(self.thumbprint)   # a malformed thumbprint is refused before the request
+        return {'client_assertion': lambda: self.for_audience(app_ref[0].authority.token_endpoint)}
 
-    # -- Cortex XSOAR application mode --------------------------------------------------------------------------
+
+class ClientSecretCredential(_ConfidentialAppCredential):
+    """Client credentials with the app's client secret (Key)."""
+    mode = MODE_SECRET
+    required_params = ('enc_key',)
+
+    def _client_credential(self, app_ref: list) -> Any:
+        return self.settings.enc_key
+
+    def _request(self, app: Any, slot: dict, allow_redeem: bool) -> dict:
+        return app.acquire_token_for_client(self.scopes)
+
+
+class CertificateCredential(_ConfidentialAppCredential):
+    """Client credentials with a certificate: Certificate thumbprint + Private key."""
+    mode = MODE_CERTIFICATE
+    required_params = ('certificate_thumbprint', 'private_key')
+
+    def __init__(self, settings: AuthSettings, cloud: Cloud, session: requests.Session):
+        super().__init__(settings, cloud, session)
+        self.assertion = CertificateAssertion(self.client_id, settings.certificate_thumbprint, settings.private_key)
+
+    def _client_credential(self, app_ref: list) -> Any:
+        return self.assertion.msal_credential(app_ref)
+
+    def _request(self, app: Any, slot: dict, allow_redeem: bool) -> dict:
+        return app.acquire_token_for_client(self.scopes)
+
+
+class AuthorizationCodeCredential(_ConfidentialAppCredential):
+    """Delegated: a user signs in with the login URL (PKCE) and the one-time code is redeemed once; later tokens
+    come from the refresh token. The app authenticates with its secret (Key) or, without one, its certificate."""
+    mode = MODE_AUTH_CODE
+
+    def __init__(self, settings: AuthSettings, cloud: Cloud, session: requests.Session):
+        super().__init__(settings, cloud, session)
+        self._redeemed_with = ''   # the PKCE verifier sent with the code this run redeemed
+        self.assertion = CertificateAssertion(self.client_id, settings.certificate_thumbprint, settings.private_key)
+
+    @classmethod
+    def check(cls, settings: AuthSettings) -> None:
+        super().check(settings)
+        if not settings.enc_key and not (settings.certificate_thumbprint and settings.private_key):
+            raise missing_param_error('enc_key', MODE_LABELS[cls.mode])
+
+    @property
+    def scopes(self) -> list[str]:
+        return [f'{self.arm_url}/user_impersonation']
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.settings.redirect_uri
+
+    def _client_credential(self, app_ref: list) -> Any:
+        if self.settings.enc_key or not self.settings.private_key:
+            return self.settings.enc_key
+        return self.assertion.msal_credential(app_ref)
+
+    def _request(self, app: Any, slot: dict, allow_redeem: bool) -> dict:
+        accounts = app.get_accounts()
+        if accounts:
+            result = app.acquire_token_silent_with_error(self.scopes, account=accounts[0])
+            if result:
+                return result
+            raise AuthError(code='SignInRequired')
+        if not allow_redeem:
+            raise AuthError(code='AuthCodeNotRedeemed')
+        code = clean_auth_code(self.settings.auth_code)
+        add_sensitive_log_strs(code)
+        if not self.redirect_uri:
+            raise InputError(code='MissingParam', field='Application redirect URI', mode='the Authorization Code mode',
+                             where='enter the redirect URI registered for the app (Authentication > Web).')
+        # PKCE: the verifier of the login URL; none stored = a login URL from before PKCE, redeemed without it
+        # (Entra ID accepts that from a confidential client when the sign-in carried no code_challenge).
+        verifier = slot.get(PKCE_VERIFIER_KEY) or ''
+        if verifier:
+            add_sensitive_log_strs(verifier)
+        self._redeemed_with = verifier
+        extra = {'data': {'code_verifier': verifier}} if verifier else {}
+        return app.acquire_token_by_authorization_code(code, self.scopes, redirect_uri=self.redirect_uri, **extra)
+
+    def _spent(self, slot: dict, result: dict | None) -> dict:
+        verifier, self._redeemed_with = self._redeemed_with, ''
+        if verifier and (result or {}).get('access_token'):
+            return {PKCE_VERIFIER_KEY: verifier}   # single use: the code it protected is redeemed
+        return {}
+
+    def has_cached_sign_in(self) -> bool:
+        """A refresh token for this identity is cached (the code was redeemed before)."""
+        cache = msal.SerializableTokenCache()
+        serialized = auth_store_read(self.identity_key).get('msal_cache')
+        if serialized:
+            cache.deserialize(serialized)
+        return bool(list(cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN)))
+
+    def authorize_url(self) -> str:
+        """The sign-in URL for this cloud, tenant, client and redirect URI, with PKCE (RFC 7636, S256). The code is
+        redeemed in a later run, so the code_verifier is kept in this identity's slot of the integration context
+        (merged by compare-and-set; it replaces the verifier of any earlier login URL) and is sent when the code is
+        redeemed. The verifier never leaves the integration context: only its SHA-256 is in the URL."""
+        verifier = secrets.token_urlsafe(PKCE_VERIFIER_BYTES)
+        add_sensitive_log_strs(verifier)
+        auth_store_update(self.identity_key, {PKCE_VERIFIER_KEY: verifier})
+        query = urlencode({
+            'client_id': self.client_id, 'response_type': 'code', 'redirect_uri': self.redirect_uri,
+            'response_mode': 'query', 'scope': f'offline_access {self.arm_url}/user_impersonation',
+            'state': secrets.token_urlsafe(16), 'code_challenge': pkce_challenge(verifier),
+            'code_challenge_method': 'S256',
+        })
+        return f'{self.login_url}/{self.tenant_id}/oauth2/v2.0/authorize?{query}'
+
+
+class ManagedIdentityCredential(_MsalCredential):
+    """The engine's managed identity (MSAL finds the IMDS / App Service endpoint from the environment): the
+    system-assigned one, or the user-assigned one whose client ID is "Managed identity client ID"."""
+    mode = MODE_MANAGED_IDENTITY
+
+    def __init__(self, settings: AuthSettings, cloud: Cloud, session: requests.Session):
+        super().__init__(settings, cloud, session)
+        self.client_id = settings.managed_identities_client_id
+
+    @classmethod
+    def check(cls, settings: AuthSettings) -> None:
+        if settings.managed_identities_client_id:
+            require_guid(settings.managed_identities_client_id, 'Managed identity client ID',
+                         'copy the Client ID of the user-assigned identity (or leave it empty for the system one).')
+
+    @staticmethod
+    def _endpoint() -> str:
+        return (os.environ.get('IDENTITY_ENDPOINT') or os.environ.get('AZURE_POD_IDENTITY_AUTHORITY_HOST')
+                or 'http://169.254.169.254')
+
+    def _msal_request(self, slot: dict, cache: Any, http_cache: dict, allow_redeem: bool) -> dict:
+        identity = (msal.UserAssignedManagedIdentity(client_id=self.client_id) if self.client_id
+                    else msal.SystemAssignedManagedIdentity())
+        client = msal.ManagedIdentityClient(identity, http_client=self.session, token_cache=cache,
+                                            http_cache=http_cache)
+        try:
+            return client.acquire_token_for_client(resource=f'{self.arm_url}/')
+        except msal.ManagedIdentityError as exc:
+            raise AuthError(code='ManagedIdentityFailed', original=first_line(str(exc)),
+                            detail='MSAL refused the identity') from None
+
+    def _unreachable(self, exc: Exception) -> ContainmentError:
+        return AuthError(code='ManagedIdentityFailed', original=connection_failure(exc, self._endpoint()).message,
+                         detail='the managed identity endpoint is unreachable')
+
+    def _result_error(self, result: dict) -> ContainmentError:
+        text = re.sub(r'^AADSTS\d+:\s*', '', first_line(str(result.get('error_description') or '')))
+        return AuthError(code='ManagedIdentityFailed', original=f'{result.get("error") or "error"}: {text}'.strip(': '),
+                         detail='the managed identity endpoint refused the request',
+                         status=self._status_from(self._endpoint()))
+
+
+class XsoarAppCredential(Credential):
+    """Cortex XSOAR's own multi-tenant application: the token comes from XSOAR's token service, which is sent the
+    tenant sealed with the consent page's Key (AES-GCM). After a failure the next attempt waits, doubling each time
+    (XSOAR_APP_BACKOFF_*), until the Key, ID or Token change or auth-reset runs."""
+    mode = MODE_XSOAR_APP
+    id_field = 'ID (Registration ID)'
+    id_where = 'copy the Registration ID from the consent page.'
+    required_params = ('enc_key',)
 
     def _aes_key(self) -> bytes:
         try:
-            key = base64.b64decode(self.enc_key, validate=True)
+            key = base64.b64decode(self.settings.enc_key, validate=True)
         except (ValueError, TypeError):
             key = b''
         if len(key) not in (16, 24, 32):
@@ -766,10 +933,12 @@ class AzureTokenProvider:
         return key
 
     def _fingerprint(self) -> str:
-        material = f'{self.client_id}|{self.tenant_id}|{self.enc_key}|{self.token_retrieval_url}'
+        s = self.settings
+        material = f'{self.client_id}|{self.tenant_id}|{s.enc_key}|{s.token_retrieval_url}'
         return hashlib.sha256(material.encode()).hexdigest()[:16]
 
-    def _xsoar_app_token(self, force_refresh: bool) -> tuple[str, float]:
+    def _acquire(self, force_refresh: bool, allow_redeem: bool) -> tuple[str, float]:
+        url = self.settings.token_retrieval_url
         slot = auth_store_read(self.identity_key)
         now = time.time()
         token = slot.get('access_token')
@@ -790,12 +959,12 @@ class AzureTokenProvider:
         sealed = AESGCM(key).encrypt(nonce, f'{int(time.time())}:{self.tenant_id}'.encode(), None)
         encrypted = base64.b64encode(nonce + sealed).decode()
         add_sensitive_log_strs(encrypted)
-        body = {'app_name': self.app_name, 'registration_id': self.client_id, 'encrypted_token': encrypted,
+        body = {'app_name': XSOAR_APP_NAME, 'registration_id': self.client_id, 'encrypted_token': encrypted,
                 'scope': self.scopes[0]}
         detail = ''
         status: int | None = None
         try:
-            response = self.session.post(self.token_retrieval_url, json=body)
+            response = self.session.post(url, json=body)
             status = response.status_code
             try:
                 payload = response.json()
@@ -818,17 +987,27 @@ class AzureTokenProvider:
                 detail = ': '.join(parts[:2])
             detail = f'HTTP {response.status_code}' + (f': {detail}' if detail else '')
         except (requests.exceptions.SSLError, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            detail = connection_failure(exc, self.token_retrieval_url).message
+            detail = connection_failure(exc, url).message
         failures = (backoff.get('failures', 0) if backoff.get('fingerprint') == fingerprint else 0) + 1
         wait = min(XSOAR_APP_BACKOFF_BASE_SECONDS * 2 ** (failures - 1), XSOAR_APP_BACKOFF_MAX_SECONDS)
         next_attempt = int(now) + wait
         auth_store_update(self.identity_key, {'backoff': {
             'fingerprint': fingerprint, 'failures': failures, 'next_attempt': next_attempt, 'last_error': detail}})
         until = datetime.fromtimestamp(next_attempt, UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
-        raise AuthError(code='XsoarAppTokenFailed', original=detail, host=host_of(self.token_retrieval_url),
+        raise AuthError(code='XsoarAppTokenFailed', original=detail, host=host_of(url),
                         detail='the request was refused', status=status,
                         retry=f'Because of the failure the next attempt waits until {until} (in {wait} s); '
                               f'!azure-containment-auth-reset lifts the wait.')
+
+
+# Authentication mode -> its credential class (which checks its own params). auth_mode() picks the row.
+CREDENTIALS: dict[str, type[Credential]] = {
+    MODE_SECRET: ClientSecretCredential,
+    MODE_CERTIFICATE: CertificateCredential,
+    MODE_AUTH_CODE: AuthorizationCodeCredential,
+    MODE_MANAGED_IDENTITY: ManagedIdentityCredential,
+    MODE_XSOAR_APP: XsoarAppCredential,
+}
 
 
 class RetryPolicy:
@@ -914,15 +1093,15 @@ class AzureClient:
     """Azure Resource Manager: one transport (the requests.Session), a credential for its tokens, a retry policy and
     the long-running operation poller. Every ARM request goes through arm_request; errors come out typed."""
 
-    def __init__(self, *, token_provider: AzureTokenProvider, arm_url: str, subscription_id: str = '',
-                 resource_group: str = '', default_nsg_name: str = '', session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep, retry: RetryPolicy | None = None):
-        self.token_provider = token_provider
+    def __init__(self, *, credential: Credential, arm_url: str, subscription_id: str = '', resource_group: str = '',
+                 default_nsg_name: str = '', sleep: Callable[[float], None] = time.sleep,
+                 retry: RetryPolicy | None = None):
+        self.credential = credential
         self.arm_url = arm_url.rstrip('/')
         self.subscription_id = subscription_id
         self.resource_group = resource_group
         self.default_nsg_name = default_nsg_name
-        self.session = session or token_provider.session
+        self.session = credential.session   # one transport for Entra ID and ARM
         self.sleep = sleep    # every wait of the client (retries, polls) goes through it
         self.retry = retry or RetryPolicy()
         self.operations = OperationPoller(self)
@@ -952,7 +1131,7 @@ class AzureClient:
         retries = 0
         refreshed = False
         while True:
-            token = self.token_provider.get_token(force_refresh=False)
+            token = self.credential.get_token(force_refresh=False)
             headers = {'Authorization': f'Bearer {token}', 'Accept': 'application/json'}
             try:
                 response = self.session.request(method, url, params=query or None, headers=headers,
@@ -965,7 +1144,7 @@ class AzureClient:
             err = parse_arm_error(response)
             if isinstance(err, ArmAuthenticationFailed) and not refreshed and err.code in TOKEN_REFRESH_CODES:
                 refreshed = True
-                self.token_provider.get_token(force_refresh=True)
+                self.credential.get_token(force_refresh=True)
                 continue
             wait = self.retry.delay(err, retries) if retry_busy else None
             if wait is None:
@@ -1887,10 +2066,10 @@ def missing_actions(client: AzureClient) -> tuple[str, list[str]]:
 def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
     """Token, VM list and permission checks shared by test-module and auth-test; raises with the fix on failure,
     returns the lines describing what was checked."""
-    provider = client.token_provider
-    provider.get_token(allow_redeem=allow_redeem)
-    source = 'the cache' if provider.last_source == 'cache' else 'the identity provider'
-    lines = [f'Token: acquired ({MODE_LABELS.get(provider.mode, provider.mode)}, from {source}).']
+    credential = client.credential
+    credential.get_token(allow_redeem=allow_redeem)
+    source = 'the cache' if credential.last_source == 'cache' else 'the identity provider'
+    lines = [f'Token: acquired ({MODE_LABELS.get(credential.mode, credential.mode)}, from {source}).']
     sub, rg = command_scope(client, {}, require_rg=False)
     path = (f'/subscriptions/{sub}' + (f'/resourceGroups/{rg}' if rg else '')
             + '/providers/Microsoft.Compute/virtualMachines')
@@ -1913,8 +2092,8 @@ def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
 def test_module(client: AzureClient, args: dict) -> str:
     """The Test button: 'ok' when a token is obtained, VMs can be listed and every needed action is granted. In
     auth-code mode a code not yet redeemed is left alone (the instance may not be saved yet)."""
-    provider = client.token_provider
-    if provider.mode == MODE_AUTH_CODE and not provider.has_cached_sign_in():
+    credential = client.credential
+    if isinstance(credential, AuthorizationCodeCredential) and not credential.has_cached_sign_in():
         raise AuthError(code='AuthCodeNotRedeemed')
     run_connection_checks(client, allow_redeem=False)
     return 'ok'
@@ -1929,18 +2108,23 @@ def auth_test_command(client: AzureClient, args: dict) -> CommandResults:
 
 def generate_login_url_command(client: AzureClient, args: dict) -> CommandResults:
     """azure-containment-generate-login-url: the sign-in URL of the authorization-code flow."""
-    provider = client.token_provider
-    if not provider.redirect_uri:
+    credential = client.credential
+    if not isinstance(credential, AuthorizationCodeCredential):
+        raise InputError(f'azure-containment-generate-login-url signs a user in for the Authorization Code mode; '
+                         f'this instance uses {MODE_LABELS[credential.mode]}. Fix: set "Authentication type" to '
+                         'Authorization Code (with "Use a self-deployed Azure application"), or use the other '
+                         'commands as they are.', code='WrongAuthMode')
+    if not credential.redirect_uri:
         raise InputError(code='MissingParam', field='Application redirect URI', mode='the Authorization Code mode',
                          where='enter the redirect URI registered for the app (Entra ID > App registrations > '
                                'Authentication).')
-    url = provider.authorize_url()   # also stores this URL's PKCE code_verifier (replacing any earlier one)
+    url = credential.authorize_url()   # also stores this URL's PKCE code_verifier (replacing any earlier one)
     readable = (
         '### Authorization instructions\n'
         'If this instance signed in before, first run !azure-containment-auth-reset and then this command again '
         '(auth-reset also forgets the PKCE verifier of this login URL).\n'
         f'1. Open this link and sign in with the user the pack acts for:\n[{url}]({url})\n'
-        f'2. After consenting you are redirected to {provider.redirect_uri}?code=...: copy the code value '
+        f'2. After consenting you are redirected to {credential.redirect_uri}?code=...: copy the code value '
         '(or the whole redirect URL) into the instance\'s "Authorization code" field and save the instance.\n'
         '3. Run !azure-containment-auth-test. The code works only with the latest login URL of this instance.'
     )
@@ -2701,84 +2885,61 @@ def nsg_rule_list_command(client, args: dict) -> CommandResults:
 COMMANDS_WITHOUT_CLIENT = {'azure-containment-auth-reset'}
 
 
-def build_client(params: dict) -> AzureClient:
-    """The client for the instance params; every check that needs no request happens here (missing params,
-    GUID formats, cloud endpoints)."""
+def cloud_of(params: dict) -> Cloud:
+    """The cloud of the "Azure cloud" param; for Custom, its two https endpoints."""
     cloud_name = params.get('azure_cloud') or DEFAULT_CLOUD
-    custom = cloud_name == CUSTOM_CLOUD
-    if custom:
-        login_url = (params.get('azure_ad_endpoint') or '').strip().rstrip('/')
-        arm_url = (params.get('arm_endpoint') or '').strip().rstrip('/')
-        for name, value in (('azure_ad_endpoint', login_url), ('arm_endpoint', arm_url)):
-            if not value:
-                raise missing_param_error(name, 'the Custom cloud')
-            if not value.lower().startswith('https://'):
-                raise InputError(f'"{PARAM_DISPLAY[name]}" must be an https:// URL (the Custom cloud).')
-    elif cloud_name in CLOUDS:
-        login_url, arm_url = CLOUDS[cloud_name]['login'], CLOUDS[cloud_name]['arm']
-    else:
+    if cloud_name in CLOUDS:
+        return Cloud(CLOUDS[cloud_name]['login'], CLOUDS[cloud_name]['arm'])
+    if cloud_name != CUSTOM_CLOUD:
         raise InputError(f'Unknown "Azure cloud" {cloud_name!r}: pick one of {", ".join([*CLOUDS, CUSTOM_CLOUD])}.')
+    login_url = (params.get('azure_ad_endpoint') or '').strip().rstrip('/')
+    arm_url = (params.get('arm_endpoint') or '').strip().rstrip('/')
+    for name, value in (('azure_ad_endpoint', login_url), ('arm_endpoint', arm_url)):
+        if not value:
+            raise missing_param_error(name, 'the Custom cloud')
+        if not value.lower().startswith('https://'):
+            raise InputError(f'"{PARAM_DISPLAY[name]}" must be an https:// URL (the Custom cloud).')
+    return Cloud(login_url, arm_url, custom=True)
 
+
+def auth_settings(params: dict) -> AuthSettings:
+    return AuthSettings(
+        auth_id=credential_value(params.get('auth_id')), tenant_id=credential_value(params.get('tenant_id')),
+        enc_key=credential_value(params.get('enc_key')),
+        certificate_thumbprint=credential_value(params.get('certificate_thumbprint')),
+        private_key=credential_value(params.get('private_key')), auth_code=credential_value(params.get('auth_code')),
+        redirect_uri=(params.get('redirect_uri') or '').strip(),
+        managed_identities_client_id=credential_value(params.get('managed_identities_client_id')),
+        token_retrieval_url=(params.get('token_retrieval_url') or '').strip() or DEFAULT_TOKEN_RETRIEVAL_URL)
+
+
+def auth_mode(params: dict, settings: AuthSettings) -> str:
+    """Which row of CREDENTIALS the params select."""
+    auth_type = params.get('auth_type') or DEFAULT_AUTH_TYPE
+    if auth_type == AUTH_TYPE_MANAGED_IDENTITY:
+        return MODE_MANAGED_IDENTITY
+    if not param_flag(params.get('self_deployed')):
+        return MODE_XSOAR_APP
+    if auth_type == AUTH_TYPE_AUTH_CODE:
+        return MODE_AUTH_CODE
+    return MODE_CERTIFICATE if (settings.certificate_thumbprint or settings.private_key) else MODE_SECRET
+
+
+def build_client(params: dict) -> AzureClient:
+    """The client for the instance params; every check that needs no request happens here (cloud endpoints,
+    subscription, and the params of the authentication mode, checked by its credential class)."""
+    cloud = cloud_of(params)
     subscription_id = (params.get('subscription_id') or '').strip()
     if not subscription_id:
         raise missing_param_error('subscription_id', 'every command')
     require_guid(subscription_id, 'Subscription ID', 'copy the Subscription ID from Azure portal > Subscriptions.')
-
-    auth_type = params.get('auth_type') or DEFAULT_AUTH_TYPE
-    self_deployed = param_flag(params.get('self_deployed'))
-    client_id = credential_value(params.get('auth_id'))
-    tenant_id = credential_value(params.get('tenant_id'))
-    enc_key = credential_value(params.get('enc_key'))
-    thumbprint = credential_value(params.get('certificate_thumbprint'))
-    private_key = credential_value(params.get('private_key'))
-    if auth_type == AUTH_TYPE_MANAGED_IDENTITY:
-        mode = MODE_MANAGED_IDENTITY
-        client_id = credential_value(params.get('managed_identities_client_id'))
-        if client_id:
-            require_guid(client_id, 'Managed identity client ID',
-                         'copy the Client ID of the user-assigned identity (or leave it empty for the system one).')
-    else:
-        if not self_deployed:
-            mode = MODE_XSOAR_APP
-        elif auth_type == AUTH_TYPE_AUTH_CODE:
-            mode = MODE_AUTH_CODE
-        else:
-            mode = MODE_CERTIFICATE if (thumbprint or private_key) else MODE_SECRET
-        label = MODE_LABELS[mode]
-        if not client_id:
-            raise missing_param_error('auth_id', label)
-        if not tenant_id:
-            raise missing_param_error('tenant_id', label)
-        require_guid(client_id, 'ID (Registration ID)' if mode == MODE_XSOAR_APP else 'ID (Application ID)',
-                     'copy the Registration ID from the consent page.' if mode == MODE_XSOAR_APP else
-                     'copy the Application (client) ID from Entra ID > App registrations > your app > Overview.')
-        validate_tenant(tenant_id)
-        if mode == MODE_CERTIFICATE:
-            if not thumbprint:
-                raise missing_param_error('certificate_thumbprint', label)
-            if not private_key:
-                raise missing_param_error('private_key', label)
-        elif mode == MODE_AUTH_CODE:
-            if not enc_key and not (thumbprint and private_key):
-                raise missing_param_error('enc_key', label)
-        elif not enc_key:
-            raise missing_param_error('enc_key', label)
-
-    verify = not param_flag(params.get('insecure'))
-    proxies = handle_proxy()
-    session = AzureSession(verify=verify, proxies=proxies)
-    provider = AzureTokenProvider(
-        mode=mode, login_url=login_url, arm_url=arm_url, tenant_id=tenant_id, client_id=client_id,
-        session=session, custom_cloud=custom,
-        client_secret=enc_key if mode in (MODE_SECRET, MODE_AUTH_CODE) else '',
-        certificate_thumbprint=thumbprint, private_key=private_key,
-        auth_code=credential_value(params.get('auth_code')), redirect_uri=(params.get('redirect_uri') or '').strip(),
-        enc_key=enc_key if mode == MODE_XSOAR_APP else '',
-        token_retrieval_url=(params.get('token_retrieval_url') or '').strip() or DEFAULT_TOKEN_RETRIEVAL_URL,
-    )
-    return AzureClient(token_provider=provider, arm_url=arm_url, subscription_id=subscription_id,
-                       resource_group=(params.get('resource_group') or '').strip(),
-                       default_nsg_name=(params.get('default_nsg_name') or '').strip(), session=session)
+    settings = auth_settings(params)
+    credential_class = CREDENTIALS[auth_mode(params, settings)]
+    credential_class.check(settings)
+    session = AzureSession(verify=not param_flag(params.get('insecure')), proxies=handle_proxy())
+    return AzureClient(credential=credential_class(settings, cloud, session), arm_url=cloud.arm_url,
+                       subscription_id=subscription_id, resource_group=(params.get('resource_group') or '').strip(),
+                       default_nsg_name=(params.get('default_nsg_name') or '').strip())
 
 
 def main() -> None:

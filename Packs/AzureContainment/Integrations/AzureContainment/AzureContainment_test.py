@@ -194,30 +194,30 @@ def test_build_client_refuses_bad_params(requests_mock, overrides, fragment):
 
 
 def test_modes_from_params():
-    assert ac.build_client(params()).token_provider.mode == ac.MODE_SECRET
-    assert ac.build_client(params(self_deployed=False)).token_provider.mode == ac.MODE_XSOAR_APP
-    assert ac.build_client(params(auth_type='Authorization Code')).token_provider.mode == ac.MODE_AUTH_CODE
-    assert ac.build_client(params(auth_type='Managed Identity')).token_provider.mode == ac.MODE_MANAGED_IDENTITY
+    assert ac.build_client(params()).credential.mode == ac.MODE_SECRET
+    assert ac.build_client(params(self_deployed=False)).credential.mode == ac.MODE_XSOAR_APP
+    assert ac.build_client(params(auth_type='Authorization Code')).credential.mode == ac.MODE_AUTH_CODE
+    assert ac.build_client(params(auth_type='Managed Identity')).credential.mode == ac.MODE_MANAGED_IDENTITY
     cert = ac.build_client(params(enc_key='', certificate_thumbprint='AB' * 20, private_key='x'))
-    assert cert.token_provider.mode == ac.MODE_CERTIFICATE
+    assert cert.credential.mode == ac.MODE_CERTIFICATE
     world = ac.build_client(params(azure_cloud='US Government'))
     assert world.arm_url == 'https://management.usgovcloudapi.net'
-    assert world.token_provider.login_url == 'https://login.microsoftonline.us'
-    assert world.token_provider.scopes == ['https://management.usgovcloudapi.net/.default']
+    assert world.credential.login_url == 'https://login.microsoftonline.us'
+    assert world.credential.scopes == ['https://management.usgovcloudapi.net/.default']
 
 
 # --- MSAL modes ------------------------------------------------------------------------------------------------
 
 def test_secret_token_cached_across_runs(requests_mock):
     token_mock = mock_entra(requests_mock)
-    provider = ac.build_client(params()).token_provider
+    provider = ac.build_client(params()).credential
     assert provider.get_token() == 'at-unit-1'
     assert token_mock.call_count == 1
     assert 'client_secret=' + SECRET in token_mock.last_request.text
     assert 'scope=https%3A%2F%2Farm.test%2F.default' in token_mock.last_request.text
     requests_mock.reset_mock()
     # A new run (new module objects, same integration context): no Entra ID request at all.
-    again = ac.build_client(params()).token_provider
+    again = ac.build_client(params()).credential
     assert again.get_token() == 'at-unit-1'
     assert login_calls(requests_mock) == []
     assert again.last_source == 'cache'
@@ -229,7 +229,7 @@ def test_secret_token_cached_across_runs(requests_mock):
 def test_context_writes_merge(requests_mock):
     mock_entra(requests_mock)
     ac.set_integration_context({'other_owner': {'keep': 1}})
-    ac.build_client(params()).token_provider.get_token()
+    ac.build_client(params()).credential.get_token()
     context = demisto.getIntegrationContext()
     assert context['other_owner'] == {'keep': 1}
     assert ac.CTX_AUTH_KEY in context
@@ -239,8 +239,8 @@ def test_context_writes_merge(requests_mock):
 
 def test_cache_is_per_identity(requests_mock):
     token_mock = mock_entra(requests_mock)
-    ac.build_client(params()).token_provider.get_token()
-    other = ac.build_client(params(auth_id={'password': '0b0b0b0b-1111-2222-3333-444444444444'})).token_provider
+    ac.build_client(params()).credential.get_token()
+    other = ac.build_client(params(auth_id={'password': '0b0b0b0b-1111-2222-3333-444444444444'})).credential
     other.get_token()
     assert token_mock.call_count == 2
     assert len(demisto.getIntegrationContext()[ac.CTX_AUTH_KEY]) == 2
@@ -248,7 +248,7 @@ def test_cache_is_per_identity(requests_mock):
 
 def test_force_refresh_fetches_new_token(requests_mock):
     token_mock = mock_entra(requests_mock)
-    provider = ac.build_client(params()).token_provider
+    provider = ac.build_client(params()).credential
     provider.get_token()
     provider.get_token(force_refresh=True)
     assert token_mock.call_count == 2
@@ -264,7 +264,7 @@ def test_entra_errors_mapped(requests_mock, code, status, fix):
         'error': 'invalid_client', 'error_description': f'AADSTS{code}: Something failed.\r\nTrace ID: t\r\n',
         'error_codes': [code]})
     with pytest.raises(ac.AuthError) as info:
-        ac.build_client(params()).token_provider.get_token()
+        ac.build_client(params()).credential.get_token()
     assert f'AADSTS{code}' in info.value.message
     assert fix in info.value.message
     assert 'Trace ID' not in info.value.message
@@ -274,7 +274,7 @@ def test_entra_errors_mapped(requests_mock, code, status, fix):
 def test_unknown_tenant_discovery_failure(requests_mock):
     requests_mock.get(DISCOVERY, status_code=400, json={'error': 'invalid_tenant'})
     with pytest.raises(ac.AuthError) as info:
-        ac.build_client(params()).token_provider.get_token()
+        ac.build_client(params()).credential.get_token()
     assert info.value.code == 'AuthorityNotFound'
     assert 'Token (tenant ID) is wrong' in info.value.message
     assert 'Azure cloud' in info.value.message
@@ -283,7 +283,7 @@ def test_unknown_tenant_discovery_failure(requests_mock):
 def test_unreachable_login_host(requests_mock):
     requests_mock.get(DISCOVERY, exc=requests.exceptions.ConnectionError('Connection refused'))
     with pytest.raises(ac.ConnectionFailure) as info:
-        ac.build_client(params()).token_provider.get_token()
+        ac.build_client(params()).credential.get_token()
     assert info.value.code == 'HostUnreachable'
     assert LOGIN in info.value.message
     assert 'proxy' in info.value.message
@@ -292,7 +292,7 @@ def test_unreachable_login_host(requests_mock):
 def test_tls_failure(requests_mock):
     requests_mock.get(DISCOVERY, exc=requests.exceptions.SSLError('CERTIFICATE_VERIFY_FAILED'))
     with pytest.raises(ac.ConnectionFailure) as info:
-        ac.build_client(params()).token_provider.get_token()
+        ac.build_client(params()).credential.get_token()
     assert info.value.code == 'TlsFailure'
     assert 'Trust any certificate' in info.value.message
 
@@ -301,7 +301,7 @@ def test_certificate_mode_sends_assertion(requests_mock):
     pem, thumbprint = make_key_and_cert()
     token_mock = mock_entra(requests_mock)
     provider = ac.build_client(params(enc_key='', certificate_thumbprint={'password': thumbprint.lower()},
-                                      private_key={'password': pem.replace('\n', ' ')})).token_provider
+                                      private_key={'password': pem.replace('\n', ' ')})).credential
     assert provider.get_token() == 'at-unit-1'
     body = token_mock.last_request.text
     assert 'client_assertion=' in body
@@ -316,7 +316,7 @@ def cert_params(pem, thumbprint):
 def test_certificate_assertion_claims(requests_mock):
     pem, thumbprint = make_key_and_cert()
     token_mock = mock_entra(requests_mock)
-    ac.build_client(cert_params(pem, thumbprint)).token_provider.get_token()
+    ac.build_client(cert_params(pem, thumbprint)).credential.get_token()
     sent = parse_qs(token_mock.last_request.text)
     assertion = sent['client_assertion'][0]
     public = serialization.load_pem_private_key(pem.encode(), password=None).public_key()
@@ -333,13 +333,13 @@ def test_certificate_key_not_parsed_while_cached_token_valid(requests_mock, mock
     token_mock = mock_entra(requests_mock)
     target = ac.serialization   # the module whose PEM loader the integration calls
     loader = mocker.spy(target, 'load_pem_private_key')
-    assert ac.build_client(cert_params(pem, thumbprint)).token_provider.get_token() == 'at-unit-1'
+    assert ac.build_client(cert_params(pem, thumbprint)).credential.get_token() == 'at-unit-1'
     assert loader.call_count == 1
     assert token_mock.call_count == 1
     loader.reset_mock()
     rebuild = mocker.spy(ac, 'rebuild_pem')
     # Next run: the access token comes from the cache, so the private key is neither rebuilt nor parsed.
-    again = ac.build_client(cert_params(pem, thumbprint)).token_provider
+    again = ac.build_client(cert_params(pem, thumbprint)).credential
     assert again.get_token() == 'at-unit-1'
     assert again.last_source == 'cache'
     loader.assert_not_called()
@@ -360,7 +360,7 @@ def test_certificate_bad_private_key_no_token_request(requests_mock, mangle, det
     pem, thumbprint = make_key_and_cert()
     token_mock = mock_entra(requests_mock)
     with pytest.raises(ac.InputError) as info:
-        ac.build_client(cert_params(mangle(pem), thumbprint)).token_provider.get_token()
+        ac.build_client(cert_params(mangle(pem), thumbprint)).credential.get_token()
     assert info.value.code == 'InvalidCertificate'
     assert 'Private key' in info.value.message
     assert detail in info.value.message
@@ -376,19 +376,19 @@ def test_auth_code_redeemed_once_then_silent(requests_mock):
     p = params(auth_type='Authorization Code', redirect_uri='https://localhost/authcode',
                auth_code={'password': 'https://localhost/authcode?code=ONE.TIME_code-1&session_state=zz'})
     client = ac.build_client(p)
-    assert not client.token_provider.has_cached_sign_in()
+    assert not client.credential.has_cached_sign_in()
     with pytest.raises(ac.AuthError) as info:
         ac.test_module(client, {})
     assert info.value.code == 'AuthCodeNotRedeemed'
     assert '!azure-containment-auth-test' in info.value.message
     assert token_mock.call_count == 0
-    assert client.token_provider.get_token() == 'user-at'
+    assert client.credential.get_token() == 'user-at'
     assert 'code=ONE.TIME_code-1' in token_mock.last_request.text
     assert 'redirect_uri=https%3A%2F%2Flocalhost%2Fauthcode' in token_mock.last_request.text
     assert 'code_verifier' not in token_mock.last_request.text   # no login URL generated: redeemed as before PKCE
-    assert ac.build_client(p).token_provider.has_cached_sign_in()
+    assert ac.build_client(p).credential.has_cached_sign_in()
     # Next run: access token from the cache; after a forced refresh the refresh token is used, not the code.
-    again = ac.build_client(p).token_provider
+    again = ac.build_client(p).credential
     assert again.get_token() == 'user-at'
     assert token_mock.call_count == 1
     again.get_token(force_refresh=True)
@@ -404,6 +404,15 @@ def test_generate_login_url():
     assert f'client_id={CLIENT}' in result.readable_output
 
 
+def test_generate_login_url_refused_outside_the_authorization_code_mode():
+    client = ac.build_client(params(redirect_uri='https://localhost/authcode'))   # client secret mode
+    with pytest.raises(ac.InputError) as info:
+        ac.generate_login_url_command(client, {})
+    assert info.value.code == 'WrongAuthMode'
+    assert 'client credentials with a client secret' in info.value.message
+    assert demisto.getIntegrationContext() == {}   # no PKCE verifier stored for a mode that never redeems one
+
+
 AUTH_CODE_PARAMS = {'auth_type': 'Authorization Code', 'redirect_uri': 'https://localhost/authcode'}
 PASTED_CODE = 'ONE.TIME_code-1'
 
@@ -414,7 +423,7 @@ def login_url_query(readable):
 
 
 def stored_verifier(client):
-    slot = demisto.getIntegrationContext()[ac.CTX_AUTH_KEY][client.token_provider.identity_key]
+    slot = demisto.getIntegrationContext()[ac.CTX_AUTH_KEY][client.credential.identity_key]
     return slot.get(ac.PKCE_VERIFIER_KEY)
 
 
@@ -422,7 +431,7 @@ def test_generate_login_url_pkce_s256_verifier_stored_merged_and_never_shown():
     other_slot = {'msal_cache': '{}', 'http_cache': {'entries': []}}
     ac.set_integration_context({'someone_else': {'x': 1}, ac.CTX_AUTH_KEY: {'other|identity': {'k': 'v'}}})
     client = ac.build_client(params(**AUTH_CODE_PARAMS))
-    ac.auth_store_update(client.token_provider.identity_key, other_slot)
+    ac.auth_store_update(client.credential.identity_key, other_slot)
     result = ac.generate_login_url_command(client, {})
     query = login_url_query(result.readable_output)
     verifier = stored_verifier(client)
@@ -440,7 +449,7 @@ def test_generate_login_url_pkce_s256_verifier_stored_merged_and_never_shown():
     context = demisto.getIntegrationContext()
     assert context['someone_else'] == {'x': 1}
     assert context[ac.CTX_AUTH_KEY]['other|identity'] == {'k': 'v'}
-    slot = context[ac.CTX_AUTH_KEY][client.token_provider.identity_key]
+    slot = context[ac.CTX_AUTH_KEY][client.credential.identity_key]
     assert {k: slot[k] for k in other_slot} == other_slot           # merged into the slot, nothing clobbered
     # A second login URL replaces the verifier (and the challenge) of the first.
     again = login_url_query(ac.generate_login_url_command(ac.build_client(params(**AUTH_CODE_PARAMS)), {})
@@ -461,7 +470,7 @@ def test_auth_code_redemption_sends_the_stored_verifier_then_forgets_it(requests
     ac.generate_login_url_command(ac.build_client(params(**AUTH_CODE_PARAMS)), {})
     client = ac.build_client(params(**AUTH_CODE_PARAMS, auth_code={'password': PASTED_CODE}))
     verifier = stored_verifier(client)
-    assert client.token_provider.get_token() == 'user-at'
+    assert client.credential.get_token() == 'user-at'
     form = parse_qs(token_mock.last_request.text)
     assert form['code_verifier'] == [verifier]
     assert form['code'] == [PASTED_CODE]
@@ -469,7 +478,7 @@ def test_auth_code_redemption_sends_the_stored_verifier_then_forgets_it(requests
     assert stored_verifier(client) is None, 'a redeemed code makes its verifier useless: not kept'
     assert demisto._mask(verifier) == '<XX_REPLACED>'
     # Later runs use the refresh token; no verifier is sent with it.
-    ac.build_client(params(**AUTH_CODE_PARAMS)).token_provider.get_token(force_refresh=True)
+    ac.build_client(params(**AUTH_CODE_PARAMS)).credential.get_token(force_refresh=True)
     assert 'grant_type=refresh_token' in token_mock.last_request.text
     assert 'code_verifier' not in token_mock.last_request.text
 
@@ -484,7 +493,7 @@ def test_auth_code_failed_redemption_keeps_the_verifier_and_maps_501481(requests
     client = ac.build_client(params(**AUTH_CODE_PARAMS, auth_code={'password': PASTED_CODE}))
     verifier = stored_verifier(client)
     with pytest.raises(ac.AuthError) as info:
-        client.token_provider.get_token()
+        client.credential.get_token()
     assert info.value.code == 'AADSTS501481'
     assert 'generate-login-url again' in info.value.message
     assert verifier not in info.value.message
@@ -508,10 +517,10 @@ def test_managed_identity_user_assigned(requests_mock, monkeypatch):
                              json={'access_token': 'mi-at', 'expires_in': '3599', 'resource': f'{ARM}/'})
     mi_id = '0f0f0f0f-2222-3333-4444-555555555555'
     p = params(auth_type='Managed Identity', managed_identities_client_id={'password': mi_id}, auth_id='', enc_key='')
-    assert ac.build_client(p).token_provider.get_token() == 'mi-at'
+    assert ac.build_client(p).credential.get_token() == 'mi-at'
     assert imds.last_request.qs['client_id'] == [mi_id]
     assert imds.last_request.headers['Metadata'] == 'true'
-    assert ac.build_client(p).token_provider.get_token() == 'mi-at'
+    assert ac.build_client(p).credential.get_token() == 'mi-at'
     assert imds.call_count == 1
 
 
@@ -528,7 +537,7 @@ def test_xsoar_app_token_request_and_cache(requests_mock, monkeypatch):
     monkeypatch.setattr(ac.time, 'time', lambda: 1_700_000_000.25)
     oproxy = requests_mock.post('https://oproxy.test/obtain-token',
                                 json={'access_token': 'app-at', 'expires_in': 3599, 'refresh_token': 'app-rt'})
-    assert ac.build_client(xsoar_params()).token_provider.get_token() == 'app-at'
+    assert ac.build_client(xsoar_params()).credential.get_token() == 'app-at'
     body = oproxy.last_request.json()
     assert body['app_name'] == 'ms-azure-compute'
     assert body['registration_id'] == CLIENT
@@ -537,7 +546,7 @@ def test_xsoar_app_token_request_and_cache(requests_mock, monkeypatch):
     epoch, tenant = AESGCM(b'k' * 32).decrypt(raw[:12], raw[12:], None).decode().split(':')
     assert tenant == TENANT
     assert epoch == '1700000000'
-    assert ac.build_client(xsoar_params()).token_provider.get_token() == 'app-at'
+    assert ac.build_client(xsoar_params()).credential.get_token() == 'app-at'
     assert oproxy.call_count == 1
 
 
@@ -545,23 +554,23 @@ def test_xsoar_app_backoff(requests_mock):
     oproxy = requests_mock.post('https://oproxy.test/obtain-token', status_code=400,
                                 json={'title': 'Bad request', 'detail': 'Decryption failed'})
     with pytest.raises(ac.AuthError) as info:
-        ac.build_client(xsoar_params()).token_provider.get_token()
+        ac.build_client(xsoar_params()).credential.get_token()
     assert info.value.code == 'XsoarAppTokenFailed'
     assert 'in 10 s' in info.value.message
     with pytest.raises(ac.AuthError) as info:
-        ac.build_client(xsoar_params()).token_provider.get_token()
+        ac.build_client(xsoar_params()).credential.get_token()
     assert info.value.code == 'XsoarAppBackoff'
     assert 'auth-reset' in info.value.message
     assert oproxy.call_count == 1
     ac.auth_store_clear()
     with pytest.raises(ac.AuthError):
-        ac.build_client(xsoar_params()).token_provider.get_token()
+        ac.build_client(xsoar_params()).credential.get_token()
     assert oproxy.call_count == 2
 
 
 def test_xsoar_app_bad_key_refused_before_request(requests_mock):
     with pytest.raises(ac.InputError) as info:
-        ac.build_client(xsoar_params(enc_key='not base64!')).token_provider.get_token()
+        ac.build_client(xsoar_params(enc_key='not base64!')).credential.get_token()
     assert info.value.code == 'InvalidEncryptionKey'
     assert requests_mock.request_history == []
 
@@ -627,7 +636,7 @@ def test_expired_token_refreshed_once(requests_mock, arm_client):
 
 def test_one_run_reads_the_token_cache_once(requests_mock, monkeypatch):
     mock_entra(requests_mock)
-    ac.build_client(params()).token_provider.get_token()  # an earlier run cached the token
+    ac.build_client(params()).credential.get_token()  # an earlier run cached the token
     requests_mock.get(f'{ARM}/x', json={})
     reads = []
     real_read = ac.get_integration_context
