@@ -1029,6 +1029,15 @@ class RetryPolicy:
         return wait if wait <= self.max_wait_seconds else None
 
 
+class OperationStatus(NamedTuple):
+    """One poll of a long-running operation."""
+    status: str                      # InProgress, Succeeded, Failed or Canceled
+    retry_after: float = 0           # seconds to wait before the next poll
+    url: str | None = None           # the URL polled (None: the write finished at once)
+    error: 'ArmError | None' = None  # what a Failed / Canceled operation ended with
+    body: Any = None                 # the final body (Location style)
+
+
 class OperationPoller:
     """ARM's long-running operations: a write or power action answers 201/202 with an Azure-AsyncOperation (or
     Location) URL, polled until it says Succeeded, Failed or Canceled, waiting its Retry-After between polls."""
@@ -1036,15 +1045,12 @@ class OperationPoller:
     def __init__(self, client: 'AzureClient'):
         self.client = client   # polls are ARM requests: the client's token, retries and error parsing apply
 
-    def status(self, response_or_url: Any) -> dict:
-        """One poll. Accepts the initial response (uses Azure-AsyncOperation, else Location) or an operation URL.
-        Returns {"status": InProgress|Succeeded|Failed|Canceled, "retry_after": int, "url": the URL polled,
-        "error": the ArmError it ended with or None, "body": the final body (Location style)}."""
+    def status(self, response_or_url: Any) -> OperationStatus:
+        """One poll. Accepts the initial response (uses Azure-AsyncOperation, else Location) or an operation URL."""
         if isinstance(response_or_url, requests.Response):
             url = operation_url_of(response_or_url)
             if not url:
-                return {'status': 'Succeeded', 'retry_after': 0, 'url': None, 'error': None,
-                        'body': json_or_empty(response_or_url)}
+                return OperationStatus('Succeeded', body=json_or_empty(response_or_url))
         else:
             url = str(response_or_url)
         try:
@@ -1052,7 +1058,7 @@ class OperationPoller:
         except (ArmThrottled, ArmServerError):
             raise
         except ArmError as exc:   # the operation itself cannot be read: it counts as failed
-            return {'status': 'Failed', 'retry_after': 0, 'url': url, 'error': exc, 'body': None}
+            return OperationStatus('Failed', url=url, error=exc)
         retry_after = parse_retry_after(response.headers.get('Retry-After'))
         payload = json_or_empty(response)
         if isinstance(payload, dict) and isinstance(payload.get('status'), str):
@@ -1065,14 +1071,12 @@ class OperationPoller:
                 error = arm_error(None, str(body.get('code') or 'OperationFailed'), str(body.get('message') or ''),
                                   correlation_id=response.headers.get('x-ms-correlation-request-id') or '',
                                   request_id=response.headers.get('x-ms-request-id') or '', details=body.get('details'))
-            return {'status': normalized, 'retry_after': retry_after or LRO_DEFAULT_POLL_SECONDS, 'url': url,
-                    'error': error, 'body': payload}
+            return OperationStatus(normalized, retry_after or LRO_DEFAULT_POLL_SECONDS, url, error, payload)
         if response.status_code == 202:
-            return {'status': 'InProgress', 'retry_after': retry_after or LRO_DEFAULT_POLL_SECONDS, 'url': url,
-                    'error': None, 'body': None}
-        return {'status': 'Succeeded', 'retry_after': 0, 'url': url, 'error': None, 'body': payload}
+            return OperationStatus('InProgress', retry_after or LRO_DEFAULT_POLL_SECONDS, url)
+        return OperationStatus('Succeeded', url=url, body=payload)
 
-    def wait(self, response: requests.Response, timeout_seconds: float) -> dict:
+    def wait(self, response: requests.Response, timeout_seconds: float) -> OperationStatus:
         """Poll until the operation of `response` is terminal and return its final status (see status()). Raises
         ContainmentError OperationTimeout after timeout_seconds."""
         deadline = time.monotonic() + float(timeout_seconds)
@@ -1081,12 +1085,12 @@ class OperationPoller:
             return self.status(response)
         while True:
             status = self.status(url)
-            if status['status'] != 'InProgress':
+            if status.status != 'InProgress':
                 return status
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ContainmentError(code='OperationTimeout', seconds=int(timeout_seconds))
-            self.client.sleep(max(0.0, min(float(status['retry_after']), remaining)))
+            self.client.sleep(max(0.0, min(float(status.retry_after), remaining)))
 
 
 class AzureClient:
@@ -1598,13 +1602,24 @@ def vm_path(sub: str, rg: str, vm: str) -> str:
     return f'{rg_path(sub, rg)}/providers/Microsoft.Compute/virtualMachines/{url_segment(validate_name(vm, "VM name"))}'
 
 
-def parse_resource_id(resource_id: Any, expected_type: str | None = None, what: str = 'resource ID') -> dict:
-    """Parses /subscriptions/S/resourceGroups/R/providers/NS/type/name[/childType/childName...] strictly.
+class ResourceId(NamedTuple):
+    """A resource ID parsed by parse_resource_id: `type` is the full type (namespace/type[/childType...]), `id` the
+    ID as given, `path` the re-built, percent-encoded ARM path."""
+    subscription: str
+    resource_group: str
+    namespace: str
+    types: list[str]
+    names: list[str]
+    type: str
+    name: str
+    id: str
+    path: str
 
-    Returns {subscription, resource_group, namespace, types, names, type, name, id, path}; `path` is the
-    re-built, percent-encoded ARM path. Raises naming the value when anything is off or the type differs from
-    `expected_type` (e.g. 'Microsoft.Compute/virtualMachines', compared case-insensitively).
-    """
+
+def parse_resource_id(resource_id: Any, expected_type: str | None = None, what: str = 'resource ID') -> ResourceId:
+    """Parses /subscriptions/S/resourceGroups/R/providers/NS/type/name[/childType/childName...] strictly. Raises
+    naming the value when anything is off or the type differs from `expected_type` (e.g.
+    'Microsoft.Compute/virtualMachines', compared case-insensitively)."""
     expected = f' of a {expected_type}' if expected_type else ''
     example = ('/subscriptions/<subscription GUID>/resourceGroups/<group>/providers/'
                f'{expected_type or "<namespace>/<type>"}/<name>')
@@ -1631,8 +1646,7 @@ def parse_resource_id(resource_id: Any, expected_type: str | None = None, what: 
                                f'({example}).')
     path = f'{rg_path(sub, rg)}/providers/{namespace}' + ''.join(
         f'/{t}/{url_segment(n)}' for t, n in zip(types, names, strict=True))
-    return {'subscription': sub, 'resource_group': rg, 'namespace': namespace, 'types': types, 'names': names,
-            'type': full_type, 'name': names[-1], 'id': resource_id.strip(), 'path': path}
+    return ResourceId(sub, rg, namespace, types, names, full_type, names[-1], resource_id.strip(), path)
 
 
 def same_id(a: str | None, b: str | None) -> bool:
@@ -1665,21 +1679,28 @@ def command_scope(client, args: dict, require_rg: bool = True) -> tuple[str, str
     return sub, rg
 
 
-def resolve_vm(client, args: dict) -> tuple[str, str, str]:
+class VmRef(NamedTuple):
+    """A VM named by a command: where it is and its name (validated)."""
+    subscription: str
+    resource_group: str
+    name: str
+
+
+def resolve_vm(client, args: dict) -> VmRef:
     """(subscription, resource group, VM name) from vm_id (a full resource ID) or vm_name + scope."""
     vm_id = args.get('vm_id')
     vm_name = args.get('vm_name')
     if vm_id:
         parsed = parse_resource_id(vm_id, 'Microsoft.Compute/virtualMachines', 'vm_id')
-        if vm_name and vm_name != parsed['name']:
+        if vm_name and vm_name != parsed.name:
             raise InputError(f'vm_name {vm_name!r} and vm_id {vm_id!r} name different VMs: give one of them.')
-        return parsed['subscription'], parsed['resource_group'], parsed['name']
+        return VmRef(parsed.subscription, parsed.resource_group, parsed.name)
     if not vm_name:
         raise InputError('Give vm_name (with resource_group or the instance default) or vm_id (the full '
                                'resource ID of the VM).')
     validate_name(vm_name, 'vm_name')
     sub, rg = command_scope(client, args)
-    return sub, rg, vm_name
+    return VmRef(sub, str(rg), vm_name)
 
 
 class NsgRef(NamedTuple):
@@ -2005,20 +2026,20 @@ def backoff(attempt: int, err: ContainmentError | None = None) -> None:
     time.sleep(min(BACKOFF_CAP_SECONDS * 2, retry_after) + random.uniform(0.05, spread))  # nosec - jitter only
 
 
-def raise_if_failed(what: str, operation: dict) -> None:
+def raise_if_failed(what: str, operation: OperationStatus) -> None:
     """Raises with Azure's code and message when a finished long-running operation did not succeed."""
-    status = str(operation.get('status') or 'Succeeded')
+    status = operation.status
     if status.lower() == 'succeeded':
         return
-    error = operation.get('error')
-    if not isinstance(error, ContainmentError):
+    error = operation.error
+    if error is None:
         error = arm_error(None, 'OperationFailed', 'no error details')
     raise error.in_context(f'{what} ended {status}')
 
 
 def wait_for_write(client, response: Any, what: str, timeout: int = NETWORK_LRO_TIMEOUT) -> None:
     """Waits for a write's long-running operation; raises with Azure's message when it did not succeed."""
-    raise_if_failed(what, client.operations.wait(response, timeout) or {})
+    raise_if_failed(what, client.operations.wait(response, timeout))
 
 
 def arm_write(client, method: str, path: str, what: str, body: dict | None = None, busy_retry: bool = False) -> None:
@@ -2192,15 +2213,22 @@ def invalid_ip_input_results(err: InvalidIpInput, command: str) -> CommandResult
                           outputs={blocked_ip_key(): err.items} if err.items else None)
 
 
+class BlockOutcome(NamedTuple):
+    """What the block of one direction and address family did."""
+    status: dict[str, tuple[str, str | None]]   # prefix -> (Status, rule that holds it / would hold it)
+    rules: list[dict]                           # the rules written
+    warnings: dict[str, list[str]]              # prefix -> allow rules that still let it through
+    notes: list[str]
+    rules_read: list[dict] | None               # the NSG's rules as last read; None if consolidation changed them
+
+
 def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: list[Prefix], description: str,
-                     dry_run: bool, rules_read: list[dict] | None = None) -> dict:
+                     dry_run: bool, rules_read: list[dict] | None = None) -> BlockOutcome:
     """Blocks one direction + address family with at most one rule write per round: a new rule, named after its
     content, holding every wanted prefix that no pack rule covers yet. Each round re-reads the NSG (the round after
     a write confirms it); a parallel writer's 429 or duplicate priority means another round.
 
     `rules_read`: the NSG's rules as the previous direction/family just read them, used instead of the first GET.
-    Returns {'status': {prefix: (Status, rule name)}, 'rules': [rules written], 'warnings': {prefix: [...]},
-    'notes': [...], 'rules_read': the last read, or None when consolidation may have changed the NSG since}.
     """
     texts = list(dict.fromkeys(p.text for p in wanted))
     by_text = {p.text: p for p in wanted}
@@ -2257,8 +2285,7 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
     written_rules = [r for r in rules if r.get('name') in written_names]
     consolidating = bool(written) and _needs_consolidation(rules, direction, family)
     note = _consolidate_pack_rules(client, nsg, direction, family) if consolidating else None
-    return {'status': status, 'rules': written_rules, 'warnings': warnings, 'notes': [note] if note else [],
-            'rules_read': None if consolidating else rules}
+    return BlockOutcome(status, written_rules, warnings, [note] if note else [], None if consolidating else rules)
 
 
 def _needs_consolidation(rules: list[dict], direction: str, family: str) -> bool:
@@ -2330,12 +2357,12 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
                 if not done:
                     raise
                 raise err.with_note(f'Already blocked by this call: {"; ".join(done)}.') from err
-            rules_read = result['rules_read']
-            rules.extend(result['rules'])
-            notes.extend(result['notes'])
+            rules_read = result.rules_read
+            rules.extend(result.rules)
+            notes.extend(result.notes)
             for p in wanted:
-                state, rule_name = result['status'][p.text]
-                warnings = ([p.note] if p.note else []) + result['warnings'].get(p.text, [])
+                state, rule_name = result.status[p.text]
+                warnings = ([p.note] if p.note else []) + result.warnings.get(p.text, [])
                 items.append({'IP': p.text, 'NSG': nsg.name, 'Direction': direction, 'Rule': rule_name,
                               'Status': state, 'Warning': ' '.join(warnings) or None,
                               'ResourceGroup': nsg.resource_group, 'SubscriptionID': nsg.subscription})
@@ -2358,10 +2385,14 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     return CommandResults(readable_output=readable, outputs=outputs, raw_response=items)
 
 
-def _unblock_direction(client, nsg: NsgRef, direction: str,
-                       prefixes: list[Prefix]) -> tuple[dict[str, str], dict[str, str]]:
-    """Removes `prefixes` from the pack's rules of one direction: ({prefix: rule it was removed from},
-    {prefix: why it is NotBlocked although a pack rule covers it}).
+class UnblockOutcome(NamedTuple):
+    """What the unblock of one direction did."""
+    removed: dict[str, str]       # prefix -> the rule it was removed from
+    explained: dict[str, str]     # prefix -> why it is NotBlocked although a pack rule covers it
+
+
+def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefix]) -> UnblockOutcome:
+    """Removes `prefixes` from the pack's rules of one direction.
 
     Each round takes the NSG lease, reads the rules, and writes the edited ones (a rule left empty is deleted).
     The next round re-reads to verify; only a round that finds none of the prefixes left ends the loop.
@@ -2383,8 +2414,8 @@ def _unblock_direction(client, nsg: NsgRef, direction: str,
                         for t in hits:
                             found.setdefault(canonical_text(t), rule['name'])
                 if not holders:
-                    return found, _inside_blocked_ranges(rules, direction, [p for p in prefixes
-                                                                            if p.text not in found])
+                    return UnblockOutcome(found, _inside_blocked_ranges(rules, direction, [
+                        p for p in prefixes if p.text not in found]))
                 for rule, remaining in holders:
                     lease.renew()
                     path = rule_path(nsg.path, rule['name'])
@@ -2445,7 +2476,7 @@ def _vm_nic_ids(vm: dict) -> list[str]:
 
 def _get_nic(client, nic_id: str) -> dict:
     parsed = parse_resource_id(nic_id, 'Microsoft.Network/networkInterfaces', 'network interface ID')
-    return client.arm_json('GET', parsed['path'], api_version=NETWORK_API_VERSION)
+    return client.arm_json('GET', parsed.path, api_version=NETWORK_API_VERSION)
 
 
 def _nic_nsg(nic: dict) -> str | None:
@@ -2464,10 +2495,10 @@ def _subnet_nsgs(client, nics: list[dict]) -> dict[str, str | None]:
                 continue
             parsed = parse_resource_id(subnet_id, 'Microsoft.Network/virtualNetworks/subnets', 'subnet ID')
             try:
-                subnet = client.arm_json('GET', parsed['path'], api_version=NETWORK_API_VERSION)
+                subnet = client.arm_json('GET', parsed.path, api_version=NETWORK_API_VERSION)
                 result[subnet_id] = (props(subnet).get('networkSecurityGroup') or {}).get('id') or None
             except (ArmBadRequest, ArmNotFound):
-                group = rg_path(parsed['subscription'], parsed['resource_group'])
+                group = rg_path(parsed.subscription, parsed.resource_group)
                 if group not in nsg_lists:
                     nsg_lists[group] = client.list_pages(f'{group}/providers/Microsoft.Network/networkSecurityGroups',
                                                          api_version=NETWORK_API_VERSION)
@@ -2518,9 +2549,16 @@ def _isolation_nsg_matches(nsg: dict, location: str, wanted: list[dict]) -> bool
     return all(existing[r['name']].get(k) == v for r in wanted for k, v in r['properties'].items())
 
 
+class IsolationNsg(NamedTuple):
+    """The VM's isolation NSG after _ensure_isolation_nsg."""
+    id: str
+    written: bool     # this run wrote it
+    created: bool     # it did not exist before (a dry run: would be created)
+
+
 def _ensure_isolation_nsg(client, sub: str, rg: str, name: str, vm: dict, rules: list[dict],
-                          dry_run: bool) -> tuple[str, bool, bool]:
-    """Creates or updates the VM's isolation NSG; (its ID, whether it was written, whether it was created)."""
+                          dry_run: bool) -> IsolationNsg:
+    """Creates or updates the VM's isolation NSG."""
     path = nsg_path(sub, rg, name)
     existing = get_nsg_or_none(client, path)
     location = vm.get('location')
@@ -2531,15 +2569,15 @@ def _ensure_isolation_nsg(client, sub: str, rg: str, name: str, vm: dict, rules:
                                    f"pack's isolation NSG for VM {vm.get('id')} (its tag {ISOLATION_VM_TAG} is "
                                    f"{owner!r}). The pack never edits an NSG it does not own: rename or remove it.")
         if _isolation_nsg_matches(existing, location, rules):
-            return existing.get('id') or path, False, False
+            return IsolationNsg(existing.get('id') or path, written=False, created=False)
     nsg_id = (existing or {}).get('id') or path
     if dry_run:
-        return nsg_id, False, existing is None
+        return IsolationNsg(nsg_id, written=False, created=existing is None)
     body = {'location': location, 'tags': {ISOLATION_VM_TAG: vm.get('id')},
             'properties': {'flushConnection': True, 'securityRules': rules}}
     response = client.arm_request('PUT', path, api_version=NETWORK_API_VERSION, body=body)
     wait_for_write(client, response, f'Writing isolation NSG {name}')
-    return json_or_empty(response).get('id') or nsg_id, True, existing is None
+    return IsolationNsg(json_or_empty(response).get('id') or nsg_id, written=True, created=existing is None)
 
 
 def _put_nic(client, nic: dict, nsg_id: str | None, tags: dict | None) -> None:
@@ -2554,12 +2592,29 @@ def _put_nic(client, nic: dict, nsg_id: str | None, tags: dict | None) -> None:
     else:
         body['tags'] = tags
     parsed = parse_resource_id(nic.get('id'), 'Microsoft.Network/networkInterfaces', 'network interface ID')
-    arm_write(client, 'PUT', parsed['path'], f"Updating network interface {nic.get('name')}", body)
+    arm_write(client, 'PUT', parsed.path, f"Updating network interface {nic.get('name')}", body)
 
 
-def _isolation_output(vm: dict, iso_id: str | None, status: str, nic_rows: list[dict], subnet_nsgs: dict,
+class NicRow(NamedTuple):
+    """One network interface of an isolation result (AzureContainment.Isolation.NICs): NSG resource IDs, or
+    NO_NSG."""
+    name: str | None
+    id: str | None
+    original_nsg: str | None
+    current_nsg: str | None
+
+    @classmethod
+    def of(cls, nic: dict, original_nsg: str | None, current_nsg: str | None) -> 'NicRow':
+        return cls(nic.get('name'), nic.get('id'), original_nsg, current_nsg)
+
+    def context(self) -> dict:
+        return {'Name': self.name, 'ID': self.id, 'OriginalNSG': self.original_nsg, 'CurrentNSG': self.current_nsg}
+
+
+def _isolation_output(vm: dict, iso_id: str | None, status: str, nic_rows: list[NicRow], subnet_nsgs: dict,
                       error: str | None = None) -> dict:
-    out = {'VM': vm.get('name'), 'VMID': vm.get('id'), 'IsolationNSG': iso_id, 'Status': status, 'NICs': nic_rows,
+    out = {'VM': vm.get('name'), 'VMID': vm.get('id'), 'IsolationNSG': iso_id, 'Status': status,
+           'NICs': [row.context() for row in nic_rows],
            'SubnetNSGs': sorted({v for v in subnet_nsgs.values() if v})}
     if error:
         out['Error'] = error
@@ -2594,19 +2649,19 @@ def vm_isolate_command(client, args: dict) -> CommandResults:
     subnet_nsgs = _subnet_nsgs(client, nics)
     rules = _isolation_rules(allow, ports)
     iso_id, _, created = _ensure_isolation_nsg(client, sub, rg, iso_name, vm, rules, dry_run)
-    rows, switched, todo = [], [], []
+    rows: list[NicRow] = []
+    switched: list[dict] = []
+    todo: list[tuple[dict, str]] = []
     for nic in nics:
         tags = dict(nic.get('tags') or {})
         current = _nic_nsg(nic)
         if same_id(current, iso_id) and ORIGINAL_NSG_TAG in tags:
-            rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': tags[ORIGINAL_NSG_TAG],
-                         'CurrentNSG': current})
+            rows.append(NicRow.of(nic, tags[ORIGINAL_NSG_TAG], current))
             continue
         # a tag already present records the NSG from before the first isolation: keep it
         original = tags.get(ORIGINAL_NSG_TAG) or (NO_NSG if same_id(current, iso_id) else (current or NO_NSG))
         todo.append((nic, original))
-        rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': original,
-                     'CurrentNSG': current if dry_run else iso_id})
+        rows.append(NicRow.of(nic, original, current if dry_run else iso_id))
     if dry_run:
         out = _isolation_output(vm, iso_id, 'WouldIsolate', rows, subnet_nsgs)
         return _isolation_results(out, f'Isolation of {vm_name} (dry run: nothing was changed)')
@@ -2650,8 +2705,7 @@ def _rollback_isolation(client, vm: dict, failed_nic: dict, err: Exception, swit
                       busy_retry=True)
         except ContainmentError as delete_err:  # harmless leftover: unreferenced, re-used by the next run
             demisto.debug(f'rollback left isolation NSG {iso_name}: {delete_err}')
-    rows = [{'Name': n.get('name'), 'ID': n.get('id'), 'OriginalNSG': _nic_nsg(n) or NO_NSG,
-             'CurrentNSG': _nic_nsg(n)} for n in nics]
+    rows = [NicRow.of(n, _nic_nsg(n) or NO_NSG, _nic_nsg(n)) for n in nics]
     message = (f'{problem}. Rolled back: every network interface is on its original NSG again; the VM is NOT '
                'isolated. Fix the cause and run azure-vm-isolate again.')
     out = _isolation_output(vm, iso_id, 'RolledBack', rows, subnet_nsgs, error=message)
@@ -2671,7 +2725,8 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
     if iso is not None and not same_id((iso.get('tags') or {}).get(ISOLATION_VM_TAG), vm.get('id')):
         iso = None  # same name, not ours: never touched
     iso_id = (iso or {}).get('id') or f'{iso_path}'
-    rows, todo = [], []
+    rows: list[NicRow] = []
+    todo: list[tuple[dict, str | None, dict]] = []
     for nic in nics:
         tags = dict(nic.get('tags') or {})
         current = _nic_nsg(nic)
@@ -2679,16 +2734,14 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
             original = tags.pop(ORIGINAL_NSG_TAG)
             where = f"tag {ORIGINAL_NSG_TAG} on {nic.get('name')}"
             target = None if original == NO_NSG else parse_resource_id(
-                original, 'Microsoft.Network/networkSecurityGroups', where)['id']
+                original, 'Microsoft.Network/networkSecurityGroups', where).id
             todo.append((nic, target, tags))
-            rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': original,
-                         'CurrentNSG': target or NO_NSG})
+            rows.append(NicRow.of(nic, original, target or NO_NSG))
         elif iso is not None and same_id(current, iso.get('id')):
             todo.append((nic, None, tags))  # on the isolation NSG without a record: detach it
-            rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': NO_NSG, 'CurrentNSG': NO_NSG})
+            rows.append(NicRow.of(nic, NO_NSG, NO_NSG))
         else:
-            rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': current or NO_NSG,
-                         'CurrentNSG': current or NO_NSG})
+            rows.append(NicRow.of(nic, current or NO_NSG, current or NO_NSG))
     if not todo and iso is None:
         out = _isolation_output(vm, None, 'NotIsolated', rows, subnet_nsgs)
         return _isolation_results(out, f'{vm_name} is not isolated: nothing was changed')
@@ -2781,8 +2834,8 @@ def vm_power_command(client, args: dict) -> CommandResults:
             if elapsed > timeout:
                 raise ContainmentError(f'{what} did not finish within {timeout} s; it may still be running in '
                                        'Azure: check it with azure-vm-get.')
-        status = client.operations.status(url) or {}
-        if status.get('status') == 'InProgress':
+        status = client.operations.status(url)
+        if status.status == 'InProgress':
             return _power_schedule(args, url, started, interval, timeout, name, action)
         raise_if_failed(what, status)
         return _power_final(client, sub, rg, name, action)

@@ -666,7 +666,7 @@ def test_wait_for_operation(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/op/1', [{'json': {'status': 'InProgress'}, 'headers': {'Retry-After': '1'}},
                                       {'json': {'status': 'Succeeded'}}])
     response = arm_client.arm_request('POST', '/vm/start', api_version='v')
-    assert arm_client.operations.wait(response, 60)['status'] == 'Succeeded'
+    assert arm_client.operations.wait(response, 60).status == 'Succeeded'
     assert arm_client.slept == [1.0]
 
 
@@ -674,8 +674,8 @@ def test_operation_failed_is_reported(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/op/2', json={'status': 'Failed',
                                            'error': {'code': 'InternalOperationError', 'message': 'x'}})
     status = arm_client.operations.status(f'{ARM}/op/2')
-    assert status['status'] == 'Failed'
-    assert status['error'].code == 'InternalOperationError'
+    assert status.status == 'Failed'
+    assert status.error.code == 'InternalOperationError'
 
 
 # --- commands and main ------------------------------------------------------------------------------------------
@@ -829,8 +829,8 @@ def test_validate_name_refuses(name):
 def test_parse_vm_id():
     vm_id = f'/subscriptions/{SUB}/resourceGroups/soc-demo-rg/providers/Microsoft.Compute/virtualMachines/web-01'
     parsed = ac.parse_resource_id(vm_id, 'Microsoft.Compute/virtualMachines', 'vm_id')
-    assert (parsed['subscription'], parsed['resource_group'], parsed['name']) == (SUB, 'soc-demo-rg', 'web-01')
-    assert parsed['path'] == vm_id
+    assert (parsed.subscription, parsed.resource_group, parsed.name) == (SUB, 'soc-demo-rg', 'web-01')
+    assert parsed.path == vm_id
 
 
 @pytest.mark.parametrize(('vm_id', 'fragment'), [
