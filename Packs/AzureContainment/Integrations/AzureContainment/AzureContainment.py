@@ -18,6 +18,7 @@ import random
 import re
 import secrets
 import time
+import traceback
 import urllib.parse
 import uuid
 from collections.abc import Callable
@@ -1137,24 +1138,30 @@ class AzureClient:
         while True:
             token = self.credential.get_token(force_refresh=False)
             headers = {'Authorization': f'Bearer {token}', 'Accept': 'application/json'}
+            started = time.monotonic()
             try:
                 response = self.session.request(method, url, params=query or None, headers=headers,
                                                 json=body if body is not None else None)
             except (requests.exceptions.SSLError, requests.exceptions.ConnectionError,
                     requests.exceptions.Timeout) as exc:
-                raise connection_failure(exc, url) from None
+                failure = connection_failure(exc, url)
+                debug_arm_request(method, url, started, None, f'{failure.code}')
+                raise failure from None
             if response.status_code < 400:
+                debug_arm_request(method, url, started, response)
                 return response
             err = parse_arm_error(response)
             if isinstance(err, ArmAuthenticationFailed) and not refreshed and err.code in TOKEN_REFRESH_CODES:
+                debug_arm_request(method, url, started, response, f'{err.code}; refreshing the token once')
                 refreshed = True
                 self.credential.get_token(force_refresh=True)
                 continue
             wait = self.retry.delay(err, retries) if retry_busy else None
             if wait is None:
+                debug_arm_request(method, url, started, response, err.code)
                 raise err
             retries += 1
-            demisto.debug(f'ARM {method} {urlparse(url).path} -> {err.status} {err.code}; retry {retries} in {wait} s')
+            debug_arm_request(method, url, started, response, f'{err.code}; retry {retries} in {wait} s')
             self.sleep(wait)
 
     def arm_json(self, method: str, path: str, **kwargs: Any) -> dict:
@@ -1285,6 +1292,21 @@ def connection_failure(exc: Exception, url: str) -> ConnectionFailure:
     else:
         detail = type(exc).__name__
     return ConnectionFailure(code='HostUnreachable', host=host_of(url), detail=detail)
+
+
+def debug_arm_request(method: str, url: str, started: float, response: requests.Response | None,
+                      outcome: str = '') -> None:
+    """The one server-log line of an ARM request: method, path (no query: nothing after '?' is logged), status,
+    milliseconds and ARM's request and correlation IDs (what Azure support asks for), plus what happens next."""
+    took = f'{(time.monotonic() - started) * 1000:.0f} ms'
+    path = urlparse(url).path
+    extra = f'; {outcome}' if outcome else ''
+    if response is None:
+        demisto.debug(f'ARM {method} {path} -> no response after {took}{extra}')
+        return
+    demisto.debug(f'ARM {method} {path} -> {response.status_code} in {took} (x-ms-request-id '
+                  f'{response.headers.get("x-ms-request-id") or "-"}, x-ms-correlation-request-id '
+                  f'{response.headers.get("x-ms-correlation-request-id") or "-"}){extra}')
 
 
 def host_of(url: str) -> str:
@@ -3027,7 +3049,9 @@ def main() -> None:
         message = exc.message if isinstance(exc, DemistoException) else None   # e.g. CommonServerPython's
         if not isinstance(message, str) or not message:
             message = f'{type(exc).__name__}: {exc}'
-        demisto.debug(f'Azure Containment: {command} failed with {type(exc).__name__}')
+        # Not one of ours: the traceback (debug level, masked like every log line) says where it came from.
+        demisto.debug(f'Azure Containment: {command} failed unexpectedly with {type(exc).__name__}\n'
+                      f'{traceback.format_exc()}')
         return_error(f'Failed to execute {command}. {message}')
 
 

@@ -721,8 +721,8 @@ def test_http_cache_roundtrip():
     assert list(restored[ac._HTTP_CACHE_INDEX][1]) == ['GET https://x hash=1 2xx']
 
 
-def run_main(command, p):
-    demisto._reset(params=p, args={}, command=command)
+def run_main(command, p, args=None):
+    demisto._reset(params=p, args=args or {}, command=command)
     with contextlib.suppress(SystemExit):  # return_error exits, as in XSOAR
         ac.main()
     return list(demisto._entries)
@@ -748,6 +748,76 @@ def test_main_auth_reset_works_with_bad_params():
     assert entries[0]['Type'] == 1
     assert 'revoke' in entries[0]['HumanReadable']
     assert demisto.getIntegrationContext() == {'other': 1}
+
+
+# --- diagnostics ---------------------------------------------------------------------------------------------------
+
+def debug_lines(prefix='ARM '):
+    return [text for level, text in demisto._logs if level == 'debug' and text.startswith(prefix)]
+
+
+def test_one_debug_line_per_arm_request_with_ids_and_no_query_or_token(arm, client):
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    lines = debug_lines()
+    assert len(lines) == len(arm.log)   # every ARM request (operation polls included), and only those
+    pattern = (r'ARM (GET|PUT|DELETE|POST) (/[^ ?]+) -> (\d{3}) in \d+ ms \(x-ms-request-id [0-9a-f-]{36}, '
+               r'x-ms-correlation-request-id [0-9a-f-]{36}\)')
+    for line, (method, path) in zip(lines, arm.log, strict=True):
+        match = re.fullmatch(pattern, line)
+        assert match, line
+        assert (match.group(1), match.group(2)) == (method, path)
+    assert {re.fullmatch(pattern, line).group(3) for line in lines} == {'200', '201'}
+    joined = '\n'.join(lines)
+    assert 'api-version' not in joined
+    assert fake_arm.TOKEN not in joined
+
+
+def test_debug_line_says_what_happens_after_an_error(requests_mock, arm_client):
+    requests_mock.get(f'{ARM}/x', [{'status_code': 429, 'headers': {'Retry-After': '3', 'x-ms-request-id': 'req-1',
+                                                                    'x-ms-correlation-request-id': 'corr-1'},
+                                    'json': {'error': {'code': 'TooManyRequests', 'message': 'slow down'}}},
+                                   {'status_code': 200, 'json': {}}])
+    arm_client.arm_json('GET', '/x', api_version='v')
+    assert [re.sub(r' in \d+ ms ', ' in N ms ', line) for line in debug_lines()] == [
+        'ARM GET /x -> 429 in N ms (x-ms-request-id req-1, x-ms-correlation-request-id corr-1); TooManyRequests; '
+        'retry 1 in 3 s', 'ARM GET /x -> 200 in N ms (x-ms-request-id -, x-ms-correlation-request-id -)']
+
+
+def test_arm_error_entry_shows_the_correlation_id_once(requests_mock):
+    mock_entra(requests_mock)
+    requests_mock.get(f'{ARM}/subscriptions/{SUB}/providers/Microsoft.Compute/virtualMachines', status_code=403,
+                      headers={'x-ms-correlation-request-id': 'c0ffee00-1111-2222-3333-444444444444'},
+                      json={'error': {'code': 'AuthorizationFailed', 'message': "no action 'Microsoft.Compute/"
+                                      "virtualMachines/read' over scope '/subscriptions/x'"}})
+    entries = run_main('azure-vm-list', params())
+    text = entries[0]['Contents']
+    assert entries[0]['Type'] == 4
+    assert text.count('c0ffee00-1111-2222-3333-444444444444') == 1
+    assert text.endswith('Correlation ID: c0ffee00-1111-2222-3333-444444444444.')
+    assert text.count('AuthorizationFailed') == 1   # the code once, with Azure's text
+    assert not [line for line in demisto._logs if 'Traceback' in line[1]], 'a typed error logs no traceback'
+
+
+def test_failed_operation_entry_shows_the_correlation_id_of_its_status(requests_mock, arm_client):
+    requests_mock.get(f'{ARM}/op/9', headers={'x-ms-correlation-request-id': 'corr-op'},
+                      json={'status': 'Failed', 'error': {'code': 'InternalOperationError', 'message': 'x'}})
+    with pytest.raises(ac.ArmError) as info:
+        ac.raise_if_failed('Writing rule r', arm_client.operations.status(f'{ARM}/op/9'))
+    assert info.value.correlation_id == 'corr-op'
+    assert str(info.value) == ('Writing rule r ended Failed: The operation failed in Azure (InternalOperationError: '
+                               'x) Correlation ID: corr-op.')
+
+
+def test_unexpected_error_logs_its_traceback_at_debug(requests_mock, monkeypatch):
+    def broken(client, args):
+        raise KeyError('properties')
+    monkeypatch.setattr(ac, 'vm_list_command', broken)
+    entries = run_main('azure-vm-list', params())
+    assert entries[0]['Contents'] == "Failed to execute azure-vm-list. KeyError: 'properties'"
+    tracebacks = [text for level, text in demisto._logs if 'Traceback (most recent call last)' in text]
+    assert len(tracebacks) == 1
+    assert [level for level, text in demisto._logs if text in tracebacks] == ['debug']
+    assert 'in broken' in tracebacks[0]
 
 
 # --- containment: helpers and commands against the in-memory ARM ------------------------------------------------
