@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from Tests.e2e.test_containment_support import blocked_items, instance, network_state, pack_rules
+from Tests.e2e.support import blocked_items, instance, network_state, pack_rules
 
 PARALLEL = 12
 UNBLOCKERS = 6   # processes editing one multi-prefix rule; with the lease they run one after another

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import AzureContainment
-from Tests.e2e.test_containment_support import blocked_items, instance, network_state
+from Tests.e2e.support import blocked_items, instance, network_state
 
 _FAKE_PATH = os.path.join(os.path.dirname(AzureContainment.__file__), 'test_data', 'fake_arm.py')
 _spec = importlib.util.spec_from_file_location('containment_fake_arm_props', _FAKE_PATH)
