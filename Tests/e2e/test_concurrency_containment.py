@@ -20,7 +20,7 @@ def _run_all(xsoar, calls):
 
 
 def _prefixes_by_direction(emulator, nsg):
-    found = {'Inbound': [], 'Outbound': []}
+    found: dict[str, list] = {'Inbound': [], 'Outbound': []}
     for rule in pack_rules(emulator, nsg):
         p = rule['properties']
         found[p['direction']] += p.get('sourceAddressPrefixes' if p['direction'] == 'Inbound'

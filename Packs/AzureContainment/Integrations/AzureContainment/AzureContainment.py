@@ -499,7 +499,7 @@ def http_cache_dump(mapping: dict) -> dict:
     for key, stamps in ((index[1] if index else None) or {}).items():
         value = mapping.get(key)
         status = getattr(value, 'status_code', 0)
-        if not str(key).startswith('GET ') or not 200 <= status < 300:
+        if value is None or not str(key).startswith('GET ') or not 200 <= status < 300:
             continue
         headers = {k: v for k, v in dict(getattr(value, 'headers', {}) or {}).items() if k.lower() == 'content-type'}
         entries[key] = {'status_code': status, 'text': value.text, 'headers': headers,
@@ -1068,7 +1068,7 @@ class OperationPoller:
                           'cancelled': 'Canceled'}.get(status.lower(), 'InProgress')
             error = None
             if normalized in ('Failed', 'Canceled'):
-                body = payload.get('error') if isinstance(payload.get('error'), dict) else {}
+                body: dict = payload['error'] if isinstance(payload.get('error'), dict) else {}
                 error = arm_error(None, str(body.get('code') or 'OperationFailed'), str(body.get('message') or ''),
                                   correlation_id=response.headers.get('x-ms-correlation-request-id') or '',
                                   request_id=response.headers.get('x-ms-request-id') or '', details=body.get('details'))
@@ -1263,8 +1263,9 @@ def parse_arm_error(response: requests.Response) -> ArmError:
         payload = response.json()
     except ValueError:
         payload = None
-    error = payload.get('error') if isinstance(payload, dict) and isinstance(payload.get('error'), dict) \
-        else payload if isinstance(payload, dict) else {}
+    error: dict = {}
+    if isinstance(payload, dict):
+        error = payload['error'] if isinstance(payload.get('error'), dict) else payload
     code = str(error.get('code') or '') or _STATUS_CODES.get(response.status_code, '')
     if not code and response.status_code >= 500:
         code = 'ServerError'
@@ -1686,10 +1687,11 @@ def resource_group_of(resource_id: str | None) -> str | None:
     return parts[4] if len(parts) > 4 and parts[3].lower() == 'resourcegroups' else None
 
 
-def command_scope(client, args: dict, require_rg: bool = True) -> tuple[str, str | None]:
-    """(subscription, resource group): the command's args override the instance defaults; both validated."""
+def command_scope(client, args: dict, require_rg: bool = True) -> tuple[str, str]:
+    """(subscription, resource group): the command's args override the instance defaults; both validated. The
+    resource group is '' when none is given (allowed only with require_rg=False)."""
     sub = args.get('subscription_id') or client.subscription_id
-    rg = args.get('resource_group') or client.resource_group
+    rg = args.get('resource_group') or client.resource_group or ''
     if not sub:
         raise InputError('No subscription: set subscription_id in the instance or pass it as an argument.')
     validate_subscription(sub)
@@ -1722,7 +1724,7 @@ def resolve_vm(client, args: dict) -> VmRef:
                                'resource ID of the VM).')
     validate_name(vm_name, 'vm_name')
     sub, rg = command_scope(client, args)
-    return VmRef(sub, str(rg), vm_name)
+    return VmRef(sub, rg, vm_name)
 
 
 class NsgRef(NamedTuple):
@@ -2590,7 +2592,7 @@ def _ensure_isolation_nsg(client, sub: str, rg: str, name: str, vm: dict, rules:
             raise ContainmentError(f"An NSG named '{name}' already exists in resource group '{rg}' but it is not this "
                                    f"pack's isolation NSG for VM {vm.get('id')} (its tag {ISOLATION_VM_TAG} is "
                                    f"{owner!r}). The pack never edits an NSG it does not own: rename or remove it.")
-        if _isolation_nsg_matches(existing, location, rules):
+        if _isolation_nsg_matches(existing, str(location or ''), rules):
             return IsolationNsg(existing.get('id') or path, written=False, created=False)
     nsg_id = (existing or {}).get('id') or path
     if dry_run:
@@ -2788,6 +2790,7 @@ def _instance_status(vm: dict, kind: str) -> str | None:
 
 def _vm_output(vm: dict, nics: list[dict] | None = None, subnet_nsgs: dict | None = None,
                isolated: bool | None = None) -> dict:
+    nic_rows: list[dict[str, Any]]
     if nics is None:
         nic_rows = [{'Name': name_of(i), 'ID': i} for i in _vm_nic_ids(vm)]
     else:
