@@ -542,7 +542,7 @@ class Credential:
     id_where = 'copy the Application (client) ID from Entra ID > App registrations > your app > Overview.'
     required_params: tuple[str, ...] = ()   # params this mode needs besides ID and Token, checked in this order
 
-    def __init__(self, settings: AuthSettings, cloud: Cloud, session: requests.Session):
+    def __init__(self, settings: AuthSettings, cloud: Cloud, session: AzureSession):
         self.settings = settings
         self.login_url = cloud.login_url.rstrip('/')
         self.arm_url = cloud.arm_url.rstrip('/')
@@ -596,7 +596,7 @@ class Credential:
 
     def _status_from(self, base_url: str) -> int | None:
         """The HTTP status of the last response the session got from `base_url` (MSAL does not pass it on)."""
-        response = getattr(self.session, 'last_response', None)
+        response = self.session.last_response
         if response is None or host_of(response.url).lower() != host_of(base_url).lower():
             return None
         return response.status_code
@@ -702,7 +702,7 @@ class _ConfidentialAppCredential(_MsalCredential):
     def _discovery_error(self, exc: ValueError) -> Exception:
         """MSAL raises ValueError when the tenant's OIDC discovery document cannot be loaded: the failed response
         says why (e.g. AADSTS90002, unknown tenant). Any other ValueError is not ours to explain."""
-        response = getattr(self.session, 'last_response', None)
+        response = self.session.last_response
         if (response is None or response.request is None or response.request.method != 'GET'
                 or response.status_code < 400 or host_of(response.url).lower() != self.login_url.lower()):
             return exc
@@ -779,7 +779,7 @@ class CertificateCredential(_ConfidentialAppCredential):
     mode = MODE_CERTIFICATE
     required_params = ('certificate_thumbprint', 'private_key')
 
-    def __init__(self, settings: AuthSettings, cloud: Cloud, session: requests.Session):
+    def __init__(self, settings: AuthSettings, cloud: Cloud, session: AzureSession):
         super().__init__(settings, cloud, session)
         self.assertion = CertificateAssertion(self.client_id, settings.certificate_thumbprint, settings.private_key)
 
@@ -795,7 +795,7 @@ class AuthorizationCodeCredential(_ConfidentialAppCredential):
     come from the refresh token. The app authenticates with its secret (Key) or, without one, its certificate."""
     mode = MODE_AUTH_CODE
 
-    def __init__(self, settings: AuthSettings, cloud: Cloud, session: requests.Session):
+    def __init__(self, settings: AuthSettings, cloud: Cloud, session: AzureSession):
         super().__init__(settings, cloud, session)
         self._redeemed_with = ''   # the PKCE verifier sent with the code this run redeemed
         self.assertion = CertificateAssertion(self.client_id, settings.certificate_thumbprint, settings.private_key)
@@ -878,7 +878,7 @@ class ManagedIdentityCredential(_MsalCredential):
     system-assigned one, or the user-assigned one whose client ID is "Managed identity client ID"."""
     mode = MODE_MANAGED_IDENTITY
 
-    def __init__(self, settings: AuthSettings, cloud: Cloud, session: requests.Session):
+    def __init__(self, settings: AuthSettings, cloud: Cloud, session: AzureSession):
         super().__init__(settings, cloud, session)
         self.client_id = settings.managed_identities_client_id
 
