@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from Tests.benchmarks.support import count_requests
-from Tests.e2e.test_containment_support import instance, last_seq
+from Tests.e2e.support import instance, last_seq
 
 MANY_IPS = ','.join(f'203.0.113.{i}' for i in range(1, 51))
 
