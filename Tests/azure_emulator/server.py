@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, unquote
 import trustme
 
 from .arm import ArmService
+from .arm import errors as arm_errors
 from .control import ControlSurface
 from .http import Headers, Request, Response
 from .scenario import load_scenario
@@ -381,15 +382,12 @@ class Emulator:
                                         "error_description": f"AADSTS{code}: {text}", "error_codes": [code],
                                         "timestamp": now, "trace_id": "00000000-0000-0000-0000-000000000000",
                                         "correlation_id": "00000000-0000-0000-0000-000000000000"}, headers)
-        code, text = {
-            "429": ("SubscriptionRequestsThrottled",
-                    f"Number of requests exceeded the limit. Please try again after '{retry}' seconds. Refer to "
-                    f"https://aka.ms/arm-throttling"),
-            "500": ("InternalServerError", "Encountered internal server error. Please retry the request."),
-            "503": ("ServiceUnavailable", "The service is temporarily unavailable. Please retry the request."),
-        }[kind]
-        return Response(int(kind), {"error": {"code": fault["error_code"] or code, "message": text,
-                                              "details": []}}, headers)
+        retry_after, code = int(fault["retry_after"]), fault["error_code"]
+        if kind == "429":
+            return arm_errors.throttled(retry_after, code).response()
+        if kind == "503":
+            return arm_errors.service_unavailable(retry_after, code).response()
+        return arm_errors.internal_server_error(code).response()
 
     def _log(self, request: Request, status: int, started: float) -> None:
         query = {k: ("***" if k.lower() in SENSITIVE_QUERY else v[0]) for k, v in request.query.items() if v}

@@ -34,11 +34,11 @@ from typing import Any
 from collections.abc import Callable
 from urllib.parse import unquote
 
-from . import arm_errors as E
-from .arm_errors import ArmError
-from .http import Request, Response
-from .rbac import RoleModel
-from .scenario import resolved_assignments
+from ..http import Request, Response
+from ..scenario import resolved_assignments
+from . import errors as E
+from .authorization.rbac import RoleModel
+from .errors import ArmError
 
 PUBLIC_AUDIENCES = {
     "https://management.azure.com", "https://management.azure.com/",
@@ -123,9 +123,8 @@ class Operation:
     until: float
     status: str = "InProgress"
     end: str = ""
-    error: dict | None = None
-    error_status: int = 500
-    fail_with: dict | None = None  # set at start by an injected lro_failed fault
+    error: ArmError | None = None
+    fail_with: ArmError | None = None  # set at start by an injected lro_failed fault
     snapshot: dict | None = None   # lower id -> Rec copy (None = did not exist) for rollback on failure
     on_success: Callable | None = None
     on_failure: Callable | None = None
@@ -290,8 +289,7 @@ class ArmService:
         op.end = _now_iso()
         if op.fail_with:
             op.status = "Failed"
-            op.error = {"code": op.fail_with["code"], "message": op.fail_with["message"]}
-            op.error_status = 500
+            op.error = op.fail_with
             if op.snapshot is not None:
                 for key, old in op.snapshot.items():
                     if old is None:
@@ -315,9 +313,7 @@ class ArmService:
                        resource_id=resource_id, start=_now_iso(), until=time.monotonic() + max(0.0, seconds),
                        snapshot=snapshot)
         if fault is not None:
-            op.fail_with = {"code": fault.get("error_code") or "InternalServerError",
-                            "message": "An error occurred while processing the long-running operation. "
-                                       "Retry the operation; if the problem persists, contact support."}
+            op.fail_with = E.operation_failed(fault.get("error_code"))
         self.ops[op.id] = op
         return op
 
@@ -364,8 +360,7 @@ class ArmService:
 
     def _authenticate(self, request: Request) -> dict:
         if self.identity is None:
-            raise E.authentication("AuthenticationFailed", "Authentication failed. No identity service is "
-                                   "available in this emulator.", self.login_url())
+            raise E.no_identity_service(self.login_url())
         header = request.headers.get("Authorization")
         try:
             claims = self.identity.verify_bearer(header, self.audiences(request))
@@ -404,8 +399,7 @@ class ArmService:
         low = [s.lower() for s in seg]
         m = request.method
         if not seg or low[0] != "subscriptions":
-            raise ArmError(404, "InvalidRequestUri" if seg else "NotFound", f"The request URI '{request.path}' "
-                           "is not valid for Azure Resource Manager.", gateway=True)
+            raise E.unknown_path(request.path)
         if len(seg) == 1:
             return self._only(m, "GET") or self._list_subscriptions(request, claims)
         sub = seg[1]
@@ -430,8 +424,7 @@ class ArmService:
     def _only(method: str, *allowed: str) -> Response | None:
         if method in allowed:
             return None
-        raise ArmError(405, "HttpMethodNotAllowed", f"The HTTP method '{method}' is not supported for this "
-                       "resource.", gateway=True)
+        raise E.method_not_allowed(method)
 
     def _route_provider(self, request: Request, claims: dict, sub: str, rg: str | None, seg: list[str],
                         low: list[str]) -> Response:
@@ -450,8 +443,7 @@ class ArmService:
             return self._operation(request, seg[4], low[3] == "operationresults", ns)
         kind = TYPE_KINDS.get(f"{ns}/{rtype}")
         if kind is None:
-            raise ArmError(400, "InvalidResourceType", f"The resource type '{seg[1]}' could not be found in the "
-                           f"namespace '{seg[0]}' for api version '{request.arg('api-version')}'.", gateway=True)
+            raise E.invalid_resource_type(seg[1], seg[0], request.arg('api-version'))
         if len(seg) == 2:
             self._only(m, "GET")
             return self._list(request, claims, sub, rg, kind)
@@ -482,12 +474,7 @@ class ArmService:
             raise E.subscription_not_found(sub)
         tid = claims.get("tid")
         if tid and tid.lower() != rec["tenantId"].lower():
-            raise E.authentication(
-                "InvalidAuthenticationTokenTenant",
-                f"The access token is from the wrong issuer 'https://sts.windows.net/{tid}/'. It must match the "
-                f"tenant 'https://sts.windows.net/{rec['tenantId']}/' associated with this subscription. Please use "
-                f"the authority (URL) 'https://login.windows.net/{rec['tenantId']}' to get the token.",
-                self.login_url())
+            raise E.wrong_token_tenant(tid, rec["tenantId"], self.login_url())
         return rec
 
     def _rg_rec(self, sub: str, rg: str) -> Rec:
@@ -539,7 +526,7 @@ class ArmService:
         try:
             skip = max(0, int(request.arg("$skiptoken", "0") or 0))
         except ValueError:
-            raise ArmError(400, "InvalidSkipToken", "The provided $skiptoken is not valid.") from None
+            raise E.invalid_skip_token() from None
         body: dict[str, Any] = {"value": items[skip:skip + size]}
         if skip + size < len(items):
             extra = "".join(f"&{k}={v[0]}" for k, v in request.query.items()
@@ -713,40 +700,28 @@ class ArmService:
         out = {k: v for k, v in props.items() if k not in ("provisioningState",)}
         protocol = props.get("protocol")
         if not isinstance(protocol, str) or protocol.lower() not in PROTOCOLS:
-            raise ArmError(400, "SecurityRuleInvalidProtocol",
-                           f"Security rule {rule_id} has invalid Protocol. Value provided: {protocol}. "
-                           f"Allowed values: Tcp, Udp, Icmp, Esp, Ah, *.")
+            raise E.rule_invalid_value(rule_id, "Protocol", protocol, "Allowed values: Tcp, Udp, Icmp, Esp, Ah, *.")
         out["protocol"] = PROTOCOLS[protocol.lower()]
         access = props.get("access")
         if not isinstance(access, str) or access.lower() not in ("allow", "deny"):
-            raise ArmError(400, "SecurityRuleInvalidAccess",
-                           f"Security rule {rule_id} has invalid Access. Value provided: {access}. "
-                           f"Allowed values: Allow, Deny.")
+            raise E.rule_invalid_value(rule_id, "Access", access, "Allowed values: Allow, Deny.")
         out["access"] = access.capitalize()
         direction = props.get("direction")
         if not isinstance(direction, str) or direction.lower() not in ("inbound", "outbound"):
-            raise ArmError(400, "SecurityRuleInvalidDirection",
-                           f"Security rule {rule_id} has invalid Direction. Value provided: {direction}. "
-                           f"Allowed values: Inbound, Outbound.")
+            raise E.rule_invalid_value(rule_id, "Direction", direction, "Allowed values: Inbound, Outbound.")
         out["direction"] = direction.capitalize()
         priority = props.get("priority")
         lo, hi = int(self.settings["rule_priority_min"]), int(self.settings["rule_priority_max"])
         if isinstance(priority, bool) or not isinstance(priority, int) or not lo <= priority <= hi:
-            raise ArmError(400, "SecurityRuleInvalidPriority",
-                           f"Security rule {rule_id} has invalid Priority. Value provided: {priority}. "
-                           f"Allowed range {lo}-{hi}.")
+            raise E.rule_invalid_value(rule_id, "Priority", priority, f"Allowed range {lo}-{hi}.")
         description = props.get("description")
         if description is not None and len(str(description)) > DESCRIPTION_MAX:
-            raise ArmError(400, "SecurityRuleDescriptionTooLong",   # [unverified code]
-                           f"Security rule {rule_id} has a description of {len(str(description))} characters. "
-                           f"The description is restricted to {DESCRIPTION_MAX} characters.")
+            raise E.rule_description_too_long(rule_id, len(str(description)), DESCRIPTION_MAX)
         for side in ("source", "destination"):
             single, plural = props.get(f"{side}PortRange"), props.get(f"{side}PortRanges") or []
             for value in ([single] if single not in (None, "") else []) + list(plural):
                 if not self._valid_port(value):
-                    raise ArmError(400, "SecurityRuleInvalidPortRange",
-                                   f"Security rule has invalid Port range. Value provided: {value}. Value should be "
-                                   f"an integer OR integer range with '-' delimiter. Valid range 0-65535.")
+                    raise E.rule_invalid_port_range(value)
         families = set()
         for side in ("source", "destination"):
             cap = side.capitalize()
@@ -754,32 +729,22 @@ class ArmService:
             if not isinstance(plural, list):
                 raise E.invalid_request_content(f"{side}AddressPrefixes must be an array.")
             if single not in (None, "") and plural:
-                raise ArmError(400, "SecurityRuleParameterContainsUnsupportedValue",   # [unverified wording]
-                               f"Security rule parameter {cap}AddressPrefix for rule with Id {rule_id} cannot be "
-                               f"specified together with {cap}AddressPrefixes. Use one of them.")
+                raise E.rule_prefix_fields_together(rule_id, cap)
             for value in plural:
                 if not isinstance(value, str) or self._prefix_family(value) is None:
                     if isinstance(value, str) and (value == "*" or SERVICE_TAG_RE.fullmatch(value)):
-                        raise ArmError(400, "SecurityRuleParameterContainsUnsupportedValue",
-                                       f"Security rule parameter {cap}AddressPrefixes for rule with Id {rule_id} "
-                                       f"cannot specify existing VIRTUALNETWORK, INTERNET, AZURELOADBALANCER, '*' "
-                                       f"or system tags. Unsupported value used: {value}.")
-                    raise ArmError(400, "SecurityRuleInvalidAddressPrefix",
-                                   f"Security rule {rule_id} has invalid Address prefix. Value provided: {value}")
+                        raise E.rule_tag_in_prefix_list(rule_id, cap, value)
+                    raise E.rule_invalid_address_prefix(rule_id, value)
                 families.add(self._prefix_family(value))
             if single not in (None, ""):
                 family = self._prefix_family(single) if isinstance(single, str) else None
                 if family is None and not (isinstance(single, str) and (single == "*" or
                                                                         SERVICE_TAG_RE.fullmatch(single))):
-                    raise ArmError(400, "SecurityRuleInvalidAddressPrefix",
-                                   f"Security rule {rule_id} has invalid Address prefix. Value provided: {single}")
+                    raise E.rule_invalid_address_prefix(rule_id, single)
                 if family:
                     families.add(family)
         if len(families) > 1:
-            raise ArmError(400, "ResourceCannotContainAddressPrefixesFromDifferentAddressFamilies",
-                           f"Resource {rule_id} contains IP addresses or prefixes that belong to different address "
-                           f"families. All IP addresses or prefixes in the resource should belong to the same address "
-                           f"family.")
+            raise E.mixed_address_families(rule_id)
         return out
 
     @staticmethod
@@ -811,14 +776,11 @@ class ArmService:
         for rule in ordered:
             key = (rule["properties"]["priority"], rule["properties"]["direction"])
             if key in seen:
-                raise ArmError(400, "SecurityRuleConflict",
-                               f"Security rule {rule['name']} conflicts with rule {seen[key]}. Rules cannot have the "
-                               f"same Priority and Direction. To learn more, see aka.ms/nsgrules.")
+                raise E.rule_conflict(rule['name'], seen[key])
             seen[key] = rule["name"]
         limit = int(self.settings["max_rules_per_nsg"])
         if len(rules) > limit:
-            raise ArmError(400, "SecurityRuleCountLimitReached",
-                           f"A security group cannot have more than {limit} security rules.")
+            raise E.rule_count_limit(limit)
         max_prefixes = int(self.settings["max_prefixes_per_nsg_side"])
         for side, label in (("source", "SourceAddressPrefixes"), ("destination", "DestinationAddressPrefixes")):
             total = 0
@@ -829,10 +791,7 @@ class ArmService:
                 total += len(plural) if plural else (1 if isinstance(single, str) and self._prefix_family(single)
                                                      else 0)
             if total > max_prefixes:
-                raise ArmError(400, "SecurityRuleAddressesOrPortsPerSecurityGroupLimitReached",
-                               f"Network security group {nsg_id} has {total} {label}. A security group cannot have "
-                               f"more than {max_prefixes} {label} as per the limit "
-                               f"MaxSecurityRuleAddressesOrPortsPerSecurityGroup.")
+                raise E.prefixes_per_group_limit(nsg_id, total, label, max_prefixes)
 
     def _start_network_write(self, request: Request, rec: Rec, op_name: str, kind: str, snapshot: dict,
                              rule_name: str | None = None) -> Operation:
@@ -866,12 +825,9 @@ class ArmService:
             nsg_id = existing.body["id"]
         location = body.get("location") or (existing.body["location"] if existing else None)
         if not location:
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+            raise E.location_required()
         if existing is not None and location.replace(" ", "").lower() != existing.body["location"].lower():
-            raise ArmError(400, "InvalidResourceLocation",
-                           f"The resource '{name}' already exists in location '{existing.body['location']}' in "
-                           f"resource group '{rg_rec.body['name']}'. A resource with the same name cannot be created "
-                           f"in location '{location}'. Please select a new resource name.", gateway=True)
+            raise E.invalid_resource_location(name, existing.body['location'], rg_rec.body['name'], location)
         props = body.get("properties") or {}
         rules, names = [], set()
         for raw in props.get("securityRules") or []:
@@ -879,8 +835,7 @@ class ArmService:
             if not rname:
                 raise E.invalid_request_content("A security rule has no name.")
             if rname.lower() in names:
-                raise ArmError(400, "DuplicateResourceName",
-                               f"Resource {nsg_id} has two child resources with the same name ({rname}).")
+                raise E.duplicate_resource_name(nsg_id, rname)
             names.add(rname.lower())
             rules.append(self._rule_body(nsg_id, rname, self._validate_rule(nsg_id, rname, raw.get("properties"))))
         self._check_rule_set(nsg_id, rules, names)
@@ -916,11 +871,7 @@ class ArmService:
         props = self._render_nsg(rec)["properties"]
         users = [x["id"] for x in props.get("networkInterfaces", []) + props.get("subnets", [])]
         if users:
-            raise ArmError(400, "InUseNetworkSecurityGroupCannotBeDeleted",
-                           f"Network security group {rec.body['id']} cannot be deleted because it is in use by the "
-                           f"following resources: {', '.join(users)}. In order to delete the Network security "
-                           f"group, remove the association with the resource(s). To learn how to do this, see "
-                           f"aka.ms/deletensg.")
+            raise E.nsg_in_use(rec.body['id'], users)
         snapshot = self._snapshot(nsg_id)
         op = self._start_network_write(request, rec, "DeleteNetworkSecurityGroupOperation", "delete", snapshot)
         rec.deleting = True
@@ -1056,23 +1007,19 @@ class ArmService:
             nic_id, name = existing.body["id"], existing.body["name"]
         location = body.get("location") or (existing.body["location"] if existing else None)
         if not location:
-            raise ArmError(400, "LocationRequired", "The location property is required for this definition.")
+            raise E.location_required()
         props = copy.deepcopy(body.get("properties") or {})
         props.pop("provisioningState", None)
         ipconfs = props.get("ipConfigurations")
         if not isinstance(ipconfs, list) or not ipconfs:
-            raise ArmError(400, "NetworkInterfaceMustHaveAtLeastOneIpConfiguration",   # [unverified code]
-                           f"Network interface {nic_id} must have at least one IP configuration.")
+            raise E.nic_without_ip_configuration(nic_id)
         linked: list[tuple[str, str]] = []
         nsg_ref = props.get("networkSecurityGroup")
         if nsg_ref:
             ref_id = (nsg_ref or {}).get("id") or ""
             nsg = self.res.get(ref_id.lower())
             if nsg is None or nsg.kind != "nsg":
-                raise ArmError(400, "InvalidResourceReference",
-                               f"Resource {ref_id} referenced by resource {nic_id} was not found. Please make sure "
-                               f"that the referenced resource exists, and that both resources are in the same "
-                               f"region.", details=[])
+                raise E.invalid_resource_reference(ref_id, nic_id)
             linked.append((f"{NSG_TYPE}/join/action", nsg.body["id"]))
             props["networkSecurityGroup"] = {"id": nsg.body["id"]}
         for i, ipc in enumerate(ipconfs):
@@ -1086,10 +1033,7 @@ class ArmService:
             subnet_id = (ip_props.get("subnet") or {}).get("id") or ""
             subnet = self._find_subnet(subnet_id)
             if subnet is None:
-                raise ArmError(400, "InvalidResourceReference",
-                               f"Resource {subnet_id} referenced by resource {nic_id} was not found. Please make sure "
-                               f"that the referenced resource exists, and that both resources are in the same "
-                               f"region.")
+                raise E.invalid_resource_reference(subnet_id, nic_id)
             ip_props["subnet"] = {"id": subnet["id"]}
             ip_props.setdefault("privateIPAddressVersion", "IPv4")
             ip_props.setdefault("privateIPAllocationMethod", "Dynamic")
@@ -1177,8 +1121,7 @@ class ArmService:
             self._authorize(claims, f"{VM_TYPE}/read", vm_id)
             expand = request.arg("$expand")
             if expand is not None and expand.lower() not in ("instanceview", "userdata"):
-                raise ArmError(400, "InvalidParameter", f"The value '{expand}' of parameter '$expand' is not valid. "
-                               "Allowed values are 'instanceView', 'userData'.", target="$expand")
+                raise E.invalid_parameter("$expand", expand, ("instanceView", "userData"))
             rec = self._resource(sub, rg, VM_TYPE, name)
             return Response(200, self._render_vm(rec, (expand or "").lower() == "instanceview"))
         if len(tail) == 1 and tail_l[0] == "instanceview":
@@ -1199,11 +1142,10 @@ class ArmService:
         seconds = float(self.settings.get("vm_transition_seconds", 1.0))
         flag = (request.arg("skipShutdown") or request.arg("hibernate") or "false").lower() == "true"
         if verb == "powerOff" and target == "deallocated":
-            raise E.operation_not_allowed(f"Operation 'powerOff' is not allowed on VM '{name}' since the VM is "
-                                          f"deallocated or marked to be deallocated.")
+            raise E.operation_not_allowed("powerOff", name, "deallocated or marked to be deallocated")
         if verb == "restart" and target in ("deallocated", "stopped"):
             why = "deallocated or marked to be deallocated" if target == "deallocated" else "not running"
-            raise E.operation_not_allowed(f"Operation 'restart' is not allowed on VM '{name}' since the VM is {why}.")
+            raise E.operation_not_allowed("restart", name, why)
         plan = {"start": ("starting", "running"), "powerOff": ("stopping", "stopped"),
                 "deallocate": ("deallocating", "deallocated"), "restart": ("starting", "running")}[verb]
         noop = verb != "restart" and not moving and rec.power == plan[1]
@@ -1215,9 +1157,7 @@ class ArmService:
             old = self.ops.get(rec.trans["op"])
             if old is not None and old.status == "InProgress":
                 old.status, old.end = "Failed", _now_iso()
-                old.error = {"code": "OperationPreempted",
-                             "message": "Operation execution has been preempted by a more recent operation."}
-                old.error_status = 409
+                old.error = E.operation_preempted()
         before = (rec.power, rec.hibernated)
         op = self._new_op(request, "Microsoft.Compute", "action", rec.sub, rec.body["location"], rec.body["id"],
                           seconds)
@@ -1246,7 +1186,7 @@ class ArmService:
     def _operation(self, request: Request, op_id: str, is_result: bool, ns: str) -> Response:
         op = self.ops.get(op_id) or self.ops.get(op_id.lower())
         if op is None or op.provider.lower() != ns:
-            raise ArmError(404, "NotFound", f"The operation '{op_id}' could not be found.")
+            raise E.operation_not_found(op_id)
         monitor = (request.arg("monitor") or "").lower() == "true"
         running = op.status == "InProgress"
         retry = {"Retry-After": self._retry_after()} if running else {}
@@ -1255,7 +1195,8 @@ class ArmService:
                 location = request.base_url + request.raw_path + (f"?{request.raw_query}" if request.raw_query else "")
                 return Response(202, None, {"Location": location, **retry})
             if op.status == "Failed":
-                return Response(op.error_status, {"error": dict(op.error or {})})
+                return Response(op.error.status if op.error else 500,
+                                {"error": op.error.operation_error() if op.error else {}})
             if op.kind == "delete":
                 return Response(204)
             if op.kind == "put":
@@ -1270,6 +1211,6 @@ class ArmService:
         if op.end:
             body["endTime"] = op.end
         if op.error:
-            body["error"] = dict(op.error)
+            body["error"] = op.error.operation_error()
         return Response(200, body, retry)
 
