@@ -36,6 +36,7 @@ from urllib.parse import unquote
 
 from ..http import Request, Response
 from ..scenario import resolved_assignments
+from .lro import Operation, Operations, now_iso
 from . import errors as E
 from .authorization.rbac import RoleModel
 from .errors import ArmError
@@ -74,10 +75,6 @@ POWER_DISPLAY = {"starting": "VM starting", "running": "VM running", "stopping":
                  "stopped": "VM stopped", "deallocating": "VM deallocating", "deallocated": "VM deallocated"}
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
-
-
 def _etag() -> str:
     return f'W/"{uuid.uuid4()}"'
 
@@ -111,25 +108,6 @@ class Rec:
     trans: dict | None = None      # VMs: {"code", "target", "until", "op"} while an action runs
 
 
-@dataclass
-class Operation:
-    id: str
-    provider: str                  # Microsoft.Network | Microsoft.Compute
-    kind: str                      # put | delete | action
-    sub: str
-    location: str
-    resource_id: str
-    start: str
-    until: float
-    status: str = "InProgress"
-    end: str = ""
-    error: ArmError | None = None
-    fail_with: ArmError | None = None  # set at start by an injected lro_failed fault
-    snapshot: dict | None = None   # lower id -> Rec copy (None = did not exist) for rollback on failure
-    on_success: Callable | None = None
-    on_failure: Callable | None = None
-
-
 class ArmService:
     """The ARM listener's service. Thread-safe: one lock around each request."""
 
@@ -149,7 +127,7 @@ class ArmService:
             self.roles = RoleModel(scenario.get("custom_roles", []), resolved_assignments(scenario))
             self.subs: dict[str, dict] = {}
             self.res: dict[str, Rec] = {}
-            self.ops: dict[str, Operation] = {}
+            self.operations = Operations(self.res, self.settings, self.lro_fault)
             self.users = {u["object_id"].lower(): u["upn"] for u in scenario.get("users", [])}
             for sub in scenario.get("subscriptions", []):
                 self._load_subscription(sub)
@@ -276,58 +254,11 @@ class ArmService:
     # ------------------------------------------------------------------ time, operations, snapshots
     def settle(self) -> None:
         """Finish every operation whose time has come (success or injected failure)."""
-        now = time.monotonic()
         with self.lock:
-            for op in list(self.ops.values()):
-                if op.status == "InProgress" and now >= op.until:
-                    self._finish(op)
-            for rec in list(self.res.values()):
-                if rec.kind == "nsg" and rec.deleting and now >= rec.busy_until:
-                    self.res.pop(rec.body["id"].lower(), None)
-
-    def _finish(self, op: Operation) -> None:
-        op.end = _now_iso()
-        if op.fail_with:
-            op.status = "Failed"
-            op.error = op.fail_with
-            if op.snapshot is not None:
-                for key, old in op.snapshot.items():
-                    if old is None:
-                        self.res.pop(key, None)
-                    else:
-                        self.res[key] = old
-            if op.on_failure:
-                op.on_failure()
-        else:
-            op.status = "Succeeded"
-            if op.on_success:
-                op.on_success()
-
-    def _snapshot(self, *ids: str) -> dict:
-        return {i.lower(): copy.deepcopy(self.res.get(i.lower())) for i in ids}
-
-    def _new_op(self, request: Request, provider: str, kind: str, sub: str, location: str, resource_id: str,
-                seconds: float, snapshot: dict | None = None) -> Operation:
-        fault = self.lro_fault(request)
-        op = Operation(id=str(uuid.uuid4()), provider=provider, kind=kind, sub=sub, location=location,
-                       resource_id=resource_id, start=_now_iso(), until=time.monotonic() + max(0.0, seconds),
-                       snapshot=snapshot)
-        if fault is not None:
-            op.fail_with = E.operation_failed(fault.get("error_code"))
-        self.ops[op.id] = op
-        return op
-
-    def _op_urls(self, request: Request, op: Operation) -> tuple[str, str]:
-        version = request.arg("api-version")
-        base = f"{request.base_url}/subscriptions/{op.sub}/providers/{op.provider}/locations/{op.location}"
-        if op.provider == "Microsoft.Compute":
-            status = f"{base}/operations/{op.id}?p={uuid.uuid5(uuid.NAMESPACE_OID, op.id)}&api-version={version}"
-            return status, status + "&monitor=true"
-        return (f"{base}/operations/{op.id}?api-version={version}",
-                f"{base}/operationResults/{op.id}?api-version={version}")
+            self.operations.settle()
 
     def _retry_after(self) -> str:
-        return str(int(self.settings.get("retry_after_seconds", 1)))
+        return str(self.operations.retry_after)
 
     # ------------------------------------------------------------------ entry point
     def audiences(self, request: Request) -> set[str]:
@@ -794,23 +725,13 @@ class ArmService:
                 raise E.prefixes_per_group_limit(nsg_id, total, label, max_prefixes)
 
     def _start_network_write(self, request: Request, rec: Rec, op_name: str, kind: str, snapshot: dict,
-                             rule_name: str | None = None) -> Operation:
+                             rule_name: str | None = None, removes: bool = False) -> Operation:
         seconds = float(self.settings.get("lro_seconds", 0.3))
-        op = self._new_op(request, "Microsoft.Network", kind, rec.sub, rec.body["location"], rec.body["id"],
-                          seconds, snapshot)
-        rec.busy_until = op.until
-        rec.busy_op = op.id
-        rec.busy_name = op_name
+        op = self.operations.start_locked(request, rec, provider="Microsoft.Network", kind=kind, name=op_name,
+                                          seconds=seconds, snapshot=snapshot, removes=removes)
         if rule_name:
             rec.rule_busy[rule_name.lower()] = op.until
         return op
-
-    def _lro_headers(self, request: Request, op: Operation, *, location: bool) -> dict:
-        status_url, result_url = self._op_urls(request, op)
-        headers = {"Azure-AsyncOperation": status_url, "Retry-After": self._retry_after()}
-        if location:
-            headers["Location"] = result_url
-        return headers
 
     def _put_nsg(self, request: Request, claims: dict, sub: str, rg: str, name: str) -> Response:
         nsg_id = self._rid(sub, rg, NSG_TYPE, name)
@@ -839,7 +760,7 @@ class ArmService:
             names.add(rname.lower())
             rules.append(self._rule_body(nsg_id, rname, self._validate_rule(nsg_id, rname, raw.get("properties"))))
         self._check_rule_set(nsg_id, rules, names)
-        snapshot = self._snapshot(nsg_id)
+        snapshot = self.operations.snapshot(nsg_id)
         etag = _etag()
         new_body = {"name": name, "id": nsg_id, "etag": etag, "type": NSG_TYPE, "location": location.lower()}
         if body.get("tags") is not None:
@@ -858,7 +779,7 @@ class ArmService:
         op = self._start_network_write(request, existing, "PutNetworkSecurityGroupOperation", "put", snapshot)
         for r in rules:
             existing.rule_busy[r["name"].lower()] = op.until
-        return Response(status, self._render_nsg(existing), self._lro_headers(request, op, location=False))
+        return Response(status, self._render_nsg(existing), self.operations.headers(request, op, location=False))
 
     def _delete_nsg(self, request: Request, claims: dict, sub: str, rg: str, name: str) -> Response:
         nsg_id = self._rid(sub, rg, NSG_TYPE, name)
@@ -872,10 +793,10 @@ class ArmService:
         users = [x["id"] for x in props.get("networkInterfaces", []) + props.get("subnets", [])]
         if users:
             raise E.nsg_in_use(rec.body['id'], users)
-        snapshot = self._snapshot(nsg_id)
-        op = self._start_network_write(request, rec, "DeleteNetworkSecurityGroupOperation", "delete", snapshot)
-        rec.deleting = True
-        return Response(202, None, self._lro_headers(request, op, location=True))
+        snapshot = self.operations.snapshot(nsg_id)
+        op = self._start_network_write(request, rec, "DeleteNetworkSecurityGroupOperation", "delete", snapshot,
+                                       removes=True)
+        return Response(202, None, self.operations.headers(request, op, location=True))
 
     def _patch_nsg(self, request: Request, claims: dict, sub: str, rg: str, name: str) -> Response:
         rec = self._authorized(claims, sub, rg, NSG_TYPE, name, "write")
@@ -906,11 +827,11 @@ class ArmService:
             if current is None:
                 return Response(204)
             self._check_not_busy(rec, "DeleteSecurityRuleOperation")
-            snapshot = self._snapshot(nsg_id)
+            snapshot = self.operations.snapshot(nsg_id)
             rec.body["properties"]["securityRules"] = [r for r in rules if r is not current]
             rec.body["etag"] = _etag()
             op = self._start_network_write(request, rec, "DeleteSecurityRuleOperation", "delete", snapshot)
-            return Response(202, None, self._lro_headers(request, op, location=True))
+            return Response(202, None, self.operations.headers(request, op, location=True))
         # PUT
         body = self._json_body(request)
         self._check_not_busy(rec, "PutSecurityRuleOperation")
@@ -919,12 +840,12 @@ class ArmService:
         new_rule = self._rule_body(nsg_id, name, props)
         new_rules = [*rules, new_rule] if current is None else [new_rule if r is current else r for r in rules]
         self._check_rule_set(nsg_id, new_rules, {name.lower()})
-        snapshot = self._snapshot(nsg_id)
+        snapshot = self.operations.snapshot(nsg_id)
         rec.body["properties"]["securityRules"] = new_rules
         rec.body["etag"] = _etag()
         op = self._start_network_write(request, rec, "PutSecurityRuleOperation", "put", snapshot, rule_name=name)
         return Response(200 if current else 201, self._render_rule(rec, new_rule),
-                        self._lro_headers(request, op, location=False))
+                        self.operations.headers(request, op, location=False))
 
     # ------------------------------------------------------------------ virtual networks / subnets
     def _render_vnet(self, rec: Rec) -> dict:
@@ -1060,7 +981,7 @@ class ArmService:
                           "vnetEncryptionSupported": False, "hostedWorkloads": [], "tapConfigurations": []})
             props.pop("virtualMachine", None)
             props.pop("primary", None)
-        snapshot = self._snapshot(nic_id)
+        snapshot = self.operations.snapshot(nic_id)
         new_body = {k: v for k, v in body.items() if k not in ("id", "name", "type", "etag", "properties")}
         new_body.update({"name": name, "id": nic_id, "etag": _etag(), "type": NIC_TYPE, "location": location,
                          "properties": props})
@@ -1072,7 +993,7 @@ class ArmService:
             existing.body = new_body
             status = 200
         op = self._start_network_write(request, existing, "PutNicOperation", "put", snapshot)
-        return Response(status, self._render_nic(existing), self._lro_headers(request, op, location=False))
+        return Response(status, self._render_nic(existing), self.operations.headers(request, op, location=False))
 
     # ------------------------------------------------------------------ virtual machines
     def _vm_power(self, rec: Rec) -> tuple[str, bool]:
@@ -1080,15 +1001,15 @@ class ArmService:
         if rec.trans is not None:
             if time.monotonic() < rec.trans["until"]:
                 return rec.trans["code"], True
-            op = self.ops.get(rec.trans["op"])
-            if op is not None and op.status == "InProgress":
-                self._finish(op)
+            op = self.operations.get(rec.trans["op"])
+            if op is not None and op.running:
+                self.operations.finish(op)
             rec.trans = None
         return rec.power, False
 
     def _instance_view(self, rec: Rec) -> dict:
         code, moving = self._vm_power(rec)
-        now = _now_iso()
+        now = now_iso()
         statuses = [{"code": f"ProvisioningState/{'updating' if moving else 'succeeded'}", "level": "Info",
                      "displayStatus": "Updating" if moving else "Provisioning succeeded", "time": now},
                     {"code": f"PowerState/{code}", "level": "Info", "displayStatus": POWER_DISPLAY[code]}]
@@ -1154,13 +1075,12 @@ class ArmService:
         if noop:
             seconds = 0.0
         if moving:  # a newer action preempts the one in progress
-            old = self.ops.get(rec.trans["op"])
-            if old is not None and old.status == "InProgress":
-                old.status, old.end = "Failed", _now_iso()
-                old.error = E.operation_preempted()
+            old = self.operations.get(rec.trans["op"])
+            if old is not None:
+                self.operations.preempt(old)
         before = (rec.power, rec.hibernated)
-        op = self._new_op(request, "Microsoft.Compute", "action", rec.sub, rec.body["location"], rec.body["id"],
-                          seconds)
+        op = self.operations.start(request, provider="Microsoft.Compute", kind="action", name=verb, resource=rec,
+                                   seconds=seconds)
         hibernate = verb == "deallocate" and flag
 
         def done(rec=rec, target=plan[1], op=op) -> None:
@@ -1177,14 +1097,12 @@ class ArmService:
         if seconds > 0:
             rec.trans = {"code": plan[0], "target": plan[1], "until": op.until, "op": op.id}
         else:
-            self._finish(op)
-        status_url, location_url = self._op_urls(request, op)
-        return Response(202, None, {"Azure-AsyncOperation": status_url, "Location": location_url,
-                                    "Retry-After": self._retry_after()})
+            self.operations.finish(op)
+        return Response(202, None, self.operations.headers(request, op, location=True))
 
     # ------------------------------------------------------------------ operation status
     def _operation(self, request: Request, op_id: str, is_result: bool, ns: str) -> Response:
-        op = self.ops.get(op_id) or self.ops.get(op_id.lower())
+        op = self.operations.get(op_id)
         if op is None or op.provider.lower() != ns:
             raise E.operation_not_found(op_id)
         monitor = (request.arg("monitor") or "").lower() == "true"
