@@ -87,7 +87,7 @@ class Operations:
               snapshot: dict[str, Resource | None] | None = None) -> Operation:
         fault = self.fault(request)
         op = Operation(id=str(uuid.uuid4()), provider=provider, kind=kind, name=name, sub=resource.sub,
-                       location=resource.body["location"], resource_id=resource.body["id"], start=now_iso(),
+                       location=resource.location, resource_id=resource.id, start=now_iso(),
                        until=time.monotonic() + max(0.0, seconds), snapshot=snapshot)
         if fault is not None:
             op.fail_with = E.operation_failed(fault.get("error_code"))
@@ -103,8 +103,12 @@ class Operations:
         resource.busy_until, resource.busy_op, resource.busy_name = op.until, op.id, name
         if removes:
             resource.deleting = True
-            key = resource.body["id"].lower()
-            op.on_success = lambda: self.resources.pop(key, None)
+            key = resource.id.lower()
+
+            def remove() -> None:
+                self.resources.pop(key, None)
+
+            op.on_success = remove
         return op
 
     def finish(self, op: Operation) -> None:
