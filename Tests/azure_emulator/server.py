@@ -25,13 +25,10 @@ from .arm import ArmService
 from .arm import errors as arm_errors
 from .control import ControlSurface
 from .http import Headers, Request, Response
+from .identity import IdentityService
+from .identity import errors as identity_errors
 from .scenario import load_scenario
 import contextlib
-
-try:  # the identity engineer's module; ARM still works for unit tests without it
-    from .identity import IdentityService
-except ImportError:  # pragma: no cover - only while identity.py is missing
-    IdentityService = None  # type: ignore[assignment,misc]
 
 FAULT_KINDS = ("429", "500", "503", "reset", "latency", "lro_failed")
 SENSITIVE_QUERY = {"code", "client_secret", "client_assertion", "refresh_token", "access_token", "assertion",
@@ -155,17 +152,12 @@ class Emulator:
         self.login_url = ""
         self.arm_url = ""
         self.ca_bundle = ""
-        self.identity = self._new_identity(self.scenario)
+        self.identity = IdentityService(self.scenario, self.scenario.get("settings"), lambda: self.login_url)
         self.arm = ArmService(self.scenario, self.identity, lro_fault=self._take_lro_fault,
                               login_url=lambda: self.login_url)
         self.control = ControlSurface(self)
 
     # ------------------------------------------------------------------ lifecycle
-    def _new_identity(self, scenario: dict):
-        if IdentityService is None:
-            return None
-        return IdentityService(scenario, scenario.get("settings"), lambda: self.login_url)
-
     def start(self) -> Emulator:
         if self._servers:
             return self
@@ -217,24 +209,19 @@ class Emulator:
 
     @property
     def identity_endpoint(self) -> str:
-        path = getattr(self.identity, "app_service_path", "/msi/token")
-        return f"{self.login_url}{path}"
+        return f"{self.login_url}{self.identity.app_service_path}"
 
     @property
-    def identity_header(self) -> str | None:
-        return getattr(self.identity, "identity_header", None)
+    def identity_header(self) -> str:
+        return self.identity.identity_header
 
     @property
     def oproxy_url(self) -> str:
-        return f"{self.login_url}{getattr(self.identity, 'oproxy_path', '/obtain-token')}"
+        return f"{self.login_url}{self.identity.oproxy_path}"
 
     @property
     def credentials(self) -> dict:
-        if self.identity is not None:
-            return self.identity.credentials
-        return {app["name"]: {"client_id": app["client_id"], "tenant_id": app["tenant"],
-                              "secret": (app.get("secrets") or [{}])[0].get("value")}
-                for app in self.scenario.get("apps", [])}
+        return self.identity.credentials
 
     def info(self) -> dict:
         """What the standalone ready file holds."""
@@ -289,8 +276,7 @@ class Emulator:
             self._faults.clear()
 
     def expire_all_tokens(self) -> None:
-        if self.identity is not None:
-            self.identity.expire_all_tokens()
+        self.identity.expire_all_tokens()
 
     def reset(self, scenario: Any = None) -> None:
         """Back to the scenario's initial state (a new scenario when given); log and faults cleared. Tokens
@@ -299,10 +285,9 @@ class Emulator:
             self._scenario_source = copy.deepcopy(scenario)
         new = load_scenario(self._scenario_source)
         self.scenario = new
-        if self.identity is not None:
-            # the same IdentityService (ARM holds it too): new directory and settings, same signing key, issued
-            # tokens still valid, earlier expire_all_tokens() forgotten
-            self.identity.reset(new, new.get("settings"))
+        # the same IdentityService (ARM holds it too): new directory and settings, same signing key, issued
+        # tokens still valid, earlier expire_all_tokens() forgotten
+        self.identity.reset(new, new.get("settings"))
         self.arm.load(new)
         self.clear_faults()
         self.clear_log()
@@ -343,12 +328,11 @@ class Emulator:
                 else:
                     return self._fault_response(request, fault), True
             if request.listener == "login":
-                response = self.identity.handle(request) if self.identity is not None else None
+                response = self.identity.handle(request)
                 if request.client is None:
                     request.client = self._login_client(request)
                 if response is None:
-                    response = Response(404, {"error": "not_found", "error_description":
-                                              f"No Entra ID endpoint at {request.path}."})
+                    response = identity_errors.no_endpoint(request.path)
                 return response, True
             return self.arm.handle(request), True
         except _Reset:
@@ -369,20 +353,10 @@ class Emulator:
         return client
 
     def _fault_response(self, request: Request, fault: dict) -> Response:
-        kind, retry = fault["kind"], str(fault["retry_after"])
-        headers = {"Retry-After": retry} if kind in ("429", "503") else {}
-        if request.listener == "login":
-            error, code, text = {
-                "429": ("temporarily_unavailable", 50196, "The server is throttling this client. Retry later."),
-                "500": ("server_error", 90033, "A transient error has occurred. Please try again."),
-                "503": ("temporarily_unavailable", 90033, "A transient error has occurred. Please try again."),
-            }[kind]
-            now = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
-            return Response(int(kind), {"error": fault["error_code"] or error,
-                                        "error_description": f"AADSTS{code}: {text}", "error_codes": [code],
-                                        "timestamp": now, "trace_id": "00000000-0000-0000-0000-000000000000",
-                                        "correlation_id": "00000000-0000-0000-0000-000000000000"}, headers)
+        kind = fault["kind"]
         retry_after, code = int(fault["retry_after"]), fault["error_code"]
+        if request.listener == "login":
+            return identity_errors.fault_response(kind, code, retry_after)
         if kind == "429":
             return arm_errors.throttled(retry_after, code).response()
         if kind == "503":
