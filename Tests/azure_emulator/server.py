@@ -30,7 +30,10 @@ from .identity import errors as identity_errors
 from .scenario import load_scenario
 import contextlib
 
-FAULT_KINDS = ("429", "500", "503", "reset", "latency", "lro_failed")
+FAULT_KINDS = ("429", "500", "503", "reset", "latency", "redirect", "lro_failed")
+REQUEST_FAULTS = ("429", "500", "503", "reset", "latency", "redirect")   # act on the request itself (lro_failed: on
+                                                                          # the long-running operation it starts)
+REDIRECT_STATUSES = (301, 302, 307, 308)
 SENSITIVE_QUERY = {"code", "client_secret", "client_assertion", "refresh_token", "access_token", "assertion",
                    "password", "id_token", "session_state", "client_info"}
 
@@ -252,18 +255,37 @@ class Emulator:
 
     def inject_fault(self, kind: str, *, method: str | None = None, path_contains: str | None = None,
                      count: int = 1, retry_after: int = 1, delay_seconds: float = 0.0,
-                     error_code: str | None = None, listener: str | None = None) -> dict:
-        """Make the next `count` matching requests fail (or slow down). Returns the fault record."""
+                     error_code: str | None = None, listener: str | None = None, status: int | None = None,
+                     location: str | None = None) -> dict:
+        """Make the next `count` matching requests (method, a substring of path + query, listener) fail. Kinds:
+        429 / 500 / 503 answer the listener's error (ARM's or Entra's; Retry-After on 429 and 503, `error_code`
+        replaces the code); reset drops the connection; latency waits `delay_seconds`, then serves; redirect
+        answers `status` (301, 302, 307 or 308; default 307) with `Location: location` (absolute or relative, e.g.
+        another host); lro_failed makes the long-running operation the request starts fail (rolled back).
+        Returns the fault record."""
         kind = str(kind)
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
         if int(count) < 1:
             raise ValueError("count must be at least 1")
+        if kind == "redirect":
+            if not location:
+                raise ValueError("a redirect fault needs the location to redirect to")
+            allowed = ", ".join(map(str, REDIRECT_STATUSES))
+            try:
+                status = 307 if status is None else int(status)
+            except (TypeError, ValueError):
+                raise ValueError(f"redirect status {status!r} is not one of {allowed}") from None
+            if status not in REDIRECT_STATUSES:
+                raise ValueError(f"redirect status {status!r} is not one of {allowed}")
+        elif status is not None or location is not None:
+            raise ValueError(f"status and location apply to redirect faults only, not to {kind!r}")
         with self._fault_lock:
             self._fault_seq += 1
             fault = {"id": self._fault_seq, "kind": kind, "method": method.upper() if method else None,
                      "path_contains": path_contains, "count": int(count), "retry_after": int(retry_after),
-                     "delay_seconds": float(delay_seconds), "error_code": error_code, "listener": listener}
+                     "delay_seconds": float(delay_seconds), "error_code": error_code, "listener": listener,
+                     "status": status, "location": location}
             self._faults.append(fault)
             return dict(fault)
 
@@ -319,7 +341,7 @@ class Emulator:
         if request.path == "/_emulator" or request.path.startswith("/_emulator/"):
             return self.control.handle(request), False
         try:
-            fault = self._take_fault(request, ("429", "500", "503", "reset", "latency"))
+            fault = self._take_fault(request, REQUEST_FAULTS)
             if fault is not None:
                 if fault["kind"] == "latency":
                     time.sleep(fault["delay_seconds"])
@@ -354,6 +376,8 @@ class Emulator:
 
     def _fault_response(self, request: Request, fault: dict) -> Response:
         kind = fault["kind"]
+        if kind == "redirect":  # the same on both listeners: nothing behind it sees the request
+            return Response(fault["status"], None, {"Location": fault["location"]})
         retry_after, code = int(fault["retry_after"]), fault["error_code"]
         if request.listener == "login":
             return identity_errors.fault_response(kind, code, retry_after)
