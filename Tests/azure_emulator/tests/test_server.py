@@ -371,6 +371,7 @@ def test_standalone_ready_file_and_clean_stop(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-m", "Tests.azure_emulator", "--scenario", "default",
                              "--ready-file", str(ready)], cwd=ROOT, stderr=subprocess.PIPE)
     try:
+        assert proc.stderr is not None
         deadline = time.monotonic() + 30
         while not ready.exists():
             assert proc.poll() is None, proc.stderr.read().decode()
