@@ -1,8 +1,10 @@
 """The emulator core: two HTTPS listeners on loopback (Entra ID "login" and Resource Manager "arm"), a CA made at
-start, the request log, fault injection and the control surface. See `Emulator` for the Python API.
+start, the request log, dispatch (control surface, injected faults, then the identity or the ARM service). See
+`Emulator` for the Python API; faults.py for the fault kinds, control.py for the HTTPS control surface.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -22,24 +24,15 @@ from urllib.parse import parse_qs, unquote
 import trustme
 
 from .arm import ArmService
-from .arm import errors as arm_errors
 from .control import ControlSurface
+from .faults import REQUEST_FAULTS, ConnectionReset, Fault, Faults
 from .http import Headers, Request, Response
 from .identity import IdentityService
 from .identity import errors as identity_errors
 from .scenario import load_scenario
-import contextlib
 
-FAULT_KINDS = ("429", "500", "503", "reset", "latency", "redirect", "lro_failed")
-REQUEST_FAULTS = ("429", "500", "503", "reset", "latency", "redirect")   # act on the request itself (lro_failed: on
-                                                                          # the long-running operation it starts)
-REDIRECT_STATUSES = (301, 302, 307, 308)
 SENSITIVE_QUERY = {"code", "client_secret", "client_assertion", "refresh_token", "access_token", "assertion",
                    "password", "id_token", "session_state", "client_info"}
-
-
-class _Reset(Exception):
-    """Raised by the dispatcher to make the handler drop the connection with a TCP reset."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -106,7 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.server.emulator
         try:
             response, logged = emulator._dispatch(request)
-        except _Reset:
+        except ConnectionReset:
             emulator._log(request, 0, started)
             self.close_connection = True
             try:
@@ -149,9 +142,7 @@ class Emulator:
         self._log_lock = threading.Lock()
         self._log_entries: list[dict] = []
         self._seq = 0
-        self._fault_lock = threading.Lock()
-        self._faults: list[dict] = []
-        self._fault_seq = 0
+        self._faults = Faults()
         self.login_url = ""
         self.arm_url = ""
         self.ca_bundle = ""
@@ -257,45 +248,17 @@ class Emulator:
                      count: int = 1, retry_after: int = 1, delay_seconds: float = 0.0,
                      error_code: str | None = None, listener: str | None = None, status: int | None = None,
                      location: str | None = None) -> dict:
-        """Make the next `count` matching requests (method, a substring of path + query, listener) fail. Kinds:
-        429 / 500 / 503 answer the listener's error (ARM's or Entra's; Retry-After on 429 and 503, `error_code`
-        replaces the code); reset drops the connection; latency waits `delay_seconds`, then serves; redirect
-        answers `status` (301, 302, 307 or 308; default 307) with `Location: location` (absolute or relative, e.g.
-        another host); lro_failed makes the long-running operation the request starts fail (rolled back).
-        Returns the fault record."""
-        kind = str(kind)
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
-        if int(count) < 1:
-            raise ValueError("count must be at least 1")
-        if kind == "redirect":
-            if not location:
-                raise ValueError("a redirect fault needs the location to redirect to")
-            allowed = ", ".join(map(str, REDIRECT_STATUSES))
-            try:
-                status = 307 if status is None else int(status)
-            except (TypeError, ValueError):
-                raise ValueError(f"redirect status {status!r} is not one of {allowed}") from None
-            if status not in REDIRECT_STATUSES:
-                raise ValueError(f"redirect status {status!r} is not one of {allowed}")
-        elif status is not None or location is not None:
-            raise ValueError(f"status and location apply to redirect faults only, not to {kind!r}")
-        with self._fault_lock:
-            self._fault_seq += 1
-            fault = {"id": self._fault_seq, "kind": kind, "method": method.upper() if method else None,
-                     "path_contains": path_contains, "count": int(count), "retry_after": int(retry_after),
-                     "delay_seconds": float(delay_seconds), "error_code": error_code, "listener": listener,
-                     "status": status, "location": location}
-            self._faults.append(fault)
-            return dict(fault)
+        """Make the next `count` matching requests (method, a substring of path + query, listener) fail: kinds
+        429 500 503 reset latency redirect lro_failed (see faults.py). Returns the fault record."""
+        return self._faults.inject(kind, method=method, path_contains=path_contains, count=count,
+                                   retry_after=retry_after, delay_seconds=delay_seconds, error_code=error_code,
+                                   listener=listener, status=status, location=location)
 
     def faults(self) -> list[dict]:
-        with self._fault_lock:
-            return [dict(f) for f in self._faults]
+        return self._faults.pending()
 
     def clear_faults(self) -> None:
-        with self._fault_lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def expire_all_tokens(self) -> None:
         self.identity.expire_all_tokens()
@@ -315,40 +278,18 @@ class Emulator:
         self.clear_log()
 
     # ------------------------------------------------------------------ dispatch
-    def _take_fault(self, request: Request, kinds: tuple[str, ...]) -> dict | None:
-        target = request.path + ("?" + request.raw_query if request.raw_query else "")
-        with self._fault_lock:
-            for fault in self._faults:
-                if fault["kind"] not in kinds:
-                    continue
-                if fault["method"] and fault["method"] != request.method:
-                    continue
-                if fault["listener"] and fault["listener"] != request.listener:
-                    continue
-                if fault["path_contains"] and fault["path_contains"].lower() not in target.lower():
-                    continue
-                fault["count"] -= 1
-                if fault["count"] <= 0:
-                    self._faults.remove(fault)
-                return dict(fault)
-        return None
-
-    def _take_lro_fault(self, request: Request) -> dict | None:
-        return self._take_fault(request, ("lro_failed",))
+    def _take_lro_fault(self, request: Request) -> Fault | None:
+        return self._faults.take(request, ("lro_failed",))
 
     def _dispatch(self, request: Request) -> tuple[Response, bool]:
-        """(response, whether to log it). Raises _Reset for an injected connection reset."""
+        """(response, whether to log it). Raises ConnectionReset for an injected connection reset."""
         if request.path == "/_emulator" or request.path.startswith("/_emulator/"):
             return self.control.handle(request), False
         try:
-            fault = self._take_fault(request, REQUEST_FAULTS)
-            if fault is not None:
-                if fault["kind"] == "latency":
-                    time.sleep(fault["delay_seconds"])
-                elif fault["kind"] == "reset":
-                    raise _Reset()
-                else:
-                    return self._fault_response(request, fault), True
+            fault = self._faults.take(request, REQUEST_FAULTS)
+            injected = fault.apply(request) if fault is not None else None
+            if injected is not None:
+                return injected, True
             if request.listener == "login":
                 response = self.identity.handle(request)
                 if request.client is None:
@@ -357,7 +298,7 @@ class Emulator:
                     response = identity_errors.no_endpoint(request.path)
                 return response, True
             return self.arm.handle(request), True
-        except _Reset:
+        except ConnectionReset:
             raise
         except Exception as exc:  # an emulator bug: answer like a 500 so the client shows it, and print it
             traceback.print_exc()
@@ -373,19 +314,6 @@ class Emulator:
             except (UnicodeDecodeError, ValueError):
                 client = None
         return client
-
-    def _fault_response(self, request: Request, fault: dict) -> Response:
-        kind = fault["kind"]
-        if kind == "redirect":  # the same on both listeners: nothing behind it sees the request
-            return Response(fault["status"], None, {"Location": fault["location"]})
-        retry_after, code = int(fault["retry_after"]), fault["error_code"]
-        if request.listener == "login":
-            return identity_errors.fault_response(kind, code, retry_after)
-        if kind == "429":
-            return arm_errors.throttled(retry_after, code).response()
-        if kind == "503":
-            return arm_errors.service_unavailable(retry_after, code).response()
-        return arm_errors.internal_server_error(code).response()
 
     def _log(self, request: Request, status: int, started: float) -> None:
         query = {k: ("***" if k.lower() in SENSITIVE_QUERY else v[0]) for k, v in request.query.items() if v}

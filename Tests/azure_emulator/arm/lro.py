@@ -4,7 +4,7 @@ A write that takes time answers at once (201/200 for PUT, 202 for DELETE and POS
 `Azure-AsyncOperation` status URL (and for DELETE / actions a `Location` result URL) and `Retry-After`; the
 operation finishes `seconds` later, when the next request arrives (`Operations.settle`). The status URL answers
 {"status": "InProgress" | "Succeeded" | "Failed", ...}; the result URL answers 202 while running, then the
-outcome (204 for a delete, the resource for a put, 200 for an action, the error for a failure).
+outcome (204 for a delete, the resource for a put, an action's `result` or an empty 200, the error for a failure).
 
 URL shapes differ by provider, as in Azure: Microsoft.Network gives `.../operations/{id}` and
 `.../operationResults/{id}`; Microsoft.Compute gives `.../operations/{id}?p=...` and the same URL with
@@ -29,6 +29,7 @@ from . import errors as E
 from .errors import ArmError
 
 if TYPE_CHECKING:
+    from ..faults import Fault
     from .router import Call
     from .store import Resource
 
@@ -54,6 +55,7 @@ class Operation:
     error: ArmError | None = None
     fail_with: ArmError | None = None  # set at start by an injected lro_failed fault
     snapshot: dict[str, Resource | None] | None = None  # lower id -> copy (None: did not exist), for rollback
+    result: Any = None             # an action's outcome, answered by the result URL once it succeeded
     on_success: Callable[[], None] | None = None
     on_failure: Callable[[], None] | None = None
 
@@ -66,7 +68,7 @@ class Operations:
     """The long-running operations of one scenario and the resources they change (lower-cased id -> Resource)."""
 
     def __init__(self, resources: dict[str, Resource], settings: dict,
-                 fault: Callable[[Request], dict | None] | None = None):
+                 fault: Callable[[Request], Fault | None] | None = None):
         self.resources = resources
         self.settings = settings
         self.fault = fault or (lambda request: None)
@@ -90,7 +92,7 @@ class Operations:
                        location=resource.location, resource_id=resource.id, start=now_iso(),
                        until=time.monotonic() + max(0.0, seconds), snapshot=snapshot)
         if fault is not None:
-            op.fail_with = E.operation_failed(fault.get("error_code"))
+            op.fail_with = E.operation_failed(fault.error_code)
         self.by_id[op.id] = op
         return op
 
@@ -196,6 +198,8 @@ def get_operation_result(call: Call) -> Response:
         return Response(202, None, {"Location": location, "Retry-After": str(call.arm.operations.retry_after)})
     if op.error is not None:
         return Response(op.error.status, {"error": op.error.operation_error()})
+    if op.result is not None:
+        return Response(200, op.result)
     if op.kind == "delete":
         return Response(204)
     if op.kind == "put":

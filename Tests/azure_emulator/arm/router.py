@@ -7,8 +7,9 @@ once; "%2F" inside a name stays part of the name). Before the handler runs, the 
   names another one): 403 AuthorizationFailed;
 - then, when the template has {resourceGroupName}, that the group exists: 404 ResourceGroupNotFound.
 RBAC comes before existence, as in ARM: a caller without access learns nothing about what exists.
-A path no row matches is 405 HttpMethodNotAllowed when rows match it with other methods, 400 InvalidResourceType
-when it names a provider type no row serves, else 404 InvalidRequestUri.
+A path no row matches is 405 HttpMethodNotAllowed when rows match it with other methods; outside /subscriptions
+404 InvalidRequestUri "not valid for Azure Resource Manager"; 400 InvalidResourceType when it names a provider type
+no row serves; else 404 InvalidRequestUri.
 """
 from __future__ import annotations
 
@@ -182,6 +183,8 @@ class Router:
 
     def _no_route(self, request: Request, segs: list[str]) -> E.ArmError:
         low = [s.lower() for s in segs]
+        if low[:1] != ["subscriptions"]:
+            return E.unknown_path(request.path)
         at = 2 if low[2:3] == ["providers"] else 4 if low[2:3] == ["resourcegroups"] and low[4:5] == ["providers"] \
             else None
         if at is not None and len(segs) >= at + 3 and f"{low[at + 1]}/{low[at + 2]}" not in self.provider_types:

@@ -5,8 +5,9 @@
 2. `api-version`, required on every call (400 MissingApiVersionParameter / InvalidApiVersionParameter); any
    well-formed YYYY-MM-DD[-preview] value is accepted.
 3. Long-running operations whose time has come finish (lro.py).
-4. The path: outside /subscriptions -> 404; the subscription must exist (404 SubscriptionNotFound) and belong to
-   the token's tenant (401 InvalidAuthenticationTokenTenant); then the route table (routes.py, router.py).
+4. The path: under /subscriptions/{id} the subscription must exist (404 SubscriptionNotFound) and belong to the
+   token's tenant (401 InvalidAuthenticationTokenTenant); then the route table (routes.py, router.py), which also
+   serves tenant-level paths (/providers/...) when a row names one.
 Every answer carries x-ms-request-id, x-ms-correlation-request-id (the client's, when it sent one),
 x-ms-routing-request-id and the remaining-requests header of its kind, as ARM's do.
 
@@ -21,17 +22,20 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..http import Request, Response
-from ..identity import TokenRejected
+from ..identity import IdentityService, TokenRejected
 from . import errors as E
 from .errors import ArmError
-from .router import Router, segments
+from .router import Route, Router, segments
 from .routes import ROUTES
 from .store import ArmStore
+
+if TYPE_CHECKING:
+    from ..faults import Fault
 
 PUBLIC_AUDIENCES = {
     "https://management.azure.com", "https://management.azure.com/",
@@ -47,9 +51,12 @@ ROUTER = Router(ROUTES)
 class ArmService:
     """The ARM listener's service. Thread-safe: one lock around each request."""
 
-    def __init__(self, scenario: dict, identity: Any, *, lro_fault: Callable[[Request], dict | None] | None = None,
-                 login_url: Callable[[], str] | None = None):
+    def __init__(self, scenario: dict, identity: IdentityService | None, *,
+                 lro_fault: Callable[[Request], Fault | None] | None = None,
+                 login_url: Callable[[], str] | None = None, routes: Sequence[Route] = ROUTES):
+        """`routes`: the route table (routes.ROUTES; tests may add rows of their own)."""
         self.identity = identity
+        self.router = ROUTER if routes is ROUTES else Router(routes)
         self.lro_fault = lro_fault or (lambda request: None)
         self.login_url = login_url or (lambda: "")
         self.lock = threading.RLock()
@@ -100,15 +107,13 @@ class ArmService:
         with self.lock:
             store = self.store
             segs = segments(request)
-            if not segs or segs[0].lower() != "subscriptions":
-                raise E.unknown_path(request.path)
             subscription = None
-            if len(segs) > 1:
+            if len(segs) > 1 and segs[0].lower() == "subscriptions":
                 subscription = store.subscription(segs[1])
                 tid = claims.get("tid")
                 if tid and tid.lower() != subscription.tenant_id.lower():
                     raise E.wrong_token_tenant(tid, subscription.tenant_id, self.login_url())
-            return ROUTER.dispatch(store, request, claims, subscription, segs)
+            return self.router.dispatch(store, request, claims, subscription, segs)
 
     def _authenticate(self, request: Request) -> dict:
         if self.identity is None:

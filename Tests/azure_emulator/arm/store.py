@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ..http import Request
 from ..scenario import resolved_assignments
@@ -17,6 +17,9 @@ from .models import Resource
 from .network import models as network
 from .resources.models import ResourceGroup, Subscription
 
+if TYPE_CHECKING:
+    from ..faults import Fault
+
 R = TypeVar("R", bound=Resource)
 
 # Per resource group, in this order (the MAC addresses of NICs count what was loaded before them; VMs link NICs).
@@ -27,7 +30,7 @@ LOADERS: tuple[Callable[[ArmStore, ResourceGroup, dict], None], ...] = (
 
 
 class ArmStore:
-    def __init__(self, scenario: dict, lro_fault: Callable[[Request], dict | None] | None = None):
+    def __init__(self, scenario: dict, lro_fault: Callable[[Request], Fault | None] | None = None):
         self.scenario = scenario
         self.settings: dict = scenario["settings"]
         self.roles = RoleModel(scenario.get("custom_roles", []), resolved_assignments(scenario))
