@@ -1,10 +1,10 @@
 """The machinery of the declarative route table (routes.py): rows, matching, and the Call a handler receives.
 
-A row is (method, URL template as the REST specs write it, handler, RBAC action[, linked actions, scope]).
+A row is (method, URL template as the REST specs write it, handler, RBAC action[, linked actions]).
 Matching goes by path segments: literal segments match case-insensitively, `{name}` matches one segment (decoded
 once; "%2F" inside a name stays part of the name). Before the handler runs, the router
-- checks the row's RBAC action over the row's scope (the URL up to its last template variable, unless the row
-  names another one): 403 AuthorizationFailed;
+- checks the row's RBAC action over the row's scope, the URL up to its last template variable (a list's scope is
+  its subscription or resource group, an action's the resource): 403 AuthorizationFailed;
 - then, when the template has {resourceGroupName}, that the group exists: 404 ResourceGroupNotFound.
 RBAC comes before existence, as in ARM: a caller without access learns nothing about what exists.
 A path no row matches is 405 HttpMethodNotAllowed when rows match it with other methods; outside /subscriptions
@@ -33,7 +33,6 @@ class Route:
     handler: Handler
     action: str | None            # RBAC action the router checks; None: the handler checks what applies itself
     linked: tuple[str, ...] = ()  # linked actions the handler may check (join/action on referenced resources)
-    scope: str | None = None      # the template variable that ends the RBAC scope (default: the last one)
     path: PathTemplate = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -185,8 +184,12 @@ class Router:
         low = [s.lower() for s in segs]
         if low[:1] != ["subscriptions"]:
             return E.unknown_path(request.path)
-        at = 2 if low[2:3] == ["providers"] else 4 if low[2:3] == ["resourcegroups"] and low[4:5] == ["providers"] \
-            else None
+        # where "providers" stands: /subscriptions/{id}/providers/... or .../resourceGroups/{name}/providers/...
+        at = None
+        if low[2:3] == ["providers"]:
+            at = 2
+        elif low[2:3] == ["resourcegroups"] and low[4:5] == ["providers"]:
+            at = 4
         if at is not None and len(segs) >= at + 3 and f"{low[at + 1]}/{low[at + 2]}" not in self.provider_types:
             return E.invalid_resource_type(segs[at + 2], segs[at + 1], request.arg("api-version"))
         return E.invalid_request_uri(request.path)
@@ -204,9 +207,9 @@ class Router:
 
     @staticmethod
     def scope(call: Call) -> str:
-        """The URL up to the row's scope variable, with the subscription id and the group's name as stored."""
+        """The URL up to its last template variable, with the subscription id and the group's name as stored."""
         route = call.route
-        last = route.scope or route.path.variables[-1]
+        last = route.path.variables[-1] if route.path.variables else None
         values = dict(call.params)
         if call.subscription is not None:
             values["subscriptionId"] = call.sub
