@@ -3,7 +3,6 @@ the role model. Loaded from the scenario by each provider's loader, in LOADERS o
 """
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -98,7 +97,7 @@ class ArmStore:
     def state(self) -> dict:
         """Every subscription and resource as GET returns it (VMs with their instance view), and the child
         resources (rules, subnets) on their own, keyed by lower-cased id."""
-        out: dict[str, dict] = {sub.id.lower(): copy.deepcopy(sub.body) for sub in self.subscriptions.values()}
+        out: dict[str, dict] = {sub.id.lower(): sub.render() for sub in self.subscriptions.values()}
         for key, resource in self.resources.items():
             body = resource.render(self, expand=True)
             out[key] = body
