@@ -8,8 +8,10 @@ GET    /_emulator/resource?id=ID        one resource as GET returns it (404 if a
 POST   /_emulator/reset                 {"scenario": name | dict | null}
 POST   /_emulator/scenario              {"scenario": name | dict}  (load another scenario)
 GET    /_emulator/faults                pending faults
-POST   /_emulator/faults                {"kind", "method", "path_contains", "count", "retry_after",
-                                         "delay_seconds", "error_code"}
+POST   /_emulator/faults                {"kind", "method", "path_contains", "listener", "count",
+                                         "retry_after", "delay_seconds", "error_code", "status", "location"}
+                                        (kinds: 429 500 503 reset latency redirect lro_failed; see
+                                         Emulator.inject_fault)
 DELETE /_emulator/faults                drop pending faults
 POST   /_emulator/expire-tokens         every access token issued so far is expired
 Requests to the control surface are not written to the request log.
@@ -71,7 +73,7 @@ class ControlSurface:
                     return Response(204)
                 if method == "POST":
                     allowed = {"method", "path_contains", "count", "retry_after", "delay_seconds", "error_code",
-                               "listener"}
+                               "listener", "status", "location"}
                     fault = emu.inject_fault(str(body.get("kind")), **{k: v for k, v in body.items() if k in allowed})
                     return Response(201, fault)
             if route == "expire-tokens" and method == "POST":

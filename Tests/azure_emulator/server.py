@@ -1,8 +1,10 @@
 """The emulator core: two HTTPS listeners on loopback (Entra ID "login" and Resource Manager "arm"), a CA made at
-start, the request log, fault injection and the control surface. See `Emulator` for the Python API.
+start, the request log, dispatch (control surface, injected faults, then the identity or the ARM service). See
+`Emulator` for the Python API; faults.py for the fault kinds, control.py for the HTTPS control surface.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -23,22 +25,14 @@ import trustme
 
 from .arm import ArmService
 from .control import ControlSurface
+from .faults import REQUEST_FAULTS, ConnectionReset, Fault, Faults
 from .http import Headers, Request, Response
+from .identity import IdentityService
+from .identity import errors as identity_errors
 from .scenario import load_scenario
-import contextlib
 
-try:  # the identity engineer's module; ARM still works for unit tests without it
-    from .identity import IdentityService
-except ImportError:  # pragma: no cover - only while identity.py is missing
-    IdentityService = None  # type: ignore[assignment,misc]
-
-FAULT_KINDS = ("429", "500", "503", "reset", "latency", "lro_failed")
 SENSITIVE_QUERY = {"code", "client_secret", "client_assertion", "refresh_token", "access_token", "assertion",
                    "password", "id_token", "session_state", "client_info"}
-
-
-class _Reset(Exception):
-    """Raised by the dispatcher to make the handler drop the connection with a TCP reset."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -105,7 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.server.emulator
         try:
             response, logged = emulator._dispatch(request)
-        except _Reset:
+        except ConnectionReset:
             emulator._log(request, 0, started)
             self.close_connection = True
             try:
@@ -148,23 +142,16 @@ class Emulator:
         self._log_lock = threading.Lock()
         self._log_entries: list[dict] = []
         self._seq = 0
-        self._fault_lock = threading.Lock()
-        self._faults: list[dict] = []
-        self._fault_seq = 0
+        self._faults = Faults()
         self.login_url = ""
         self.arm_url = ""
         self.ca_bundle = ""
-        self.identity = self._new_identity(self.scenario)
+        self.identity = IdentityService(self.scenario, self.scenario.get("settings"), lambda: self.login_url)
         self.arm = ArmService(self.scenario, self.identity, lro_fault=self._take_lro_fault,
                               login_url=lambda: self.login_url)
         self.control = ControlSurface(self)
 
     # ------------------------------------------------------------------ lifecycle
-    def _new_identity(self, scenario: dict):
-        if IdentityService is None:
-            return None
-        return IdentityService(scenario, scenario.get("settings"), lambda: self.login_url)
-
     def start(self) -> Emulator:
         if self._servers:
             return self
@@ -216,24 +203,19 @@ class Emulator:
 
     @property
     def identity_endpoint(self) -> str:
-        path = getattr(self.identity, "app_service_path", "/msi/token")
-        return f"{self.login_url}{path}"
+        return f"{self.login_url}{self.identity.app_service_path}"
 
     @property
-    def identity_header(self) -> str | None:
-        return getattr(self.identity, "identity_header", None)
+    def identity_header(self) -> str:
+        return self.identity.identity_header
 
     @property
     def oproxy_url(self) -> str:
-        return f"{self.login_url}{getattr(self.identity, 'oproxy_path', '/obtain-token')}"
+        return f"{self.login_url}{self.identity.oproxy_path}"
 
     @property
     def credentials(self) -> dict:
-        if self.identity is not None:
-            return self.identity.credentials
-        return {app["name"]: {"client_id": app["client_id"], "tenant_id": app["tenant"],
-                              "secret": (app.get("secrets") or [{}])[0].get("value")}
-                for app in self.scenario.get("apps", [])}
+        return self.identity.credentials
 
     def info(self) -> dict:
         """What the standalone ready file holds."""
@@ -264,32 +246,22 @@ class Emulator:
 
     def inject_fault(self, kind: str, *, method: str | None = None, path_contains: str | None = None,
                      count: int = 1, retry_after: int = 1, delay_seconds: float = 0.0,
-                     error_code: str | None = None, listener: str | None = None) -> dict:
-        """Make the next `count` matching requests fail (or slow down). Returns the fault record."""
-        kind = str(kind)
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
-        if int(count) < 1:
-            raise ValueError("count must be at least 1")
-        with self._fault_lock:
-            self._fault_seq += 1
-            fault = {"id": self._fault_seq, "kind": kind, "method": method.upper() if method else None,
-                     "path_contains": path_contains, "count": int(count), "retry_after": int(retry_after),
-                     "delay_seconds": float(delay_seconds), "error_code": error_code, "listener": listener}
-            self._faults.append(fault)
-            return dict(fault)
+                     error_code: str | None = None, listener: str | None = None, status: int | None = None,
+                     location: str | None = None) -> dict:
+        """Make the next `count` matching requests (method, a substring of path + query, listener) fail: kinds
+        429 500 503 reset latency redirect lro_failed (see faults.py). Returns the fault record."""
+        return self._faults.inject(kind, method=method, path_contains=path_contains, count=count,
+                                   retry_after=retry_after, delay_seconds=delay_seconds, error_code=error_code,
+                                   listener=listener, status=status, location=location)
 
     def faults(self) -> list[dict]:
-        with self._fault_lock:
-            return [dict(f) for f in self._faults]
+        return self._faults.pending()
 
     def clear_faults(self) -> None:
-        with self._fault_lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def expire_all_tokens(self) -> None:
-        if self.identity is not None:
-            self.identity.expire_all_tokens()
+        self.identity.expire_all_tokens()
 
     def reset(self, scenario: Any = None) -> None:
         """Back to the scenario's initial state (a new scenario when given); log and faults cleared. Tokens
@@ -298,59 +270,35 @@ class Emulator:
             self._scenario_source = copy.deepcopy(scenario)
         new = load_scenario(self._scenario_source)
         self.scenario = new
-        if self.identity is not None:
-            # the same IdentityService (ARM holds it too): new directory and settings, same signing key, issued
-            # tokens still valid, earlier expire_all_tokens() forgotten
-            self.identity.reset(new, new.get("settings"))
+        # the same IdentityService (ARM holds it too): new directory and settings, same signing key, issued
+        # tokens still valid, earlier expire_all_tokens() forgotten
+        self.identity.reset(new, new.get("settings"))
         self.arm.load(new)
         self.clear_faults()
         self.clear_log()
 
     # ------------------------------------------------------------------ dispatch
-    def _take_fault(self, request: Request, kinds: tuple[str, ...]) -> dict | None:
-        target = request.path + ("?" + request.raw_query if request.raw_query else "")
-        with self._fault_lock:
-            for fault in self._faults:
-                if fault["kind"] not in kinds:
-                    continue
-                if fault["method"] and fault["method"] != request.method:
-                    continue
-                if fault["listener"] and fault["listener"] != request.listener:
-                    continue
-                if fault["path_contains"] and fault["path_contains"].lower() not in target.lower():
-                    continue
-                fault["count"] -= 1
-                if fault["count"] <= 0:
-                    self._faults.remove(fault)
-                return dict(fault)
-        return None
-
-    def _take_lro_fault(self, request: Request) -> dict | None:
-        return self._take_fault(request, ("lro_failed",))
+    def _take_lro_fault(self, request: Request) -> Fault | None:
+        return self._faults.take(request, ("lro_failed",))
 
     def _dispatch(self, request: Request) -> tuple[Response, bool]:
-        """(response, whether to log it). Raises _Reset for an injected connection reset."""
+        """(response, whether to log it). Raises ConnectionReset for an injected connection reset."""
         if request.path == "/_emulator" or request.path.startswith("/_emulator/"):
             return self.control.handle(request), False
         try:
-            fault = self._take_fault(request, ("429", "500", "503", "reset", "latency"))
-            if fault is not None:
-                if fault["kind"] == "latency":
-                    time.sleep(fault["delay_seconds"])
-                elif fault["kind"] == "reset":
-                    raise _Reset()
-                else:
-                    return self._fault_response(request, fault), True
+            fault = self._faults.take(request, REQUEST_FAULTS)
+            injected = fault.apply(request) if fault is not None else None
+            if injected is not None:
+                return injected, True
             if request.listener == "login":
-                response = self.identity.handle(request) if self.identity is not None else None
+                response = self.identity.handle(request)
                 if request.client is None:
                     request.client = self._login_client(request)
                 if response is None:
-                    response = Response(404, {"error": "not_found", "error_description":
-                                              f"No Entra ID endpoint at {request.path}."})
+                    response = identity_errors.no_endpoint(request.path)
                 return response, True
             return self.arm.handle(request), True
-        except _Reset:
+        except ConnectionReset:
             raise
         except Exception as exc:  # an emulator bug: answer like a 500 so the client shows it, and print it
             traceback.print_exc()
@@ -366,30 +314,6 @@ class Emulator:
             except (UnicodeDecodeError, ValueError):
                 client = None
         return client
-
-    def _fault_response(self, request: Request, fault: dict) -> Response:
-        kind, retry = fault["kind"], str(fault["retry_after"])
-        headers = {"Retry-After": retry} if kind in ("429", "503") else {}
-        if request.listener == "login":
-            error, code, text = {
-                "429": ("temporarily_unavailable", 50196, "The server is throttling this client. Retry later."),
-                "500": ("server_error", 90033, "A transient error has occurred. Please try again."),
-                "503": ("temporarily_unavailable", 90033, "A transient error has occurred. Please try again."),
-            }[kind]
-            now = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
-            return Response(int(kind), {"error": fault["error_code"] or error,
-                                        "error_description": f"AADSTS{code}: {text}", "error_codes": [code],
-                                        "timestamp": now, "trace_id": "00000000-0000-0000-0000-000000000000",
-                                        "correlation_id": "00000000-0000-0000-0000-000000000000"}, headers)
-        code, text = {
-            "429": ("SubscriptionRequestsThrottled",
-                    f"Number of requests exceeded the limit. Please try again after '{retry}' seconds. Refer to "
-                    f"https://aka.ms/arm-throttling"),
-            "500": ("InternalServerError", "Encountered internal server error. Please retry the request."),
-            "503": ("ServiceUnavailable", "The service is temporarily unavailable. Please retry the request."),
-        }[kind]
-        return Response(int(kind), {"error": {"code": fault["error_code"] or code, "message": text,
-                                              "details": []}}, headers)
 
     def _log(self, request: Request, status: int, started: float) -> None:
         query = {k: ("***" if k.lower() in SENSITIVE_QUERY else v[0]) for k, v in request.query.items() if v}
