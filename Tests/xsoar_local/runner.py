@@ -286,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument('--no-state', action='store_true', help='keep the integration context in memory only')
     run.add_argument('--integration', metavar='PATH',
                      help='the integration .py or the unified .yml from `tox -e build` (default: the pack source)')
+    run.add_argument('--incident', metavar='ID',
+                     help='run inside this incident (demisto.incident()); default: outside any incident, like a '
+                          'command typed in the Playground')
     run.add_argument('--json', action='store_true',
                      help='print one JSON document (entries, context) on stdout; the rendering goes to stderr')
     run.add_argument('--no-poll', action='store_true', help='run once; do not follow a ScheduledCommand')
@@ -317,7 +320,12 @@ def run_command(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> 
         stderr.write(f'error: no such integration file: {options.integration}\n')
         return 2
     state = None if options.no_state else (options.state or default_state_path(options.params))
-    instance = XsoarInstance(params, integration=options.integration, state_file=state, env=env)
+    try:
+        instance = XsoarInstance(params, integration=options.integration, state_file=state, env=env,
+                                 incident=options.incident)
+    except ValueError as exc:
+        stderr.write(f'error: --incident: {exc}\n')
+        return 2
 
     human = stderr if options.json else stdout
     color = options.color if options.color is not None else human.isatty()

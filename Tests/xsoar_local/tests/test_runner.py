@@ -154,6 +154,18 @@ def test_no_state_keeps_nothing(params_file):
     assert not os.path.exists(default_state_path(params_file))
 
 
+def test_incident_option(params_file):
+    code, out, _err = cli('run', 'tiny-incident', '--params', params_file, '--integration', TINY)
+    assert code == 0
+    assert "incident='' playground=True" in out.splitlines()
+    code, out, _err = cli('run', 'tiny-incident', '--params', params_file, '--integration', TINY, '--incident', '88')
+    assert code == 0
+    assert "incident='88' playground=False" in out.splitlines()
+    code, _out, err = cli('run', 'tiny-incident', '--params', params_file, '--integration', TINY, '--incident', ' ')
+    assert code == 2
+    assert 'error: --incident: an incident ID cannot be empty' in err
+
+
 # -------------------------------------------------------------------------------------------------------- polling
 def test_polling_is_followed_with_progress_lines(params_file):
     code, out, err = cli('run', 'tiny-poll', 'remaining=2', '--params', params_file, '--integration', TINY,

@@ -33,7 +33,7 @@ def counter_command(args):
 
 
 def poll_command(args):
-    remaining = arg_to_number(args.get('remaining'), 'remaining', required=True)  # noqa: F405
+    remaining = arg_to_number(args.get('remaining'), 'remaining', required=True) or 0  # noqa: F405
     if remaining > 0:
         return CommandResults(
             readable_output=f'still {remaining} to go',
@@ -60,7 +60,7 @@ def main():
         elif command == 'tiny-fail':
             raise DemistoException(f'the secret {secret} was refused')  # noqa: F405
         elif command == 'tiny-crash':
-            {}['missing']  # noqa: B018
+            int('not a number')  # an unexpected exception, not a DemistoException
         elif command == 'tiny-counter':
             return_results(counter_command(args))  # noqa: F405
         elif command == 'tiny-poll':
@@ -72,6 +72,9 @@ def main():
         elif command == 'tiny-print':
             print('printed line')  # noqa: T201
             return_results('printed')  # noqa: F405
+        elif command == 'tiny-incident':
+            incident = demisto.incident()
+            return_results(f"incident={incident.get('id')!r} playground={incident.get('isPlayground')}")  # noqa: F405
         elif command == 'tiny-exit':
             sys.exit(3)  # noqa: F405
         else:
