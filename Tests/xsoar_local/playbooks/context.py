@@ -104,15 +104,21 @@ class IncidentContext:
         self.data[key] = copy.deepcopy(value)
 
     def delete(self, path: str, index: int | None = None) -> bool:
-        """Delete what ``path`` holds (with ``index``: only that item of its array). True when something went."""
-        parts = path.split('.')
+        """Delete what ``path`` holds (with ``index``: only that item of its array; an array left with one item holds
+        that item). A path that is a top-level key as a whole (``Check v1.2``) names that key. True when something
+        went."""
+        parts = [path] if path in self.view() else path.split('.')
         if len(parts) == 1 and index is None:
             present = parts[0] in self.view()
             self.data.pop(parts[0], None)
             if self.parent and parts[0] in self.parent.view():
                 self._deleted.add(parts[0])
             return present
-        node = self._container(parts, create=False)
+        if len(parts) == 1:
+            self._own(parts[0])
+            node = self.data if parts[0] in self.data else None
+        else:
+            node = self._container(parts, create=False)
         if node is None or parts[-1] not in node:
             return False
         if index is None:

@@ -261,7 +261,14 @@ class PlaybookLoader:
                                 self._index.setdefault(str(name), os.path.abspath(candidate))
         return self._index.get(key)
 
-    def _load(self, path: str, problems: _Problems, stack: list[str]) -> Playbook | None:
+    def _load(self, path: str, problems: _Problems, stack: list[tuple[str, str]]) -> Playbook | None:
+        """``stack``: the (path, name) of the playbooks calling this one."""
+        paths = [p for p, _name in stack]
+        if path in paths:
+            cycle = [name for _path, name in stack[paths.index(path):]]
+            problems.add(f'playbook {stack[-1][1]!r}', f"calls itself through {' -> '.join([*cycle, cycle[0]])}; "
+                                                       f"recursion is not implemented")
+            return None
         if path in self._loaded:
             return self._loaded[path]
         try:
@@ -278,9 +285,6 @@ class PlaybookLoader:
             return None
         name = str(document.get('name') or document.get('id') or os.path.basename(path))
         where = f'playbook {name!r}'
-        if name in stack:
-            problems.add(where, f"calls itself through {' -> '.join([*stack, name])}; recursion is not implemented")
-            return None
         for key in sorted(document):
             if ':' in key:
                 problems.add(where, f'{key!r}: marketplace-specific fields are not implemented')
@@ -297,7 +301,7 @@ class PlaybookLoader:
         self._loaded[path] = playbook
         raw_tasks = document.get('tasks') or {}
         for task_id, raw in raw_tasks.items():
-            task = self._task(str(task_id), raw, playbook, problems, [*stack, name])
+            task = self._task(str(task_id), raw, playbook, problems, [*stack, (path, name)])
             if task:
                 playbook.tasks[task.id] = task
         self._check_graph(playbook, where, problems)
@@ -331,7 +335,8 @@ class PlaybookLoader:
         return inputs
 
     # -- tasks ----------------------------------------------------------------------------------------------
-    def _task(self, task_id: str, raw: Any, playbook: Playbook, problems: _Problems, stack: list[str]) -> Task | None:
+    def _task(self, task_id: str, raw: Any, playbook: Playbook, problems: _Problems,
+              stack: list[tuple[str, str]]) -> Task | None:
         if not isinstance(raw, dict) or not isinstance(raw.get('task'), dict):
             problems.add(f'playbook {playbook.name!r} task {task_id}', 'malformed (no task body)')
             return None
@@ -431,7 +436,8 @@ class PlaybookLoader:
             task.kind, task.command = 'command', command
             if brand == 'Builtin':
                 problems.add(where, f"XSOAR's built-in command {command!r} is not implemented")
-            elif brand not in ('', self.integration.brand) or command not in self.integration.commands:
+                return
+            if brand not in ('', self.integration.brand) or command not in self.integration.commands:
                 what = f'{brand}|||{command}' if brand else command
                 if skip:
                     task.unavailable = f'{what} is not available here (skipunavailable)'
@@ -509,7 +515,7 @@ class PlaybookLoader:
             problems.add(where, 'a data collection task without questions')
 
     def _subplaybook(self, task: Task, raw: dict, body: dict, where: str, problems: _Problems,
-                     stack: list[str]) -> None:
+                     stack: list[tuple[str, str]]) -> None:
         task.kind = 'playbook'
         key = str(body.get('playbookId') or body.get('playbookName') or '')
         path = self._find(key) if key else None
