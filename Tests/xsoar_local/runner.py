@@ -316,19 +316,29 @@ class PlaybookPrinter(Observer):
         self._follower = None
 
     def command_run(self, record: TaskRecord, index: int, result: RunResult) -> None:
+        if record.quiet:
+            result = RunResult(result.command, result.args, [e for e in result.entries if e.get('Type') == 4])
         if self._follower is None:
-            self._write(record.depth + 1, self.style.cyan(record.detail))
+            self._write(record.depth + 1, self.style.cyan(self._shown(record)))
             self._follower = PollingFollower(_IndentedPrinter(self.printer, record.depth + 2), self.poll_interval)
         self._follower(index, result)
+
+    @staticmethod
+    def _shown(record: TaskRecord) -> str:
+        """The command line of a command or script task (quiet mode: without its arguments)."""
+        return record.detail.split(' ', 1)[0] + ' (arguments not shown)' if record.quiet else record.detail
 
     def task_finished(self, record: TaskRecord) -> None:
         depth = record.depth + 1
         if self._follower is not None:
             self._follower.printer.done()
         elif record.kind == 'script':
-            self._write(depth, self.style.cyan(record.detail))
+            self._write(depth, self.style.cyan(self._shown(record)))
             for entry in record.entries:
-                self._write(depth + 1, render_entry(entry, self.style))
+                if not record.quiet or entry.get('Type') == 4:
+                    self._write(depth + 1, render_entry(entry, self.style))
+        if record.quiet:
+            self._write(depth, self.style.dim('(quiet mode: entries other than errors not shown)'))
         elif record.detail and record.kind not in ('start', 'playbook'):
             self._write(depth, record.detail)
         if record.kind == 'playbook' and record.detail:

@@ -48,6 +48,7 @@ class TaskRecord:
     detail: str = ''
     error: str = ''
     handled: bool = False
+    quiet: bool = False  # quiet mode: the war room shows only its errors
     entries: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -243,7 +244,7 @@ class PlaybookEngine:
     def _execute(self, task: Task, playbook: Playbook, context: IncidentContext, scope: Scope, depth: int,
                  flow: _Flow) -> list[str] | None:
         """Run one task; the branch labels it takes, or None when its branch stops (waiting, unhandled error)."""
-        record = TaskRecord(playbook.name, task.id, task.name, task.kind, depth)
+        record = TaskRecord(playbook.name, task.id, task.name, task.kind, depth, quiet=task.quiet)
         self.records.append(record)
         self.observer.task_started(record)
         labels: list[str] | None

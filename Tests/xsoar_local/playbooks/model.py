@@ -182,6 +182,7 @@ class Playbook:
     tasks: dict[str, Task]
     inputs: list[PlaybookInput]
     outputs: list[str]
+    quiet: bool = False
 
     def output_roots(self) -> list[str]:
         """The declared output paths that no other declared path contains (``A.B`` covers ``A.B.C``)."""
@@ -297,7 +298,7 @@ class PlaybookLoader:
         for output in outputs:
             self._path(output, f'{where} output', problems)
         playbook = Playbook(str(document.get('id') or name), name, path, str(document.get('starttaskid', '')),
-                            {}, inputs, outputs)
+                            {}, inputs, outputs, bool(document.get('quiet')))
         self._loaded[path] = playbook
         raw_tasks = document.get('tasks') or {}
         for task_id, raw in raw_tasks.items():
@@ -358,7 +359,8 @@ class PlaybookLoader:
                 problems.add(where, f'task.{key} is not implemented')
         task = Task(task_id, name, '', next={str(k): [str(t) for t in v or []]
                                              for k, v in (raw.get('nexttasks') or {}).items()})
-        task.quiet = raw.get('quietmode') == 1
+        # quietmode 1: on, 2: off, 0: as the playbook's quiet setting (quiet tasks show no entries but errors)
+        task.quiet = raw.get('quietmode') == 1 or (not raw.get('quietmode') and playbook.quiet)
         task.note = bool(raw.get('note'))
         task.tags = [str(t) for t in body.get('tags') or []]
         task.continue_on_error = bool(raw.get('continueonerror'))

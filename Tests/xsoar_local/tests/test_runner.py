@@ -310,6 +310,20 @@ def test_playbook_that_cannot_run_locally_exits_two_naming_the_task(params_file,
     assert out == ''
 
 
+def test_quiet_tasks_show_only_their_errors(params_file, tmp_path):
+    document = pb.playbook('Quiet', [pb.start('1'), pb.script('1', 'Say', 'Print', {'value': pb.simple('hidden')}, '2',
+                                                               quietmode=1),
+                                     pb.command('2', 'Loud', 'tiny-echo', {'name': pb.simple('shown')}, quietmode=2)])
+    document['quiet'] = True
+    document['tasks']['2']['quietmode'] = 2
+    code, out, _err = cli('playbook', pb.write(tmp_path, document), '--params', params_file, '--integration', TINY)
+    assert code == 0
+    assert 'hidden' not in out.split('Playbook outputs')[0]
+    assert '  !Print (arguments not shown)' in out
+    assert '  (quiet mode: entries other than errors not shown)' in out
+    assert '  !tiny-echo name=shown' in out
+
+
 def test_playbook_failure_exits_one(params_file, tmp_path):
     path = pb.write(tmp_path, pb.playbook('Fails', [pb.start('1'), pb.command('1', 'Fail', 'tiny-fail')]))
     code, out, _err = cli('playbook', path, '--params', params_file, '--integration', TINY)
