@@ -376,6 +376,12 @@ class PlaybookLoader:
             problems.add(where, 'separatecontext only applies to sub-playbook tasks')
         if raw.get('loop') and raw.get('type') != 'playbook':
             problems.add(where, 'loops are implemented for sub-playbook tasks only')
+        for key, kinds in (('conditions', ('condition',)), ('form', ('collection',)),
+                           ('message', ('collection', 'condition'))):
+            if not _empty(raw.get(key)) and raw.get('type') not in kinds:
+                problems.add(where, f"{key} on a {raw.get('type')} task is not implemented")
+        if raw.get('conditions') and not _empty(raw.get('message')):
+            problems.add(where, 'a condition task with both conditions and a message (Ask) is not implemented')
         kind = raw.get('type')
         if kind in ('start', 'title'):
             task.kind = str(kind)
