@@ -54,6 +54,15 @@ def single(value):
     return value
 
 
+def check_run(emu, path: str, inputs: dict, answers: dict, status: str, expectations: tuple) -> None:
+    """Run the playbook and check the status it ends in and every expectation."""
+    before, seq = network_state(emu), last_seq(emu)
+    result = play(emu, path, inputs, answers)
+    assert result.status == status, [(t.name, t.status, t.error) for t in result.tasks]
+    for expect in expectations:
+        expect(emu, result, before, seq)
+
+
 def case(run_id: str, inputs: dict, answers: dict, status: str, *expectations):
     """One playbook run of a table: its inputs, its analyst's answers, the status it must end in, what must hold."""
     return pytest.param(inputs, answers, status, expectations, id=run_id)
@@ -209,11 +218,7 @@ BLOCK_RUNS = [
 
 @pytest.mark.parametrize(('inputs', 'answers', 'status', 'expectations'), BLOCK_RUNS)
 def test_block_attacker_ips(emulator, inputs, answers, status, expectations):
-    before, seq = network_state(emulator), last_seq(emulator)
-    result = play(emulator, BLOCK_IPS, inputs, answers)
-    assert result.status == status, [(t.name, t.status, t.error) for t in result.tasks]
-    for expect in expectations:
-        expect(emulator, result, before, seq)
+    check_run(emulator, BLOCK_IPS, inputs, answers, status, expectations)
 
 
 def test_blocking_again_writes_nothing_and_the_release_restores_the_nsg(emulator):
@@ -255,8 +260,4 @@ ISOLATE_RUNS = [
 
 @pytest.mark.parametrize(('inputs', 'answers', 'status', 'expectations'), ISOLATE_RUNS)
 def test_isolate_vm(emulator, inputs, answers, status, expectations):
-    before, seq = network_state(emulator), last_seq(emulator)
-    result = play(emulator, ISOLATE_VM, inputs, answers)
-    assert result.status == status, [(t.name, t.status, t.error) for t in result.tasks]
-    for expect in expectations:
-        expect(emulator, result, before, seq)
+    check_run(emulator, ISOLATE_VM, inputs, answers, status, expectations)
