@@ -21,7 +21,8 @@ FIGURES = Figures()
 def pytest_collection_modifyitems(config, items):
     if config.getoption('benchmark_only', False):
         return
-    keep, dropped = [], []
+    keep: list = []
+    dropped: list = []
     for item in items:
         (dropped if HERE in Path(str(item.path)).resolve().parents else keep).append(item)
     if dropped:

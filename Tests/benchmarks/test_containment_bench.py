@@ -7,10 +7,12 @@ for any number of IPs, zero writes when nothing changes) and are asserted. Run:
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from Tests.benchmarks.support import count_requests
-from Tests.e2e.test_containment_support import instance, last_seq
+from Tests.e2e.support import instance, last_seq
 
 MANY_IPS = ','.join(f'203.0.113.{i}' for i in range(1, 51))
 
@@ -24,7 +26,7 @@ def _count(emulator, since):
 
 
 def _bench(benchmark, emulator, command, args, prepare=()):
-    state = {}
+    state: dict[str, Any] = {}
 
     def setup():
         emulator.reset()

@@ -35,7 +35,9 @@ def start_standalone(tmp_path: Path) -> float:
     workdir.mkdir()
     emulator = StandaloneEmulator(workdir)
     try:
-        return emulator.start().startup_seconds
+        seconds = emulator.start().startup_seconds
+        assert seconds is not None  # start() sets it once the ready file appeared
+        return seconds
     finally:
         emulator.stop()
 

@@ -50,7 +50,7 @@ def warm_up(emu, inst: XsoarInstance, mode: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- (a) cold start
-COLD_COMMANDS = (('test-module', []), ('azure-vm-list', ['limit=5']))
+COLD_COMMANDS: tuple[tuple[str, list[str]], ...] = (('test-module', []), ('azure-vm-list', ['limit=5']))
 
 
 def run_cli(params_file, state_file, command: str, args: list[str]) -> float:
@@ -108,7 +108,7 @@ def test_cold_start(benchmark, standalone, figures, tmp_path, state):
 
 
 # -------------------------------------------------------------------------------------- (b) steady state per mode
-STEADY_COMMANDS = (
+STEADY_COMMANDS: tuple[tuple[str, dict[str, str]], ...] = (
     ('test-module', {}),
     ('azure-vm-get', {'vm_name': 'web-01'}),
     ('azure-vm-list', {}),
@@ -221,7 +221,9 @@ def test_block_scaling(benchmark, standalone, figures, count, families):
     inst = build_instance(standalone)
     warm_up(standalone, inst, 'secret')
     args = _block_args(count, families)
-    marks, counts, results = [], [], []
+    marks: list[int] = []
+    counts: list[dict] = []
+    results: list = []
 
     def setup():
         if marks:

@@ -34,11 +34,14 @@ class ConsistencyError(Exception):
     """The code has no shape the checks can read (no main(), no dispatch table)."""
 
 
+FunctionNode = ast.FunctionDef | ast.AsyncFunctionDef
+
+
 @dataclass
 class CodeFacts:
     dispatch: dict[str, str | None]  # command -> module-level function name (None: not a plain name)
     special_cased: set[str]  # commands compared with `==` / `in` inside main()
-    functions: dict[str, ast.FunctionDef]
+    functions: dict[str, FunctionNode]
     params_read: dict[str, list[Any]] = field(default_factory=dict)  # param -> literal fallbacks (or _NO_FALLBACK)
 
     @property
@@ -59,18 +62,20 @@ def _str_const(node: ast.AST | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _dispatch_dicts(main: ast.FunctionDef) -> list[dict[str, str | None]]:
-    tables = []
+def _dispatch_dicts(main: FunctionNode) -> list[dict[str, str | None]]:
+    tables: list[dict[str, str | None]] = []
     for node in ast.walk(main):
         if isinstance(node, ast.Dict) and node.keys:
             keys = [_str_const(k) for k in node.keys]
-            if all(k is not None and COMMAND_NAME.match(k) for k in keys):
-                tables.append({k: (v.id if isinstance(v, ast.Name) else None) for k, v in zip(keys, node.values, strict=True)})
+            names = [k for k in keys if k is not None and COMMAND_NAME.match(k)]
+            if len(names) == len(keys):
+                tables.append({k: (v.id if isinstance(v, ast.Name) else None)
+                               for k, v in zip(names, node.values, strict=True)})
     return tables
 
 
-def _special_cased(main: ast.FunctionDef) -> set[str]:
-    found = set()
+def _special_cased(main: FunctionNode) -> set[str]:
+    found: set[str] = set()
     for node in ast.walk(main):
         if not isinstance(node, ast.Compare):
             continue
@@ -105,23 +110,26 @@ def analyse_code(source: str) -> CodeFacts:
     return facts
 
 
-def _args_param(func: ast.FunctionDef) -> str | None:
+def _args_param(func: FunctionNode) -> str | None:
     names = [a.arg for a in func.args.posonlyargs + func.args.args + func.args.kwonlyargs]
     return "args" if "args" in names else None
 
 
 def _key_reads(node: ast.AST, is_source) -> set[str]:
     """String keys read from a dict-like `source` (is_source(expr) says whether expr is it) inside node."""
-    keys = set()
+    keys: set[str] = set()
     for sub in ast.walk(node):
+        key = None
         if (isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in ("get", "pop")
-                and is_source(sub.func.value) and sub.args and _str_const(sub.args[0])):
-            keys.add(_str_const(sub.args[0]))
-        elif isinstance(sub, ast.Subscript) and is_source(sub.value) and _str_const(sub.slice):
-            keys.add(_str_const(sub.slice))
+                and is_source(sub.func.value) and sub.args):
+            key = _str_const(sub.args[0])
+        elif isinstance(sub, ast.Subscript) and is_source(sub.value):
+            key = _str_const(sub.slice)
         elif (isinstance(sub, ast.Compare) and len(sub.ops) == 1 and isinstance(sub.ops[0], (ast.In, ast.NotIn))
-              and is_source(sub.comparators[0]) and _str_const(sub.left)):
-            keys.add(_str_const(sub.left))
+              and is_source(sub.comparators[0])):
+            key = _str_const(sub.left)
+        if key:
+            keys.add(key)
     return keys
 
 
@@ -144,6 +152,7 @@ def args_read(facts: CodeFacts, function_name: str) -> set[str]:
         if param is None:
             return
         for call in (n for n in ast.walk(func) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)):
+            assert isinstance(call.func, ast.Name)  # for mypy: the generator's filter
             callee = facts.functions.get(call.func.id)
             if callee is None:
                 continue
@@ -163,7 +172,7 @@ def args_read(facts: CodeFacts, function_name: str) -> set[str]:
 
 def _module_constants(tree: ast.Module) -> dict[str, Any]:
     """Module-level `NAME = <literal>` assignments (e.g. DEFAULT_CLOUD = 'Worldwide')."""
-    constants = {}
+    constants: dict[str, Any] = {}
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             if isinstance(node.value, ast.Name) and node.value.id in constants:  # DEFAULT_X = OTHER_CONSTANT
@@ -199,25 +208,24 @@ def _params_read(tree: ast.Module) -> dict[str, list[Any]]:
     or_fallbacks: dict[int, Any] = {}
     for node in ast.walk(tree):  # breadth first: outer expressions before the ones they contain
         if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
-            fallback = _literal(node.values[-1], constants)
-            if fallback is _NO_FALLBACK:
+            outer = _literal(node.values[-1], constants)
+            if outer is _NO_FALLBACK:
                 continue
             for operand in node.values[:-1]:
                 for inner in ast.walk(operand):
                     if isinstance(inner, ast.Call):
-                        or_fallbacks.setdefault(id(inner), fallback)
+                        or_fallbacks.setdefault(id(inner), outer)
 
     reads: dict[str, list[Any]] = {}
     for node in ast.walk(tree):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
-                and is_source(node.func.value) and node.args and _str_const(node.args[0])):
-            name = _str_const(node.args[0])
+                and is_source(node.func.value) and node.args and (name := _str_const(node.args[0]))):
             fallback: Any = _literal(node.args[1], constants) if len(node.args) > 1 else _NO_FALLBACK
             if id(node) in or_fallbacks:
                 fallback = or_fallbacks[id(node)]
             reads.setdefault(name, []).append(fallback)
-        elif isinstance(node, ast.Subscript) and is_source(node.value) and _str_const(node.slice):
-            reads.setdefault(_str_const(node.slice), []).append(_NO_FALLBACK)
+        elif isinstance(node, ast.Subscript) and is_source(node.value) and (key := _str_const(node.slice)):
+            reads.setdefault(key, []).append(_NO_FALLBACK)
     return reads
 
 

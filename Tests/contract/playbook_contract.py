@@ -58,7 +58,8 @@ class IntegrationSpec:
 
     @classmethod
     def from_doc(cls, doc: dict, code: str = "") -> IntegrationSpec:
-        commands, outputs = {}, {}
+        commands: dict[str, dict] = {}
+        outputs: dict[str, str] = {}
         for command in doc["script"]["commands"]:
             commands[command["name"]] = {a["name"]: a for a in command.get("arguments") or []}
             for output in command.get("outputs") or []:

@@ -6,6 +6,7 @@ them on small synthetic inputs so that a checker that silently finds nothing can
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -122,7 +123,7 @@ GOOD_CODE = textwrap.dedent('''
         return_results(commands[command](client, demisto.args()))
 ''')
 
-GOOD_DOC = {
+GOOD_DOC: dict[str, Any] = {
     "configuration": [
         {"name": "azure_cloud", "type": 15, "defaultvalue": "Worldwide"},
         {"name": "token_retrieval_url", "type": 0, "defaultvalue": "https://oproxy.example/obtain-token"},

@@ -96,7 +96,7 @@ def summarize(state: dict) -> dict[str, str]:
 
 
 def print_summary(stream, style: Style, snapshots: list[tuple[str, dict[str, str]]]) -> None:
-    keys = []
+    keys: list[str] = []
     for _label, rows in snapshots:
         keys.extend(k for k in rows if k not in keys)
     stream.write(style.bold('Azure state (read from the emulator)') + '\n')

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from Tests.e2e.test_containment_support import blocked_items, instance, network_state, pack_rules
+from Tests.e2e.support import blocked_items, instance, network_state, pack_rules
 
 PARALLEL = 12
 UNBLOCKERS = 6   # processes editing one multi-prefix rule; with the lease they run one after another
@@ -20,7 +20,7 @@ def _run_all(xsoar, calls):
 
 
 def _prefixes_by_direction(emulator, nsg):
-    found = {'Inbound': [], 'Outbound': []}
+    found: dict[str, list] = {'Inbound': [], 'Outbound': []}
     for rule in pack_rules(emulator, nsg):
         p = rule['properties']
         found[p['direction']] += p.get('sourceAddressPrefixes' if p['direction'] == 'Inbound'

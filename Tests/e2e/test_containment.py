@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from Tests.e2e.test_containment_support import (COMPUTE, NET, arm_requests, arm_writes, blocked_items, instance,
+from Tests.e2e.support import (COMPUTE, NET, arm_requests, arm_writes, blocked_items, instance,
                                                 last_seq, network_state, nsg_rules, pack_rules)
 
 @pytest.fixture

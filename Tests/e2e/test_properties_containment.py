@@ -1,6 +1,7 @@
 """Property-based tests (hypothesis): block-then-unblock and isolate-then-unisolate return Azure to exactly the
 prior state, whatever the addresses, directions, VMs and forensic settings. Run twice: many examples against the
-in-memory ARM fake of the unit tests (fast), a few against the emulator through main() (the machine has 2 cores)."""
+in-memory ARM of the unit tests through the integration's real client (fast), a few against the emulator through
+main() (the machine has 2 cores)."""
 from __future__ import annotations
 
 import importlib.util
@@ -11,10 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import AzureContainment
-from Tests.e2e.test_containment_support import blocked_items, instance, network_state
+from Tests.e2e.support import blocked_items, instance, network_state
 
 _FAKE_PATH = os.path.join(os.path.dirname(AzureContainment.__file__), 'test_data', 'fake_arm.py')
 _spec = importlib.util.spec_from_file_location('containment_fake_arm_props', _FAKE_PATH)
+assert _spec is not None
+assert _spec.loader is not None
 fake_arm = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fake_arm)
 
@@ -50,8 +53,16 @@ def _fresh_instance(emulator):
 def _covered_blocks(first, second):
     """Split a second batch into what the first already covers (AlreadyBlocked) and the rest."""
     nets = [ipaddress.ip_network(p) for p in first]
-    return [p for p in second if any(ipaddress.ip_network(p).version == n.version and
-                                     ipaddress.ip_network(p).subnet_of(n) for n in nets)]
+    return [p for p in second if any(_inside(ipaddress.ip_network(p), n) for n in nets)]
+
+
+def _inside(net: ipaddress.IPv4Network | ipaddress.IPv6Network,
+            other: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    if isinstance(net, ipaddress.IPv4Network) and isinstance(other, ipaddress.IPv4Network):
+        return net.subnet_of(other)
+    if isinstance(net, ipaddress.IPv6Network) and isinstance(other, ipaddress.IPv6Network):
+        return net.subnet_of(other)
+    return False   # another address family is never inside
 
 
 # ---- against the in-memory fake: many examples ----
@@ -61,15 +72,16 @@ def _covered_blocks(first, second):
 def test_fake_block_then_unblock_is_identity(monkeypatch, batches, direction, nsg):
     monkeypatch.setattr(AzureContainment, 'backoff', lambda attempt, err=None: None)
     arm = fake_arm.FakeArm()
+    client = arm.client()
     before = arm.snapshot()
-    blocked = []
+    blocked: list[str] = []
     for batch in batches:
-        result = AzureContainment.nsg_block_ip_command(arm, {'ip': ','.join(batch), 'nsg_name': nsg,
+        result = AzureContainment.nsg_block_ip_command(client, {'ip': ','.join(batch), 'nsg_name': nsg,
                                                              'direction': direction})
         items = [v for k, v in result.outputs.items() if k.startswith('AzureContainment.BlockedIP')][0]
         assert {i['Status'] for i in items} <= {'Blocked', 'AlreadyBlocked'}
         blocked += [p for p in batch if p not in _covered_blocks(blocked, [p])]
-    AzureContainment.nsg_unblock_ip_command(arm, {'ip': ','.join(blocked), 'nsg_name': nsg, 'direction': direction})
+    AzureContainment.nsg_unblock_ip_command(client, {'ip': ','.join(blocked), 'nsg_name': nsg, 'direction': direction})
     assert arm.snapshot() == before
 
 
@@ -78,12 +90,13 @@ def test_fake_block_then_unblock_is_identity(monkeypatch, batches, direction, ns
 def test_fake_isolate_then_unisolate_is_identity(monkeypatch, vm, allow, allow_ports, repeat):
     monkeypatch.setattr(AzureContainment, 'backoff', lambda attempt, err=None: None)
     arm = fake_arm.FakeArm()
+    client = arm.client()
     before = arm.snapshot()
     args = _isolate_args(vm, allow, allow_ports)
-    assert AzureContainment.vm_isolate_command(arm, args).outputs['Status'] == 'Isolated'
+    assert AzureContainment.vm_isolate_command(client, args).outputs['Status'] == 'Isolated'
     if repeat:
-        assert AzureContainment.vm_isolate_command(arm, args).outputs['Status'] == 'AlreadyIsolated'
-    assert AzureContainment.vm_unisolate_command(arm, {'vm_name': vm}).outputs['Status'] == 'Released'
+        assert AzureContainment.vm_isolate_command(client, args).outputs['Status'] == 'AlreadyIsolated'
+    assert AzureContainment.vm_unisolate_command(client, {'vm_name': vm}).outputs['Status'] == 'Released'
     assert arm.snapshot() == before
 
 

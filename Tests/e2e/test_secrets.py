@@ -1,7 +1,9 @@
 """No secret ever shows: every authentication path (successes and errors) runs with debug logging on, then all
 output - entries, error texts, demisto logs, entry context, Python logging (MSAL, urllib3), stdout/stderr - is
 scanned for every secret: client secrets, private keys, authorization codes, the Cortex XSOAR encryption key, and
-every access and refresh token the runs obtained."""
+every access and refresh token the runs obtained. The scanned logs include the integration's diagnostics: the debug
+line of every ARM request (also after a 401 refresh, a retried 429 and an error), the correlation ID of ARM error
+entries and the traceback of an unexpected error."""
 from __future__ import annotations
 
 import base64
@@ -112,12 +114,25 @@ def test_no_secret_in_any_output(emu, make_instance, make_params, caplog, capsys
     run(refreshed, 'test-module')
     emu.expire_all_tokens()
     run(refreshed, 'azure-vm-list')
+    # Diagnostics: a retried 429, and an error that is not one of the integration's (its traceback is logged).
+    emu.inject_fault('429', path_contains='/virtualMachines', count=1, retry_after=1)
+    run(refreshed, 'azure-vm-list')
+    run(refreshed, 'azure-vm-list', {'limit': 'not-a-number'})
 
     for inst in instances:
         secrets |= tokens_in_context(inst.integration_context)
     assert len([s for s in secrets if s.count('.') == 2]) >= 5, 'access tokens of the runs were collected'
     errors = [e for res in runs for e in res.errors]
-    assert len(errors) >= 14, 'the error paths really ran'
+    assert len(errors) >= 15, 'the error paths really ran'
+    logs = [line for res in runs for line in res.logs]
+    arm_lines = [line for line in logs if line.startswith('ARM ')]
+    assert len(arm_lines) >= 20, 'the debug line of each ARM request is among the scanned logs'
+    assert all('x-ms-correlation-request-id ' in line for line in arm_lines if ' -> no response' not in line)
+    assert any(line.endswith('; refreshing the token once') for line in arm_lines)
+    assert any('; retry 1 in 1 s' in line for line in arm_lines)
+    assert any('AuthorizationFailed' in line for line in arm_lines)
+    assert any('Traceback (most recent call last)' in line for line in logs), 'an unexpected error was logged'
+    assert any('AuthorizationFailed' in e and 'Correlation ID: ' in e for e in errors)
     captured = capsys.readouterr()
     outputs = {
         'entries': json.dumps([res.entries for res in runs]),

@@ -18,6 +18,7 @@ import random
 import re
 import secrets
 import time
+import traceback
 import urllib.parse
 import uuid
 from collections.abc import Callable
@@ -132,10 +133,11 @@ MAX_WRITE_ATTEMPTS = 15                    # re-read and retry rounds when paral
 BACKOFF_CAP_SECONDS = 8.0
 NETWORK_LRO_TIMEOUT = 300
 # ARM answers parallel writes on one NSG/NIC with 429 RetryableErrorDueToAnotherOperation and a duplicate
-# priority in one direction with 400 SecurityRuleConflict: both mean "re-read and try again".
-RETRYABLE_WRITE_CODES = {'RetryableErrorDueToAnotherOperation', 'RetryableError', 'SecurityRuleConflict',
-                         'AnotherOperationInProgress', 'ReferencedResourceNotProvisioned', 'Conflict',
-                         'NsgLeaseLost'}
+# priority in one direction with 400 SecurityRuleConflict: both mean "re-read and try again". These codes make an
+# ArmConflict whatever the status (arm_error), 429 an ArmThrottled, 5xx an ArmServerError: all RetryableError.
+ARM_CONTENTION_CODES = frozenset({'RetryableErrorDueToAnotherOperation', 'RetryableError', 'SecurityRuleConflict',
+                                  'AnotherOperationInProgress', 'ReferencedResourceNotProvisioned', 'Conflict'})
+TOKEN_REFRESH_CODES = frozenset({'ExpiredAuthenticationToken', 'InvalidAuthenticationToken'})  # 401: refresh once
 POWER_ACTIONS = {'start': 'start', 'on': 'start', 'deallocate': 'deallocate', 'off': 'deallocate',
                  'poweroff': 'poweroff', 'restart': 'restart'}
 POWER_TARGET_STATE = {'start': 'running', 'deallocate': 'deallocated', 'poweroff': 'stopped', 'restart': None}
@@ -164,8 +166,8 @@ _RESET_STEP = ('run !azure-containment-auth-reset, then !azure-containment-gener
                'new code (or the whole redirect URL) into "Authorization code", save the instance and run '
                '!azure-containment-auth-test')
 
-# One table: error code -> what is wrong and which setup step fixes it. format_error() always appends the code and
-# the service's own text. {placeholders} are filled from the error when known.
+# One table: error code -> what is wrong and which setup step fixes it. A ContainmentError shows the row, then the
+# code once and the service's own text. {placeholders} are filled from the error when known.
 ERROR_HINTS: dict[str, str] = {
     # Entra ID (AADSTS codes from the token endpoint)
     'AADSTS7000215': 'Key is not a valid client secret of this app: it is most likely the secret ID instead of the '
@@ -296,54 +298,149 @@ _STATUS_CODES = {401: 'AuthenticationFailed', 403: 'AuthorizationFailed', 404: '
 ''' CLIENT CLASSES '''
 
 class ContainmentError(DemistoException):
-    """Every failure of this integration: `.message` is the readable text (what is wrong and the fix, keeping the
-    original code); `.code` the error code, `.status` the HTTP status and `.retry_after` the seconds Azure asked
-    for, when known (the retry logic inspects them)."""
+    """Every failure of this integration; the subclasses say what kind it is and callers catch by class.
 
-    def __init__(self, message: str, code: str | None = None, status: int | None = None,
-                 retry_after: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code
+    `code` is Azure's or the pack's error code, `status` the HTTP status (None without a response), `retry_after`
+    the seconds Azure asked to wait, `correlation_id` / `request_id` ARM's x-ms-correlation-request-id /
+    x-ms-request-id, `original` the service's own text. What the user sees (`message`, `str()`) is the explanation
+    with its fix - the ERROR_HINTS row of the code (or of `hint`) unless `text` is given - then the code once with
+    the service's text, then the correlation ID: "Key is not a valid client secret ... (AADSTS7000215: Invalid
+    client secret provided.)". Placeholders of the row are filled from `fields`.
+    """
+    default_code = 'ContainmentError'
+    shows_code = False   # also show the code of a free-text error (service errors)
+
+    def __init__(self, text: str = '', *, code: str = '', original: str = '', hint: str = '',
+                 status: int | None = None, retry_after: int | None = None, correlation_id: str = '',
+                 request_id: str = '', **fields: Any):
+        self.code = code or self.default_code
+        self.original = (original or '').strip()
         self.status = status
         self.retry_after = retry_after
+        self.correlation_id = correlation_id
+        self.request_id = request_id
+        row = hint or self.code
+        self.tabled = not text and row in ERROR_HINTS
+        retry_text = f' (retry after {retry_after} s)' if retry_after else ''
+        self.explanation = text or hint_text(row, {'status': status, 'retry_after': retry_text, **fields})
+        self.context = ''   # what was being done: shown before the explanation (in_context)
+        self.note = ''      # shown after everything else (with_note)
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        text = self.explanation
+        if self.tabled or self.original or self.shows_code:
+            text += f' ({self.code}: {self.original})' if self.original else f' ({self.code})'
+        if self.correlation_id:
+            text += f' Correlation ID: {self.correlation_id}.'
+        if self.context:
+            text = f'{self.context}: {text}'
+        return f'{text} {self.note}' if self.note else text
+
+    def _copy_with(self, **changes: str) -> 'ContainmentError':
+        new = type(self).__new__(type(self))   # not copy.copy: it would call __init__ with the rendered text
+        new.__dict__.update(self.__dict__, **changes)
+        new.message = new._render()
+        new.args = (new.message,)
+        return new
+
+    def in_context(self, context: str) -> 'ContainmentError':
+        """The same error (same class and fields), its text prefixed by what was being done."""
+        return self._copy_with(context=context)
+
+    def with_note(self, note: str) -> 'ContainmentError':
+        """The same error (same class and fields), with `note` appended to its text."""
+        return self._copy_with(note=note)
 
     def __str__(self) -> str:
         return self.message
 
 
-class AzureAuthError(ContainmentError):
-    """Authentication failed or cannot start (raised before or instead of the token request)."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message, code=code)
+class RetryableError(ContainmentError):
+    """The same request can succeed when made again after a pause: throttling, a busy or contended resource, a
+    server error, a lost NSG lease. The write loops re-read the NSG and retry exactly these."""
 
 
-class AzureApiError(ContainmentError):
-    """An ARM request failed; `.status` 0 means no response. `.details` are ARM's error details."""
-
-    def __init__(self, message: str, *, status: int = 0, code: str = '', retry_after: int | None = None,
-                 details: Any = None):
-        super().__init__(message, code=code, status=status, retry_after=retry_after)
-        self.details = details
+class InputError(ContainmentError):
+    """A command argument or instance param refused before any request: nothing was sent, nothing changed."""
+    default_code = 'InvalidInput'
 
 
-class InvalidIpInput(ContainmentError):
+class InvalidIpInput(InputError):
     """Block/unblock input refused before any request. `.items` are AzureContainment.BlockedIP items with Status
     Invalid, one per refused IP and direction, so that a playbook can branch on them."""
 
-    def __init__(self, message: str, items: list[dict]):
-        super().__init__(message, code='InvalidInput')
+    def __init__(self, text: str, items: list[dict]):
+        super().__init__(text)
         self.items = items
 
 
+class AuthError(ContainmentError):
+    """No access token: Entra ID, the managed identity endpoint or the Cortex XSOAR token service refused, or the
+    sign-in state of the instance allows no token request."""
+    default_code = 'EntraIdError'
+    shows_code = True
+
+
+class ConnectionFailure(ContainmentError):
+    """No response at all: the host is unreachable or its TLS certificate is not trusted."""
+    shows_code = True
+
+
+class LeaseLost(RetryableError):
+    """The NSG lease of this run expired and another run took it: this run wrote nothing more (see NsgLease)."""
+    default_code = 'NsgLeaseLost'
+
+
+class ArmError(ContainmentError):
+    """An error answer of Azure Resource Manager, or a long-running operation that ended Failed or Canceled (then
+    `status` is None). `details` are ARM's error details. Built by arm_error(), the one place that maps ARM's
+    status and code to these classes."""
+    shows_code = True
+
+    def __init__(self, text: str = '', *, details: Any = None, **kwargs: Any):
+        super().__init__(text, **kwargs)
+        self.details = details
+
+
+class ArmBadRequest(ArmError):
+    """400 that is not a contention code: the request itself is wrong (a name, a reference, a limit)."""
+
+
+class ArmAuthenticationFailed(ArmError):
+    """401: the access token was refused (after one refresh)."""
+
+
+class ArmForbidden(ArmError):
+    """403: the identity lacks a role (AuthorizationFailed, LinkedAuthorizationFailed)."""
+
+
+class ArmNotFound(ArmError):
+    """404: the subscription, resource group or resource does not exist (or is not visible to the identity)."""
+
+
+class ArmConflict(ArmError, RetryableError):
+    """409, or a code saying another writer or operation holds the resource (SecurityRuleConflict for a priority
+    taken in parallel, AnotherOperationInProgress, ...): re-read and try again."""
+
+
+class ArmThrottled(ArmError, RetryableError):
+    """429: throttled, or the NSG/NIC is busy with another operation (RetryableErrorDueToAnotherOperation)."""
+
+
+class ArmServerError(ArmError, RetryableError):
+    """5xx: Azure Resource Manager failed."""
+
+
 class AzureSession(requests.Session):
-    """The one HTTP session (ARM, and Entra ID through MSAL): verify and timeout applied to every request, proxies
-    from handle_proxy(), urllib3 retries only for connections that failed before a response."""
+    """The transport: the one HTTP session (ARM, and Entra ID through MSAL), verify and timeout applied to every
+    request, proxies from handle_proxy(), urllib3 retries only for connections that failed before a response.
+    `last_response` is the latest response it got (MSAL does not pass the HTTP status of an error on)."""
 
     def __init__(self, *, verify: bool = True, proxies: dict | None = None):
         super().__init__()
         self.default_verify = verify
+        self.last_response: requests.Response | None = None
         if proxies:
             self.proxies.update(proxies)
         retry = Retry(total=3, connect=3, read=2, status=0, other=0, backoff_factor=0.5, raise_on_status=False,
@@ -357,7 +454,8 @@ class AzureSession(requests.Session):
             kwargs['verify'] = self.default_verify
         if kwargs.get('timeout') is None:
             kwargs['timeout'] = HTTP_TIMEOUT
-        return super().request(method, url, *args, **kwargs)
+        self.last_response = super().request(method, url, *args, **kwargs)
+        return self.last_response
 
 
 class _CachedResponse:
@@ -401,7 +499,7 @@ def http_cache_dump(mapping: dict) -> dict:
     for key, stamps in ((index[1] if index else None) or {}).items():
         value = mapping.get(key)
         status = getattr(value, 'status_code', 0)
-        if not str(key).startswith('GET ') or not 200 <= status < 300:
+        if value is None or not str(key).startswith('GET ') or not 200 <= status < 300:
             continue
         headers = {k: v for k, v in dict(getattr(value, 'headers', {}) or {}).items() if k.lower() == 'content-type'}
         entries[key] = {'status_code': status, 'text': value.text, 'headers': headers,
@@ -409,46 +507,70 @@ def http_cache_dump(mapping: dict) -> dict:
     return {'entries': entries}
 
 
-class AzureTokenProvider:
-    """Access tokens for Azure Resource Manager in every mode, cached in the integration context.
+class Cloud(NamedTuple):
+    """Where a cloud's Entra ID and Resource Manager are: always from one row (a token for one cloud is useless in
+    another). `custom`: MSAL must not look the login host up in its list of known clouds."""
+    login_url: str
+    arm_url: str
+    custom: bool = False
 
-    Modes: client secret, certificate, authorization code (delegated), managed identity (all through MSAL), and the
-    Cortex XSOAR application (XSOAR's token service). MSAL gets our requests.Session as its http_client and an
-    http_cache plus a SerializableTokenCache persisted per identity, so in steady state a command makes no Entra ID
-    request at all. The cache slot is keyed by mode, cloud, tenant and client.
+
+class AuthSettings(NamedTuple):
+    """The authentication params of the instance, read once (type 9 credentials reduced to their secret). The field
+    names are the param names, so a missing one is named by its display name (PARAM_DISPLAY)."""
+    auth_id: str = ''
+    tenant_id: str = ''
+    enc_key: str = ''
+    certificate_thumbprint: str = ''
+    private_key: str = ''
+    auth_code: str = ''
+    redirect_uri: str = ''
+    managed_identities_client_id: str = ''
+    token_retrieval_url: str = DEFAULT_TOKEN_RETRIEVAL_URL
+
+
+class Credential:
+    """Access tokens for Azure Resource Manager, one subclass per authentication mode (as in azure-identity / MSAL).
+    get_token() is the whole interface the client uses; check() refuses the mode's params before any request.
+
+    The token of this run is kept in memory (the client asks before every ARM request, with no integration-context
+    read) until TOKEN_REFRESH_MARGIN_SECONDS before it expires. Subclasses implement _acquire(). Between runs the
+    tokens live in the integration context, in a slot keyed by mode, cloud, tenant and client (identity_key).
     """
+    mode = ''
+    id_field = 'ID (Application ID)'    # how the auth_id param is named when it is not a GUID
+    id_where = 'copy the Application (client) ID from Entra ID > App registrations > your app > Overview.'
+    required_params: tuple[str, ...] = ()   # params this mode needs besides ID and Token, checked in this order
 
-    def __init__(self, *, mode: str, login_url: str, arm_url: str, tenant_id: str, client_id: str,
-                 session: requests.Session, custom_cloud: bool = False, client_secret: str = '',
-                 certificate_thumbprint: str = '', private_key: str = '', auth_code: str = '', redirect_uri: str = '',
-                 enc_key: str = '', token_retrieval_url: str = DEFAULT_TOKEN_RETRIEVAL_URL,
-                 app_name: str = XSOAR_APP_NAME):
-        self.mode = mode
-        self.login_url = login_url.rstrip('/')
-        self.arm_url = arm_url.rstrip('/')
-        self.tenant_id = tenant_id
-        self.client_id = client_id
+    def __init__(self, settings: AuthSettings, cloud: Cloud, session: AzureSession):
+        self.settings = settings
+        self.login_url = cloud.login_url.rstrip('/')
+        self.arm_url = cloud.arm_url.rstrip('/')
+        self.custom_cloud = cloud.custom
         self.session = session
-        self.custom_cloud = custom_cloud
-        self.client_secret = client_secret
-        self.certificate_thumbprint = certificate_thumbprint
-        self.private_key = private_key
-        self.raw_auth_code = auth_code
-        self.redirect_uri = redirect_uri
-        self.enc_key = enc_key
-        self.token_retrieval_url = token_retrieval_url
-        self.app_name = app_name
-        self.last_source = ''
-        self._token = ''                 # this run's token: the client asks before every ARM request
+        self.tenant_id = settings.tenant_id
+        self.client_id = settings.auth_id
+        self.last_source = ''            # 'cache' or 'identity_provider': where the last token came from
+        self._token = ''
         self._token_valid_until = 0.0
-        self._signing_key: Any = None    # certificate modes: the parsed private key, loaded only to sign
-        self._pkce_verifier = ''         # auth-code mode: the stored PKCE code_verifier, sent with the code
-        self._code_redeemed = False
         # MSAL's DEBUG records dump token-cache events including the one-time code: never let them out.
         logging.getLogger('msal').setLevel(logging.WARNING)
-        for value in (client_secret, private_key, auth_code, enc_key):
+        for value in (settings.enc_key, settings.private_key, settings.auth_code):
             if value:
                 add_sensitive_log_strs(value)
+
+    @classmethod
+    def check(cls, settings: AuthSettings) -> None:
+        """Every check of this mode's params that needs no request: missing params, GUID formats."""
+        label = MODE_LABELS[cls.mode]
+        for name in ('auth_id', 'tenant_id'):
+            if not getattr(settings, name):
+                raise missing_param_error(name, label)
+        require_guid(settings.auth_id, cls.id_field, cls.id_where)
+        validate_tenant(settings.tenant_id)
+        for name in cls.required_params:
+            if not getattr(settings, name):
+                raise missing_param_error(name, label)
 
     @property
     def identity_key(self) -> str:
@@ -457,52 +579,35 @@ class AzureTokenProvider:
 
     @property
     def scopes(self) -> list[str]:
-        if self.mode == MODE_AUTH_CODE:
-            return [f'{self.arm_url}/user_impersonation']
         return [f'{self.arm_url}/.default']
-
-    # -- public ------------------------------------------------------------------------------------------------
 
     def get_token(self, *, force_refresh: bool = False, allow_redeem: bool = True) -> str:
         """A valid ARM access token. force_refresh drops the cached access token first (after ARM said 401).
         allow_redeem=False (test-module) refuses to redeem a one-time authorization code."""
         if not force_refresh and self._token and time.time() < self._token_valid_until:
-            return self._token  # no integration-context read and no MSAL set-up per ARM request
-        if self.mode == MODE_XSOAR_APP:
-            token, expires_on = self._xsoar_app_token(force_refresh)
-        else:
-            token, expires_on = self._msal_token(force_refresh, allow_redeem)
+            return self._token
+        token, expires_on = self._acquire(force_refresh, allow_redeem)
         self._token, self._token_valid_until = token, expires_on - TOKEN_REFRESH_MARGIN_SECONDS
         return token
 
-    def has_cached_sign_in(self) -> bool:
-        """Auth-code mode: a refresh token for this identity is cached (the code was redeemed before)."""
-        cache = msal.SerializableTokenCache()
-        serialized = auth_store_read(self.identity_key).get('msal_cache')
-        if serialized:
-            cache.deserialize(serialized)
-        return bool(list(cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN)))
+    def _acquire(self, force_refresh: bool, allow_redeem: bool) -> tuple[str, float]:
+        """(access token, when it expires) from the cache or the identity provider; typed errors otherwise."""
+        raise NotImplementedError
 
-    def authorize_url(self) -> str:
-        """The sign-in URL of the auth-code flow for this cloud, tenant, client and redirect URI, with PKCE (RFC 7636,
-        S256). The code is redeemed in a later run, so the code_verifier is kept in this identity's slot of the
-        integration context (merged by compare-and-set; it replaces the verifier of any earlier login URL) and is
-        sent when the code is redeemed. The verifier never leaves the integration context: only its SHA-256 is in
-        the URL."""
-        verifier = secrets.token_urlsafe(PKCE_VERIFIER_BYTES)
-        add_sensitive_log_strs(verifier)
-        auth_store_update(self.identity_key, {PKCE_VERIFIER_KEY: verifier})
-        query = urlencode({
-            'client_id': self.client_id, 'response_type': 'code', 'redirect_uri': self.redirect_uri,
-            'response_mode': 'query', 'scope': f'offline_access {self.arm_url}/user_impersonation',
-            'state': secrets.token_urlsafe(16), 'code_challenge': pkce_challenge(verifier),
-            'code_challenge_method': 'S256',
-        })
-        return f'{self.login_url}/{self.tenant_id}/oauth2/v2.0/authorize?{query}'
+    def _status_from(self, base_url: str) -> int | None:
+        """The HTTP status of the last response the session got from `base_url` (MSAL does not pass it on)."""
+        response = self.session.last_response
+        if response is None or host_of(response.url).lower() != host_of(base_url).lower():
+            return None
+        return response.status_code
 
-    # -- MSAL modes --------------------------------------------------------------------------------------------
 
-    def _msal_token(self, force_refresh: bool, allow_redeem: bool) -> tuple[str, float]:
+class _MsalCredential(Credential):
+    """The modes MSAL serves. MSAL gets our session as its http_client, and an http_cache plus a
+    SerializableTokenCache persisted in this identity's slot, so in steady state a command makes no Entra ID
+    request at all. Subclasses implement _msal_request()."""
+
+    def _acquire(self, force_refresh: bool, allow_redeem: bool) -> tuple[str, float]:
         slot = auth_store_read(self.identity_key)
         cache = msal.SerializableTokenCache()
         if slot.get('msal_cache'):
@@ -516,169 +621,325 @@ class AzureTokenProvider:
         if force_refresh:
             for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                 cache.remove_at(item)
-        verifier = slot.get(PKCE_VERIFIER_KEY) or ''
-        if verifier:
-            add_sensitive_log_strs(verifier)
-        self._pkce_verifier, self._code_redeemed = verifier, False
         result: dict | None = None
         try:
-            result = self._msal_acquire(cache, http_cache, allow_redeem)
+            result = self._msal_request(slot, cache, http_cache, allow_redeem)
+        except (requests.exceptions.SSLError, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            raise self._unreachable(exc) from None
         finally:
             updates: dict = {}
-            spent: dict = {}
-            if self._code_redeemed and verifier and (result or {}).get('access_token'):
-                spent = {PKCE_VERIFIER_KEY: verifier}   # single use: the code it protected is redeemed
             if cache.has_state_changed:
                 updates['msal_cache'] = cache.serialize()
             after = http_cache_dump(http_cache)
             if after != before:
                 updates['http_cache'] = after
+            spent = self._spent(slot, result)
             if updates or spent:
                 auth_store_update(self.identity_key, updates, drop_if=spent)
         return self._token_from_result(result)
 
-    def _msal_acquire(self, cache: Any, http_cache: dict, allow_redeem: bool) -> dict:
-        target = self.login_url
-        try:
-            if self.mode == MODE_MANAGED_IDENTITY:
-                target = os.environ.get('IDENTITY_ENDPOINT') or os.environ.get(
-                    'AZURE_POD_IDENTITY_AUTHORITY_HOST') or 'http://169.254.169.254'
-                identity = (msal.UserAssignedManagedIdentity(client_id=self.client_id) if self.client_id
-                            else msal.SystemAssignedManagedIdentity())
-                mi_app = msal.ManagedIdentityClient(identity, http_client=self.session, token_cache=cache,
-                                                    http_cache=http_cache)
-                return mi_app.acquire_token_for_client(resource=f'{self.arm_url}/')
-            app = self._confidential_app(cache, http_cache)
-            if self.mode != MODE_AUTH_CODE:
-                return app.acquire_token_for_client(self.scopes)
-            accounts = app.get_accounts()
-            if accounts:
-                result = app.acquire_token_silent_with_error(self.scopes, account=accounts[0])
-                if result:
-                    return result
-                raise AzureAuthError('SignInRequired', format_error('SignInRequired'))
-            if not allow_redeem:
-                raise AzureAuthError('AuthCodeNotRedeemed', format_error('AuthCodeNotRedeemed'))
-            code = clean_auth_code(self.raw_auth_code)
-            add_sensitive_log_strs(code)
-            if not self.redirect_uri:
-                raise AzureAuthError('MissingParam', format_error(
-                    'MissingParam', field='Application redirect URI', mode='the Authorization Code mode',
-                    where='enter the redirect URI registered for the app (Authentication > Web).'))
-            self._code_redeemed = True
-            # PKCE: the verifier of the login URL; none stored = a login URL from before PKCE, redeemed without it
-            # (Entra ID accepts that from a confidential client when the sign-in carried no code_challenge).
-            extra = {'data': {'code_verifier': self._pkce_verifier}} if self._pkce_verifier else {}
-            redirect_uri = self.redirect_uri
-            return app.acquire_token_by_authorization_code(code, self.scopes, redirect_uri=redirect_uri, **extra)
-        except (requests.exceptions.SSLError, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            code, message = connection_error(exc, target)
-            if self.mode == MODE_MANAGED_IDENTITY:
-                raise AzureAuthError('ManagedIdentityFailed', format_error(
-                    'ManagedIdentityFailed', original=message, detail='the managed identity endpoint is unreachable'),
-                ) from None
-            raise AzureAuthError(code, message) from None
-        except msal.ManagedIdentityError as exc:
-            raise AzureAuthError('ManagedIdentityFailed', format_error(
-                'ManagedIdentityFailed', original=first_line(str(exc)), detail='MSAL refused the identity')) from None
-        except ValueError as exc:
-            text = str(exc)
-            if 'authority' in text.lower() or 'OIDC Discovery' in text:
-                inner = re.search(r'AADSTS(\d+)', f'{text} {exc.__context__ or ""}')
-                if inner and f'AADSTS{inner.group(1)}' in ERROR_HINTS:   # e.g. AADSTS90002 in the discovery answer
-                    code = f'AADSTS{inner.group(1)}'
-                    raise AzureAuthError(code, format_error(
-                        code, f'the discovery document of {self.login_url}/{self.tenant_id} was refused (MSAL: '
-                              f'Unable to get authority configuration)')) from None
-                raise AzureAuthError('AuthorityNotFound', format_error(
-                    'AuthorityNotFound', original=first_line(text, 200), host=f'{self.login_url}/{self.tenant_id}')
-                ) from None
-            raise
+    def _msal_request(self, slot: dict, cache: Any, http_cache: dict, allow_redeem: bool) -> dict:
+        """MSAL's result dict for this mode's token request (the caches are the persisted ones)."""
+        raise NotImplementedError
 
-    def _confidential_app(self, cache: Any, http_cache: dict) -> Any:
-        credential: Any = self.client_secret
-        app_ref: list = []
-        if self.mode == MODE_CERTIFICATE or (self.mode == MODE_AUTH_CODE and not self.client_secret
-                                             and self.private_key):
-            thumbprint = normalize_thumbprint(self.certificate_thumbprint)
-            # A callable: MSAL calls it only when it sends a token request, so a run served from the token cache
-            # never reads the private key (parsing it is the dearest step of a command).
-            credential = {'client_assertion': lambda: self._client_assertion(
-                thumbprint, app_ref[0].authority.token_endpoint)}
-        kwargs: dict = {'authority': f'{self.login_url}/{self.tenant_id}', 'token_cache': cache,
-                        'http_client': self.session, 'http_cache': http_cache}
-        if self.custom_cloud:
-            kwargs['instance_discovery'] = False
-        app = msal.ConfidentialClientApplication(self.client_id, client_credential=credential, **kwargs)
-        app_ref.append(app)
-        return app
+    def _unreachable(self, exc: Exception) -> ContainmentError:
+        return connection_failure(exc, self.login_url)
 
-    def _private_key_object(self) -> Any:
-        """The Private key param as a key object: re-wrapped and parsed at most once per run, when first needed."""
-        if self._signing_key is None:
-            pem = rebuild_pem(self.private_key)
-            add_sensitive_log_strs(pem)
-            try:
-                key = serialization.load_pem_private_key(pem.encode(), password=None)
-            except (ValueError, TypeError):
-                raise AzureAuthError('InvalidCertificate', format_error(
-                    'InvalidCertificate', detail='Private key is not a readable unencrypted PEM private key')) from None
-            if not isinstance(key, rsa.RSAPrivateKey):
-                raise AzureAuthError('InvalidCertificate', format_error(
-                    'InvalidCertificate', detail='Private key is not an RSA key (Entra ID certificates are RSA)'))
-            self._signing_key = key
-        return self._signing_key
-
-    def _client_assertion(self, thumbprint: str, audience: str) -> str:
-        """The certificate credential of one token request: a JWT signed with the private key, naming the
-        certificate by its SHA-1 thumbprint (x5t), for the token endpoint (aud), issued by and about the app."""
-        now = int(time.time())
-        claims = {'aud': audience, 'iss': self.client_id, 'sub': self.client_id, 'jti': str(uuid.uuid4()),
-                  'iat': now, 'nbf': now, 'exp': now + CLIENT_ASSERTION_LIFETIME}
-        x5t = base64.urlsafe_b64encode(bytes.fromhex(thumbprint)).decode().rstrip('=')
-        assertion = jwt.encode(claims, self._private_key_object(), algorithm='RS256', headers={'x5t': x5t})
-        add_sensitive_log_strs(assertion)
-        return assertion
+    def _spent(self, slot: dict, result: dict | None) -> dict:
+        """Slot entries this request used up ({key: value}: dropped while they still hold that value)."""
+        return {}
 
     def _token_from_result(self, result: dict | None) -> tuple[str, float]:
-        """(access token, when it expires) from MSAL's result, or the mapped error."""
+        """(access token, when it expires) from MSAL's result, or the typed error it describes."""
         result = result or {}
-        if result.get('access_token'):
-            add_sensitive_log_strs(result['access_token'])
-            if result.get('refresh_token'):
-                add_sensitive_log_strs(result['refresh_token'])
-            self.last_source = result.get('token_source') or 'identity_provider'
-            return result['access_token'], time.time() + int(result.get('expires_in') or 0)
+        if not result.get('access_token'):
+            raise self._result_error(result)
+        add_sensitive_log_strs(result['access_token'])
+        if result.get('refresh_token'):
+            add_sensitive_log_strs(result['refresh_token'])
+        self.last_source = result.get('token_source') or 'identity_provider'
+        return result['access_token'], time.time() + int(result.get('expires_in') or 0)
+
+    def _result_error(self, result: dict) -> ContainmentError:
+        """Entra ID's error answer (error, error_codes, error_description) as one AuthError: its AADSTS code with the
+        row of the table, or EntraIdError's row for a code the table lacks."""
         description = str(result.get('error_description') or '')
         codes = result.get('error_codes') or []
         match = re.search(r'AADSTS\d+', description)
         code = f'AADSTS{codes[0]}' if codes else (match.group(0) if match else '')
         text = re.sub(r'^AADSTS\d+:\s*', '', first_line(description))
-        if self.mode == MODE_MANAGED_IDENTITY:
-            raise AzureAuthError('ManagedIdentityFailed', format_error(
-                'ManagedIdentityFailed', original=f'{result.get("error") or "error"}: {text}'.strip(': '),
-                detail='the managed identity endpoint refused the request'))
+        status = self._status_from(self.login_url)
         if code in ERROR_HINTS:
-            raise AzureAuthError(code, format_error(code, text))
-        original = ' '.join(part for part in (str(result.get('error') or ''), code, text) if part)
-        raise AzureAuthError('EntraIdError', format_error('EntraIdError', original))
+            return AuthError(code=code, original=text, status=status)
+        original = ': '.join(part for part in (str(result.get('error') or ''), text) if part)
+        return AuthError(code=code or 'EntraIdError', hint='EntraIdError', original=original, status=status)
 
-    # -- Cortex XSOAR application mode --------------------------------------------------------------------------
+
+class _ConfidentialAppCredential(_MsalCredential):
+    """An app registration in the tenant (MSAL's ConfidentialClientApplication on login_url/tenant): client
+    secret, certificate or authorization code. Subclasses give the client credential and the token request."""
+
+    def _msal_request(self, slot: dict, cache: Any, http_cache: dict, allow_redeem: bool) -> dict:
+        try:
+            app_ref: list = []
+            kwargs: dict = {'authority': f'{self.login_url}/{self.tenant_id}', 'token_cache': cache,
+                            'http_client': self.session, 'http_cache': http_cache}
+            if self.custom_cloud:
+                kwargs['instance_discovery'] = False
+            app = msal.ConfidentialClientApplication(self.client_id, client_credential=self._client_credential(
+                app_ref), **kwargs)
+            app_ref.append(app)
+            return self._request(app, slot, allow_redeem)
+        except ValueError as exc:
+            raise self._discovery_error(exc) from None
+
+    def _client_credential(self, app_ref: list) -> Any:
+        raise NotImplementedError
+
+    def _request(self, app: Any, slot: dict, allow_redeem: bool) -> dict:
+        raise NotImplementedError
+
+    def _discovery_error(self, exc: ValueError) -> Exception:
+        """MSAL raises ValueError when the tenant's OIDC discovery document cannot be loaded: the failed response
+        says why (e.g. AADSTS90002, unknown tenant). Any other ValueError is not ours to explain."""
+        response = self.session.last_response
+        if (response is None or response.request is None or response.request.method != 'GET'
+                or response.status_code < 400 or host_of(response.url).lower() != self.login_url.lower()):
+            return exc
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = {}
+        codes = (payload.get('error_codes') if isinstance(payload, dict) else None) or []
+        code = f'AADSTS{codes[0]}' if codes else ''
+        if code in ERROR_HINTS:
+            return AuthError(code=code, status=response.status_code,
+                             original=f'the discovery document of {self.login_url}/{self.tenant_id} was refused (MSAL: '
+                                      'Unable to get authority configuration)')
+        return AuthError(code='AuthorityNotFound', original=first_line(str(exc), 200), status=response.status_code,
+                         host=f'{self.login_url}/{self.tenant_id}')
+
+
+class CertificateAssertion:
+    """The certificate credential of one token request: a JWT signed with the private key, naming the certificate
+    by its SHA-1 thumbprint (x5t). MSAL calls it only when it sends a token request, so a run served from the token
+    cache never parses the private key (the dearest step of a command); a run parses it at most once."""
+
+    def __init__(self, client_id: str, thumbprint: str, private_key: str):
+        self.client_id = client_id
+        self.thumbprint = thumbprint
+        self.private_key = private_key
+        self._key: Any = None
+
+    def key(self) -> Any:
+        if self._key is None:
+            pem = rebuild_pem(self.private_key)
+            add_sensitive_log_strs(pem)
+            try:
+                key = serialization.load_pem_private_key(pem.encode(), password=None)
+            except (ValueError, TypeError):
+                raise InputError(code='InvalidCertificate',
+                                 detail='Private key is not a readable unencrypted PEM private key') from None
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise InputError(code='InvalidCertificate',
+                                 detail='Private key is not an RSA key (Entra ID certificates are RSA)')
+            self._key = key
+        return self._key
+
+    def for_audience(self, audience: str) -> str:
+        """A signed assertion for the token endpoint `audience` (aud), issued by and about the app."""
+        now = int(time.time())
+        claims = {'aud': audience, 'iss': self.client_id, 'sub': self.client_id, 'jti': str(uuid.uuid4()),
+                  'iat': now, 'nbf': now, 'exp': now + CLIENT_ASSERTION_LIFETIME}
+        x5t = base64.urlsafe_b64encode(bytes.fromhex(normalize_thumbprint(self.thumbprint))).decode().rstrip('=')
+        assertion = jwt.encode(claims, self.key(), algorithm='RS256', headers={'x5t': x5t})
+        add_sensitive_log_strs(assertion)
+        return assertion
+
+    def msal_credential(self, app_ref: list) -> dict:
+        """MSAL's client_credential: a callable, so the key is touched only when a token request is sent."""
+        normalize_thumbprint(self.thumbprint)   # a malformed thumbprint is refused before the request
+        return {'client_assertion': lambda: self.for_audience(app_ref[0].authority.token_endpoint)}
+
+
+class ClientSecretCredential(_ConfidentialAppCredential):
+    """Client credentials with the app's client secret (Key)."""
+    mode = MODE_SECRET
+    required_params = ('enc_key',)
+
+    def _client_credential(self, app_ref: list) -> Any:
+        return self.settings.enc_key
+
+    def _request(self, app: Any, slot: dict, allow_redeem: bool) -> dict:
+        return app.acquire_token_for_client(self.scopes)
+
+
+class CertificateCredential(_ConfidentialAppCredential):
+    """Client credentials with a certificate: Certificate thumbprint + Private key."""
+    mode = MODE_CERTIFICATE
+    required_params = ('certificate_thumbprint', 'private_key')
+
+    def __init__(self, settings: AuthSettings, cloud: Cloud, session: AzureSession):
+        super().__init__(settings, cloud, session)
+        self.assertion = CertificateAssertion(self.client_id, settings.certificate_thumbprint, settings.private_key)
+
+    def _client_credential(self, app_ref: list) -> Any:
+        return self.assertion.msal_credential(app_ref)
+
+    def _request(self, app: Any, slot: dict, allow_redeem: bool) -> dict:
+        return app.acquire_token_for_client(self.scopes)
+
+
+class AuthorizationCodeCredential(_ConfidentialAppCredential):
+    """Delegated: a user signs in with the login URL (PKCE) and the one-time code is redeemed once; later tokens
+    come from the refresh token. The app authenticates with its secret (Key) or, without one, its certificate."""
+    mode = MODE_AUTH_CODE
+
+    def __init__(self, settings: AuthSettings, cloud: Cloud, session: AzureSession):
+        super().__init__(settings, cloud, session)
+        self._redeemed_with = ''   # the PKCE verifier sent with the code this run redeemed
+        self.assertion = CertificateAssertion(self.client_id, settings.certificate_thumbprint, settings.private_key)
+
+    @classmethod
+    def check(cls, settings: AuthSettings) -> None:
+        super().check(settings)
+        if not settings.enc_key and not (settings.certificate_thumbprint and settings.private_key):
+            raise missing_param_error('enc_key', MODE_LABELS[cls.mode])
+
+    @property
+    def scopes(self) -> list[str]:
+        return [f'{self.arm_url}/user_impersonation']
+
+    @property
+    def redirect_uri(self) -> str:
+        return self.settings.redirect_uri
+
+    def _client_credential(self, app_ref: list) -> Any:
+        if self.settings.enc_key or not self.settings.private_key:
+            return self.settings.enc_key
+        return self.assertion.msal_credential(app_ref)
+
+    def _request(self, app: Any, slot: dict, allow_redeem: bool) -> dict:
+        accounts = app.get_accounts()
+        if accounts:
+            result = app.acquire_token_silent_with_error(self.scopes, account=accounts[0])
+            if result:
+                return result
+            raise AuthError(code='SignInRequired')
+        if not allow_redeem:
+            raise AuthError(code='AuthCodeNotRedeemed')
+        code = clean_auth_code(self.settings.auth_code)
+        add_sensitive_log_strs(code)
+        if not self.redirect_uri:
+            raise InputError(code='MissingParam', field='Application redirect URI', mode='the Authorization Code mode',
+                             where='enter the redirect URI registered for the app (Authentication > Web).')
+        # PKCE: the verifier of the login URL; none stored = a login URL from before PKCE, redeemed without it
+        # (Entra ID accepts that from a confidential client when the sign-in carried no code_challenge).
+        verifier = slot.get(PKCE_VERIFIER_KEY) or ''
+        if verifier:
+            add_sensitive_log_strs(verifier)
+        self._redeemed_with = verifier
+        extra = {'data': {'code_verifier': verifier}} if verifier else {}
+        return app.acquire_token_by_authorization_code(code, self.scopes, redirect_uri=self.redirect_uri, **extra)
+
+    def _spent(self, slot: dict, result: dict | None) -> dict:
+        verifier, self._redeemed_with = self._redeemed_with, ''
+        if verifier and (result or {}).get('access_token'):
+            return {PKCE_VERIFIER_KEY: verifier}   # single use: the code it protected is redeemed
+        return {}
+
+    def has_cached_sign_in(self) -> bool:
+        """A refresh token for this identity is cached (the code was redeemed before)."""
+        cache = msal.SerializableTokenCache()
+        serialized = auth_store_read(self.identity_key).get('msal_cache')
+        if serialized:
+            cache.deserialize(serialized)
+        return bool(list(cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN)))
+
+    def authorize_url(self) -> str:
+        """The sign-in URL for this cloud, tenant, client and redirect URI, with PKCE (RFC 7636, S256). The code is
+        redeemed in a later run, so the code_verifier is kept in this identity's slot of the integration context
+        (merged by compare-and-set; it replaces the verifier of any earlier login URL) and is sent when the code is
+        redeemed. The verifier never leaves the integration context: only its SHA-256 is in the URL."""
+        verifier = secrets.token_urlsafe(PKCE_VERIFIER_BYTES)
+        add_sensitive_log_strs(verifier)
+        auth_store_update(self.identity_key, {PKCE_VERIFIER_KEY: verifier})
+        query = urlencode({
+            'client_id': self.client_id, 'response_type': 'code', 'redirect_uri': self.redirect_uri,
+            'response_mode': 'query', 'scope': f'offline_access {self.arm_url}/user_impersonation',
+            'state': secrets.token_urlsafe(16), 'code_challenge': pkce_challenge(verifier),
+            'code_challenge_method': 'S256',
+        })
+        return f'{self.login_url}/{self.tenant_id}/oauth2/v2.0/authorize?{query}'
+
+
+class ManagedIdentityCredential(_MsalCredential):
+    """The engine's managed identity (MSAL finds the IMDS / App Service endpoint from the environment): the
+    system-assigned one, or the user-assigned one whose client ID is "Managed identity client ID"."""
+    mode = MODE_MANAGED_IDENTITY
+
+    def __init__(self, settings: AuthSettings, cloud: Cloud, session: AzureSession):
+        super().__init__(settings, cloud, session)
+        self.client_id = settings.managed_identities_client_id
+
+    @classmethod
+    def check(cls, settings: AuthSettings) -> None:
+        if settings.managed_identities_client_id:
+            require_guid(settings.managed_identities_client_id, 'Managed identity client ID',
+                         'copy the Client ID of the user-assigned identity (or leave it empty for the system one).')
+
+    @staticmethod
+    def _endpoint() -> str:
+        return (os.environ.get('IDENTITY_ENDPOINT') or os.environ.get('AZURE_POD_IDENTITY_AUTHORITY_HOST')
+                or 'http://169.254.169.254')
+
+    def _msal_request(self, slot: dict, cache: Any, http_cache: dict, allow_redeem: bool) -> dict:
+        identity = (msal.UserAssignedManagedIdentity(client_id=self.client_id) if self.client_id
+                    else msal.SystemAssignedManagedIdentity())
+        client = msal.ManagedIdentityClient(identity, http_client=self.session, token_cache=cache,
+                                            http_cache=http_cache)
+        try:
+            return client.acquire_token_for_client(resource=f'{self.arm_url}/')
+        except msal.ManagedIdentityError as exc:
+            raise AuthError(code='ManagedIdentityFailed', original=first_line(str(exc)),
+                            detail='MSAL refused the identity') from None
+
+    def _unreachable(self, exc: Exception) -> ContainmentError:
+        return AuthError(code='ManagedIdentityFailed', original=connection_failure(exc, self._endpoint()).message,
+                         detail='the managed identity endpoint is unreachable')
+
+    def _result_error(self, result: dict) -> ContainmentError:
+        text = re.sub(r'^AADSTS\d+:\s*', '', first_line(str(result.get('error_description') or '')))
+        return AuthError(code='ManagedIdentityFailed', original=f'{result.get("error") or "error"}: {text}'.strip(': '),
+                         detail='the managed identity endpoint refused the request',
+                         status=self._status_from(self._endpoint()))
+
+
+class XsoarAppCredential(Credential):
+    """Cortex XSOAR's own multi-tenant application: the token comes from XSOAR's token service, which is sent the
+    tenant sealed with the consent page's Key (AES-GCM). After a failure the next attempt waits, doubling each time
+    (XSOAR_APP_BACKOFF_*), until the Key, ID or Token change or auth-reset runs."""
+    mode = MODE_XSOAR_APP
+    id_field = 'ID (Registration ID)'
+    id_where = 'copy the Registration ID from the consent page.'
+    required_params = ('enc_key',)
 
     def _aes_key(self) -> bytes:
         try:
-            key = base64.b64decode(self.enc_key, validate=True)
+            key = base64.b64decode(self.settings.enc_key, validate=True)
         except (ValueError, TypeError):
             key = b''
         if len(key) not in (16, 24, 32):
-            raise AzureAuthError('InvalidEncryptionKey', format_error('InvalidEncryptionKey'))
+            raise InputError(code='InvalidEncryptionKey')
         return key
 
     def _fingerprint(self) -> str:
-        material = f'{self.client_id}|{self.tenant_id}|{self.enc_key}|{self.token_retrieval_url}'
+        s = self.settings
+        material = f'{self.client_id}|{self.tenant_id}|{s.enc_key}|{s.token_retrieval_url}'
         return hashlib.sha256(material.encode()).hexdigest()[:16]
 
-    def _xsoar_app_token(self, force_refresh: bool) -> tuple[str, float]:
+    def _acquire(self, force_refresh: bool, allow_redeem: bool) -> tuple[str, float]:
+        url = self.settings.token_retrieval_url
         slot = auth_store_read(self.identity_key)
         now = time.time()
         token = slot.get('access_token')
@@ -692,18 +953,20 @@ class AzureTokenProvider:
         backoff = slot.get('backoff') or {}
         if backoff.get('fingerprint') == fingerprint and backoff.get('next_attempt', 0) > now:
             until = datetime.fromtimestamp(backoff['next_attempt'], UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
-            raise AzureAuthError('XsoarAppBackoff', format_error(
-                'XsoarAppBackoff', backoff.get('last_error', ''), failures=backoff.get('failures', 1), until=until,
-                seconds=int(backoff['next_attempt'] - now + 0.999)))
+            raise AuthError(code='XsoarAppBackoff', original=backoff.get('last_error', ''),
+                            failures=backoff.get('failures', 1), until=until,
+                            seconds=int(backoff['next_attempt'] - now + 0.999))
         nonce = os.urandom(12)
         sealed = AESGCM(key).encrypt(nonce, f'{int(time.time())}:{self.tenant_id}'.encode(), None)
         encrypted = base64.b64encode(nonce + sealed).decode()
         add_sensitive_log_strs(encrypted)
-        body = {'app_name': self.app_name, 'registration_id': self.client_id, 'encrypted_token': encrypted,
+        body = {'app_name': XSOAR_APP_NAME, 'registration_id': self.client_id, 'encrypted_token': encrypted,
                 'scope': self.scopes[0]}
         detail = ''
+        status: int | None = None
         try:
-            response = self.session.post(self.token_retrieval_url, json=body)
+            response = self.session.post(url, json=body)
+            status = response.status_code
             try:
                 payload = response.json()
             except ValueError:
@@ -725,40 +988,136 @@ class AzureTokenProvider:
                 detail = ': '.join(parts[:2])
             detail = f'HTTP {response.status_code}' + (f': {detail}' if detail else '')
         except (requests.exceptions.SSLError, requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            detail = connection_error(exc, self.token_retrieval_url)[1]
+            detail = connection_failure(exc, url).message
         failures = (backoff.get('failures', 0) if backoff.get('fingerprint') == fingerprint else 0) + 1
         wait = min(XSOAR_APP_BACKOFF_BASE_SECONDS * 2 ** (failures - 1), XSOAR_APP_BACKOFF_MAX_SECONDS)
         next_attempt = int(now) + wait
         auth_store_update(self.identity_key, {'backoff': {
             'fingerprint': fingerprint, 'failures': failures, 'next_attempt': next_attempt, 'last_error': detail}})
         until = datetime.fromtimestamp(next_attempt, UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
-        raise AzureAuthError('XsoarAppTokenFailed', format_error(
-            'XsoarAppTokenFailed', detail, host=host_of(self.token_retrieval_url), detail='the request was refused',
-            retry=f'Because of the failure the next attempt waits until {until} (in {wait} s); '
-                  f'!azure-containment-auth-reset lifts the wait.'))
+        raise AuthError(code='XsoarAppTokenFailed', original=detail, host=host_of(url),
+                        detail='the request was refused', status=status,
+                        retry=f'Because of the failure the next attempt waits until {until} (in {wait} s); '
+                              f'!azure-containment-auth-reset lifts the wait.')
+
+
+# Authentication mode -> its credential class (which checks its own params). auth_mode() picks the row.
+CREDENTIALS: dict[str, type[Credential]] = {
+    MODE_SECRET: ClientSecretCredential,
+    MODE_CERTIFICATE: CertificateCredential,
+    MODE_AUTH_CODE: AuthorizationCodeCredential,
+    MODE_MANAGED_IDENTITY: ManagedIdentityCredential,
+    MODE_XSOAR_APP: XsoarAppCredential,
+}
+
+
+class RetryPolicy:
+    """When an ARM request that was throttled (429) or failed in Azure (5xx) is sent again: after Retry-After when
+    ARM gives one, else after an exponential back-off from `base_seconds`; at most `max_retries` times, and never
+    when the wait would exceed `max_wait_seconds` (the error then tells the user when to try again)."""
+
+    def __init__(self, max_retries: int = ARM_MAX_RETRIES, max_wait_seconds: float = ARM_MAX_RETRY_WAIT_SECONDS,
+                 base_seconds: float = ARM_DEFAULT_RETRY_SECONDS):
+        self.max_retries = max_retries
+        self.max_wait_seconds = max_wait_seconds
+        self.base_seconds = base_seconds
+
+    def delay(self, err: ArmError, retries_done: int) -> float | None:
+        """Seconds to wait before sending the request again, or None: give up and raise `err`."""
+        if not isinstance(err, (ArmThrottled, ArmServerError)) or retries_done >= self.max_retries:
+            return None
+        wait = err.retry_after if err.retry_after is not None else self.base_seconds * 2 ** retries_done
+        return wait if wait <= self.max_wait_seconds else None
+
+
+class OperationStatus(NamedTuple):
+    """One poll of a long-running operation."""
+    status: str                      # InProgress, Succeeded, Failed or Canceled
+    retry_after: float = 0           # seconds to wait before the next poll
+    url: str | None = None           # the URL polled (None: the write finished at once)
+    error: 'ArmError | None' = None  # what a Failed / Canceled operation ended with
+    body: Any = None                 # the final body (Location style)
+
+
+class OperationPoller:
+    """ARM's long-running operations: a write or power action answers 201/202 with an Azure-AsyncOperation (or
+    Location) URL, polled until it says Succeeded, Failed or Canceled, waiting its Retry-After between polls."""
+
+    def __init__(self, client: 'AzureClient'):
+        self.client = client   # polls are ARM requests: the client's token, retries and error parsing apply
+
+    def status(self, response_or_url: Any) -> OperationStatus:
+        """One poll. Accepts the initial response (uses Azure-AsyncOperation, else Location) or an operation URL."""
+        if isinstance(response_or_url, requests.Response):
+            url = operation_url_of(response_or_url)
+            if not url:
+                return OperationStatus('Succeeded', body=json_or_empty(response_or_url))
+        else:
+            url = str(response_or_url)
+        try:
+            response = self.client.arm_request('GET', url)
+        except (ArmThrottled, ArmServerError):
+            raise
+        except ArmError as exc:   # the operation itself cannot be read: it counts as failed
+            return OperationStatus('Failed', url=url, error=exc)
+        retry_after = parse_retry_after(response.headers.get('Retry-After'))
+        payload = json_or_empty(response)
+        if isinstance(payload, dict) and isinstance(payload.get('status'), str):
+            status = payload['status']
+            normalized = {'succeeded': 'Succeeded', 'failed': 'Failed', 'canceled': 'Canceled',
+                          'cancelled': 'Canceled'}.get(status.lower(), 'InProgress')
+            error = None
+            if normalized in ('Failed', 'Canceled'):
+                body: dict = payload['error'] if isinstance(payload.get('error'), dict) else {}
+                error = arm_error(None, str(body.get('code') or 'OperationFailed'), str(body.get('message') or ''),
+                                  correlation_id=response.headers.get('x-ms-correlation-request-id') or '',
+                                  request_id=response.headers.get('x-ms-request-id') or '', details=body.get('details'))
+            return OperationStatus(normalized, retry_after or LRO_DEFAULT_POLL_SECONDS, url, error, payload)
+        if response.status_code == 202:
+            return OperationStatus('InProgress', retry_after or LRO_DEFAULT_POLL_SECONDS, url)
+        return OperationStatus('Succeeded', url=url, body=payload)
+
+    def wait(self, response: requests.Response, timeout_seconds: float) -> OperationStatus:
+        """Poll until the operation of `response` is terminal and return its final status (see status()). Raises
+        ContainmentError OperationTimeout after timeout_seconds."""
+        deadline = time.monotonic() + float(timeout_seconds)
+        url = operation_url_of(response)
+        if not url:
+            return self.status(response)
+        while True:
+            status = self.status(url)
+            if status.status != 'InProgress':
+                return status
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ContainmentError(code='OperationTimeout', seconds=int(timeout_seconds))
+            self.client.sleep(max(0.0, min(float(status.retry_after), remaining)))
 
 
 class AzureClient:
-    """Azure Resource Manager over one requests.Session, authenticated by an AzureTokenProvider."""
+    """Azure Resource Manager: one transport (the requests.Session), a credential for its tokens, a retry policy and
+    the long-running operation poller. Every ARM request goes through arm_request; errors come out typed."""
 
-    def __init__(self, *, token_provider: AzureTokenProvider, arm_url: str, subscription_id: str = '',
-                 resource_group: str = '', default_nsg_name: str = '', session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
-        self.token_provider = token_provider
+    def __init__(self, *, credential: Credential, arm_url: str, subscription_id: str = '', resource_group: str = '',
+                 default_nsg_name: str = '', sleep: Callable[[float], None] = time.sleep,
+                 retry: RetryPolicy | None = None):
+        self.credential = credential
         self.arm_url = arm_url.rstrip('/')
         self.subscription_id = subscription_id
         self.resource_group = resource_group
         self.default_nsg_name = default_nsg_name
-        self.session = session or token_provider.session
-        self._sleep = sleep
+        self.session = credential.session   # one transport for Entra ID and ARM
+        self.sleep = sleep    # every wait of the client (retries, polls) goes through it
+        self.retry = retry or RetryPolicy()
+        self.operations = OperationPoller(self)
 
     # -- requests ----------------------------------------------------------------------------------------------
 
     def _url(self, path: str) -> str:
         if path.startswith(('https://', 'http://')):
             if host_of(path).lower() != host_of(self.arm_url).lower():
-                raise AzureApiError(f'Refusing to send the access token to {host_of(path)}: it is not the ARM '
-                                    f'endpoint {self.arm_url}.', code='ForeignHost')
+                raise InputError(f'Refusing to send the access token to {host_of(path)}: it is not the ARM '
+                                 f'endpoint {self.arm_url}.', code='ForeignHost')
             return path
         if not path.startswith('/'):
             path = '/' + path
@@ -767,57 +1126,43 @@ class AzureClient:
     def arm_request(self, method: str, path: str, *, api_version: str | None = None, params: dict | None = None,
                     body: Any = None, retry_busy: bool = True) -> requests.Response:
         """One ARM call. `path` is "/subscriptions/..." (or a full ARM URL such as a nextLink or an operation URL,
-        which keeps its own api-version). 429/5xx are retried honouring Retry-After (at most ARM_MAX_RETRIES
-        times, never waiting longer than ARM_MAX_RETRY_WAIT_SECONDS) unless retry_busy=False. A 401 with an
-        expired or invalid token refreshes the token once. Errors raise AzureApiError."""
+        which keeps its own api-version). 429/5xx are sent again as the retry policy says unless
+        retry_busy=False. A 401 with an expired or invalid token refreshes the token once. Errors raise the
+        ArmError subclass of parse_arm_error, or ConnectionFailure without a response."""
         url = self._url(path)
         query = dict(params or {})
         if api_version and 'api-version' not in parse_qs(urlparse(url).query):
             query['api-version'] = api_version
-        attempt = 0
+        retries = 0
         refreshed = False
         while True:
-            token = self.token_provider.get_token(force_refresh=False)
+            token = self.credential.get_token(force_refresh=False)
             headers = {'Authorization': f'Bearer {token}', 'Accept': 'application/json'}
+            started = time.monotonic()
             try:
                 response = self.session.request(method, url, params=query or None, headers=headers,
                                                 json=body if body is not None else None)
             except (requests.exceptions.SSLError, requests.exceptions.ConnectionError,
                     requests.exceptions.Timeout) as exc:
-                code, message = connection_error(exc, url)
-                raise AzureApiError(message, code=code) from None
-            status = response.status_code
-            if status < 400:
+                failure = connection_failure(exc, url)
+                debug_arm_request(method, url, started, None, f'{failure.code}')
+                raise failure from None
+            if response.status_code < 400:
+                debug_arm_request(method, url, started, response)
                 return response
-            code, message, details = self._error_parts(response)
-            if status == 401 and not refreshed and code in ('ExpiredAuthenticationToken', 'InvalidAuthenticationToken'):
+            err = parse_arm_error(response)
+            if isinstance(err, ArmAuthenticationFailed) and not refreshed and err.code in TOKEN_REFRESH_CODES:
+                debug_arm_request(method, url, started, response, f'{err.code}; refreshing the token once')
                 refreshed = True
-                self.token_provider.get_token(force_refresh=True)
+                self.credential.get_token(force_refresh=True)
                 continue
-            retry_after = parse_retry_after(response.headers.get('Retry-After'))
-            if (status == 429 or status >= 500) and retry_busy and attempt < ARM_MAX_RETRIES:
-                wait = retry_after if retry_after is not None else ARM_DEFAULT_RETRY_SECONDS * 2 ** attempt
-                if wait <= ARM_MAX_RETRY_WAIT_SECONDS:
-                    attempt += 1
-                    demisto.debug(f'ARM {method} {urlparse(url).path} -> {status} {code}; retry {attempt} in {wait} s')
-                    self._sleep(wait)
-                    continue
-            raise AzureApiError(arm_error_message(status, code, message, retry_after), status=status, code=code,
-                                retry_after=retry_after, details=details)
-
-    @staticmethod
-    def _error_parts(response: requests.Response) -> tuple[str, str, Any]:
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        error = payload.get('error') if isinstance(payload, dict) and isinstance(payload.get('error'), dict) \
-            else payload if isinstance(payload, dict) else {}
-        code = str(error.get('code') or '') or _STATUS_CODES.get(response.status_code, '')
-        if not code and response.status_code >= 500:
-            code = 'ServerError'
-        message = str(error.get('message') or '') or (response.text or '')[:300] or response.reason or ''
-        return code, first_line(message, 600), error.get('details')
+            wait = self.retry.delay(err, retries) if retry_busy else None
+            if wait is None:
+                debug_arm_request(method, url, started, response, err.code)
+                raise err
+            retries += 1
+            debug_arm_request(method, url, started, response, f'{err.code}; retry {retries} in {wait} s')
+            self.sleep(wait)
 
     def arm_json(self, method: str, path: str, **kwargs: Any) -> dict:
         """arm_request, then the parsed JSON body ({} when the body is empty)."""
@@ -836,60 +1181,6 @@ class AzureClient:
                 return items[:limit]
             url = page.get('nextLink')
         return items
-
-    # -- long-running operations -------------------------------------------------------------------------------
-
-    def operation_status(self, response_or_url: Any) -> dict:
-        """One poll of a long-running operation. Accepts the initial response (uses Azure-AsyncOperation, else
-        Location) or an operation URL. Returns {"status": InProgress|Succeeded|Failed|Canceled, "retry_after": int,
-        "url": the URL polled, "error": {code, message} or None, "body": the final body (Location style)}."""
-        if isinstance(response_or_url, requests.Response):
-            url = operation_url_of(response_or_url)
-            if not url:
-                return {'status': 'Succeeded', 'retry_after': 0, 'url': None, 'error': None,
-                        'body': json_or_empty(response_or_url)}
-        else:
-            url = str(response_or_url)
-        try:
-            response = self.arm_request('GET', url)
-        except AzureApiError as exc:
-            if exc.status and exc.status < 500 and exc.status != 429:
-                return {'status': 'Failed', 'retry_after': 0, 'url': url,
-                        'error': {'code': exc.code, 'message': exc.message}, 'body': None}
-            raise
-        retry_after = parse_retry_after(response.headers.get('Retry-After'))
-        payload = json_or_empty(response)
-        if isinstance(payload, dict) and isinstance(payload.get('status'), str):
-            status = payload['status']
-            normalized = {'succeeded': 'Succeeded', 'failed': 'Failed', 'canceled': 'Canceled',
-                          'cancelled': 'Canceled'}.get(status.lower(), 'InProgress')
-            error = payload.get('error')
-            if normalized in ('Failed', 'Canceled') and isinstance(error, dict):
-                error = {'code': error.get('code'), 'message': arm_error_message(
-                    0, str(error.get('code') or ''), str(error.get('message') or ''))}
-            return {'status': normalized, 'retry_after': retry_after or LRO_DEFAULT_POLL_SECONDS, 'url': url,
-                    'error': error if normalized in ('Failed', 'Canceled') else None, 'body': payload}
-        if response.status_code == 202:
-            return {'status': 'InProgress', 'retry_after': retry_after or LRO_DEFAULT_POLL_SECONDS, 'url': url,
-                    'error': None, 'body': None}
-        return {'status': 'Succeeded', 'retry_after': 0, 'url': url, 'error': None, 'body': payload}
-
-    def wait_for_operation(self, response: requests.Response, timeout_seconds: float) -> dict:
-        """Poll until the operation of `response` is terminal (sleeping Retry-After between polls) and return the
-        final status dict (see operation_status). Raises AzureApiError OperationTimeout after timeout_seconds."""
-        deadline = time.monotonic() + float(timeout_seconds)
-        url = operation_url_of(response)
-        if not url:
-            return self.operation_status(response)
-        while True:
-            status = self.operation_status(url)
-            if status['status'] != 'InProgress':
-                return status
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AzureApiError(format_error('OperationTimeout', seconds=int(timeout_seconds)),
-                                    code='OperationTimeout')
-            self._sleep(max(0.0, min(float(status['retry_after']), remaining)))
 
 
 ''' HELPER FUNCTIONS '''
@@ -911,48 +1202,86 @@ def role_for_action(action: str) -> str:
     return 'Contributor'
 
 
-def format_error(code: str, original: str = '', **fields: Any) -> str:
-    """The friendly text for `code`: what is wrong and which setup step fixes it, then the code and the original
-    text, e.g. "Key is not a valid client secret ... (AADSTS7000215: Invalid client secret provided...)"."""
+class _HintDefaults(dict):
+    """Placeholders an error did not fill: empty for the optional retry texts, 'unknown' for the rest."""
+
+    def __missing__(self, key: str) -> str:
+        return '' if key in ('retry', 'retry_after') else 'unknown'
+
+
+def hint_text(code: str, fields: dict) -> str:
+    """The ERROR_HINTS row of `code` (what is wrong and which setup step fixes it) with its placeholders filled;
+    '' when the code has no row."""
     template = ERROR_HINTS.get(code)
     if template is None:
-        return f'{code}: {original}' if original else code
-
-    class _Defaults(dict):
-        def __missing__(self, key: str) -> str:
-            return '' if key in ('retry', 'retry_after') else 'unknown'
-
-    text = template.format_map(_Defaults({k: v for k, v in fields.items() if v is not None}))
-    original = (original or '').strip()
-    return f'{text} ({code}: {original})' if original else f'{text} ({code})'
+        return ''
+    return template.format_map(_HintDefaults({k: v for k, v in fields.items() if v is not None}))
 
 
-def arm_error_message(status: int, code: str, message: str, retry_after: int | None = None) -> str:
-    """The friendly text for an ARM error code (AuthorizationFailed names the action and the role granting it)."""
+def arm_error_class(status: int | None, code: str) -> type[ArmError]:
+    """The one mapping of ARM's answer to an error class: throttling and server errors by status, contention by code
+    (also in a failed long-running operation, which has no status), the rest by status."""
+    if status == 429:
+        return ArmThrottled
+    if status and status >= 500:
+        return ArmServerError
+    if code in ARM_CONTENTION_CODES or status == 409:
+        return ArmConflict
+    return {400: ArmBadRequest, 401: ArmAuthenticationFailed, 403: ArmForbidden, 404: ArmNotFound}.get(
+        status or 0, ArmError)
+
+
+def arm_error(status: int | None, code: str, message: str, *, retry_after: int | None = None,
+              correlation_id: str = '', request_id: str = '', details: Any = None) -> ArmError:
+    """The typed error for an ARM error (status None: a failed long-running operation). The explanation is the
+    code's ERROR_HINTS row (AuthorizationFailed names the action and the role granting it); an unknown code gets the
+    TooManyRequests / ServerError row by status, or says which status ARM returned."""
+    cls = arm_error_class(status, code)
+    common: dict[str, Any] = {'code': code or _STATUS_CODES.get(status or 0, 'ArmError'), 'original': message,
+                              'status': status, 'retry_after': retry_after, 'correlation_id': correlation_id,
+                              'request_id': request_id, 'details': details}
     if code == 'AuthorizationFailed':
         action = re.search(r"action '([^']+)'", message or '')
         scope = re.search(r"scope '([^']+)'", message or '')
         action_name = action.group(1) if action else 'the requested action'
-        return format_error(code, message, action=action_name, scope=scope.group(1) if scope else 'this scope',
-                            role=role_for_action(action_name) if action else 'Network Contributor / Virtual Machine '
-                                                                                  'Contributor')
+        role = role_for_action(action_name) if action else 'Network Contributor / Virtual Machine Contributor'
+        return cls(action=action_name, scope=scope.group(1) if scope else 'this scope', role=role, **common)
     if code in ERROR_HINTS:
-        return format_error(code, message, status=status, retry_after=f' (retry after {retry_after} s)'
-                            if retry_after else '')
+        return cls(**common)
     if status == 429:
-        return format_error('TooManyRequests', f'{code}: {message}' if code else message,
-                            retry_after=f' (retry after {retry_after} s)' if retry_after else '')
-    if status >= 500:
-        return format_error('ServerError', f'{code}: {message}' if code else message, status=status)
-    return f'Azure Resource Manager returned HTTP {status} {code}: {message}'.strip()
+        return cls(hint='TooManyRequests', **common)
+    if status and status >= 500:
+        return cls(hint='ServerError', **common)
+    return cls(f'Azure Resource Manager refused the request (HTTP {status})' if status else
+               'The operation failed in Azure', **common)
 
 
-def connection_error(exc: Exception, url: str) -> tuple[str, str]:
-    """(code, friendly message) for a failed connection: TlsFailure or HostUnreachable, naming the host."""
+def parse_arm_error(response: requests.Response) -> ArmError:
+    """The typed error of an ARM error response: {"error": {"code", "message", "details"}} (or the fields at the top
+    level), the status, Retry-After and ARM's request and correlation IDs."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    error: dict = {}
+    if isinstance(payload, dict):
+        error = payload['error'] if isinstance(payload.get('error'), dict) else payload
+    code = str(error.get('code') or '') or _STATUS_CODES.get(response.status_code, '')
+    if not code and response.status_code >= 500:
+        code = 'ServerError'
+    message = str(error.get('message') or '') or (response.text or '')[:300] or response.reason or ''
+    return arm_error(response.status_code, code, first_line(message, 600),
+                     retry_after=parse_retry_after(response.headers.get('Retry-After')),
+                     correlation_id=response.headers.get('x-ms-correlation-request-id') or '',
+                     request_id=response.headers.get('x-ms-request-id') or '', details=error.get('details'))
+
+
+def connection_failure(exc: Exception, url: str) -> ConnectionFailure:
+    """TlsFailure or HostUnreachable for a request that got no response, naming the host."""
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError) or 'CERTIFICATE_VERIFY_FAILED' in text:
         detail = 'certificate verify failed' if 'CERTIFICATE_VERIFY_FAILED' in text else type(exc).__name__
-        return 'TlsFailure', format_error('TlsFailure', host=host_of(url), detail=detail)
+        return ConnectionFailure(code='TlsFailure', host=host_of(url), detail=detail)
     if isinstance(exc, requests.exceptions.Timeout):
         detail = 'timed out'
     elif 'Name or service not known' in text or 'nodename nor servname' in text or 'getaddrinfo' in text:
@@ -963,7 +1292,22 @@ def connection_error(exc: Exception, url: str) -> tuple[str, str]:
         detail = 'connection reset'
     else:
         detail = type(exc).__name__
-    return 'HostUnreachable', format_error('HostUnreachable', host=host_of(url), detail=detail)
+    return ConnectionFailure(code='HostUnreachable', host=host_of(url), detail=detail)
+
+
+def debug_arm_request(method: str, url: str, started: float, response: requests.Response | None,
+                      outcome: str = '') -> None:
+    """The one server-log line of an ARM request: method, path (no query: nothing after '?' is logged), status,
+    milliseconds and ARM's request and correlation IDs (what Azure support asks for), plus what happens next."""
+    took = f'{(time.monotonic() - started) * 1000:.0f} ms'
+    path = urlparse(url).path
+    extra = f'; {outcome}' if outcome else ''
+    if response is None:
+        demisto.debug(f'ARM {method} {path} -> no response after {took}{extra}')
+        return
+    demisto.debug(f'ARM {method} {path} -> {response.status_code} in {took} (x-ms-request-id '
+                  f'{response.headers.get("x-ms-request-id") or "-"}, x-ms-correlation-request-id '
+                  f'{response.headers.get("x-ms-correlation-request-id") or "-"}){extra}')
 
 
 def host_of(url: str) -> str:
@@ -1013,10 +1357,9 @@ def credential_value(value: Any) -> str:
     return str(value or '').strip()
 
 
-def missing_param_error(name: str, mode: str) -> AzureAuthError:
-    return AzureAuthError('MissingParam', format_error(
-        'MissingParam', field=PARAM_DISPLAY.get(name, name), mode=mode,
-        where=f'fill in "{PARAM_DISPLAY.get(name, name)}" in the instance settings and save.'))
+def missing_param_error(name: str, mode: str) -> InputError:
+    return InputError(code='MissingParam', field=PARAM_DISPLAY.get(name, name), mode=mode,
+                      where=f'fill in "{PARAM_DISPLAY.get(name, name)}" in the instance settings and save.')
 
 
 def param_flag(value: Any, default: bool = False) -> bool:
@@ -1026,9 +1369,9 @@ def param_flag(value: Any, default: bool = False) -> bool:
 
 
 def require_guid(value: str, field: str, where: str) -> str:
-    """`value` when it is a GUID, else an AzureAuthError naming the field (no request is made)."""
+    """`value` when it is a GUID, else an InputError naming the field (no request is made)."""
     if not GUID_RE.fullmatch(value or ''):
-        raise AzureAuthError('InvalidGuid', format_error('InvalidGuid', field=field, where=where))
+        raise InputError(code='InvalidGuid', field=field, where=where)
     return value
 
 
@@ -1036,9 +1379,9 @@ def validate_tenant(value: str) -> str:
     """A tenant is a GUID or a verified domain name (contoso.onmicrosoft.com); anything else is refused."""
     if GUID_RE.fullmatch(value or '') or (DOMAIN_RE.match(value or '') and not re.fullmatch(r'[0-9a-fA-F-]+', value)):
         return value
-    raise AzureAuthError('InvalidGuid', format_error(
-        'InvalidGuid', field='Token (tenant ID)',
-        where='copy the Directory (tenant) ID from Entra ID > Overview (or the app registration\'s Overview).'))
+    raise InputError(code='InvalidGuid', field='Token (tenant ID)',
+                     where='copy the Directory (tenant) ID from Entra ID > Overview (or the app registration\'s '
+                           'Overview).')
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -1051,13 +1394,13 @@ def clean_auth_code(raw: str) -> str:
     `&session_state=...`/`&state=...`, or the whole redirect URL. Anything else raises InvalidAuthCode."""
     text = (raw or '').strip()
     if not text:
-        raise AzureAuthError('InvalidAuthCode', format_error('InvalidAuthCode', detail='it is empty'))
+        raise InputError(code='InvalidAuthCode', detail='it is empty')
     pasted_error = re.search(r'AADSTS(\d+)', text)
     if pasted_error and f'AADSTS{pasted_error.group(1)}' in ERROR_HINTS:
         # The sign-in page showed an error (e.g. AADSTS50011) and its text was pasted instead of a code.
         code = f'AADSTS{pasted_error.group(1)}'
         original = first_line(re.sub(r'^.*?AADSTS\d+:\s*', '', text, flags=re.DOTALL), 200)
-        raise AzureAuthError(code, format_error(code, original))
+        raise InputError(code=code, original=original)
     query = ''
     if text.lower().startswith(('http://', 'https://')):
         parsed = urlparse(text)
@@ -1071,15 +1414,14 @@ def clean_auth_code(raw: str) -> str:
         if 'error' in values:
             reason = first_line((values.get('error_description') or values['error'])[0], 200)
             detail = f'the sign-in returned an error ({reason})'
-            raise AzureAuthError('InvalidAuthCode', format_error('InvalidAuthCode', detail=detail))
+            raise InputError(code='InvalidAuthCode', detail=detail)
         codes = values.get('code') or []
         if len(codes) != 1 or not codes[0]:
-            raise AzureAuthError('InvalidAuthCode',
-                                 format_error('InvalidAuthCode', detail='no code= value found in it'))
+            raise InputError(code='InvalidAuthCode', detail='no code= value found in it')
         text = codes[0]
     if not AUTH_CODE_RE.match(text):
-        raise AzureAuthError('InvalidAuthCode', format_error(
-            'InvalidAuthCode', detail='it contains spaces or characters a code never has, or is too short'))
+        raise InputError(code='InvalidAuthCode',
+                         detail='it contains spaces or characters a code never has, or is too short')
     return text
 
 
@@ -1088,12 +1430,11 @@ def rebuild_pem(text: str) -> str:
     spaces, so the base64 body is re-wrapped at 64 characters between its BEGIN/END lines."""
     match = re.search(r'-----BEGIN ([A-Z0-9 ]+?)-----(.*?)-----END \1-----', text or '', re.DOTALL)
     if not match:
-        raise AzureAuthError('InvalidCertificate', format_error(
-            'InvalidCertificate', detail='Private key has no -----BEGIN ... PRIVATE KEY----- block'))
+        raise InputError(code='InvalidCertificate', detail='Private key has no -----BEGIN ... PRIVATE KEY----- block')
     label, body = match.group(1), re.sub(r'\s+', '', match.group(2))
     if 'PRIVATE KEY' not in label or 'ENCRYPTED' in label:
-        raise AzureAuthError('InvalidCertificate', format_error(
-            'InvalidCertificate', detail=f'Private key holds a "{label}" block, not an unencrypted private key'))
+        raise InputError(code='InvalidCertificate',
+                         detail=f'Private key holds a "{label}" block, not an unencrypted private key')
     lines = [body[i:i + 64] for i in range(0, len(body), 64)]
     return '\n'.join([f'-----BEGIN {label}-----', *lines, f'-----END {label}-----', ''])
 
@@ -1101,8 +1442,8 @@ def rebuild_pem(text: str) -> str:
 def normalize_thumbprint(text: str) -> str:
     value = re.sub(r'[\s:]', '', text or '').upper()
     if not re.fullmatch(r'[0-9A-F]{40}', value):
-        raise AzureAuthError('InvalidCertificate', format_error(
-            'InvalidCertificate', detail='Certificate thumbprint is not a SHA-1 thumbprint (40 hex digits)'))
+        raise InputError(code='InvalidCertificate',
+                         detail='Certificate thumbprint is not a SHA-1 thumbprint (40 hex digits)')
     return value
 
 
@@ -1125,8 +1466,8 @@ def update_integration_context(change: Callable[[dict], bool]) -> None:
             return
         except ValueError:  # XSOAR refuses a write whose version is no longer the stored one
             time.sleep(random.uniform(0.01, 0.1))  # nosec - jitter only
-    raise DemistoException('The integration context kept changing under this run (too many parallel runs of this '
-                           'instance). Fix: run the command again.')
+    raise ContainmentError('The integration context kept changing under this run (too many parallel runs of this '
+                           'instance). Fix: run the command again.', code='ContextContention')
 
 
 def auth_store_read(identity_key: str) -> dict:
@@ -1216,8 +1557,7 @@ class NsgLease:
     def renew(self) -> None:
         """Before a write: extend the lease, or raise (retryable) when it expired and another run took it."""
         if not self._take():
-            raise ContainmentError(f'The lease on {name_of(self.key)} expired and another run took it.',
-                                   code='NsgLeaseLost')
+            raise LeaseLost(f'The lease on {name_of(self.key)} expired and another run took it.')
 
     def release(self) -> None:
         def change(context: dict) -> bool:
@@ -1245,7 +1585,7 @@ class NsgLease:
 def _validated(value: Any, pattern: re.Pattern, what: str, expected: str) -> str:
     """`value` when the whole of it matches `pattern`, else an error naming the value and what is expected."""
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise ContainmentError(f'Invalid {what} {value!r}: {expected}.')
+        raise InputError(f'Invalid {what} {value!r}: {expected}.')
     return value
 
 
@@ -1285,41 +1625,51 @@ def vm_path(sub: str, rg: str, vm: str) -> str:
     return f'{rg_path(sub, rg)}/providers/Microsoft.Compute/virtualMachines/{url_segment(validate_name(vm, "VM name"))}'
 
 
-def parse_resource_id(resource_id: Any, expected_type: str | None = None, what: str = 'resource ID') -> dict:
-    """Parses /subscriptions/S/resourceGroups/R/providers/NS/type/name[/childType/childName...] strictly.
+class ResourceId(NamedTuple):
+    """A resource ID parsed by parse_resource_id: `type` is the full type (namespace/type[/childType...]), `id` the
+    ID as given, `path` the re-built, percent-encoded ARM path."""
+    subscription: str
+    resource_group: str
+    namespace: str
+    types: list[str]
+    names: list[str]
+    type: str
+    name: str
+    id: str
+    path: str
 
-    Returns {subscription, resource_group, namespace, types, names, type, name, id, path}; `path` is the
-    re-built, percent-encoded ARM path. Raises naming the value when anything is off or the type differs from
-    `expected_type` (e.g. 'Microsoft.Compute/virtualMachines', compared case-insensitively).
-    """
+
+def parse_resource_id(resource_id: Any, expected_type: str | None = None, what: str = 'resource ID') -> ResourceId:
+    """Parses /subscriptions/S/resourceGroups/R/providers/NS/type/name[/childType/childName...] strictly. Raises
+    naming the value when anything is off or the type differs from `expected_type` (e.g.
+    'Microsoft.Compute/virtualMachines', compared case-insensitively)."""
     expected = f' of a {expected_type}' if expected_type else ''
     example = ('/subscriptions/<subscription GUID>/resourceGroups/<group>/providers/'
                f'{expected_type or "<namespace>/<type>"}/<name>')
     if not isinstance(resource_id, str):
-        raise ContainmentError(f'Invalid {what} {resource_id!r}: expected the full resource ID{expected}, {example}.')
+        raise InputError(f'Invalid {what} {resource_id!r}: expected the full resource ID{expected}, {example}.')
     parts = resource_id.strip().split('/')
     if (len(parts) < 9 or len(parts) % 2 == 0 or parts[0] != '' or parts[1].lower() != 'subscriptions'
             or parts[3].lower() != 'resourcegroups' or parts[5].lower() != 'providers'):
-        raise ContainmentError(f'Invalid {what} {resource_id!r}: expected the full resource ID{expected}, {example}.')
+        raise InputError(f'Invalid {what} {resource_id!r}: expected the full resource ID{expected}, {example}.')
     sub = validate_subscription(parts[2], f'subscription in {what} {resource_id!r}')
     rg = validate_resource_group(parts[4], f'resource group in {what} {resource_id!r}')
     namespace = parts[6]
     types, names = [], []
     for i in range(7, len(parts), 2):
         if not RESOURCE_TYPE_RE.fullmatch(parts[i]):
-            raise ContainmentError(f'Invalid {what} {resource_id!r}: {parts[i]!r} is not a resource type.')
+            raise InputError(f'Invalid {what} {resource_id!r}: {parts[i]!r} is not a resource type.')
         types.append(parts[i])
         names.append(validate_name(parts[i + 1], f'name in {what} {resource_id!r}'))
     if not RESOURCE_TYPE_RE.fullmatch(namespace):
-        raise ContainmentError(f'Invalid {what} {resource_id!r}: {namespace!r} is not a resource provider.')
+        raise InputError(f'Invalid {what} {resource_id!r}: {namespace!r} is not a resource provider.')
     full_type = '/'.join([namespace] + types)
     if expected_type and full_type.lower() != expected_type.lower():
-        raise ContainmentError(f'Invalid {what} {resource_id!r}: it is a {full_type}, expected a {expected_type} '
+        raise InputError(f'Invalid {what} {resource_id!r}: it is a {full_type}, expected a {expected_type} '
                                f'({example}).')
     path = f'{rg_path(sub, rg)}/providers/{namespace}' + ''.join(
         f'/{t}/{url_segment(n)}' for t, n in zip(types, names, strict=True))
-    return {'subscription': sub, 'resource_group': rg, 'namespace': namespace, 'types': types, 'names': names,
-            'type': full_type, 'name': names[-1], 'id': resource_id.strip(), 'path': path}
+    return ResourceId(sub, rg, namespace, types, names, full_type, names[-1], resource_id.strip(), path)
 
 
 def same_id(a: str | None, b: str | None) -> bool:
@@ -1337,36 +1687,44 @@ def resource_group_of(resource_id: str | None) -> str | None:
     return parts[4] if len(parts) > 4 and parts[3].lower() == 'resourcegroups' else None
 
 
-def command_scope(client, args: dict, require_rg: bool = True) -> tuple[str, str | None]:
-    """(subscription, resource group): the command's args override the instance defaults; both validated."""
+def command_scope(client, args: dict, require_rg: bool = True) -> tuple[str, str]:
+    """(subscription, resource group): the command's args override the instance defaults; both validated. The
+    resource group is '' when none is given (allowed only with require_rg=False)."""
     sub = args.get('subscription_id') or client.subscription_id
-    rg = args.get('resource_group') or client.resource_group
+    rg = args.get('resource_group') or client.resource_group or ''
     if not sub:
-        raise ContainmentError('No subscription: set subscription_id in the instance or pass it as an argument.')
+        raise InputError('No subscription: set subscription_id in the instance or pass it as an argument.')
     validate_subscription(sub)
     if rg:
         validate_resource_group(rg)
     elif require_rg:
-        raise ContainmentError('No resource group: pass resource_group or set a default Resource Group in the '
+        raise InputError('No resource group: pass resource_group or set a default Resource Group in the '
                                'instance.')
     return sub, rg
 
 
-def resolve_vm(client, args: dict) -> tuple[str, str, str]:
+class VmRef(NamedTuple):
+    """A VM named by a command: where it is and its name (validated)."""
+    subscription: str
+    resource_group: str
+    name: str
+
+
+def resolve_vm(client, args: dict) -> VmRef:
     """(subscription, resource group, VM name) from vm_id (a full resource ID) or vm_name + scope."""
     vm_id = args.get('vm_id')
     vm_name = args.get('vm_name')
     if vm_id:
         parsed = parse_resource_id(vm_id, 'Microsoft.Compute/virtualMachines', 'vm_id')
-        if vm_name and vm_name != parsed['name']:
-            raise ContainmentError(f'vm_name {vm_name!r} and vm_id {vm_id!r} name different VMs: give one of them.')
-        return parsed['subscription'], parsed['resource_group'], parsed['name']
+        if vm_name and vm_name != parsed.name:
+            raise InputError(f'vm_name {vm_name!r} and vm_id {vm_id!r} name different VMs: give one of them.')
+        return VmRef(parsed.subscription, parsed.resource_group, parsed.name)
     if not vm_name:
-        raise ContainmentError('Give vm_name (with resource_group or the instance default) or vm_id (the full '
+        raise InputError('Give vm_name (with resource_group or the instance default) or vm_id (the full '
                                'resource ID of the VM).')
     validate_name(vm_name, 'vm_name')
     sub, rg = command_scope(client, args)
-    return sub, rg, vm_name
+    return VmRef(sub, rg, vm_name)
 
 
 class NsgRef(NamedTuple):
@@ -1382,7 +1740,7 @@ def resolve_nsg(client, args: dict) -> NsgRef:
     sub, rg = command_scope(client, args)
     name = args.get('nsg_name') or client.default_nsg_name
     if not name:
-        raise ContainmentError('No NSG: pass nsg_name or set a Default NSG in the instance.')
+        raise InputError('No NSG: pass nsg_name or set a Default NSG in the instance.')
     return NsgRef(sub, rg, name, nsg_path(sub, rg, validate_name(name, 'nsg_name')))
 
 
@@ -1453,9 +1811,9 @@ def parse_prefix_list(values: list, what: str) -> list[Prefix]:
     """Every item parsed, or one error naming every bad item (and why) before anything is sent to Azure."""
     parsed, bad = split_prefixes(values)
     if bad:
-        raise ContainmentError(f'{invalid_prefixes_message(what, bad)} Nothing was changed.')
+        raise InputError(f'{invalid_prefixes_message(what, bad)} Nothing was changed.')
     if not parsed:
-        raise ContainmentError(f'{what} is required: give at least one IP address or CIDR.')
+        raise InputError(f'{what} is required: give at least one IP address or CIDR.')
     return parsed
 
 
@@ -1495,7 +1853,7 @@ def parse_ports(values: list) -> list[str]:
             continue
         ports.append(str(low) if low == high else f'{low}-{high}')
     if bad:
-        raise ContainmentError(f'Invalid allow_ports: {", ".join(bad)}. Give ports or ranges within 0-65535, such '
+        raise InputError(f'Invalid allow_ports: {", ".join(bad)}. Give ports or ranges within 0-65535, such '
                                'as 22, 3389 or 8000-8080.')
     return list(dict.fromkeys(ports))
 
@@ -1504,7 +1862,7 @@ def parse_directions(value: Any) -> list[str]:
     text = str(value or 'Both').strip().lower()
     mapping = {'inbound': ['Inbound'], 'outbound': ['Outbound'], 'both': ['Inbound', 'Outbound']}
     if text not in mapping:
-        raise ContainmentError(f'Invalid direction {value!r}: expected Inbound, Outbound or Both.')
+        raise InputError(f'Invalid direction {value!r}: expected Inbound, Outbound or Both.')
     return mapping[text]
 
 
@@ -1685,37 +2043,27 @@ def blocked_ip_key() -> str:
 
 # Writes, long-running operations, retries
 
-def is_retryable(err: Exception) -> bool:
-    status = getattr(err, 'status', None)
-    code = getattr(err, 'code', None) or ''
-    return status in (409, 429, 500, 502, 503, 504) or code in RETRYABLE_WRITE_CODES
-
-
-def backoff(attempt: int, err: Exception | None = None) -> None:
+def backoff(attempt: int, err: ContainmentError | None = None) -> None:
     """Waits Retry-After (when given) plus a jittered, bounded exponential share, so parallel writers spread out."""
-    retry_after = getattr(err, 'retry_after', None) or 0
-    try:
-        retry_after = float(retry_after)
-    except (TypeError, ValueError):
-        retry_after = 0.0
+    retry_after = float((err.retry_after if err is not None else None) or 0)
     spread = min(BACKOFF_CAP_SECONDS, 0.25 * (2 ** attempt))
     time.sleep(min(BACKOFF_CAP_SECONDS * 2, retry_after) + random.uniform(0.05, spread))  # nosec - jitter only
 
 
-def raise_if_failed(what: str, operation: dict) -> None:
+def raise_if_failed(what: str, operation: OperationStatus) -> None:
     """Raises with Azure's code and message when a finished long-running operation did not succeed."""
-    status = str(operation.get('status') or 'Succeeded')
+    status = operation.status
     if status.lower() == 'succeeded':
         return
-    error = operation.get('error') or {}
-    code = error.get('code') if isinstance(error, dict) else None
-    message = error.get('message') if isinstance(error, dict) else str(error)
-    raise ContainmentError(f'{what} ended {status}: {code or "no code"}: {message or "no message"}', code=code)
+    error = operation.error
+    if error is None:
+        error = arm_error(None, 'OperationFailed', 'no error details')
+    raise error.in_context(f'{what} ended {status}')
 
 
 def wait_for_write(client, response: Any, what: str, timeout: int = NETWORK_LRO_TIMEOUT) -> None:
     """Waits for a write's long-running operation; raises with Azure's message when it did not succeed."""
-    raise_if_failed(what, client.wait_for_operation(response, timeout) or {})
+    raise_if_failed(what, client.operations.wait(response, timeout))
 
 
 def arm_write(client, method: str, path: str, what: str, body: dict | None = None, busy_retry: bool = False) -> None:
@@ -1732,10 +2080,8 @@ def get_nsg(client, path: str) -> dict:
 def get_nsg_or_none(client, path: str) -> dict | None:
     try:
         return get_nsg(client, path)
-    except DemistoException as err:
-        if getattr(err, 'status', None) == 404:
-            return None
-        raise
+    except ArmNotFound:
+        return None
 
 
 ''' COMMAND FUNCTIONS '''
@@ -1765,10 +2111,10 @@ def missing_actions(client: AzureClient) -> tuple[str, list[str]]:
 def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
     """Token, VM list and permission checks shared by test-module and auth-test; raises with the fix on failure,
     returns the lines describing what was checked."""
-    provider = client.token_provider
-    provider.get_token(allow_redeem=allow_redeem)
-    source = 'the cache' if provider.last_source == 'cache' else 'the identity provider'
-    lines = [f'Token: acquired ({MODE_LABELS.get(provider.mode, provider.mode)}, from {source}).']
+    credential = client.credential
+    credential.get_token(allow_redeem=allow_redeem)
+    source = 'the cache' if credential.last_source == 'cache' else 'the identity provider'
+    lines = [f'Token: acquired ({MODE_LABELS.get(credential.mode, credential.mode)}, from {source}).']
     sub, rg = command_scope(client, {}, require_rg=False)
     path = (f'/subscriptions/{sub}' + (f'/resourceGroups/{rg}' if rg else '')
             + '/providers/Microsoft.Compute/virtualMachines')
@@ -1779,11 +2125,11 @@ def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
         roles = sorted({REQUIRED_ACTIONS[action] for action in missing})
         listing = '\n'.join(f'- {action} (granted by the built-in role "{REQUIRED_ACTIONS[action]}")'
                             for action in missing)
-        raise DemistoException(
+        raise ContainmentError(
             f'Authentication works, but this identity lacks {len(missing)} permission(s) the commands need on '
             f'{scope} (AuthorizationFailed):\n{listing}\nFix: in Access control (IAM) of the subscription or '
             f'resource group assign {" and ".join(repr(r) for r in roles)} to the app / identity, then run '
-            '!azure-containment-auth-test.')
+            '!azure-containment-auth-test.', code='AuthorizationFailed')
     lines.append(f'Permissions: all {len(REQUIRED_ACTIONS)} actions the commands need are granted on {scope}.')
     return lines
 
@@ -1791,9 +2137,9 @@ def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
 def test_module(client: AzureClient, args: dict) -> str:
     """The Test button: 'ok' when a token is obtained, VMs can be listed and every needed action is granted. In
     auth-code mode a code not yet redeemed is left alone (the instance may not be saved yet)."""
-    provider = client.token_provider
-    if provider.mode == MODE_AUTH_CODE and not provider.has_cached_sign_in():
-        raise AzureAuthError('AuthCodeNotRedeemed', format_error('AuthCodeNotRedeemed'))
+    credential = client.credential
+    if isinstance(credential, AuthorizationCodeCredential) and not credential.has_cached_sign_in():
+        raise AuthError(code='AuthCodeNotRedeemed')
     run_connection_checks(client, allow_redeem=False)
     return 'ok'
 
@@ -1807,18 +2153,23 @@ def auth_test_command(client: AzureClient, args: dict) -> CommandResults:
 
 def generate_login_url_command(client: AzureClient, args: dict) -> CommandResults:
     """azure-containment-generate-login-url: the sign-in URL of the authorization-code flow."""
-    provider = client.token_provider
-    if not provider.redirect_uri:
-        raise AzureAuthError('MissingParam', format_error(
-            'MissingParam', field='Application redirect URI', mode='the Authorization Code mode',
-            where='enter the redirect URI registered for the app (Entra ID > App registrations > Authentication).'))
-    url = provider.authorize_url()   # also stores this URL's PKCE code_verifier (replacing any earlier one)
+    credential = client.credential
+    if not isinstance(credential, AuthorizationCodeCredential):
+        raise InputError(f'azure-containment-generate-login-url signs a user in for the Authorization Code mode; '
+                         f'this instance uses {MODE_LABELS[credential.mode]}. Fix: set "Authentication type" to '
+                         'Authorization Code (with "Use a self-deployed Azure application"), or use the other '
+                         'commands as they are.', code='WrongAuthMode')
+    if not credential.redirect_uri:
+        raise InputError(code='MissingParam', field='Application redirect URI', mode='the Authorization Code mode',
+                         where='enter the redirect URI registered for the app (Entra ID > App registrations > '
+                               'Authentication).')
+    url = credential.authorize_url()   # also stores this URL's PKCE code_verifier (replacing any earlier one)
     readable = (
         '### Authorization instructions\n'
         'If this instance signed in before, first run !azure-containment-auth-reset and then this command again '
         '(auth-reset also forgets the PKCE verifier of this login URL).\n'
         f'1. Open this link and sign in with the user the pack acts for:\n[{url}]({url})\n'
-        f'2. After consenting you are redirected to {provider.redirect_uri}?code=...: copy the code value '
+        f'2. After consenting you are redirected to {credential.redirect_uri}?code=...: copy the code value '
         '(or the whole redirect URL) into the instance\'s "Authorization code" field and save the instance.\n'
         '3. Run !azure-containment-auth-test. The code works only with the latest login URL of this instance.'
     )
@@ -1855,14 +2206,14 @@ def ip_command_input(client, args: dict) -> tuple[list[Prefix], list[str], NsgRe
         problems.append('ip is required: give at least one IP address or CIDR.')
     try:
         directions = parse_directions(args.get('direction'))
-    except ContainmentError as err:
+    except InputError as err:
         problems.append(err.message)
         directions = [str(args.get('direction'))]
     nsg = None
     try:
         nsg = resolve_nsg(client, args)
-    except DemistoException as err:
-        problems.append(str(err))
+    except InputError as err:
+        problems.append(err.message)
     if not problems and nsg is not None:
         return prefixes, directions, nsg
     message = ' '.join(problems) + ' Nothing was changed.'
@@ -1886,15 +2237,22 @@ def invalid_ip_input_results(err: InvalidIpInput, command: str) -> CommandResult
                           outputs={blocked_ip_key(): err.items} if err.items else None)
 
 
+class BlockOutcome(NamedTuple):
+    """What the block of one direction and address family did."""
+    status: dict[str, tuple[str, str | None]]   # prefix -> (Status, rule that holds it / would hold it)
+    rules: list[dict]                           # the rules written
+    warnings: dict[str, list[str]]              # prefix -> allow rules that still let it through
+    notes: list[str]
+    rules_read: list[dict] | None               # the NSG's rules as last read; None if consolidation changed them
+
+
 def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: list[Prefix], description: str,
-                     dry_run: bool, rules_read: list[dict] | None = None) -> dict:
+                     dry_run: bool, rules_read: list[dict] | None = None) -> BlockOutcome:
     """Blocks one direction + address family with at most one rule write per round: a new rule, named after its
     content, holding every wanted prefix that no pack rule covers yet. Each round re-reads the NSG (the round after
     a write confirms it); a parallel writer's 429 or duplicate priority means another round.
 
     `rules_read`: the NSG's rules as the previous direction/family just read them, used instead of the first GET.
-    Returns {'status': {prefix: (Status, rule name)}, 'rules': [rules written], 'warnings': {prefix: [...]},
-    'notes': [...], 'rules_read': the last read, or None when consolidation may have changed the NSG since}.
     """
     texts = list(dict.fromkeys(p.text for p in wanted))
     by_text = {p.text: p for p in wanted}
@@ -1930,13 +2288,13 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
                       deny_rule_body(direction, missing, priority, description))
             written.update(missing)
             written_names.add(name)
-        except DemistoException as err:
-            if not is_retryable(err) or attempt == MAX_WRITE_ATTEMPTS - 1:
+        except RetryableError as err:
+            if attempt == MAX_WRITE_ATTEMPTS - 1:
                 raise
-            demisto.debug(f'block {direction}/{family} on {nsg.name}: {getattr(err, "code", err)}, re-reading')
+            demisto.debug(f'block {direction}/{family} on {nsg.name}: {err.code}, re-reading')
             backoff(attempt, err)
     else:
-        raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} block not confirmed.")
+        raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} block not confirmed.", code='NsgBusy')
     status: dict[str, tuple[str, str | None]] = {}
     warnings: dict[str, list[str]] = {}
     for text in texts:
@@ -1951,8 +2309,7 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
     written_rules = [r for r in rules if r.get('name') in written_names]
     consolidating = bool(written) and _needs_consolidation(rules, direction, family)
     note = _consolidate_pack_rules(client, nsg, direction, family) if consolidating else None
-    return {'status': status, 'rules': written_rules, 'warnings': warnings, 'notes': [note] if note else [],
-            'rules_read': None if consolidating else rules}
+    return BlockOutcome(status, written_rules, warnings, [note] if note else [], None if consolidating else rules)
 
 
 def _needs_consolidation(rules: list[dict], direction: str, family: str) -> bool:
@@ -1993,10 +2350,10 @@ def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str) ->
                         arm_write(client, 'DELETE', rule_path(nsg.path, rule['name']),
                                   f'Deleting merged rule {rule["name"]}', busy_retry=True)
                 return None
-        except DemistoException as err:
-            if not is_retryable(err):
-                return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: {err}"
+        except RetryableError as err:
             backoff(attempt, err)
+        except ContainmentError as err:
+            return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: {err}"
     return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: the NSG stayed busy."
 
 
@@ -2020,17 +2377,16 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
             try:
                 result = _block_direction(client, nsg, direction, family, wanted, description, dry_run,
                                           rules_read)
-            except DemistoException as err:
+            except ContainmentError as err:
                 if not done:
                     raise
-                raise ContainmentError(f'{err} Already blocked by this call: {"; ".join(done)}.',
-                                       code=getattr(err, 'code', None)) from err
-            rules_read = result['rules_read']
-            rules.extend(result['rules'])
-            notes.extend(result['notes'])
+                raise err.with_note(f'Already blocked by this call: {"; ".join(done)}.') from err
+            rules_read = result.rules_read
+            rules.extend(result.rules)
+            notes.extend(result.notes)
             for p in wanted:
-                state, rule_name = result['status'][p.text]
-                warnings = ([p.note] if p.note else []) + result['warnings'].get(p.text, [])
+                state, rule_name = result.status[p.text]
+                warnings = ([p.note] if p.note else []) + result.warnings.get(p.text, [])
                 items.append({'IP': p.text, 'NSG': nsg.name, 'Direction': direction, 'Rule': rule_name,
                               'Status': state, 'Warning': ' '.join(warnings) or None,
                               'ResourceGroup': nsg.resource_group, 'SubscriptionID': nsg.subscription})
@@ -2053,10 +2409,14 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     return CommandResults(readable_output=readable, outputs=outputs, raw_response=items)
 
 
-def _unblock_direction(client, nsg: NsgRef, direction: str,
-                       prefixes: list[Prefix]) -> tuple[dict[str, str], dict[str, str]]:
-    """Removes `prefixes` from the pack's rules of one direction: ({prefix: rule it was removed from},
-    {prefix: why it is NotBlocked although a pack rule covers it}).
+class UnblockOutcome(NamedTuple):
+    """What the unblock of one direction did."""
+    removed: dict[str, str]       # prefix -> the rule it was removed from
+    explained: dict[str, str]     # prefix -> why it is NotBlocked although a pack rule covers it
+
+
+def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefix]) -> UnblockOutcome:
+    """Removes `prefixes` from the pack's rules of one direction.
 
     Each round takes the NSG lease, reads the rules, and writes the edited ones (a rule left empty is deleted).
     The next round re-reads to verify; only a round that finds none of the prefixes left ends the loop.
@@ -2078,8 +2438,8 @@ def _unblock_direction(client, nsg: NsgRef, direction: str,
                         for t in hits:
                             found.setdefault(canonical_text(t), rule['name'])
                 if not holders:
-                    return found, _inside_blocked_ranges(rules, direction, [p for p in prefixes
-                                                                            if p.text not in found])
+                    return UnblockOutcome(found, _inside_blocked_ranges(rules, direction, [
+                        p for p in prefixes if p.text not in found]))
                 for rule, remaining in holders:
                     lease.renew()
                     path = rule_path(nsg.path, rule['name'])
@@ -2090,11 +2450,11 @@ def _unblock_direction(client, nsg: NsgRef, direction: str,
                         arm_write(client, 'PUT', path, f"Updating rule {rule['name']}", body)
                     else:
                         arm_write(client, 'DELETE', path, f"Deleting rule {rule['name']}")
-        except DemistoException as err:
-            if not is_retryable(err) or attempt == MAX_WRITE_ATTEMPTS - 1:
+        except RetryableError as err:
+            if attempt == MAX_WRITE_ATTEMPTS - 1:
                 raise
             backoff(attempt, err)
-    raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} unblock not confirmed.")
+    raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} unblock not confirmed.", code='NsgBusy')
 
 
 def _inside_blocked_ranges(rules: list[dict], direction: str, prefixes: list[Prefix]) -> dict[str, str]:
@@ -2140,7 +2500,7 @@ def _vm_nic_ids(vm: dict) -> list[str]:
 
 def _get_nic(client, nic_id: str) -> dict:
     parsed = parse_resource_id(nic_id, 'Microsoft.Network/networkInterfaces', 'network interface ID')
-    return client.arm_json('GET', parsed['path'], api_version=NETWORK_API_VERSION)
+    return client.arm_json('GET', parsed.path, api_version=NETWORK_API_VERSION)
 
 
 def _nic_nsg(nic: dict) -> str | None:
@@ -2159,12 +2519,10 @@ def _subnet_nsgs(client, nics: list[dict]) -> dict[str, str | None]:
                 continue
             parsed = parse_resource_id(subnet_id, 'Microsoft.Network/virtualNetworks/subnets', 'subnet ID')
             try:
-                subnet = client.arm_json('GET', parsed['path'], api_version=NETWORK_API_VERSION)
+                subnet = client.arm_json('GET', parsed.path, api_version=NETWORK_API_VERSION)
                 result[subnet_id] = (props(subnet).get('networkSecurityGroup') or {}).get('id') or None
-            except DemistoException as err:
-                if getattr(err, 'status', None) not in (400, 404):
-                    raise
-                group = rg_path(parsed['subscription'], parsed['resource_group'])
+            except (ArmBadRequest, ArmNotFound):
+                group = rg_path(parsed.subscription, parsed.resource_group)
                 if group not in nsg_lists:
                     nsg_lists[group] = client.list_pages(f'{group}/providers/Microsoft.Network/networkSecurityGroups',
                                                          api_version=NETWORK_API_VERSION)
@@ -2215,9 +2573,16 @@ def _isolation_nsg_matches(nsg: dict, location: str, wanted: list[dict]) -> bool
     return all(existing[r['name']].get(k) == v for r in wanted for k, v in r['properties'].items())
 
 
+class IsolationNsg(NamedTuple):
+    """The VM's isolation NSG after _ensure_isolation_nsg."""
+    id: str
+    written: bool     # this run wrote it
+    created: bool     # it did not exist before (a dry run: would be created)
+
+
 def _ensure_isolation_nsg(client, sub: str, rg: str, name: str, vm: dict, rules: list[dict],
-                          dry_run: bool) -> tuple[str, bool, bool]:
-    """Creates or updates the VM's isolation NSG; (its ID, whether it was written, whether it was created)."""
+                          dry_run: bool) -> IsolationNsg:
+    """Creates or updates the VM's isolation NSG."""
     path = nsg_path(sub, rg, name)
     existing = get_nsg_or_none(client, path)
     location = vm.get('location')
@@ -2227,16 +2592,16 @@ def _ensure_isolation_nsg(client, sub: str, rg: str, name: str, vm: dict, rules:
             raise ContainmentError(f"An NSG named '{name}' already exists in resource group '{rg}' but it is not this "
                                    f"pack's isolation NSG for VM {vm.get('id')} (its tag {ISOLATION_VM_TAG} is "
                                    f"{owner!r}). The pack never edits an NSG it does not own: rename or remove it.")
-        if _isolation_nsg_matches(existing, location, rules):
-            return existing.get('id') or path, False, False
+        if _isolation_nsg_matches(existing, str(location or ''), rules):
+            return IsolationNsg(existing.get('id') or path, written=False, created=False)
     nsg_id = (existing or {}).get('id') or path
     if dry_run:
-        return nsg_id, False, existing is None
+        return IsolationNsg(nsg_id, written=False, created=existing is None)
     body = {'location': location, 'tags': {ISOLATION_VM_TAG: vm.get('id')},
             'properties': {'flushConnection': True, 'securityRules': rules}}
     response = client.arm_request('PUT', path, api_version=NETWORK_API_VERSION, body=body)
     wait_for_write(client, response, f'Writing isolation NSG {name}')
-    return json_or_empty(response).get('id') or nsg_id, True, existing is None
+    return IsolationNsg(json_or_empty(response).get('id') or nsg_id, written=True, created=existing is None)
 
 
 def _put_nic(client, nic: dict, nsg_id: str | None, tags: dict | None) -> None:
@@ -2251,12 +2616,29 @@ def _put_nic(client, nic: dict, nsg_id: str | None, tags: dict | None) -> None:
     else:
         body['tags'] = tags
     parsed = parse_resource_id(nic.get('id'), 'Microsoft.Network/networkInterfaces', 'network interface ID')
-    arm_write(client, 'PUT', parsed['path'], f"Updating network interface {nic.get('name')}", body)
+    arm_write(client, 'PUT', parsed.path, f"Updating network interface {nic.get('name')}", body)
 
 
-def _isolation_output(vm: dict, iso_id: str | None, status: str, nic_rows: list[dict], subnet_nsgs: dict,
+class NicRow(NamedTuple):
+    """One network interface of an isolation result (AzureContainment.Isolation.NICs): NSG resource IDs, or
+    NO_NSG."""
+    name: str | None
+    id: str | None
+    original_nsg: str | None
+    current_nsg: str | None
+
+    @classmethod
+    def of(cls, nic: dict, original_nsg: str | None, current_nsg: str | None) -> 'NicRow':
+        return cls(nic.get('name'), nic.get('id'), original_nsg, current_nsg)
+
+    def context(self) -> dict:
+        return {'Name': self.name, 'ID': self.id, 'OriginalNSG': self.original_nsg, 'CurrentNSG': self.current_nsg}
+
+
+def _isolation_output(vm: dict, iso_id: str | None, status: str, nic_rows: list[NicRow], subnet_nsgs: dict,
                       error: str | None = None) -> dict:
-    out = {'VM': vm.get('name'), 'VMID': vm.get('id'), 'IsolationNSG': iso_id, 'Status': status, 'NICs': nic_rows,
+    out = {'VM': vm.get('name'), 'VMID': vm.get('id'), 'IsolationNSG': iso_id, 'Status': status,
+           'NICs': [row.context() for row in nic_rows],
            'SubnetNSGs': sorted({v for v in subnet_nsgs.values() if v})}
     if error:
         out['Error'] = error
@@ -2291,19 +2673,19 @@ def vm_isolate_command(client, args: dict) -> CommandResults:
     subnet_nsgs = _subnet_nsgs(client, nics)
     rules = _isolation_rules(allow, ports)
     iso_id, _, created = _ensure_isolation_nsg(client, sub, rg, iso_name, vm, rules, dry_run)
-    rows, switched, todo = [], [], []
+    rows: list[NicRow] = []
+    switched: list[dict] = []
+    todo: list[tuple[dict, str]] = []
     for nic in nics:
         tags = dict(nic.get('tags') or {})
         current = _nic_nsg(nic)
         if same_id(current, iso_id) and ORIGINAL_NSG_TAG in tags:
-            rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': tags[ORIGINAL_NSG_TAG],
-                         'CurrentNSG': current})
+            rows.append(NicRow.of(nic, tags[ORIGINAL_NSG_TAG], current))
             continue
         # a tag already present records the NSG from before the first isolation: keep it
         original = tags.get(ORIGINAL_NSG_TAG) or (NO_NSG if same_id(current, iso_id) else (current or NO_NSG))
         todo.append((nic, original))
-        rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': original,
-                     'CurrentNSG': current if dry_run else iso_id})
+        rows.append(NicRow.of(nic, original, current if dry_run else iso_id))
     if dry_run:
         out = _isolation_output(vm, iso_id, 'WouldIsolate', rows, subnet_nsgs)
         return _isolation_results(out, f'Isolation of {vm_name} (dry run: nothing was changed)')
@@ -2314,7 +2696,7 @@ def vm_isolate_command(client, args: dict) -> CommandResults:
         try:
             _put_nic(client, nic, iso_id, {**(nic.get('tags') or {}), ORIGINAL_NSG_TAG: original})
             switched.append(nic)
-        except DemistoException as err:
+        except ContainmentError as err:
             return _rollback_isolation(client, vm, nic, err, switched, iso_id, iso_name, sub, rg, created,
                                        subnet_nsgs, nics)
     out = _isolation_output(vm, iso_id, 'Isolated', rows, subnet_nsgs)
@@ -2333,7 +2715,7 @@ def _rollback_isolation(client, vm: dict, failed_nic: dict, err: Exception, swit
                 continue  # the failed write did not land: nothing to undo
             tags = copy.deepcopy(nic['tags']) if 'tags' in nic else None
             _put_nic(client, current, _nic_nsg(nic), tags)
-        except DemistoException as rollback_err:
+        except ContainmentError as rollback_err:
             failures.append(f"{nic.get('name')}: {rollback_err}")
     problem = f"Isolation of VM '{vm.get('name')}' failed at network interface '{failed_nic.get('name')}': {err}"
     if failures:
@@ -2345,10 +2727,9 @@ def _rollback_isolation(client, vm: dict, failed_nic: dict, err: Exception, swit
         try:
             arm_write(client, 'DELETE', nsg_path(sub, rg, iso_name), f'Deleting isolation NSG {iso_name}',
                       busy_retry=True)
-        except DemistoException as delete_err:  # harmless leftover: unreferenced, re-used by the next run
+        except ContainmentError as delete_err:  # harmless leftover: unreferenced, re-used by the next run
             demisto.debug(f'rollback left isolation NSG {iso_name}: {delete_err}')
-    rows = [{'Name': n.get('name'), 'ID': n.get('id'), 'OriginalNSG': _nic_nsg(n) or NO_NSG,
-             'CurrentNSG': _nic_nsg(n)} for n in nics]
+    rows = [NicRow.of(n, _nic_nsg(n) or NO_NSG, _nic_nsg(n)) for n in nics]
     message = (f'{problem}. Rolled back: every network interface is on its original NSG again; the VM is NOT '
                'isolated. Fix the cause and run azure-vm-isolate again.')
     out = _isolation_output(vm, iso_id, 'RolledBack', rows, subnet_nsgs, error=message)
@@ -2368,7 +2749,8 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
     if iso is not None and not same_id((iso.get('tags') or {}).get(ISOLATION_VM_TAG), vm.get('id')):
         iso = None  # same name, not ours: never touched
     iso_id = (iso or {}).get('id') or f'{iso_path}'
-    rows, todo = [], []
+    rows: list[NicRow] = []
+    todo: list[tuple[dict, str | None, dict]] = []
     for nic in nics:
         tags = dict(nic.get('tags') or {})
         current = _nic_nsg(nic)
@@ -2376,16 +2758,14 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
             original = tags.pop(ORIGINAL_NSG_TAG)
             where = f"tag {ORIGINAL_NSG_TAG} on {nic.get('name')}"
             target = None if original == NO_NSG else parse_resource_id(
-                original, 'Microsoft.Network/networkSecurityGroups', where)['id']
+                original, 'Microsoft.Network/networkSecurityGroups', where).id
             todo.append((nic, target, tags))
-            rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': original,
-                         'CurrentNSG': target or NO_NSG})
+            rows.append(NicRow.of(nic, original, target or NO_NSG))
         elif iso is not None and same_id(current, iso.get('id')):
             todo.append((nic, None, tags))  # on the isolation NSG without a record: detach it
-            rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': NO_NSG, 'CurrentNSG': NO_NSG})
+            rows.append(NicRow.of(nic, NO_NSG, NO_NSG))
         else:
-            rows.append({'Name': nic.get('name'), 'ID': nic.get('id'), 'OriginalNSG': current or NO_NSG,
-                         'CurrentNSG': current or NO_NSG})
+            rows.append(NicRow.of(nic, current or NO_NSG, current or NO_NSG))
     if not todo and iso is None:
         out = _isolation_output(vm, None, 'NotIsolated', rows, subnet_nsgs)
         return _isolation_results(out, f'{vm_name} is not isolated: nothing was changed')
@@ -2410,6 +2790,7 @@ def _instance_status(vm: dict, kind: str) -> str | None:
 
 def _vm_output(vm: dict, nics: list[dict] | None = None, subnet_nsgs: dict | None = None,
                isolated: bool | None = None) -> dict:
+    nic_rows: list[dict[str, Any]]
     if nics is None:
         nic_rows = [{'Name': name_of(i), 'ID': i} for i in _vm_nic_ids(vm)]
     else:
@@ -2448,10 +2829,10 @@ def _check_operation_url(client, url: str) -> str:
     """The polling URL comes back in the args: it must point at the instance's ARM host, never elsewhere."""
     parsed = urllib.parse.urlsplit(str(url))
     if parsed.scheme != 'https' or not parsed.netloc:
-        raise ContainmentError(f'Invalid operation_url {url!r}: expected the https status URL Azure returned.')
+        raise InputError(f'Invalid operation_url {url!r}: expected the https status URL Azure returned.')
     arm_host = urllib.parse.urlsplit(client.arm_url).netloc
     if parsed.netloc.lower() != arm_host.lower():
-        raise ContainmentError(f'Invalid operation_url {url!r}: it is not on the configured Resource Manager host '
+        raise InputError(f'Invalid operation_url {url!r}: it is not on the configured Resource Manager host '
                                f'{arm_host}.')
     return str(url)
 
@@ -2459,7 +2840,7 @@ def _check_operation_url(client, url: str) -> str:
 def vm_power_command(client, args: dict) -> CommandResults:
     raw_action = str(args.get('action') or '').strip().lower()
     if raw_action not in POWER_ACTIONS:
-        raise ContainmentError(f'Invalid action {args.get("action")!r}: expected start, deallocate, poweroff, '
+        raise InputError(f'Invalid action {args.get("action")!r}: expected start, deallocate, poweroff, '
                                'restart, on (= start) or off (= deallocate).')
     action = POWER_ACTIONS[raw_action]
     sub, rg, name = resolve_vm(client, args)
@@ -2474,12 +2855,12 @@ def vm_power_command(client, args: dict) -> CommandResults:
             try:
                 elapsed = (datetime.now(UTC) - datetime.fromisoformat(str(started))).total_seconds()
             except ValueError:
-                raise ContainmentError(f'Invalid started_at {started!r}: expected an ISO 8601 time.') from None
+                raise InputError(f'Invalid started_at {started!r}: expected an ISO 8601 time.') from None
             if elapsed > timeout:
                 raise ContainmentError(f'{what} did not finish within {timeout} s; it may still be running in '
                                        'Azure: check it with azure-vm-get.')
-        status = client.operation_status(url) or {}
-        if status.get('status') == 'InProgress':
+        status = client.operations.status(url)
+        if status.status == 'InProgress':
             return _power_schedule(args, url, started, interval, timeout, name, action)
         raise_if_failed(what, status)
         return _power_final(client, sub, rg, name, action)
@@ -2582,85 +2963,61 @@ def nsg_rule_list_command(client, args: dict) -> CommandResults:
 COMMANDS_WITHOUT_CLIENT = {'azure-containment-auth-reset'}
 
 
-def build_client(params: dict) -> AzureClient:
-    """The client for the instance params; every check that needs no request happens here (missing params,
-    GUID formats, cloud endpoints)."""
+def cloud_of(params: dict) -> Cloud:
+    """The cloud of the "Azure cloud" param; for Custom, its two https endpoints."""
     cloud_name = params.get('azure_cloud') or DEFAULT_CLOUD
-    custom = cloud_name == CUSTOM_CLOUD
-    if custom:
-        login_url = (params.get('azure_ad_endpoint') or '').strip().rstrip('/')
-        arm_url = (params.get('arm_endpoint') or '').strip().rstrip('/')
-        for name, value in (('azure_ad_endpoint', login_url), ('arm_endpoint', arm_url)):
-            if not value:
-                raise missing_param_error(name, 'the Custom cloud')
-            if not value.lower().startswith('https://'):
-                raise DemistoException(f'"{PARAM_DISPLAY[name]}" must be an https:// URL (the Custom cloud).')
-    elif cloud_name in CLOUDS:
-        login_url, arm_url = CLOUDS[cloud_name]['login'], CLOUDS[cloud_name]['arm']
-    else:
-        raise DemistoException(f'Unknown "Azure cloud" {cloud_name!r}: pick one of '
-                               f'{", ".join([*CLOUDS, CUSTOM_CLOUD])}.')
+    if cloud_name in CLOUDS:
+        return Cloud(CLOUDS[cloud_name]['login'], CLOUDS[cloud_name]['arm'])
+    if cloud_name != CUSTOM_CLOUD:
+        raise InputError(f'Unknown "Azure cloud" {cloud_name!r}: pick one of {", ".join([*CLOUDS, CUSTOM_CLOUD])}.')
+    login_url = (params.get('azure_ad_endpoint') or '').strip().rstrip('/')
+    arm_url = (params.get('arm_endpoint') or '').strip().rstrip('/')
+    for name, value in (('azure_ad_endpoint', login_url), ('arm_endpoint', arm_url)):
+        if not value:
+            raise missing_param_error(name, 'the Custom cloud')
+        if not value.lower().startswith('https://'):
+            raise InputError(f'"{PARAM_DISPLAY[name]}" must be an https:// URL (the Custom cloud).')
+    return Cloud(login_url, arm_url, custom=True)
 
+
+def auth_settings(params: dict) -> AuthSettings:
+    return AuthSettings(
+        auth_id=credential_value(params.get('auth_id')), tenant_id=credential_value(params.get('tenant_id')),
+        enc_key=credential_value(params.get('enc_key')),
+        certificate_thumbprint=credential_value(params.get('certificate_thumbprint')),
+        private_key=credential_value(params.get('private_key')), auth_code=credential_value(params.get('auth_code')),
+        redirect_uri=(params.get('redirect_uri') or '').strip(),
+        managed_identities_client_id=credential_value(params.get('managed_identities_client_id')),
+        token_retrieval_url=(params.get('token_retrieval_url') or '').strip() or DEFAULT_TOKEN_RETRIEVAL_URL)
+
+
+def auth_mode(params: dict, settings: AuthSettings) -> str:
+    """Which row of CREDENTIALS the params select."""
+    auth_type = params.get('auth_type') or DEFAULT_AUTH_TYPE
+    if auth_type == AUTH_TYPE_MANAGED_IDENTITY:
+        return MODE_MANAGED_IDENTITY
+    if not param_flag(params.get('self_deployed')):
+        return MODE_XSOAR_APP
+    if auth_type == AUTH_TYPE_AUTH_CODE:
+        return MODE_AUTH_CODE
+    return MODE_CERTIFICATE if (settings.certificate_thumbprint or settings.private_key) else MODE_SECRET
+
+
+def build_client(params: dict) -> AzureClient:
+    """The client for the instance params; every check that needs no request happens here (cloud endpoints,
+    subscription, and the params of the authentication mode, checked by its credential class)."""
+    cloud = cloud_of(params)
     subscription_id = (params.get('subscription_id') or '').strip()
     if not subscription_id:
         raise missing_param_error('subscription_id', 'every command')
     require_guid(subscription_id, 'Subscription ID', 'copy the Subscription ID from Azure portal > Subscriptions.')
-
-    auth_type = params.get('auth_type') or DEFAULT_AUTH_TYPE
-    self_deployed = param_flag(params.get('self_deployed'))
-    client_id = credential_value(params.get('auth_id'))
-    tenant_id = credential_value(params.get('tenant_id'))
-    enc_key = credential_value(params.get('enc_key'))
-    thumbprint = credential_value(params.get('certificate_thumbprint'))
-    private_key = credential_value(params.get('private_key'))
-    if auth_type == AUTH_TYPE_MANAGED_IDENTITY:
-        mode = MODE_MANAGED_IDENTITY
-        client_id = credential_value(params.get('managed_identities_client_id'))
-        if client_id:
-            require_guid(client_id, 'Managed identity client ID',
-                         'copy the Client ID of the user-assigned identity (or leave it empty for the system one).')
-    else:
-        if not self_deployed:
-            mode = MODE_XSOAR_APP
-        elif auth_type == AUTH_TYPE_AUTH_CODE:
-            mode = MODE_AUTH_CODE
-        else:
-            mode = MODE_CERTIFICATE if (thumbprint or private_key) else MODE_SECRET
-        label = MODE_LABELS[mode]
-        if not client_id:
-            raise missing_param_error('auth_id', label)
-        if not tenant_id:
-            raise missing_param_error('tenant_id', label)
-        require_guid(client_id, 'ID (Registration ID)' if mode == MODE_XSOAR_APP else 'ID (Application ID)',
-                     'copy the Registration ID from the consent page.' if mode == MODE_XSOAR_APP else
-                     'copy the Application (client) ID from Entra ID > App registrations > your app > Overview.')
-        validate_tenant(tenant_id)
-        if mode == MODE_CERTIFICATE:
-            if not thumbprint:
-                raise missing_param_error('certificate_thumbprint', label)
-            if not private_key:
-                raise missing_param_error('private_key', label)
-        elif mode == MODE_AUTH_CODE:
-            if not enc_key and not (thumbprint and private_key):
-                raise missing_param_error('enc_key', label)
-        elif not enc_key:
-            raise missing_param_error('enc_key', label)
-
-    verify = not param_flag(params.get('insecure'))
-    proxies = handle_proxy()
-    session = AzureSession(verify=verify, proxies=proxies)
-    provider = AzureTokenProvider(
-        mode=mode, login_url=login_url, arm_url=arm_url, tenant_id=tenant_id, client_id=client_id,
-        session=session, custom_cloud=custom,
-        client_secret=enc_key if mode in (MODE_SECRET, MODE_AUTH_CODE) else '',
-        certificate_thumbprint=thumbprint, private_key=private_key,
-        auth_code=credential_value(params.get('auth_code')), redirect_uri=(params.get('redirect_uri') or '').strip(),
-        enc_key=enc_key if mode == MODE_XSOAR_APP else '',
-        token_retrieval_url=(params.get('token_retrieval_url') or '').strip() or DEFAULT_TOKEN_RETRIEVAL_URL,
-    )
-    return AzureClient(token_provider=provider, arm_url=arm_url, subscription_id=subscription_id,
-                       resource_group=(params.get('resource_group') or '').strip(),
-                       default_nsg_name=(params.get('default_nsg_name') or '').strip(), session=session)
+    settings = auth_settings(params)
+    credential_class = CREDENTIALS[auth_mode(params, settings)]
+    credential_class.check(settings)
+    session = AzureSession(verify=not param_flag(params.get('insecure')), proxies=handle_proxy())
+    return AzureClient(credential=credential_class(settings, cloud, session), arm_url=cloud.arm_url,
+                       subscription_id=subscription_id, resource_group=(params.get('resource_group') or '').strip(),
+                       default_nsg_name=(params.get('default_nsg_name') or '').strip())
 
 
 def main() -> None:
@@ -2688,11 +3045,16 @@ def main() -> None:
         # auth-reset only clears the integration context: it needs no client, so it works even with bad params
         client = None if command in COMMANDS_WITHOUT_CLIENT else build_client(demisto.params())
         return_results(commands[command](client, demisto.args()))
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one error entry with the mapped text, no traceback
-        message = getattr(exc, 'message', None) if isinstance(exc, DemistoException) else None
+    except ContainmentError as exc:   # ours: the text already says what is wrong and the fix
+        demisto.debug(f'Azure Containment: {command} failed with {type(exc).__name__} ({exc.code})')
+        return_error(f'Failed to execute {command}. {exc.message}')
+    except Exception as exc:  # noqa: BLE001 - every other failure also becomes one error entry
+        message = exc.message if isinstance(exc, DemistoException) else None   # e.g. CommonServerPython's
         if not isinstance(message, str) or not message:
             message = f'{type(exc).__name__}: {exc}'
-        demisto.debug(f'Azure Containment: {command} failed with {type(exc).__name__}')
+        # Not one of ours: the traceback (debug level, masked like every log line) says where it came from.
+        demisto.debug(f'Azure Containment: {command} failed unexpectedly with {type(exc).__name__}\n'
+                      f'{traceback.format_exc()}')
         return_error(f'Failed to execute {command}. {message}')
 
 

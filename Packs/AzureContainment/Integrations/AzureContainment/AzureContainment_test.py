@@ -1,6 +1,6 @@
 """Unit tests of Azure Containment: authentication and the ARM client with HTTP mocked by requests-mock (MSAL
-never reaches the network here), then the containment helpers and commands against test_data/fake_arm.py, an
-in-memory ARM with Azure's rule semantics."""
+never reaches the network here), then the containment helpers and commands through the real client against
+test_data/fake_arm.py, an in-memory ARM with Azure's rule semantics behind a requests transport adapter."""
 import base64
 import contextlib
 import datetime
@@ -26,6 +26,8 @@ import AzureContainment as ac
 
 _FAKE_ARM_SPEC = importlib.util.spec_from_file_location(
     'fake_arm', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'test_data', 'fake_arm.py'))
+assert _FAKE_ARM_SPEC is not None
+assert _FAKE_ARM_SPEC.loader is not None
 fake_arm = importlib.util.module_from_spec(_FAKE_ARM_SPEC)
 _FAKE_ARM_SPEC.loader.exec_module(fake_arm)
 
@@ -73,8 +75,9 @@ def login_calls(requests_mock):
 
 def test_every_hint_keeps_its_code_and_names_a_fix():
     for code in ac.ERROR_HINTS:
-        text = ac.format_error(code, 'original text', field='X', where='Y', host='H', detail='D', action='A',
-                               scope='S', role='R', mode='M', seconds=1, failures=1, until='U', status=500)
+        text = str(ac.ContainmentError(code=code, original='original text', field='X', where='Y', host='H', detail='D',
+                                       action='A', scope='S', role='R', mode='M', seconds=1, failures=1, until='U',
+                                       status=500))
         assert f'({code}: original text)' in text
         assert 'Fix' in text, code
 
@@ -94,12 +97,12 @@ def test_required_rows_exist(code):
 def test_authorization_failed_names_action_and_role():
     message = ("The client 'x' with object id 'y' does not have authorization to perform action "
                "'Microsoft.Network/networkSecurityGroups/write' over scope '/subscriptions/s' or the scope is invalid.")
-    text = ac.arm_error_message(403, 'AuthorizationFailed', message)
+    text = str(ac.arm_error(403, 'AuthorizationFailed', message))
     assert 'Microsoft.Network/networkSecurityGroups/write' in text
     assert '"Network Contributor"' in text
     assert 'AuthorizationFailed' in text
-    compute = ac.arm_error_message(403, 'AuthorizationFailed', message.replace(
-        'Microsoft.Network/networkSecurityGroups/write', 'Microsoft.Compute/virtualMachines/start/action'))
+    compute = str(ac.arm_error(403, 'AuthorizationFailed', message.replace(
+        'Microsoft.Network/networkSecurityGroups/write', 'Microsoft.Compute/virtualMachines/start/action')))
     assert '"Virtual Machine Contributor"' in compute
 
 
@@ -119,7 +122,7 @@ def test_clean_auth_code(raw):
     ('https://localhost/authcode?error=access_denied&error_description=User+cancelled', 'User cancelled'),
     ('<script>', 'characters')])
 def test_clean_auth_code_refuses(raw, fragment):
-    with pytest.raises(ac.AzureAuthError) as info:
+    with pytest.raises(ac.InputError) as info:
         ac.clean_auth_code(raw)
     assert info.value.code == 'InvalidAuthCode'
     assert fragment in info.value.message
@@ -145,14 +148,14 @@ def test_rebuild_pem_from_flattened_key():
 
 
 def test_rebuild_pem_refuses_certificate_block():
-    with pytest.raises(ac.AzureAuthError) as info:
+    with pytest.raises(ac.InputError) as info:
         ac.rebuild_pem('-----BEGIN CERTIFICATE----- AAAA -----END CERTIFICATE-----')
     assert info.value.code == 'InvalidCertificate'
 
 
 def test_thumbprint_normalised():
     assert ac.normalize_thumbprint('ab:cd ' + 'ef' * 18) == 'ABCD' + 'EF' * 18
-    with pytest.raises(ac.AzureAuthError):
+    with pytest.raises(ac.InputError):
         ac.normalize_thumbprint('xyz')
 
 
@@ -162,7 +165,7 @@ def test_validate_tenant(value, ok):
     if ok:
         assert ac.validate_tenant(value) == value
     else:
-        with pytest.raises(ac.AzureAuthError) as info:
+        with pytest.raises(ac.InputError) as info:
             ac.validate_tenant(value)
         assert info.value.code == 'InvalidGuid'
         assert 'Token' in info.value.message
@@ -193,30 +196,30 @@ def test_build_client_refuses_bad_params(requests_mock, overrides, fragment):
 
 
 def test_modes_from_params():
-    assert ac.build_client(params()).token_provider.mode == ac.MODE_SECRET
-    assert ac.build_client(params(self_deployed=False)).token_provider.mode == ac.MODE_XSOAR_APP
-    assert ac.build_client(params(auth_type='Authorization Code')).token_provider.mode == ac.MODE_AUTH_CODE
-    assert ac.build_client(params(auth_type='Managed Identity')).token_provider.mode == ac.MODE_MANAGED_IDENTITY
+    assert ac.build_client(params()).credential.mode == ac.MODE_SECRET
+    assert ac.build_client(params(self_deployed=False)).credential.mode == ac.MODE_XSOAR_APP
+    assert ac.build_client(params(auth_type='Authorization Code')).credential.mode == ac.MODE_AUTH_CODE
+    assert ac.build_client(params(auth_type='Managed Identity')).credential.mode == ac.MODE_MANAGED_IDENTITY
     cert = ac.build_client(params(enc_key='', certificate_thumbprint='AB' * 20, private_key='x'))
-    assert cert.token_provider.mode == ac.MODE_CERTIFICATE
+    assert cert.credential.mode == ac.MODE_CERTIFICATE
     world = ac.build_client(params(azure_cloud='US Government'))
     assert world.arm_url == 'https://management.usgovcloudapi.net'
-    assert world.token_provider.login_url == 'https://login.microsoftonline.us'
-    assert world.token_provider.scopes == ['https://management.usgovcloudapi.net/.default']
+    assert world.credential.login_url == 'https://login.microsoftonline.us'
+    assert world.credential.scopes == ['https://management.usgovcloudapi.net/.default']
 
 
 # --- MSAL modes ------------------------------------------------------------------------------------------------
 
 def test_secret_token_cached_across_runs(requests_mock):
     token_mock = mock_entra(requests_mock)
-    provider = ac.build_client(params()).token_provider
+    provider = ac.build_client(params()).credential
     assert provider.get_token() == 'at-unit-1'
     assert token_mock.call_count == 1
     assert 'client_secret=' + SECRET in token_mock.last_request.text
     assert 'scope=https%3A%2F%2Farm.test%2F.default' in token_mock.last_request.text
     requests_mock.reset_mock()
     # A new run (new module objects, same integration context): no Entra ID request at all.
-    again = ac.build_client(params()).token_provider
+    again = ac.build_client(params()).credential
     assert again.get_token() == 'at-unit-1'
     assert login_calls(requests_mock) == []
     assert again.last_source == 'cache'
@@ -228,7 +231,7 @@ def test_secret_token_cached_across_runs(requests_mock):
 def test_context_writes_merge(requests_mock):
     mock_entra(requests_mock)
     ac.set_integration_context({'other_owner': {'keep': 1}})
-    ac.build_client(params()).token_provider.get_token()
+    ac.build_client(params()).credential.get_token()
     context = demisto.getIntegrationContext()
     assert context['other_owner'] == {'keep': 1}
     assert ac.CTX_AUTH_KEY in context
@@ -238,8 +241,8 @@ def test_context_writes_merge(requests_mock):
 
 def test_cache_is_per_identity(requests_mock):
     token_mock = mock_entra(requests_mock)
-    ac.build_client(params()).token_provider.get_token()
-    other = ac.build_client(params(auth_id={'password': '0b0b0b0b-1111-2222-3333-444444444444'})).token_provider
+    ac.build_client(params()).credential.get_token()
+    other = ac.build_client(params(auth_id={'password': '0b0b0b0b-1111-2222-3333-444444444444'})).credential
     other.get_token()
     assert token_mock.call_count == 2
     assert len(demisto.getIntegrationContext()[ac.CTX_AUTH_KEY]) == 2
@@ -247,7 +250,7 @@ def test_cache_is_per_identity(requests_mock):
 
 def test_force_refresh_fetches_new_token(requests_mock):
     token_mock = mock_entra(requests_mock)
-    provider = ac.build_client(params()).token_provider
+    provider = ac.build_client(params()).credential
     provider.get_token()
     provider.get_token(force_refresh=True)
     assert token_mock.call_count == 2
@@ -262,8 +265,8 @@ def test_entra_errors_mapped(requests_mock, code, status, fix):
     mock_entra(requests_mock, status_code=status, json={
         'error': 'invalid_client', 'error_description': f'AADSTS{code}: Something failed.\r\nTrace ID: t\r\n',
         'error_codes': [code]})
-    with pytest.raises(ac.AzureAuthError) as info:
-        ac.build_client(params()).token_provider.get_token()
+    with pytest.raises(ac.AuthError) as info:
+        ac.build_client(params()).credential.get_token()
     assert f'AADSTS{code}' in info.value.message
     assert fix in info.value.message
     assert 'Trace ID' not in info.value.message
@@ -272,8 +275,8 @@ def test_entra_errors_mapped(requests_mock, code, status, fix):
 
 def test_unknown_tenant_discovery_failure(requests_mock):
     requests_mock.get(DISCOVERY, status_code=400, json={'error': 'invalid_tenant'})
-    with pytest.raises(ac.AzureAuthError) as info:
-        ac.build_client(params()).token_provider.get_token()
+    with pytest.raises(ac.AuthError) as info:
+        ac.build_client(params()).credential.get_token()
     assert info.value.code == 'AuthorityNotFound'
     assert 'Token (tenant ID) is wrong' in info.value.message
     assert 'Azure cloud' in info.value.message
@@ -281,8 +284,8 @@ def test_unknown_tenant_discovery_failure(requests_mock):
 
 def test_unreachable_login_host(requests_mock):
     requests_mock.get(DISCOVERY, exc=requests.exceptions.ConnectionError('Connection refused'))
-    with pytest.raises(ac.AzureAuthError) as info:
-        ac.build_client(params()).token_provider.get_token()
+    with pytest.raises(ac.ConnectionFailure) as info:
+        ac.build_client(params()).credential.get_token()
     assert info.value.code == 'HostUnreachable'
     assert LOGIN in info.value.message
     assert 'proxy' in info.value.message
@@ -290,8 +293,8 @@ def test_unreachable_login_host(requests_mock):
 
 def test_tls_failure(requests_mock):
     requests_mock.get(DISCOVERY, exc=requests.exceptions.SSLError('CERTIFICATE_VERIFY_FAILED'))
-    with pytest.raises(ac.AzureAuthError) as info:
-        ac.build_client(params()).token_provider.get_token()
+    with pytest.raises(ac.ConnectionFailure) as info:
+        ac.build_client(params()).credential.get_token()
     assert info.value.code == 'TlsFailure'
     assert 'Trust any certificate' in info.value.message
 
@@ -300,7 +303,7 @@ def test_certificate_mode_sends_assertion(requests_mock):
     pem, thumbprint = make_key_and_cert()
     token_mock = mock_entra(requests_mock)
     provider = ac.build_client(params(enc_key='', certificate_thumbprint={'password': thumbprint.lower()},
-                                      private_key={'password': pem.replace('\n', ' ')})).token_provider
+                                      private_key={'password': pem.replace('\n', ' ')})).credential
     assert provider.get_token() == 'at-unit-1'
     body = token_mock.last_request.text
     assert 'client_assertion=' in body
@@ -315,10 +318,12 @@ def cert_params(pem, thumbprint):
 def test_certificate_assertion_claims(requests_mock):
     pem, thumbprint = make_key_and_cert()
     token_mock = mock_entra(requests_mock)
-    ac.build_client(cert_params(pem, thumbprint)).token_provider.get_token()
+    ac.build_client(cert_params(pem, thumbprint)).credential.get_token()
     sent = parse_qs(token_mock.last_request.text)
     assertion = sent['client_assertion'][0]
-    public = serialization.load_pem_private_key(pem.encode(), password=None).public_key()
+    private = serialization.load_pem_private_key(pem.encode(), password=None)
+    assert isinstance(private, rsa.RSAPrivateKey)
+    public = private.public_key()
     claims = ac.jwt.decode(assertion, public, algorithms=['RS256'], audience=TOKEN_URL)
     assert claims['iss'] == claims['sub'] == CLIENT
     assert claims['exp'] - claims['iat'] == 600
@@ -332,13 +337,13 @@ def test_certificate_key_not_parsed_while_cached_token_valid(requests_mock, mock
     token_mock = mock_entra(requests_mock)
     target = ac.serialization   # the module whose PEM loader the integration calls
     loader = mocker.spy(target, 'load_pem_private_key')
-    assert ac.build_client(cert_params(pem, thumbprint)).token_provider.get_token() == 'at-unit-1'
+    assert ac.build_client(cert_params(pem, thumbprint)).credential.get_token() == 'at-unit-1'
     assert loader.call_count == 1
     assert token_mock.call_count == 1
     loader.reset_mock()
     rebuild = mocker.spy(ac, 'rebuild_pem')
     # Next run: the access token comes from the cache, so the private key is neither rebuilt nor parsed.
-    again = ac.build_client(cert_params(pem, thumbprint)).token_provider
+    again = ac.build_client(cert_params(pem, thumbprint)).credential
     assert again.get_token() == 'at-unit-1'
     assert again.last_source == 'cache'
     loader.assert_not_called()
@@ -358,8 +363,8 @@ def test_certificate_key_not_parsed_while_cached_token_valid(requests_mock, mock
 def test_certificate_bad_private_key_no_token_request(requests_mock, mangle, detail):
     pem, thumbprint = make_key_and_cert()
     token_mock = mock_entra(requests_mock)
-    with pytest.raises(ac.AzureAuthError) as info:
-        ac.build_client(cert_params(mangle(pem), thumbprint)).token_provider.get_token()
+    with pytest.raises(ac.InputError) as info:
+        ac.build_client(cert_params(mangle(pem), thumbprint)).credential.get_token()
     assert info.value.code == 'InvalidCertificate'
     assert 'Private key' in info.value.message
     assert detail in info.value.message
@@ -375,19 +380,19 @@ def test_auth_code_redeemed_once_then_silent(requests_mock):
     p = params(auth_type='Authorization Code', redirect_uri='https://localhost/authcode',
                auth_code={'password': 'https://localhost/authcode?code=ONE.TIME_code-1&session_state=zz'})
     client = ac.build_client(p)
-    assert not client.token_provider.has_cached_sign_in()
-    with pytest.raises(ac.AzureAuthError) as info:
+    assert not auth_code_credential(client).has_cached_sign_in()
+    with pytest.raises(ac.AuthError) as info:
         ac.test_module(client, {})
     assert info.value.code == 'AuthCodeNotRedeemed'
     assert '!azure-containment-auth-test' in info.value.message
     assert token_mock.call_count == 0
-    assert client.token_provider.get_token() == 'user-at'
+    assert client.credential.get_token() == 'user-at'
     assert 'code=ONE.TIME_code-1' in token_mock.last_request.text
     assert 'redirect_uri=https%3A%2F%2Flocalhost%2Fauthcode' in token_mock.last_request.text
     assert 'code_verifier' not in token_mock.last_request.text   # no login URL generated: redeemed as before PKCE
-    assert ac.build_client(p).token_provider.has_cached_sign_in()
+    assert auth_code_credential(ac.build_client(p)).has_cached_sign_in()
     # Next run: access token from the cache; after a forced refresh the refresh token is used, not the code.
-    again = ac.build_client(p).token_provider
+    again = ac.build_client(p).credential
     assert again.get_token() == 'user-at'
     assert token_mock.call_count == 1
     again.get_token(force_refresh=True)
@@ -395,12 +400,27 @@ def test_auth_code_redeemed_once_then_silent(requests_mock):
     assert token_mock.call_count == 2
 
 
+def auth_code_credential(client) -> ac.AuthorizationCodeCredential:
+    credential = client.credential
+    assert isinstance(credential, ac.AuthorizationCodeCredential)
+    return credential
+
+
 def test_generate_login_url():
     client = ac.build_client(params(auth_type='Authorization Code', redirect_uri='https://localhost/authcode'))
     result = ac.generate_login_url_command(client, {})
-    assert f'{LOGIN}/{TENANT}/oauth2/v2.0/authorize?' in result.readable_output
-    assert 'offline_access+https%3A%2F%2Farm.test%2Fuser_impersonation' in result.readable_output
-    assert f'client_id={CLIENT}' in result.readable_output
+    assert f'{LOGIN}/{TENANT}/oauth2/v2.0/authorize?' in str(result.readable_output)
+    assert 'offline_access+https%3A%2F%2Farm.test%2Fuser_impersonation' in str(result.readable_output)
+    assert f'client_id={CLIENT}' in str(result.readable_output)
+
+
+def test_generate_login_url_refused_outside_the_authorization_code_mode():
+    client = ac.build_client(params(redirect_uri='https://localhost/authcode'))   # client secret mode
+    with pytest.raises(ac.InputError) as info:
+        ac.generate_login_url_command(client, {})
+    assert info.value.code == 'WrongAuthMode'
+    assert 'client credentials with a client secret' in info.value.message
+    assert demisto.getIntegrationContext() == {}   # no PKCE verifier stored for a mode that never redeems one
 
 
 AUTH_CODE_PARAMS = {'auth_type': 'Authorization Code', 'redirect_uri': 'https://localhost/authcode'}
@@ -413,7 +433,7 @@ def login_url_query(readable):
 
 
 def stored_verifier(client):
-    slot = demisto.getIntegrationContext()[ac.CTX_AUTH_KEY][client.token_provider.identity_key]
+    slot = demisto.getIntegrationContext()[ac.CTX_AUTH_KEY][client.credential.identity_key]
     return slot.get(ac.PKCE_VERIFIER_KEY)
 
 
@@ -421,7 +441,7 @@ def test_generate_login_url_pkce_s256_verifier_stored_merged_and_never_shown():
     other_slot = {'msal_cache': '{}', 'http_cache': {'entries': []}}
     ac.set_integration_context({'someone_else': {'x': 1}, ac.CTX_AUTH_KEY: {'other|identity': {'k': 'v'}}})
     client = ac.build_client(params(**AUTH_CODE_PARAMS))
-    ac.auth_store_update(client.token_provider.identity_key, other_slot)
+    ac.auth_store_update(client.credential.identity_key, other_slot)
     result = ac.generate_login_url_command(client, {})
     query = login_url_query(result.readable_output)
     verifier = stored_verifier(client)
@@ -433,13 +453,13 @@ def test_generate_login_url_pkce_s256_verifier_stored_merged_and_never_shown():
     assert len(query['code_challenge']) == 43
     assert query['code_challenge_method'] == 'S256'
     assert query['state']
-    assert verifier not in result.readable_output
+    assert verifier not in str(result.readable_output)
     assert verifier not in json.dumps(result.to_context())
     assert demisto._mask(f'x {verifier} y') == 'x <XX_REPLACED> y'      # registered as a sensitive string
     context = demisto.getIntegrationContext()
     assert context['someone_else'] == {'x': 1}
     assert context[ac.CTX_AUTH_KEY]['other|identity'] == {'k': 'v'}
-    slot = context[ac.CTX_AUTH_KEY][client.token_provider.identity_key]
+    slot = context[ac.CTX_AUTH_KEY][client.credential.identity_key]
     assert {k: slot[k] for k in other_slot} == other_slot           # merged into the slot, nothing clobbered
     # A second login URL replaces the verifier (and the challenge) of the first.
     again = login_url_query(ac.generate_login_url_command(ac.build_client(params(**AUTH_CODE_PARAMS)), {})
@@ -460,7 +480,7 @@ def test_auth_code_redemption_sends_the_stored_verifier_then_forgets_it(requests
     ac.generate_login_url_command(ac.build_client(params(**AUTH_CODE_PARAMS)), {})
     client = ac.build_client(params(**AUTH_CODE_PARAMS, auth_code={'password': PASTED_CODE}))
     verifier = stored_verifier(client)
-    assert client.token_provider.get_token() == 'user-at'
+    assert client.credential.get_token() == 'user-at'
     form = parse_qs(token_mock.last_request.text)
     assert form['code_verifier'] == [verifier]
     assert form['code'] == [PASTED_CODE]
@@ -468,7 +488,7 @@ def test_auth_code_redemption_sends_the_stored_verifier_then_forgets_it(requests
     assert stored_verifier(client) is None, 'a redeemed code makes its verifier useless: not kept'
     assert demisto._mask(verifier) == '<XX_REPLACED>'
     # Later runs use the refresh token; no verifier is sent with it.
-    ac.build_client(params(**AUTH_CODE_PARAMS)).token_provider.get_token(force_refresh=True)
+    ac.build_client(params(**AUTH_CODE_PARAMS)).credential.get_token(force_refresh=True)
     assert 'grant_type=refresh_token' in token_mock.last_request.text
     assert 'code_verifier' not in token_mock.last_request.text
 
@@ -482,8 +502,8 @@ def test_auth_code_failed_redemption_keeps_the_verifier_and_maps_501481(requests
     ac.generate_login_url_command(ac.build_client(params(**AUTH_CODE_PARAMS)), {})
     client = ac.build_client(params(**AUTH_CODE_PARAMS, auth_code={'password': PASTED_CODE}))
     verifier = stored_verifier(client)
-    with pytest.raises(ac.AzureAuthError) as info:
-        client.token_provider.get_token()
+    with pytest.raises(ac.AuthError) as info:
+        client.credential.get_token()
     assert info.value.code == 'AADSTS501481'
     assert 'generate-login-url again' in info.value.message
     assert verifier not in info.value.message
@@ -507,10 +527,10 @@ def test_managed_identity_user_assigned(requests_mock, monkeypatch):
                              json={'access_token': 'mi-at', 'expires_in': '3599', 'resource': f'{ARM}/'})
     mi_id = '0f0f0f0f-2222-3333-4444-555555555555'
     p = params(auth_type='Managed Identity', managed_identities_client_id={'password': mi_id}, auth_id='', enc_key='')
-    assert ac.build_client(p).token_provider.get_token() == 'mi-at'
+    assert ac.build_client(p).credential.get_token() == 'mi-at'
     assert imds.last_request.qs['client_id'] == [mi_id]
     assert imds.last_request.headers['Metadata'] == 'true'
-    assert ac.build_client(p).token_provider.get_token() == 'mi-at'
+    assert ac.build_client(p).credential.get_token() == 'mi-at'
     assert imds.call_count == 1
 
 
@@ -527,7 +547,7 @@ def test_xsoar_app_token_request_and_cache(requests_mock, monkeypatch):
     monkeypatch.setattr(ac.time, 'time', lambda: 1_700_000_000.25)
     oproxy = requests_mock.post('https://oproxy.test/obtain-token',
                                 json={'access_token': 'app-at', 'expires_in': 3599, 'refresh_token': 'app-rt'})
-    assert ac.build_client(xsoar_params()).token_provider.get_token() == 'app-at'
+    assert ac.build_client(xsoar_params()).credential.get_token() == 'app-at'
     body = oproxy.last_request.json()
     assert body['app_name'] == 'ms-azure-compute'
     assert body['registration_id'] == CLIENT
@@ -536,31 +556,31 @@ def test_xsoar_app_token_request_and_cache(requests_mock, monkeypatch):
     epoch, tenant = AESGCM(b'k' * 32).decrypt(raw[:12], raw[12:], None).decode().split(':')
     assert tenant == TENANT
     assert epoch == '1700000000'
-    assert ac.build_client(xsoar_params()).token_provider.get_token() == 'app-at'
+    assert ac.build_client(xsoar_params()).credential.get_token() == 'app-at'
     assert oproxy.call_count == 1
 
 
 def test_xsoar_app_backoff(requests_mock):
     oproxy = requests_mock.post('https://oproxy.test/obtain-token', status_code=400,
                                 json={'title': 'Bad request', 'detail': 'Decryption failed'})
-    with pytest.raises(ac.AzureAuthError) as info:
-        ac.build_client(xsoar_params()).token_provider.get_token()
+    with pytest.raises(ac.AuthError) as info:
+        ac.build_client(xsoar_params()).credential.get_token()
     assert info.value.code == 'XsoarAppTokenFailed'
     assert 'in 10 s' in info.value.message
-    with pytest.raises(ac.AzureAuthError) as info:
-        ac.build_client(xsoar_params()).token_provider.get_token()
+    with pytest.raises(ac.AuthError) as info:
+        ac.build_client(xsoar_params()).credential.get_token()
     assert info.value.code == 'XsoarAppBackoff'
     assert 'auth-reset' in info.value.message
     assert oproxy.call_count == 1
     ac.auth_store_clear()
-    with pytest.raises(ac.AzureAuthError):
-        ac.build_client(xsoar_params()).token_provider.get_token()
+    with pytest.raises(ac.AuthError):
+        ac.build_client(xsoar_params()).credential.get_token()
     assert oproxy.call_count == 2
 
 
 def test_xsoar_app_bad_key_refused_before_request(requests_mock):
-    with pytest.raises(ac.AzureAuthError) as info:
-        ac.build_client(xsoar_params(enc_key='not base64!')).token_provider.get_token()
+    with pytest.raises(ac.InputError) as info:
+        ac.build_client(xsoar_params(enc_key='not base64!')).credential.get_token()
     assert info.value.code == 'InvalidEncryptionKey'
     assert requests_mock.request_history == []
 
@@ -570,10 +590,10 @@ def test_xsoar_app_bad_key_refused_before_request(requests_mock):
 @pytest.fixture
 def arm_client(requests_mock):
     mock_entra(requests_mock)
-    slept = []
+    slept: list[float] = []
     client = ac.build_client(params())
-    client._sleep = slept.append
-    client.slept = slept
+    client.sleep = slept.append
+    client.slept = slept  # type: ignore[attr-defined]  # what the client waited, for the assertions
     return client
 
 
@@ -588,7 +608,7 @@ def test_retry_after_honoured(requests_mock, arm_client):
 def test_retry_busy_false_raises_at_once(requests_mock, arm_client):
     requests_mock.put(f'{ARM}/x', status_code=429, headers={'Retry-After': '2'}, json={'error': {
         'code': 'RetryableErrorDueToAnotherOperation', 'message': 'Operation is in progress'}})
-    with pytest.raises(ac.AzureApiError) as info:
+    with pytest.raises(ac.ArmThrottled) as info:
         arm_client.arm_request('PUT', '/x', api_version='v', body={}, retry_busy=False)
     assert info.value.status == 429
     assert info.value.retry_after == 2
@@ -598,7 +618,7 @@ def test_retry_busy_false_raises_at_once(requests_mock, arm_client):
 
 def test_retries_are_bounded(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/x', status_code=500, json={'error': {'code': 'InternalServerError', 'message': 'boom'}})
-    with pytest.raises(ac.AzureApiError) as info:
+    with pytest.raises(ac.ArmServerError) as info:
         arm_client.arm_request('GET', '/x', api_version='v')
     assert len(arm_client.slept) == ac.ARM_MAX_RETRIES
     assert info.value.status == 500
@@ -607,7 +627,7 @@ def test_retries_are_bounded(requests_mock, arm_client):
 def test_long_retry_after_not_waited(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/x', status_code=429, headers={'Retry-After': '600'}, json={'error': {
         'code': 'SubscriptionRequestsThrottled', 'message': 'Number of read requests exceeded'}})
-    with pytest.raises(ac.AzureApiError) as info:
+    with pytest.raises(ac.ArmThrottled) as info:
         arm_client.arm_request('GET', '/x', api_version='v')
     assert arm_client.slept == []
     assert 'retry after 600 s' in info.value.message
@@ -618,7 +638,7 @@ def test_expired_token_refreshed_once(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/x', [expired, {'status_code': 200, 'json': {'v': 1}}])
     assert arm_client.arm_json('GET', '/x', api_version='v') == {'v': 1}
     requests_mock.get(f'{ARM}/y', [expired, expired, {'status_code': 200, 'json': {}}])
-    with pytest.raises(ac.AzureApiError) as info:
+    with pytest.raises(ac.ArmAuthenticationFailed) as info:
         arm_client.arm_json('GET', '/y', api_version='v')
     assert info.value.code == 'ExpiredAuthenticationToken'
     assert 'auth-reset' in info.value.message
@@ -626,11 +646,15 @@ def test_expired_token_refreshed_once(requests_mock, arm_client):
 
 def test_one_run_reads_the_token_cache_once(requests_mock, monkeypatch):
     mock_entra(requests_mock)
-    ac.build_client(params()).token_provider.get_token()  # an earlier run cached the token
+    ac.build_client(params()).credential.get_token()  # an earlier run cached the token
     requests_mock.get(f'{ARM}/x', json={})
-    reads = []
+    reads: list[int] = []
     real_read = ac.get_integration_context
-    monkeypatch.setattr(ac, 'get_integration_context', lambda *a, **kw: reads.append(1) or real_read(*a, **kw))
+
+    def counting_read(*args, **kwargs):
+        reads.append(1)
+        return real_read(*args, **kwargs)
+    monkeypatch.setattr(ac, 'get_integration_context', counting_read)
     client = ac.build_client(params())
     for _ in range(3):
         client.arm_json('GET', '/x', api_version='v')
@@ -646,7 +670,7 @@ def test_list_pages_follows_next_link(requests_mock, arm_client):
 
 
 def test_token_never_sent_to_foreign_host(requests_mock, arm_client):
-    with pytest.raises(ac.AzureApiError) as info:
+    with pytest.raises(ac.InputError) as info:
         arm_client.arm_request('GET', 'https://evil.test/steal')
     assert info.value.code == 'ForeignHost'
 
@@ -656,16 +680,16 @@ def test_wait_for_operation(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/op/1', [{'json': {'status': 'InProgress'}, 'headers': {'Retry-After': '1'}},
                                       {'json': {'status': 'Succeeded'}}])
     response = arm_client.arm_request('POST', '/vm/start', api_version='v')
-    assert arm_client.wait_for_operation(response, 60)['status'] == 'Succeeded'
+    assert arm_client.operations.wait(response, 60).status == 'Succeeded'
     assert arm_client.slept == [1.0]
 
 
 def test_operation_failed_is_reported(requests_mock, arm_client):
     requests_mock.get(f'{ARM}/op/2', json={'status': 'Failed',
                                            'error': {'code': 'InternalOperationError', 'message': 'x'}})
-    status = arm_client.operation_status(f'{ARM}/op/2')
-    assert status['status'] == 'Failed'
-    assert status['error']['code'] == 'InternalOperationError'
+    status = arm_client.operations.status(f'{ARM}/op/2')
+    assert status.status == 'Failed'
+    assert status.error.code == 'InternalOperationError'
 
 
 # --- commands and main ------------------------------------------------------------------------------------------
@@ -700,7 +724,7 @@ def test_not_actions_exclude():
 
 
 def test_http_cache_roundtrip():
-    mapping = {}
+    mapping: dict = {}
     expiring = ac.msal.individual_cache._ExpiringMapping(mapping=mapping, capacity=10)
     expiring.set('GET https://x hash=1 2xx', ac._CachedResponse(200, '{"a": 1}', {'content-type': 'json'}), 100)
     expiring.set('POST https://x hash=2 400', ac._CachedResponse(400, 'secret-ish', {}), 100)
@@ -711,8 +735,8 @@ def test_http_cache_roundtrip():
     assert list(restored[ac._HTTP_CACHE_INDEX][1]) == ['GET https://x hash=1 2xx']
 
 
-def run_main(command, p):
-    demisto._reset(params=p, args={}, command=command)
+def run_main(command, p, args=None):
+    demisto._reset(params=p, args=args or {}, command=command)
     with contextlib.suppress(SystemExit):  # return_error exits, as in XSOAR
         ac.main()
     return list(demisto._entries)
@@ -740,6 +764,78 @@ def test_main_auth_reset_works_with_bad_params():
     assert demisto.getIntegrationContext() == {'other': 1}
 
 
+# --- diagnostics ---------------------------------------------------------------------------------------------------
+
+def debug_lines(prefix='ARM '):
+    return [text for level, text in demisto._logs if level == 'debug' and text.startswith(prefix)]
+
+
+def test_one_debug_line_per_arm_request_with_ids_and_no_query_or_token(arm, client):
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    lines = debug_lines()
+    assert len(lines) == len(arm.log)   # every ARM request (operation polls included), and only those
+    pattern = (r'ARM (GET|PUT|DELETE|POST) (/[^ ?]+) -> (\d{3}) in \d+ ms \(x-ms-request-id [0-9a-f-]{36}, '
+               r'x-ms-correlation-request-id [0-9a-f-]{36}\)')
+    statuses = set()
+    for line, (method, path) in zip(lines, arm.log, strict=True):
+        match = re.fullmatch(pattern, line)
+        assert match, line
+        assert (match.group(1), match.group(2)) == (method, path)
+        statuses.add(match.group(3))
+    assert statuses == {'200', '201'}
+    joined = '\n'.join(lines)
+    assert 'api-version' not in joined
+    assert fake_arm.TOKEN not in joined
+
+
+def test_debug_line_says_what_happens_after_an_error(requests_mock, arm_client):
+    requests_mock.get(f'{ARM}/x', [{'status_code': 429, 'headers': {'Retry-After': '3', 'x-ms-request-id': 'req-1',
+                                                                    'x-ms-correlation-request-id': 'corr-1'},
+                                    'json': {'error': {'code': 'TooManyRequests', 'message': 'slow down'}}},
+                                   {'status_code': 200, 'json': {}}])
+    arm_client.arm_json('GET', '/x', api_version='v')
+    assert [re.sub(r' in \d+ ms ', ' in N ms ', line) for line in debug_lines()] == [
+        'ARM GET /x -> 429 in N ms (x-ms-request-id req-1, x-ms-correlation-request-id corr-1); TooManyRequests; '
+        'retry 1 in 3 s', 'ARM GET /x -> 200 in N ms (x-ms-request-id -, x-ms-correlation-request-id -)']
+
+
+def test_arm_error_entry_shows_the_correlation_id_once(requests_mock):
+    mock_entra(requests_mock)
+    requests_mock.get(f'{ARM}/subscriptions/{SUB}/providers/Microsoft.Compute/virtualMachines', status_code=403,
+                      headers={'x-ms-correlation-request-id': 'c0ffee00-1111-2222-3333-444444444444'},
+                      json={'error': {'code': 'AuthorizationFailed', 'message': "no action 'Microsoft.Compute/"
+                                      "virtualMachines/read' over scope '/subscriptions/x'"}})
+    entries = run_main('azure-vm-list', params())
+    text = entries[0]['Contents']
+    assert entries[0]['Type'] == 4
+    assert text.count('c0ffee00-1111-2222-3333-444444444444') == 1
+    assert text.endswith('Correlation ID: c0ffee00-1111-2222-3333-444444444444.')
+    assert text.count('AuthorizationFailed') == 1   # the code once, with Azure's text
+    assert not [line for line in demisto._logs if 'Traceback' in line[1]], 'a typed error logs no traceback'
+
+
+def test_failed_operation_entry_shows_the_correlation_id_of_its_status(requests_mock, arm_client):
+    requests_mock.get(f'{ARM}/op/9', headers={'x-ms-correlation-request-id': 'corr-op'},
+                      json={'status': 'Failed', 'error': {'code': 'InternalOperationError', 'message': 'x'}})
+    with pytest.raises(ac.ArmError) as info:
+        ac.raise_if_failed('Writing rule r', arm_client.operations.status(f'{ARM}/op/9'))
+    assert info.value.correlation_id == 'corr-op'
+    assert str(info.value) == ('Writing rule r ended Failed: The operation failed in Azure (InternalOperationError: '
+                               'x) Correlation ID: corr-op.')
+
+
+def test_unexpected_error_logs_its_traceback_at_debug(requests_mock, monkeypatch):
+    def broken(client, args):
+        raise KeyError('properties')
+    monkeypatch.setattr(ac, 'vm_list_command', broken)
+    entries = run_main('azure-vm-list', params())
+    assert entries[0]['Contents'] == "Failed to execute azure-vm-list. KeyError: 'properties'"
+    tracebacks = [text for level, text in demisto._logs if 'Traceback (most recent call last)' in text]
+    assert len(tracebacks) == 1
+    assert [level for level, text in demisto._logs if text in tracebacks] == ['debug']
+    assert 'in broken' in tracebacks[0]
+
+
 # --- containment: helpers and commands against the in-memory ARM ------------------------------------------------
 
 NET = fake_arm.NET
@@ -747,8 +843,15 @@ NET = fake_arm.NET
 
 @pytest.fixture
 def arm(monkeypatch):
+    """The in-memory ARM: its state and request log are what the tests assert on."""
     monkeypatch.setattr(ac, 'backoff', lambda attempt, err=None: None)
     return fake_arm.FakeArm()
+
+
+@pytest.fixture
+def client(arm):
+    """The integration's real client (credential, retries, polling, error parsing) with `arm` as its HTTP."""
+    return arm.client()
 
 
 def blocked_ip_items(result, key='AzureContainment.BlockedIP'):
@@ -812,8 +915,8 @@ def test_validate_name_refuses(name):
 def test_parse_vm_id():
     vm_id = f'/subscriptions/{SUB}/resourceGroups/soc-demo-rg/providers/Microsoft.Compute/virtualMachines/web-01'
     parsed = ac.parse_resource_id(vm_id, 'Microsoft.Compute/virtualMachines', 'vm_id')
-    assert (parsed['subscription'], parsed['resource_group'], parsed['name']) == (SUB, 'soc-demo-rg', 'web-01')
-    assert parsed['path'] == vm_id
+    assert (parsed.subscription, parsed.resource_group, parsed.name) == (SUB, 'soc-demo-rg', 'web-01')
+    assert parsed.path == vm_id
 
 
 @pytest.mark.parametrize(('vm_id', 'fragment'), [
@@ -868,8 +971,8 @@ def test_parse_ports():
 
 # ---- block / unblock ----
 
-def test_block_writes_one_rule_per_direction_and_family(arm):
-    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::/48',
+def test_block_writes_one_rule_per_direction_and_family(arm, client):
+    result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::/48',
                                             'nsg_name': 'edge-nsg', 'description': 'INC-7'})
     items = blocked_ip_items(result)
     assert {i['Status'] for i in items} == {'Blocked'}
@@ -896,25 +999,25 @@ def test_block_writes_one_rule_per_direction_and_family(arm):
     assert all(r['ManagedByPack'] for r in nsg_rules)
 
 
-def test_block_again_and_inside_cidr_cost_zero_writes(arm):
-    ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24', 'nsg_name': 'edge-nsg'})
+def test_block_again_and_inside_cidr_cost_zero_writes(arm, client):
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,198.51.100.0/24', 'nsg_name': 'edge-nsg'})
     before = len(arm.writes())
-    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.9', 'nsg_name': 'edge-nsg'})
+    result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,198.51.100.9', 'nsg_name': 'edge-nsg'})
     assert len(arm.writes()) == before
     assert {i['Status'] for i in blocked_ip_items(result)} == {'AlreadyBlocked'}
 
 
-def test_block_covered_check_inside_equal_wider_and_mixed_families(arm):
+def test_block_covered_check_inside_equal_wider_and_mixed_families(arm, client):
     # Built at run time (IPv6 literals outside 2001:db8:: trip the secrets scan): the IPv6 network whose bits
     # equal 192.0.2.0/24's, and ::1, whose bits lie inside 0.0.0.0/8.
     v6_like_v4 = str(ipaddress.IPv6Network((0xC0000200, 120)))
     v6_low = str(ipaddress.IPv6Address(1))
-    first = ac.nsg_block_ip_command(arm, {'ip': f'198.51.100.0/24,203.0.113.7,0.0.0.0/8,2001:db8::/48,{v6_like_v4}',
+    first = ac.nsg_block_ip_command(client, {'ip': f'198.51.100.0/24,203.0.113.7,0.0.0.0/8,2001:db8::/48,{v6_like_v4}',
                                           'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     rule_of = {i['IP']: i['Rule'] for i in blocked_ip_items(first)}
     v4_rule, v6_rule = rule_of['203.0.113.7'], rule_of['2001:db8::/48']
     writes = len(arm.writes())
-    result = ac.nsg_block_ip_command(arm, {
+    result = ac.nsg_block_ip_command(client, {
         'ip': '198.51.100.9,198.51.100.0/24,198.51.100.128/25,203.0.113.0/24,2001:db8::5,2001:db8::/32,192.0.2.1,'
               + v6_low, 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     items = {i['IP']: (i['Status'], i['Rule']) for i in blocked_ip_items(result)}
@@ -965,15 +1068,15 @@ def test_covering_networks_agrees_with_subnet_of():
         assert got == reference(rules, 'source', prefixes)
 
 
-def test_block_dry_run_writes_nothing(arm):
-    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'dry_run': 'true'})
+def test_block_dry_run_writes_nothing(arm, client):
+    result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'dry_run': 'true'})
     assert arm.writes() == []
     assert {i['Status'] for i in blocked_ip_items(result)} == {'WouldBlock'}
 
 
 @pytest.mark.parametrize('command', [ac.nsg_block_ip_command, ac.nsg_unblock_ip_command])
-def test_invalid_ips_are_one_error_entry_with_invalid_items(arm, command):
-    result = command(arm, {'ip': '203.0.113.7,*,AzureCloud', 'nsg_name': 'edge-nsg'})
+def test_invalid_ips_are_one_error_entry_with_invalid_items(arm, client, command):
+    result = command(client, {'ip': '203.0.113.7,*,AzureCloud', 'nsg_name': 'edge-nsg'})
     assert result.entry_type == ac.EntryType.ERROR
     text = result.to_context()['Contents']
     name = 'azure-nsg-block-ip' if command is ac.nsg_block_ip_command else 'azure-nsg-unblock-ip'
@@ -989,8 +1092,8 @@ def test_invalid_ips_are_one_error_entry_with_invalid_items(arm, command):
     assert arm.log == []
 
 
-def test_invalid_input_names_every_problem_in_one_entry(arm):
-    result = ac.nsg_block_ip_command(arm, {'ip': '10.0.0.1/33', 'nsg_name': '../web-nsg', 'direction': 'Sideways'})
+def test_invalid_input_names_every_problem_in_one_entry(arm, client):
+    result = ac.nsg_block_ip_command(client, {'ip': '10.0.0.1/33', 'nsg_name': '../web-nsg', 'direction': 'Sideways'})
     text = result.to_context()['Contents']
     assert "'10.0.0.1/33'" in text
     assert "Invalid direction 'Sideways'" in text
@@ -1004,16 +1107,16 @@ def test_invalid_input_names_every_problem_in_one_entry(arm):
                                       {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Sideways'},
                                       {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'resource_group': 'a/b'},
                                       {'ip': '', 'nsg_name': 'edge-nsg'}])
-def test_other_invalid_input_is_an_error_without_items(arm, args):
-    result = ac.nsg_block_ip_command(arm, args)
+def test_other_invalid_input_is_an_error_without_items(arm, client, args):
+    result = ac.nsg_block_ip_command(client, args)
     assert result.entry_type == ac.EntryType.ERROR
     assert result.outputs is None
     assert result.to_context()['Contents'].startswith('Failed to execute azure-nsg-block-ip. ')
     assert arm.log == []
 
 
-def test_block_warns_about_preceding_allow(arm):
-    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.7', 'nsg_name': 'web-nsg',
+def test_block_warns_about_preceding_allow(arm, client):
+    result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,198.51.100.7', 'nsg_name': 'web-nsg',
                                             'direction': 'Inbound'})
     items = {i['IP']: i for i in blocked_ip_items(result)}
     assert "allow-https-in" in items['203.0.113.7']['Warning']
@@ -1024,7 +1127,7 @@ def test_block_warns_about_preceding_allow(arm):
     assert [r['properties']['priority'] for r in pack] == [101]
 
 
-def test_block_retries_conflict_with_parallel_writer(arm):
+def test_block_retries_conflict_with_parallel_writer(arm, client):
     def parallel_writer(method, path):  # another process takes priority 100 just before our PUT lands
         arm.add_rule('edge-nsg', 'someone-else', {'direction': 'Inbound', 'access': 'Deny', 'protocol': '*',
                                                   'priority': 100, 'sourceAddressPrefix': '192.0.2.1',
@@ -1032,61 +1135,61 @@ def test_block_retries_conflict_with_parallel_writer(arm):
                                                   'destinationPortRange': '*'})
     arm.before_write = parallel_writer
     arm.inject('PUT', '/securityRules/', 429, 'RetryableErrorDueToAnotherOperation', count=2, retry_after=1)
-    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     assert blocked_ip_items(result)[0]['Status'] == 'Blocked'
     pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
     assert len(pack) == 1
     assert pack[0]['properties']['priority'] == 101
 
 
-def test_block_gives_up_on_non_retryable(arm):
+def test_block_gives_up_on_non_retryable(arm, client):
     arm.inject('PUT', '/securityRules/', 403, 'AuthorizationFailed')
     with pytest.raises(ac.DemistoException, match='AuthorizationFailed'):
-        ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'})
+        ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'})
     assert [method for method, _ in arm.writes()] == ['PUT']  # one attempt, no retry
 
 
-def test_block_limit_error_says_what_was_and_was_not_blocked(arm, monkeypatch):
+def test_block_limit_error_says_what_was_and_was_not_blocked(arm, client, monkeypatch):
     monkeypatch.setattr(ac, 'MAX_PREFIXES_PER_SIDE', 3)
     arm.add_rule('edge-nsg', 'user-rule', {'direction': 'Outbound', 'access': 'Allow', 'protocol': '*',
                                            'priority': 200, 'sourceAddressPrefix': '*', 'sourcePortRange': '*',
                                            'destinationAddressPrefixes': ['192.0.2.1', '192.0.2.2'],
                                            'destinationPortRange': '*'})
     with pytest.raises(ac.DemistoException) as exc:
-        ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg'})
+        ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg'})
     text = str(exc.value)
     assert 'Outbound block of 203.0.113.7, 203.0.113.8 was not written' in text
     assert 'Already blocked by this call: Inbound 203.0.113.7, 203.0.113.8' in text
 
 
-def test_block_rule_count_limit(arm, monkeypatch):
+def test_block_rule_count_limit(arm, client, monkeypatch):
     monkeypatch.setattr(ac, 'MAX_RULES_PER_NSG', 2)
     with pytest.raises(ac.DemistoException, match='already has 2 security rules'):
-        ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'web-nsg'})
+        ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'web-nsg'})
     assert arm.writes() == []
 
 
-def test_unblock_exact_round_trip(arm):
+def test_unblock_exact_round_trip(arm, client):
     before = arm.snapshot()
-    ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::1', 'nsg_name': 'web-nsg'})
-    result = ac.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::1',
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::1', 'nsg_name': 'web-nsg'})
+    result = ac.nsg_unblock_ip_command(client, {'ip': '203.0.113.7,198.51.100.0/24,2001:db8::1',
                                               'nsg_name': 'web-nsg'})
     assert {i['Status'] for i in blocked_ip_items(result)} == {'Unblocked'}
     assert arm.snapshot() == before
 
 
-def test_unblock_keeps_the_other_prefixes(arm):
-    ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
-    ac.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+def test_unblock_keeps_the_other_prefixes(arm, client):
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    ac.nsg_unblock_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
     assert len(pack) == 1
     assert pack[0]['properties']['sourceAddressPrefixes'] == ['203.0.113.8']
 
 
-def test_unblock_inside_cidr_is_not_split(arm):
-    ac.nsg_block_ip_command(arm, {'ip': '198.51.100.0/24', 'nsg_name': 'edge-nsg'})
+def test_unblock_inside_cidr_is_not_split(arm, client):
+    ac.nsg_block_ip_command(client, {'ip': '198.51.100.0/24', 'nsg_name': 'edge-nsg'})
     writes = len(arm.writes())
-    result = ac.nsg_unblock_ip_command(arm, {'ip': '198.51.100.7,192.0.2.1', 'nsg_name': 'edge-nsg'})
+    result = ac.nsg_unblock_ip_command(client, {'ip': '198.51.100.7,192.0.2.1', 'nsg_name': 'edge-nsg'})
     items = {(i['IP'], i['Direction']): i for i in blocked_ip_items(result)}
     assert len(arm.writes()) == writes
     assert items[('198.51.100.7', 'Inbound')]['Status'] == 'NotBlocked'
@@ -1094,8 +1197,8 @@ def test_unblock_inside_cidr_is_not_split(arm):
     assert items[('192.0.2.1', 'Outbound')]['Status'] == 'NotBlocked'
 
 
-def test_unblock_reverifies_after_parallel_readd(arm):
-    ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+def test_unblock_reverifies_after_parallel_readd(arm, client):
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     name = ac.block_rule_name('Inbound', 'v4', ['203.0.113.7', '203.0.113.8'])
     original = [r for r in arm.rules('edge-nsg') if r['name'] == name][0]['properties']
 
@@ -1109,35 +1212,35 @@ def test_unblock_reverifies_after_parallel_readd(arm):
             arm.add_rule('edge-nsg', name, dict(original, provisioningState=None))  # the lost update
         return response
     arm._route = route
-    result = ac.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    result = ac.nsg_unblock_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     assert blocked_ip_items(result)[0]['Status'] == 'Unblocked'
     pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
     assert pack[0]['properties']['sourceAddressPrefixes'] == ['203.0.113.8']
     assert len([w for w in arm.writes() if w[0] == 'PUT']) == 3  # block, unblock, re-unblock
 
 
-def test_foreign_rules_never_touched(arm):
+def test_foreign_rules_never_touched(arm, client):
     arm.add_rule('edge-nsg', 'xsoar-block-in-v4-lookalike', {
         'direction': 'Inbound', 'access': 'Deny', 'protocol': '*', 'priority': 300, 'description': 'not ours',
         'sourceAddressPrefixes': ['203.0.113.7'], 'destinationAddressPrefix': '*', 'sourcePortRange': '*',
         'destinationPortRange': '*'})
-    result = ac.nsg_block_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     assert blocked_ip_items(result)[0]['Status'] == 'Blocked'  # the look-alike without the marker does not count
-    result = ac.nsg_unblock_ip_command(arm, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    result = ac.nsg_unblock_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     names = [r['name'] for r in arm.rules('edge-nsg')]
     assert names == ['xsoar-block-in-v4-lookalike']
 
 
-def test_consolidation_merges_without_gaps(arm, monkeypatch):
+def test_consolidation_merges_without_gaps(arm, client, monkeypatch):
     monkeypatch.setattr(ac, 'CONSOLIDATE_THRESHOLD', 3)
     ips = [f'203.0.113.{i}' for i in range(1, 6)]
     for ip in ips:
-        ac.nsg_block_ip_command(arm, {'ip': ip, 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+        ac.nsg_block_ip_command(client, {'ip': ip, 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     pack = [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
     assert len(pack) <= 3
     blocked = sorted(p for r in pack for p in r['properties']['sourceAddressPrefixes'])
     assert blocked == sorted(ips)
-    result = ac.nsg_unblock_ip_command(arm, {'ip': ','.join(ips), 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    result = ac.nsg_unblock_ip_command(client, {'ip': ','.join(ips), 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
     assert {i['Status'] for i in blocked_ip_items(result)} == {'Unblocked'}
     assert arm.rules('edge-nsg') == []
 
@@ -1148,9 +1251,9 @@ def nsg_id(name):
     return f'{NET}/networkSecurityGroups/{name}'
 
 
-def test_isolate_all_nics_and_unisolate_exactly(arm):
+def test_isolate_all_nics_and_unisolate_exactly(arm, client):
     before = arm.snapshot()
-    result = ac.vm_isolate_command(arm, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
+    result = ac.vm_isolate_command(client, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
     out = result.outputs
     assert out['Status'] == 'Isolated'
     assert out['IsolationNSG'].endswith('/xsoar-isolation-web-01')
@@ -1170,168 +1273,160 @@ def test_isolate_all_nics_and_unisolate_exactly(arm):
     assert arm.nic('web-02-nic0') == before[f'{NET}/networkInterfaces/web-02-nic0'.lower()]
     assert arm.nsg('web-nsg') == before[nsg_id('web-nsg').lower()]
     writes = len(arm.writes())
-    again = ac.vm_isolate_command(arm, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
+    again = ac.vm_isolate_command(client, {'vm_name': 'web-01', 'allow_ip': '198.51.100.10'})
     assert again.outputs['Status'] == 'AlreadyIsolated'
     assert len(arm.writes()) == writes
-    released = ac.vm_unisolate_command(arm, {'vm_name': 'web-01'})
+    released = ac.vm_unisolate_command(client, {'vm_name': 'web-01'})
     assert released.outputs['Status'] == 'Released'
     assert arm.snapshot() == before
     writes = len(arm.writes())
-    assert ac.vm_unisolate_command(arm, {'vm_name': 'web-01'}).outputs['Status'] == 'NotIsolated'
+    assert ac.vm_unisolate_command(client, {'vm_name': 'web-01'}).outputs['Status'] == 'NotIsolated'
     assert len(arm.writes()) == writes
 
 
-def test_isolate_nic_without_nsg_reports_subnet_nsg(arm):
+def test_isolate_nic_without_nsg_reports_subnet_nsg(arm, client):
     before = arm.snapshot()
     vm_id = f'/subscriptions/{SUB}/resourceGroups/soc-demo-rg/providers/Microsoft.Compute/virtualMachines/db-01'
-    result = ac.vm_isolate_command(arm, {'vm_id': vm_id})
+    result = ac.vm_isolate_command(client, {'vm_id': vm_id})
     assert result.outputs['SubnetNSGs'] == [nsg_id('db-subnet-nsg')]
     assert result.outputs['NICs'][0]['OriginalNSG'] == 'none'
     assert arm.nic('db-01-nic0')['tags'][ac.ORIGINAL_NSG_TAG] == 'none'
-    ac.vm_unisolate_command(arm, {'vm_id': vm_id})
+    ac.vm_unisolate_command(client, {'vm_id': vm_id})
     assert arm.snapshot() == before
 
 
-def test_isolate_failure_on_second_nic_rolls_back(arm):
+def test_isolate_failure_on_second_nic_rolls_back(arm, client):
     before = arm.snapshot()
     arm.inject('PUT', 'web-01-nic1', 500, 'InternalServerError')
-    result = ac.vm_isolate_command(arm, {'vm_name': 'web-01'})
+    result = ac.vm_isolate_command(client, {'vm_name': 'web-01'})
     assert result.outputs['Status'] == 'RolledBack'
     assert result.entry_type == ac.EntryType.ERROR
     assert 'web-01-nic1' in result.outputs['Error']
     assert arm.snapshot() == before
 
 
-def test_isolate_rollback_failure_says_rerun(arm):
+def test_isolate_rollback_failure_says_rerun(arm, client):
     arm.inject('PUT', 'web-01-nic1', 500, 'InternalServerError')
-    real_request = arm.arm_request
-    nic0_puts = []
-
-    def request(method, path, **kwargs):
-        if method == 'PUT' and path.endswith('/web-01-nic0'):
-            nic0_puts.append(path)
-            if len(nic0_puts) == 2:  # the rollback of nic0 fails too
-                raise fake_arm.FakeApiError(500, 'InternalServerError', 'rollback fails')
-        return real_request(method, path, **kwargs)
-    arm.arm_request = request
+    arm.inject('PUT', '/web-01-nic0', 500, 'InternalServerError', skip=1)  # the rollback of nic0 fails too
     with pytest.raises(ac.DemistoException) as exc:
-        ac.vm_isolate_command(arm, {'vm_name': 'web-01'})
+        ac.vm_isolate_command(client, {'vm_name': 'web-01'})
     assert 'Rolling back also failed' in str(exc.value)
     assert 're-running azure-vm-isolate' in str(exc.value)
     assert arm.nic('web-01-nic0')['tags'][ac.ORIGINAL_NSG_TAG] == nsg_id('web-nsg')
-    result = ac.vm_isolate_command(arm, {'vm_name': 'web-01'})  # a re-run completes it
+    result = ac.vm_isolate_command(client, {'vm_name': 'web-01'})  # a re-run completes it
     assert result.outputs['Status'] == 'Isolated'
     assert arm.nic('web-01-nic1')['tags'][ac.ORIGINAL_NSG_TAG] == nsg_id('web-nsg')
     assert arm.nic('web-01-nic0')['tags'][ac.ORIGINAL_NSG_TAG] == nsg_id('web-nsg')
 
 
-def test_isolate_dry_run_and_foreign_nsg(arm):
-    result = ac.vm_isolate_command(arm, {'vm_name': 'web-01', 'dry_run': 'true'})
+def test_isolate_dry_run_and_foreign_nsg(arm, client):
+    result = ac.vm_isolate_command(client, {'vm_name': 'web-01', 'dry_run': 'true'})
     assert result.outputs['Status'] == 'WouldIsolate'
     assert arm.writes() == []
     arm.resources[nsg_id('xsoar-isolation-web-02').lower()] = {
         'id': nsg_id('xsoar-isolation-web-02'), 'name': 'xsoar-isolation-web-02', 'location': 'eastus',
         'properties': {'securityRules': []}}
     with pytest.raises(ac.DemistoException, match='not this pack'):
-        ac.vm_isolate_command(arm, {'vm_name': 'web-02'})
+        ac.vm_isolate_command(client, {'vm_name': 'web-02'})
     assert arm.writes() == []
 
 
-def test_isolate_bad_target_makes_no_request(arm):
+def test_isolate_bad_target_makes_no_request(arm, client):
     for args in ({}, {'vm_name': 'web/01'}, {'vm_id': 'web-01'}, {'vm_name': 'web-01', 'allow_ip': '0.0.0.0/0'},
                  {'vm_name': 'web-01', 'allow_ports': '70000'}):
         with pytest.raises(ac.DemistoException):
-            ac.vm_isolate_command(arm, args)
+            ac.vm_isolate_command(client, args)
     assert arm.log == []
 
 
 # ---- power ----
 
-def test_power_polls_to_the_end(arm):
-    first = ac.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'off', 'interval_in_seconds': '15'})
+def test_power_polls_to_the_end(arm, client):
+    first = ac.vm_power_command(client, {'vm_name': 'web-01', 'action': 'off', 'interval_in_seconds': '15'})
     scheduled = first.scheduled_command
     assert scheduled is not None
     assert scheduled._args['operation_url'].startswith(fake_arm.ARM)
     assert list(arm.writes()) == [('POST', f'{fake_arm.COMPUTE}/virtualMachines/web-01/deallocate')]
-    second = ac.vm_power_command(arm, scheduled._args)
+    second = ac.vm_power_command(client, scheduled._args)
     assert second.scheduled_command is not None  # still InProgress
-    final = ac.vm_power_command(arm, second.scheduled_command._args)
+    final = ac.vm_power_command(client, second.scheduled_command._args)
     assert final.scheduled_command is None
     assert final.outputs['PowerState'] == 'deallocated'
 
 
-def test_power_noop_and_impossible(arm):
-    result = ac.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'start'})
+def test_power_noop_and_impossible(arm, client):
+    result = ac.vm_power_command(client, {'vm_name': 'web-01', 'action': 'start'})
     assert result.outputs['PowerState'] == 'running'
     assert arm.writes() == []
     with pytest.raises(ac.DemistoException, match='Cannot power off'):
-        ac.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'poweroff'})
+        ac.vm_power_command(client, {'vm_name': 'db-01', 'action': 'poweroff'})
     with pytest.raises(ac.DemistoException, match='Invalid action'):
-        ac.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'explode'})
+        ac.vm_power_command(client, {'vm_name': 'db-01', 'action': 'explode'})
     assert arm.writes() == []
 
 
-def test_power_without_polling_and_failed_operation(arm):
-    result = ac.vm_power_command(arm, {'vm_name': 'db-01', 'action': 'on', 'polling': 'false'})
+def test_power_without_polling_and_failed_operation(arm, client):
+    result = ac.vm_power_command(client, {'vm_name': 'db-01', 'action': 'on', 'polling': 'false'})
     assert result.outputs['PowerState'] == 'running'
-    first = ac.vm_power_command(arm, {'vm_name': 'web-02', 'action': 'restart'})
-    arm.operations[first.scheduled_command._args['operation_url']] = ['Failed']
+    scheduled = ac.vm_power_command(client, {'vm_name': 'web-02', 'action': 'restart'}).scheduled_command
+    assert scheduled is not None
+    arm.operations[scheduled._args['operation_url']] = ['Failed']
     with pytest.raises(ac.DemistoException, match='OperationNotAllowed'):
-        ac.vm_power_command(arm, first.scheduled_command._args)
+        ac.vm_power_command(client, scheduled._args)
 
 
-def test_power_refuses_foreign_operation_url(arm):
+def test_power_refuses_foreign_operation_url(arm, client):
     with pytest.raises(ac.DemistoException, match='not on the configured'):
-        ac.vm_power_command(arm, {'vm_name': 'web-01', 'action': 'off',
+        ac.vm_power_command(client, {'vm_name': 'web-01', 'action': 'off',
                                    'operation_url': 'https://evil.example/steal'})
     assert arm.log == []
 
 
 # ---- read-only views ----
 
-def test_vm_get_shows_nsgs_and_isolation(arm):
-    out = ac.vm_get_command(arm, {'vm_name': 'db-01'}).outputs
+def test_vm_get_shows_nsgs_and_isolation(arm, client):
+    out = ac.vm_get_command(client, {'vm_name': 'db-01'}).outputs
     assert out['PowerState'] == 'deallocated'
     assert out['Isolated'] is False
     assert out['NICs'][0]['NSG'] is None
     assert out['NICs'][0]['SubnetNSG'] == nsg_id('db-subnet-nsg')
-    ac.vm_isolate_command(arm, {'vm_name': 'web-01'})
-    out = ac.vm_get_command(arm, {'vm_name': 'web-01'}).outputs
+    ac.vm_isolate_command(client, {'vm_name': 'web-01'})
+    out = ac.vm_get_command(client, {'vm_name': 'web-01'}).outputs
     assert out['Isolated'] is True
     assert len(out['NICs']) == 2
     assert all(n['NSG'].endswith('xsoar-isolation-web-01') for n in out['NICs'])
     assert out['NICs'][0]['PrivateIP'] == '10.0.1.4'
 
 
-def test_vm_list_power_states_cost_one_request_per_page(arm):
+def test_vm_list_power_states_cost_one_request_per_page(arm, client):
     other = f'/subscriptions/{SUB}/resourceGroups/other-rg/providers/Microsoft.Compute/virtualMachines/app-01'
     arm.resources[other.lower()] = {'id': other, 'name': 'app-01', 'location': 'westeurope', 'power': 'stopped',
                                     'properties': {'hardwareProfile': {'vmSize': 'Standard_D2s_v5'}}}
     list_all = f'/subscriptions/{SUB}/providers/Microsoft.Compute/virtualMachines'
-    arm.resource_group = ''  # an instance without a default resource group: the whole subscription
-    vms = {v['Name']: v for v in ac.vm_list_command(arm, {}).outputs}
+    client.resource_group = ''  # an instance without a default resource group: the whole subscription
+    vms = {v['Name']: v for v in ac.vm_list_command(client, {}).outputs}
     assert {n: (v['PowerState'], v['ResourceGroup']) for n, v in vms.items()} == {
         'app-01': ('stopped', 'other-rg'), 'db-01': ('deallocated', 'soc-demo-rg'),
         'web-01': ('running', 'soc-demo-rg'), 'web-02': ('running', 'soc-demo-rg')}
     assert [method for method, _ in arm.log] == ['GET', 'GET']  # 4 VMs, 2 pages, no request per VM
     assert arm.log[0][1] == list_all
     arm.log.clear()
-    in_rg = ac.vm_list_command(arm, {'resource_group': 'SOC-demo-rg'}).outputs
+    in_rg = ac.vm_list_command(client, {'resource_group': 'SOC-demo-rg'}).outputs
     assert sorted((v['Name'], v['PowerState']) for v in in_rg) == [
         ('db-01', 'deallocated'), ('web-01', 'running'), ('web-02', 'running')]
     assert len(arm.log) == 2
     assert arm.log[0][1] == list_all
     arm.log.clear()
-    assert len(ac.vm_list_command(arm, {'limit': '2'}).outputs) == 2
+    assert len(ac.vm_list_command(client, {'limit': '2'}).outputs) == 2
     assert len(arm.log) == 1
 
 
-def test_lists_follow_next_link_and_limit(arm):
-    nsgs = {n['Name']: n for n in ac.nsg_list_command(arm, {}).outputs}
+def test_lists_follow_next_link_and_limit(arm, client):
+    nsgs = {n['Name']: n for n in ac.nsg_list_command(client, {}).outputs}
     assert set(nsgs) == {'web-nsg', 'edge-nsg', 'db-subnet-nsg'}
     assert nsgs['web-nsg']['RuleCount'] == 2
     assert sorted(nsgs['web-nsg']['NICs']) == ['web-01-nic0', 'web-01-nic1', 'web-02-nic0']
-    rules = ac.nsg_rule_list_command(arm, {'nsg_name': 'web-nsg'}).outputs
+    rules = ac.nsg_rule_list_command(client, {'nsg_name': 'web-nsg'}).outputs
     assert [r['Name'] for r in rules] == ['allow-https-in', 'allow-ssh-admin']
     assert rules[0]['ManagedByPack'] is False
     assert rules[0]['SourceAddressPrefixes'] == ['*']
@@ -1381,10 +1476,10 @@ def test_lease_expiry_lets_the_next_run_in_and_the_old_holder_write_nothing():
     next_run.acquire()
     assert clock.now - 1_000_000.0 >= 60
     assert stored_lease()['owner'] == next_run.owner
-    with pytest.raises(ac.DemistoException) as info:
+    with pytest.raises(ac.LeaseLost) as info:
         crashed.renew()
     assert info.value.code == 'NsgLeaseLost'
-    assert ac.is_retryable(info.value)
+    assert isinstance(info.value, ac.RetryableError)
     crashed.release()  # releasing a lease one no longer holds leaves the new holder's alone
     assert stored_lease()['owner'] == next_run.owner
 
@@ -1422,7 +1517,7 @@ def test_lease_taken_by_another_run_between_read_and_write_is_not_ours(monkeypat
 def test_context_write_reapplies_after_a_parallel_write(monkeypatch):
     """A write that lost the version race re-reads and re-applies its change: nobody's key is lost."""
     real_set = ac.set_integration_context
-    calls = []
+    calls: list[int] = []
 
     def racing_set(context, sync=True, version=-1):
         if not calls:  # another run writes between this run's read and its write
