@@ -15,7 +15,7 @@ import sys
 import pytest
 import yaml
 
-from Tests.e2e.test_containment_support import (COMPUTE, NET, arm_requests, arm_writes, instance, last_seq,
+from Tests.e2e.support import (COMPUTE, NET, arm_requests, arm_writes, instance, last_seq,
                                                 network_state, pack_rules)
 from Tests.xsoar_local.harness import REPO_ROOT
 from Tests.xsoar_local.playbooks.engine import PlaybookResult, run_playbook
