@@ -50,7 +50,6 @@ RESPONSE_FAULTS = ("expire_tokens", "hold", "lost_response")
 REDIRECT_STATUSES = (301, 302, 307, 308)
 WRITE_METHODS = ("PUT", "PATCH", "POST", "DELETE")
 LISTENERS = ("login", "arm")
-HELD_KINDS = ("timeout", "lost_response", "hold")
 DEFAULT_HOLD_SECONDS = 60.0
 ARM_429_CODES = ("SubscriptionRequestsThrottled", "RetryableErrorDueToAnotherOperation", "AnotherOperationInProgress")
 
@@ -237,9 +236,10 @@ class Holds:
         return len(events)
 
     def clear(self) -> None:
+        """End every hold and forget the records (a request still finishing updates only its own)."""
         self.release()
         with self._cond:
-            self._holds = [h for h in self._holds if h.state == "held"]  # still finishing: kept until they end
+            self._holds = []
 
 
 def _redirect_status(status: object) -> int:
