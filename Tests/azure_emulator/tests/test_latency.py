@@ -4,6 +4,9 @@ the Retry-After every 202, poll and busy 429 carries, and a network delay on eve
 scaled, settable at run time, reported back."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
@@ -22,7 +25,7 @@ from Tests.azure_emulator.scenario import load_scenario
 from .helpers import CV, NIC, NSG, RG_ID, VM, Arm
 from .test_arm_extension import BASE, call, follow
 from .test_fault_kinds import RULE
-from .test_server import client_secret_token, control
+from .test_server import ROOT, client_secret_token, control
 
 
 def request(method: str, path: str, **query: str) -> Request:
@@ -226,3 +229,26 @@ def test_latency_over_https(emulator):
     assert emulator.latency()["scale"] == 0.5                           # unchanged
     assert control(emulator, "DELETE", "latency", listener="login").json()["enabled"] is False
     assert control(emulator, "POST", "latency", json={}).json()["enabled"] is False
+
+
+def test_standalone_flags_turn_on_the_profile_and_throttling_for_good(tmp_path):
+    ready = tmp_path / "ready.json"
+    proc = subprocess.Popen([sys.executable, "-m", "Tests.azure_emulator", "--ready-file", str(ready), "--latency",
+                             "azure", "--latency-scale", "0.1", "--throttling"], cwd=ROOT, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        info = json.loads(ready.read_text())
+
+        def get(route: str) -> dict:
+            return requests.get(f"{info['arm']}/_emulator/{route}", verify=info["ca_bundle"], timeout=10).json()
+
+        assert (get("latency")["profile"], get("latency")["scale"], get("throttling")["enabled"]) == ("azure", 0.1, True)
+        requests.post(f"{info['arm']}/_emulator/reset", json={}, verify=info["ca_bundle"], timeout=10)
+        assert (get("latency")["profile"], get("throttling")["enabled"]) == ("azure", True)   # kept by a reset
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
