@@ -137,9 +137,8 @@ class ControlSurface:
         if route == "holds":
             if method == "GET":
                 wait, fault_id = request.arg("wait"), request.arg("fault_id")
-                if wait:
-                    emu._holds.wait_for(min(float(wait), 300.0), int(fault_id) if fault_id else None)
-                return Response(200, {"value": emu.holds()})
+                return Response(200, {"value": emu.holds(min(float(wait or 0), 300.0),
+                                                         int(fault_id) if fault_id else None)})
             if method == "POST":
                 allowed = {"path_contains", "method", "timeout_seconds"}
                 return Response(201, emu.hold_write(int(body.get("n", 1)),

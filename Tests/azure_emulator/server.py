@@ -293,10 +293,13 @@ class Emulator:
         return self.inject_fault("hold", method=method, path_contains=path_contains, listener="arm", nth=n,
                                  delay_seconds=timeout_seconds)
 
-    def holds(self) -> list[dict]:
+    def holds(self, wait: float = 0.0, fault_id: int | None = None) -> list[dict]:
         """The requests held since the last reset (hold, timeout, lost_response faults): id, fault_id, kind,
         listener, method, path, status (of the withheld response), then (send / drop), timeout_seconds,
-        held_at, state (held / released / expired), ended_at."""
+        held_at, state (held / released / expired), ended_at. `wait`: first wait up to that many seconds until
+        a request is held (of fault `fault_id`, when given)."""
+        if wait:
+            self._holds.wait_for(wait, fault_id)
         return self._holds.records()
 
     def wait_for_hold(self, timeout: float = 30.0, fault_id: int | None = None) -> dict:
