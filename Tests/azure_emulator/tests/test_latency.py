@@ -22,7 +22,7 @@ from Tests.azure_emulator.identity import IdentityService
 from Tests.azure_emulator.latency import PROFILES, Latency, operation_type
 from Tests.azure_emulator.scenario import load_scenario
 
-from .helpers import CV, NIC, NSG, RG_ID, VM, Arm
+from .helpers import CV, NIC, NSG, RG_ID, VM, Arm, wait_until
 from .test_arm_extension import BASE, call, follow
 from .test_fault_kinds import RULE
 from .test_server import ROOT, client_secret_token, control
@@ -142,13 +142,6 @@ def test_a_snapshot_write_through_operations_start_takes_the_snapshot_figure(lat
 
 
 # ---------------------------------------------------------------- over HTTPS, set at run time
-def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
-
-
 def test_rule_and_nsg_writes_run_their_figure_with_the_profiles_retry_after(emulator):
     report = emulator.set_latency(rule_write_seconds=0.6, nsg_write_seconds=0.0, retry_after_seconds=3)
     assert (report["enabled"], report["effective"]["rule_write_seconds"], report["effective"]["retry_after_seconds"]) \
