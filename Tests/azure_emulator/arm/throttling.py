@@ -9,7 +9,9 @@ throttles requests" and the 2024 announcement "Modernizing Azure Resource Manage
   deletes  (DELETE)                bucket 200, refill 10 per second
 
 Every authenticated ARM response carries the remaining tokens of its bucket, as ARM does:
-x-ms-ratelimit-remaining-subscription-reads / -writes / -deletes (tenant-level requests: -tenant-...).
+x-ms-ratelimit-remaining-subscription-reads / -writes / -deletes (tenant-level requests: -tenant-reads / -writes,
+and -tenant-deletes [unverified: the docs name no tenant delete header]). Tenant-level POSTs (Resource Graph
+queries) draw from the tenant's writes bucket [unverified; Resource Graph has its own quota besides].
 Not modelled: the per-region split (the emulator is one region), the subscription-wide bucket of all principals
 together (15 times the per-principal one) and resource providers' own limits.
 
