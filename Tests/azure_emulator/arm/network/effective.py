@@ -27,6 +27,7 @@ none for them; 168.63.129.16, 169.254.169.254 and the global KMS address 23.102.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -84,14 +85,6 @@ def is_service_tag(value: str) -> bool:
 
 
 # ---------------------------------------------------------------- one rule in its effective form
-def _values(props: dict, single: str, plural: str) -> list[Any]:
-    many = props.get(plural) or []
-    if many:
-        return list(many)
-    one = props.get(single)
-    return [one] if one not in (None, "") else ["*"]
-
-
 def _port_range(value: Any) -> str:
     text = str(value).strip()
     if text == "*":
@@ -107,26 +100,40 @@ def _address(value: str) -> str:
     return f"{value}/{ipaddress.ip_address(value).max_prefixlen}"
 
 
+FIELDS = {"PortRange": "PortRanges", "AddressPrefix": "AddressPrefixes"}   # singular -> plural
+
+
+def _sides(props: dict, field: str, convert: Callable[[Any], str]) -> dict[str, list[str]]:
+    """side -> the values of `field` (PortRange / AddressPrefix) in effective form: the plural field's values, else
+    the singular one's, else '*'."""
+    out = {}
+    for side in ("source", "destination"):
+        values = list(props.get(f"{side}{FIELDS[field]}") or [])
+        if not values:
+            one = props.get(f"{side}{field}")
+            values = [one] if one not in (None, "") else ["*"]
+        out[side] = [convert(v) for v in values]
+    return out
+
+
+def _put_both(out: dict, field: str, by_side: dict[str, list[str]]) -> None:
+    """The singular field of each side when it has one value, then the plural field of each side."""
+    for side, values in by_side.items():
+        if len(values) == 1:
+            out[f"{side}{field}"] = values[0]
+    for side, values in by_side.items():
+        out[f"{side}{FIELDS[field]}"] = values
+
+
 def effective_rule(kind: str, rule: dict, tags: dict[str, tuple[str, list[str]]], used: dict[str, list[str]]) -> dict:
     """A stored security rule (`kind`: securityRules / defaultSecurityRules) as effective rules show it; the tags
     it names are added to `used` (name -> prefixes) for the entry's tagMap."""
     props = rule["properties"]
     out: dict[str, Any] = {"name": f"{kind}/{rule['name']}",
                            "protocol": "All" if props["protocol"] == "*" else props["protocol"]}
-    ports = {side: [_port_range(v) for v in _values(props, f"{side}PortRange", f"{side}PortRanges")]
-             for side in ("source", "destination")}
-    for side, values in ports.items():
-        if len(values) == 1:
-            out[f"{side}PortRange"] = values[0]
-    for side, values in ports.items():
-        out[f"{side}PortRanges"] = values
-    prefixes = {side: [_address(v) for v in _values(props, f"{side}AddressPrefix", f"{side}AddressPrefixes")]
-                for side in ("source", "destination")}
-    for side, values in prefixes.items():
-        if len(values) == 1:
-            out[f"{side}AddressPrefix"] = values[0]
-    for side, values in prefixes.items():
-        out[f"{side}AddressPrefixes"] = values
+    _put_both(out, "PortRange", _sides(props, "PortRange", _port_range))
+    prefixes = _sides(props, "AddressPrefix", _address)
+    _put_both(out, "AddressPrefix", prefixes)
     for side, values in prefixes.items():
         if len(values) == 1 and is_service_tag(values[0]):
             name, expanded = tags.get(values[0].lower(), (values[0], []))
