@@ -12,6 +12,7 @@ run with; `latency` (null: off) is the latency profile that replaces them with A
 from __future__ import annotations
 
 import copy
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -82,7 +83,26 @@ def load_scenario(scenario: str | os.PathLike | dict | None = "default") -> dict
     for key in ("tenants", "apps", "users", "managed_identities", "xsoar_registrations", "custom_roles",
                 "role_assignments", "subscriptions"):
         data.setdefault(key, [])
+    data["service_tags"] = _checked_service_tags(data.get("service_tags"))
     return data
+
+
+def _checked_service_tags(tags: Any) -> dict[str, list[str]]:
+    """`service_tags`: tag name -> its IP prefixes (they add to or replace the emulator's defaults, see
+    arm/network/effective.py)."""
+    if tags is None:
+        return {}
+    if not isinstance(tags, dict):
+        raise ValueError("scenario: service_tags must map a tag name to a list of IP prefixes")
+    for name, prefixes in tags.items():
+        if not isinstance(prefixes, list):
+            raise ValueError(f"scenario: service tag {name!r} must list IP prefixes")
+        for prefix in prefixes:
+            try:
+                ipaddress.ip_network(str(prefix), strict=False)
+            except ValueError:
+                raise ValueError(f"scenario: service tag {name!r}: {prefix!r} is not an IP prefix") from None
+    return {str(name): [str(p) for p in prefixes] for name, prefixes in tags.items()}
 
 
 def principal_ids(scenario: dict) -> dict[str, str]:

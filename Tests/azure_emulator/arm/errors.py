@@ -262,6 +262,20 @@ def nic_without_ip_configuration(nic_id: str) -> ArmError:
                     f"Network interface {nic_id} must have at least one IP configuration.")
 
 
+# ---------------------------------------------------------------- effective rules and admin rules (reads)
+def nic_not_attached_to_running_vm(nic_id: str) -> ArmError:
+    """POST .../effectiveNetworkSecurityGroups of a NIC that no running VM uses (a recorded Azure answer)."""
+    return ArmError(400, "NicMustBeAttachedToRunningVmToGetEffectiveSecurityGroups",
+                    f"A network interface must be attached to a running virtual machine to get effective security "
+                    f"groups. The network interface {nic_id} is not attached to a running virtual machine.")
+
+
+def invalid_top(value: str) -> ArmError:
+    return ArmError(400, "InvalidParameter",   # [unverified wording]
+                    f"The value '{value}' of query parameter '$top' is not valid. It must be a positive integer.",
+                    target="$top")
+
+
 # ---------------------------------------------------------------- conflicts with running operations
 def another_operation(resource_id: str, op_name: str, other_op: str, other_id: str, retry_after: int) -> ArmError:
     # Network RP: the resource is locked by a write still in progress [unverified wording]

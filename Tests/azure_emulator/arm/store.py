@@ -15,6 +15,7 @@ from .compute import models as compute
 from .lro import Operations
 from .models import Resource
 from .network import models as network
+from .network import managers as network_managers
 from .resources.models import ResourceGroup, Subscription
 from .throttling import RateLimits
 
@@ -26,6 +27,7 @@ R = TypeVar("R", bound=Resource)
 # Per resource group, in this order (the MAC addresses of NICs count what was loaded before them; VMs link NICs).
 LOADERS: tuple[Callable[[ArmStore, ResourceGroup, dict], None], ...] = (
     network.load_resource_group,
+    network_managers.load_resource_group,
     compute.load_resource_group,
 )
 

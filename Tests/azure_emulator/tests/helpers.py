@@ -19,6 +19,12 @@ RESPONDER_OID = "0a0a0a0a-aaaa-bbbb-cccc-000000000001"
 READER_OID = "0b0b0b0b-aaaa-bbbb-cccc-000000000002"
 READER_ID = "0b0b0b0b-1111-2222-3333-444444444444"
 FAST = {"settings": {"lro_seconds": 0.05, "vm_transition_seconds": 0.1}}
+# SOC Apps: the application landing zone with app-01 behind the platform team's Network Manager admin rules.
+APP_SUB = "bbbbbbbb-cccc-dddd-eeee-ffffffffffff"
+APP_RG = "soc-app-rg"
+APP_NET = f"/subscriptions/{APP_SUB}/resourceGroups/{APP_RG}/providers/Microsoft.Network"
+APP_VM = f"/subscriptions/{APP_SUB}/resourceGroups/{APP_RG}/providers/Microsoft.Compute/virtualMachines"
+AVNM = f"{APP_NET}/networkManagers/platform-avnm"
 
 
 class Arm:
