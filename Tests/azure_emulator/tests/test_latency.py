@@ -245,3 +245,16 @@ def test_standalone_flags_turn_on_the_profile_and_throttling_for_good(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def test_another_providers_operation_takes_its_operation_seconds(emulator):
+    """The NIC effective-rules action (arm/network, through Operations.start) picks up operation_seconds."""
+    emulator.set_latency(operation_seconds={"Microsoft.Network/networkInterfaces/effectiveNetworkSecurityGroups": 30},
+                         retry_after_seconds=4)
+    started = Arm(emulator).post(f"{NIC}/web-01-nic0/effectiveNetworkSecurityGroups")
+    assert (started.status_code, started.headers["Retry-After"]) == (202, "4")
+    result = Arm(emulator).get(started.headers["Location"], api_version=None)
+    assert (result.status_code, result.headers["Retry-After"]) == (202, "4")   # still running
+    emulator.set_latency()
+    quick = Arm(emulator).post(f"{NIC}/web-01-nic0/effectiveNetworkSecurityGroups")
+    assert Arm(emulator).wait(quick)["status"] == "Succeeded"                   # its own 0.3 s again

@@ -14,6 +14,7 @@ from .test_fault_kinds import RULE
 from .test_server import control
 
 HEADER = "x-ms-ratelimit-remaining-subscription-"
+APPS_SUB = "bbbbbbbb-cccc-dddd-eeee-ffffffffffff"   # the default scenario's second subscription, SOC Apps
 
 
 def rule(priority: int) -> dict:
@@ -133,3 +134,15 @@ def test_throttling_over_https_and_reset(emulator):
     emulator.reset()
     assert emulator.throttling()["enabled"] is False
     assert emulator.throttling()["limits"]["writes"]["bucket"] == 200.0
+
+
+def test_each_subscription_has_its_own_buckets(emulator):
+    emulator.set_throttling(enabled=True, reads={"bucket": 1, "refill_per_second": 0.01})
+    arm = Arm(emulator)
+    assert arm.get(f"{NSG}/web-nsg").status_code == 200
+    assert arm.get(f"{NSG}/web-nsg").status_code == 429                 # SOC Demo's reads bucket is empty
+    apps = arm.get(f"/subscriptions/{APPS_SUB}/resourceGroups/soc-app-rg", api_version="2021-04-01")
+    assert apps.status_code == 200                                      # SOC Apps' is full
+    assert apps.headers[f"{HEADER}reads"] == "0"
+    throttled = arm.get(f"/subscriptions/{APPS_SUB}", api_version="2022-12-01")
+    assert f"for subscription '{APPS_SUB}'" in error_of(throttled)["message"]
