@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from ..http import Request
+from ..latency import Latency
 from ..scenario import resolved_assignments
 from . import errors as E
 from .authorization.rbac import RoleModel
@@ -16,6 +17,7 @@ from .models import Resource
 from .network import models as network
 from .network import managers as network_managers
 from .resources.models import ResourceGroup, Subscription
+from .throttling import RateLimits
 
 if TYPE_CHECKING:
     from ..faults import Fault
@@ -38,7 +40,9 @@ class ArmStore:
         self.users = {u["object_id"].lower(): u["upn"] for u in scenario.get("users", [])}
         self.subscriptions: dict[str, Subscription] = {}
         self.resources: dict[str, Resource] = {}
-        self.operations = Operations(self.resources, self.settings, lro_fault)
+        self.latency = Latency(self.settings.get("latency"))         # how long operations take (latency.py)
+        self.limits = RateLimits(self.settings.get("throttling"))    # ARM's token buckets (throttling.py)
+        self.operations = Operations(self.resources, self.settings, lro_fault, self.latency)
         for sub_spec in scenario.get("subscriptions", []):
             sub = Subscription.from_scenario(sub_spec)
             self.subscriptions[sub.subscription_id.lower()] = sub

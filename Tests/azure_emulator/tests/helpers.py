@@ -37,7 +37,8 @@ class Arm:
         self.session = requests.Session()
 
     def request(self, method: str, path: str, *, api_version: str | None = NV, params: dict | None = None,
-                json=None, headers: dict | None = None, auth: bool = True) -> requests.Response:
+                json=None, headers: dict | None = None, auth: bool = True,
+                timeout: float | tuple[float, float] = 30) -> requests.Response:
         query = dict(params or {})
         if api_version is not None:
             query.setdefault("api-version", api_version)
@@ -46,7 +47,7 @@ class Arm:
             hdrs.setdefault("Authorization", f"Bearer {self.token}")
         url = path if path.startswith("https://") else self.emu.arm_url + path
         return self.session.request(method, url, params=query, json=json, headers=hdrs, verify=self.emu.ca_bundle,
-                                    timeout=30)
+                                    timeout=timeout)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -78,6 +79,14 @@ class Arm:
 
     def wait(self, response: requests.Response, timeout: float = 15.0) -> dict:
         return self.poll(response.headers["Azure-AsyncOperation"], timeout)
+
+
+def wait_until(predicate, timeout: float = 10.0) -> None:
+    """Until predicate() is true (polled every 20 ms); fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
 
 
 def error_of(response: requests.Response) -> dict:
