@@ -21,6 +21,7 @@ import ipaddress
 import itertools
 import json
 import re
+import threading
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -90,6 +91,7 @@ class FakeArm(BaseAdapter):
         self.faults: list[dict] = []
         self.before_write = None          # callable(method, path) run just before a write is applied
         self.operations: dict[str, list[str]] = {}   # operation URL -> the states its next polls report
+        self._lock = threading.RLock()    # parallel NIC writes send from several threads: one request at a time
         self._ids = itertools.count(1)
         self._build()
 
@@ -180,6 +182,10 @@ class FakeArm(BaseAdapter):
 
     def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, verify: Any = True,
              cert: Any = None, proxies: Any = None) -> requests.Response:
+        with self._lock:
+            return self._send(request)
+
+    def _send(self, request: requests.PreparedRequest) -> requests.Response:
         url = urlsplit(str(request.url))
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         method = str(request.method)
