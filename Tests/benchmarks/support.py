@@ -17,6 +17,7 @@ from typing import Any
 import requests
 
 from Tests.azure_emulator.scenario import load_scenario
+from Tests.e2e.test_parallel_nics import add_multi_nic_vm
 
 ROOT = Path(__file__).resolve().parents[2]
 OIDC_SUFFIX = '/.well-known/openid-configuration'
@@ -241,8 +242,7 @@ def isolation_vm(nics: int) -> str:
 
 def azure_like_scenario(scale: float = LATENCY_SCALE, nic_counts: tuple[int, ...] = ISOLATION_NIC_COUNTS) -> dict:
     """The emulator's `benchmark` scenario (the default one, the `azure` latency profile, ARM's throttling) at
-    `scale`, plus one running VM `iso-<n>nic` per count with n NICs on web-nsg in web-subnet (an 8-NIC VM needs a
-    size that allows 8 NICs, e.g. Standard_D16s_v5).
+    `scale`, plus one running VM `iso-<n>nic` per count with n NICs on web-nsg in web-subnet.
 
     Why 0.1: every duration of the profile and its Retry-After are multiplied by the same factor, and 0.1 is the
     smallest one that keeps ARM's Retry-After of 10 s a whole second (HTTP sends whole seconds; below 0.1 it stays
@@ -250,16 +250,8 @@ def azure_like_scenario(scale: float = LATENCY_SCALE, nic_counts: tuple[int, ...
     of Retry-After waits of each step, is Azure's; a measured wall time is about ten times shorter than in Azure
     (CPU and the emulator's own work, milliseconds, are not compressed). ARM's token buckets are not compressed."""
     subscriptions = copy.deepcopy(load_scenario('default')['subscriptions'])
-    group = subscriptions[0]['resource_groups'][0]
     for count in nic_counts:
-        vm = isolation_vm(count)
-        nics = [f'{vm}-nic{i}' for i in range(count)]
-        for i, nic in enumerate(nics):
-            group['network_interfaces'].append({'name': nic, 'subnet': 'soc-vnet/web-subnet',
-                                                'private_ip': f'10.0.1.{100 + 10 * count + i}',
-                                                'network_security_group': 'web-nsg'})
-        group['virtual_machines'].append({'name': vm, 'size': 'Standard_D16s_v5', 'power_state': 'running',
-                                          'network_interfaces': nics})
+        add_multi_nic_vm(subscriptions[0]['resource_groups'][0], isolation_vm(count), count, 100 + 10 * count)
     return {'extends': 'benchmark', 'settings': {'latency': {'profile': 'azure', 'scale': scale}},
             'subscriptions': subscriptions}
 
