@@ -3339,8 +3339,9 @@ def vm_find_command(client, args: dict) -> CommandResults:
         status = 'NotFound' if not hits else 'Found' if len(hits) == 1 else 'Ambiguous'
         if status == 'Found':
             found[hits[0][0]] = outputs[hits[0][0]]
+        ways = [how for how in ('PrivateIP', 'PublicIP', 'VMName', 'ComputerName') if how in {h for _, h in hits}]
         items.append({'Value': value.given, 'Type': 'IP' if value.kind == 'ip' else 'Hostname', 'Status': status,
-                      'MatchedBy': ', '.join(dict.fromkeys(how for _, how in hits)) or None, 'Count': len(hits),
+                      'MatchedBy': ', '.join(ways) or None, 'Count': len(hits),
                       'VMs': [outputs[key] for key, _ in hits[:limit]]})
     return _find_results(items, list(found.values()), len(subscriptions), limit)
 
