@@ -1593,7 +1593,7 @@ def test_find_by_private_ip_one_query_and_the_vm_as_vm_get_shows_it(arm, client)
                                                                                  fake_arm.RG, SUB)
     assert (vm['PowerState'], vm['ComputerName'], vm['Isolated']) == ('running', 'web01', False)
     assert [(n['Name'], n['PrivateIP'], n['PublicIP'], ac.name_of(n['NSG'])) for n in vm['NICs']] == [
-        ('web-01-nic0', '10.0.1.4', '20.30.40.50', 'web-nsg'), ('web-01-nic1', '10.0.1.5', [], 'web-nsg')]
+        ('web-01-nic0', '10.0.1.4', '203.0.113.50', 'web-nsg'), ('web-01-nic1', '10.0.1.5', [], 'web-nsg')]
     assert found_vms(result) == [vm]
     assert arm.log == [('POST', GRAPH)]   # one Resource Graph query, no VM or NIC list walked
     query = arm.graph_queries[0]
@@ -1605,7 +1605,7 @@ def test_find_by_private_ip_one_query_and_the_vm_as_vm_get_shows_it(arm, client)
 
 
 @pytest.mark.parametrize(('args', 'value', 'vm', 'matched_by'), [
-    ({'ip': '20.30.40.50'}, '20.30.40.50', 'web-01', 'PublicIP'),
+    ({'ip': '203.0.113.50'}, '203.0.113.50', 'web-01', 'PublicIP'),
     ({'hostname': 'WEB-02'}, 'WEB-02', 'web-02', 'VMName'),
     ({'hostname': 'websrv02'}, 'websrv02', 'web-02', 'ComputerName'),
     ({'ip': '::ffff:10.0.2.4'}, '::ffff:10.0.2.4', 'db-01', 'PrivateIP'),   # IPv4-mapped IPv6 is the IPv4 address
@@ -1616,10 +1616,10 @@ def test_find_each_way_of_matching(arm, client, args, value, vm, matched_by):
 
 
 def test_find_never_matches_part_of_a_value(arm, client):
-    result = ac.vm_find_command(client, {'ip': '10.0.1.40,20.30.40.5', 'hostname': 'web,web-0,web-01x,db-01.corp'})
+    result = ac.vm_find_command(client, {'ip': '10.0.1.40,203.0.113.5', 'hostname': 'web,web-0,web-01x,db-01.corp'})
     items = find_items(result)
     assert {v: i['Status'] for v, i in items.items()} == dict.fromkeys(
-        ['10.0.1.40', '20.30.40.5', 'web', 'web-0', 'web-01x', 'db-01.corp'], 'NotFound')
+        ['10.0.1.40', '203.0.113.5', 'web', 'web-0', 'web-01x', 'db-01.corp'], 'NotFound')
     assert all(i['VMs'] == [] and i['MatchedBy'] is None for i in items.values())
     assert found_vms(result) == []
     assert len(graph_posts(arm)) == 1   # six values, one query
@@ -1651,11 +1651,11 @@ def test_find_ambiguous_lists_every_candidate_and_puts_none_in_vm(arm, client):
 
 
 def test_find_scope_all_lists_the_subscriptions_and_queries_them_together(arm, client):
-    arm.add_nic('branch-01-nic0', ['10.20.0.4'], sub=OTHER_SUB, rg='branch-rg', public='52.1.2.3')
+    arm.add_nic('branch-01-nic0', ['10.20.0.4'], sub=OTHER_SUB, rg='branch-rg', public='198.51.100.77')
     arm.add_vm('branch-01', ['branch-01-nic0'], sub=OTHER_SUB, rg='branch-rg')
-    assert find_items(ac.vm_find_command(client, {'ip': '52.1.2.3'}))['52.1.2.3']['Status'] == 'NotFound'
+    assert find_items(ac.vm_find_command(client, {'ip': '198.51.100.77'}))['198.51.100.77']['Status'] == 'NotFound'
     arm.log.clear()
-    item = find_items(ac.vm_find_command(client, {'ip': '52.1.2.3', 'scope': 'all'}))['52.1.2.3']
+    item = find_items(ac.vm_find_command(client, {'ip': '198.51.100.77', 'scope': 'all'}))['198.51.100.77']
     assert (item['Status'], item['MatchedBy'], item['VMs'][0]['SubscriptionID']) == ('Found', 'PublicIP', OTHER_SUB)
     assert arm.log == [('GET', '/subscriptions'), ('POST', GRAPH)]
     assert sorted(arm.graph_queries[-1]['subscriptions']) == sorted([SUB, OTHER_SUB])

@@ -157,7 +157,7 @@ class FakeArm(BaseAdapter):
             self._put(nid, body)
         pip = f'{NET}/publicIPAddresses/web-01-pip'
         self._put(pip, {'id': pip, 'name': 'web-01-pip', 'location': 'eastus',
-                        'properties': {'ipAddress': '20.30.40.50', 'publicIPAllocationMethod': 'Static'}})
+                        'properties': {'ipAddress': '203.0.113.50', 'publicIPAllocationMethod': 'Static'}})
         self.nic('web-01-nic0')['properties']['ipConfigurations'][0]['properties']['publicIPAddress'] = {'id': pip}
         for name, nics_of, state, computer, data_disks in (
                 ('web-01', ['web-01-nic0', 'web-01-nic1'], 'running', 'web01', 2),
