@@ -56,7 +56,8 @@ def test_block_playbook_runs_the_block_and_branches_on_status_and_warning(spec):
 def test_isolate_playbook_has_approval_power_off_with_polling_and_an_analyst_gated_release():
     playbook = _load(PACK / "Playbooks" / "playbook-Azure_Containment_-_Isolate_VM.yml")
     tasks = playbook["tasks"]
-    assert sorted(set(pc.commands_used(playbook))) == ["azure-vm-isolate", "azure-vm-power", "azure-vm-unisolate"]
+    assert sorted(set(pc.commands_used(playbook))) == ["azure-vm-isolate", "azure-vm-power", "azure-vm-snapshot",
+                                                      "azure-vm-unisolate"]
     power = {t["scriptarguments"]["action"]["simple"]: t for t in tasks.values()
              if "azure-vm-power" in str(t["task"].get("script"))}
     assert set(power) == {"deallocate", "start"}
@@ -72,6 +73,41 @@ def test_isolate_playbook_has_approval_power_off_with_polling_and_an_analyst_gat
     assert gate["type"] == "condition"
     assert "start" in {
         tasks[t]["scriptarguments"]["action"]["simple"] for t in gate["nexttasks"]["yes"]}
+
+
+def _paths(tasks: dict, start: str) -> set[str]:
+    """Every task reachable from `start` (itself included)."""
+    seen, todo = set(), [start]
+    while todo:
+        key = todo.pop()
+        if key not in seen:
+            seen.add(key)
+            todo += [str(t) for targets in (tasks[key].get("nexttasks") or {}).values() for t in targets or []]
+    return seen
+
+
+def _command_task(tasks: dict, command: str, **args: str) -> str:
+    return next(k for k, t in tasks.items() if str(t["task"].get("script")).endswith(f"|||{command}")
+                and all((t.get("scriptarguments") or {}).get(a, {}).get("simple") == v for a, v in args.items()))
+
+
+def test_isolate_playbook_takes_the_evidence_before_it_isolates_or_powers_off():
+    playbook = _load(PACK / "Playbooks" / "playbook-Azure_Containment_-_Isolate_VM.yml")
+    tasks = playbook["tasks"]
+    snapshot = _command_task(tasks, "azure-vm-snapshot")
+    isolate = _command_task(tasks, "azure-vm-isolate")
+    deallocate = _command_task(tasks, "azure-vm-power", action="deallocate")
+    assert isolate in _paths(tasks, snapshot)
+    assert deallocate in _paths(tasks, isolate)
+    assert snapshot not in _paths(tasks, isolate)   # nothing after the isolation takes the evidence
+    assert tasks[snapshot]["scriptarguments"]["polling"]["simple"] == "true"
+    assert tasks[snapshot].get("continueonerror") is True   # a failed snapshot never blocks the containment
+    inputs = {i["key"]: i for i in playbook["inputs"]}
+    assert inputs["Snapshot"]["value"] == {"simple": "True"}
+    assert inputs["WaitForRelease"]["value"] == {"simple": "True"}
+    gate = next(k for k, t in tasks.items() if t["type"] == "condition" and "inputs.WaitForRelease" in str(t))
+    release = next(k for k, t in tasks.items() if t["task"]["name"] == "Release the virtual machine from isolation?")
+    assert release in _paths(tasks, gate)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -3649,11 +3649,12 @@ def _snapshot_results(vm: dict, items: list[dict], power: str | None) -> Command
     readable += _consistency_note(power)
     results = CommandResults(outputs_prefix='AzureContainment.Snapshot', outputs_key_field='DiskID', outputs=items,
                              readable_output=readable, raw_response=items)
-    if failed:
+    if failed:   # an error entry whose text says what is missing; the items are still in the context
+        message = (f"{len(failed)} of {len(items)} disk(s) of VM {vm.get('name')} have no snapshot from this run: "
+                   + ' '.join(str(i['Message']) for i in failed))
         results.entry_type = EntryType.ERROR
-        results.readable_output = (f"**Error:** {len(failed)} of {len(items)} disk(s) of VM {vm.get('name')} have no "
-                                   'snapshot from this run: ' + ' '.join(str(i['Message']) for i in failed) + '\n'
-                                   + readable)
+        results.raw_response = message
+        results.readable_output = f'**Error:** {message}\n{readable}'
     return results
 
 

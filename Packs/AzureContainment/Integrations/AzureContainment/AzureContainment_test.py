@@ -1870,6 +1870,7 @@ def test_snapshot_into_a_target_resource_group_and_a_missing_one(arm, client, in
     assert missing.entry_type == ac.EntryType.ERROR
     assert missing.outputs[0]['Status'] == 'Failed'
     assert 'ResourceGroupNotFound' in missing.outputs[0]['Message']
+    assert 'have no snapshot from this run' in missing.raw_response   # the error entry's text, as XSOAR shows it
 
 
 def test_snapshot_of_a_deallocated_vm_is_not_crash_consistent(arm, client, incident):
