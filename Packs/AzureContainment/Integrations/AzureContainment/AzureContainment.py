@@ -3284,7 +3284,7 @@ def _find_vm_output(vm: dict) -> dict:
         private = nic['private']
         nics.append({'Name': nic['Name'], 'ID': nic['ID'], 'NSG': nic['NSG'], 'SubnetNSG': nic['SubnetNSG'],
                      'PrivateIP': private[0] if len(private) == 1 else private,
-                     'PublicIP': nic['public'][0] if len(nic['public']) == 1 else nic['public']})
+                     'PublicIP': (nic['public'][0] if len(nic['public']) == 1 else nic['public']) or None})
     vm_id = row.get('vmResourceId') or row.get('vmId')
     return {'Name': row.get('vmName'), 'ID': vm_id, 'ResourceGroup': resource_group_of(vm_id),
             'SubscriptionID': row.get('subscriptionId'), 'Location': row.get('vmLocation'),

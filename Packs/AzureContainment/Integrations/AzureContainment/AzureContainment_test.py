@@ -1593,7 +1593,7 @@ def test_find_by_private_ip_one_query_and_the_vm_as_vm_get_shows_it(arm, client)
                                                                                  fake_arm.RG, SUB)
     assert (vm['PowerState'], vm['ComputerName'], vm['Isolated']) == ('running', 'web01', False)
     assert [(n['Name'], n['PrivateIP'], n['PublicIP'], ac.name_of(n['NSG'])) for n in vm['NICs']] == [
-        ('web-01-nic0', '10.0.1.4', '203.0.113.50', 'web-nsg'), ('web-01-nic1', '10.0.1.5', [], 'web-nsg')]
+        ('web-01-nic0', '10.0.1.4', '203.0.113.50', 'web-nsg'), ('web-01-nic1', '10.0.1.5', None, 'web-nsg')]
     assert found_vms(result) == [vm]
     assert arm.log == [('POST', GRAPH)]   # one Resource Graph query, no VM or NIC list walked
     query = arm.graph_queries[0]
