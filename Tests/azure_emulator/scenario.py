@@ -27,6 +27,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "max_prefixes_per_nsg_side": 4000,  # ARM: 4000 source (and separately destination) prefixes per NSG
     "rule_priority_min": 100,
     "rule_priority_max": 4096,
+    "snapshot_seconds": 0.5,       # how long a snapshot PUT / DELETE runs (Microsoft.Compute, long-running)
+    "graph_page_size": 2,          # Resource Graph rows per page at most (Azure: 1000; small: paging is exercised)
+    "graph_quota": 15,             # Resource Graph queries per principal per window (Azure's default)
+    "graph_quota_window_seconds": 5,
+    "graph_paging_needs_id": True,  # Resource Graph pages only a result with an id column (else resultTruncated)
 }
 
 

@@ -14,6 +14,8 @@ from .compute import models as compute
 from .lro import Operations
 from .models import Resource
 from .network import models as network
+from .network import public_ips
+from .resourcegraph.quota import GraphQuota
 from .resources.models import ResourceGroup, Subscription
 
 if TYPE_CHECKING:
@@ -21,9 +23,11 @@ if TYPE_CHECKING:
 
 R = TypeVar("R", bound=Resource)
 
-# Per resource group, in this order (the MAC addresses of NICs count what was loaded before them; VMs link NICs).
+# Per resource group, in this order (the MAC addresses of NICs count what was loaded before them; VMs link NICs;
+# public IPs link themselves into the NICs' IP configurations; VMs load their disks).
 LOADERS: tuple[Callable[[ArmStore, ResourceGroup, dict], None], ...] = (
     network.load_resource_group,
+    public_ips.load_resource_group,
     compute.load_resource_group,
 )
 
@@ -37,6 +41,7 @@ class ArmStore:
         self.subscriptions: dict[str, Subscription] = {}
         self.resources: dict[str, Resource] = {}
         self.operations = Operations(self.resources, self.settings, lro_fault)
+        self.graph_quota = GraphQuota(self.settings)   # Resource Graph's per-user query quota
         for sub_spec in scenario.get("subscriptions", []):
             sub = Subscription.from_scenario(sub_spec)
             self.subscriptions[sub.subscription_id.lower()] = sub

@@ -17,6 +17,7 @@ from .. import errors as E
 from ..lro import Operation
 from ..models import check_name, new_etag
 from ..router import Call
+from . import public_ips
 from .models import (NIC_TYPE, NSG_TYPE, VNET_TYPE, NetworkInterface, NetworkSecurityGroup, VirtualNetwork,
                      check_rule_set, find_subnet, rule_body, validate_rule)
 
@@ -232,6 +233,9 @@ def put_nic(call: Call) -> Response:
         if not ip_props.get("privateIPAddress"):
             ip_props["privateIPAddress"] = f"10.0.{200 + len(arm.resources) % 50}.{4 + i}"
         linked.append((SUBNET_JOIN, subnet["id"]))
+        public_ip = public_ips.link_in_put(arm, nic_id, ip_props)
+        if public_ip is not None:
+            linked.append(public_ip)
     for linked_action, linked_scope in linked:
         call.authorize_linked(linked_action, linked_scope)
     if nsg is not None and nsg.busy():
