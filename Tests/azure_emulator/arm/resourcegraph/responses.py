@@ -127,10 +127,7 @@ def _options(raw: Any, correlation: str) -> dict[str, Any]:
 
 def _limits_rows(pipeline: Pipeline) -> bool:
     """Whether the query uses limit / take anywhere (joined subqueries included): paging is then impossible."""
-    for op in pipeline.operators:
-        if isinstance(op, Take) or (isinstance(op, Join) and _limits_rows(op.right)):
-            return True
-    return False
+    return any(isinstance(op, Take) or (isinstance(op, Join) and _limits_rows(op.right)) for op in pipeline.operators)
 
 
 def _digest(query: str, subscriptions: list[str]) -> str:
