@@ -226,7 +226,7 @@ def test_quota_headers_and_rate_limiting(quota):
 
 
 def test_default_quota_is_azures(emulator):
-    emulator.reset()   # the default scenario's settings: 15 queries per 5 seconds
+    emulator.reset("default")   # the default scenario's settings: 15 queries per 5 seconds
     r = post(Arm(emulator), "Resources | count")
     assert r.headers["x-ms-user-quota-remaining"] == "14"
     assert r.headers["x-ms-user-quota-resets-after"] == "00:00:05"
