@@ -144,7 +144,8 @@ def test_snapshots_are_visible_once_created(fast):
 def test_paging_with_skip_token(arm):
     query = "Resources | project id, name | order by name asc"
     first = post(arm, query).json()
-    assert first["count"] == 2 and first["totalRecords"] > 10
+    assert first["count"] == 2
+    assert first["totalRecords"] > 10
     every = all_rows(arm, query)
     assert [r["name"] for r in every] == sorted(r["name"] for r in every)
     assert len(every) == first["totalRecords"] == len({r["id"] for r in every})
@@ -179,7 +180,9 @@ def test_table_result_format(arm):
                                        {"name": "props", "type": "object"}, {"name": "n", "type": "integer"},
                                        {"name": "ok", "type": "boolean"}]
     [row] = body["data"]["rows"]
-    assert row[1] == "web-01" and row[3] == 2 and row[4] is True
+    assert row[1] == "web-01"
+    assert row[3] == 2
+    assert row[4] is True
 
 
 # ---------------------------------------------------------------- RBAC
@@ -301,7 +304,8 @@ def test_large_scenario(emulator):
     overlapping = find(arm, "10.15.0.9", subscriptions=(SUB, SUB_B))
     assert [(r["vm"], r["id"].split("/")[2]) for r in overlapping] == [("vm-a05-005", SUB), ("vm-b05-005", SUB_B)]
     body = post(arm, "Resources | project id", [SUB, SUB_B]).json()
-    assert body["count"] == 1000 and "$skipToken" in body   # Azure's page size there
+    assert body["count"] == 1000
+    assert "$skipToken" in body
 
 
 def test_forensics_scenario(emulator):
