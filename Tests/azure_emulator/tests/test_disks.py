@@ -4,6 +4,8 @@ source, immutable creation data, names, tags), incremental chains, deletion, RBA
 ephemeral OS disks (forensics scenario); public IPs and the join a NIC PUT needs to keep one."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from .helpers import CV, NIC, RESPONDER_OID, RG_ID, SUB, VM, Arm, error_of
@@ -22,7 +24,7 @@ def quick(emulator):
     return emulator
 
 
-def snapshot_body(source: str = DATA_0, *, location: str = "eastus", incremental: bool = True, **extra) -> dict:
+def snapshot_body(source: str = DATA_0, *, location: str = "eastus", incremental: Any = True, **extra) -> dict:
     body = {"location": location, "properties": {"creationData": {"createOption": "Copy", "sourceResourceId": source},
                                                  "incremental": incremental}}
     body.update(extra)

@@ -2,13 +2,15 @@
 comparison and function of the subset, Kusto's value semantics, and the errors that name what is outside it."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from Tests.azure_emulator.arm.resourcegraph.evaluator import Evaluator, Table
 from Tests.azure_emulator.arm.resourcegraph.lexer import QueryError, tokenize
 from Tests.azure_emulator.arm.resourcegraph.parser import parse
 
-VMS = [
+VMS: list[dict[str, Any]] = [
     {"id": "/s/vm/web-01", "name": "web-01", "type": "microsoft.compute/virtualmachines", "location": "eastus",
      "tags": {"role": "web", "env": "prod"},
      "properties": {"osProfile": {"computerName": "WEB01"}, "nics": [{"ip": "10.0.1.4"}, {"ip": "10.0.1.5"}]}},
@@ -17,7 +19,7 @@ VMS = [
     {"id": "/s/vm/db-01", "name": "db-01", "type": "microsoft.compute/virtualmachines", "location": "eastus",
      "tags": {}, "properties": {"osProfile": {"computerName": "sql.prod"}, "nics": []}},
 ]
-NICS = [
+NICS: list[dict[str, Any]] = [
     {"id": "/s/nic/a", "name": "nic-a", "type": "microsoft.network/networkinterfaces", "vm": "/S/VM/WEB-01"},
     {"id": "/s/nic/b", "name": "nic-b", "type": "microsoft.network/networkinterfaces", "vm": "/s/vm/db-01"},
     {"id": "/s/nic/c", "name": "nic-c", "type": "microsoft.network/networkinterfaces", "vm": None},

@@ -6,6 +6,8 @@ connection_verify; the credential is azure-identity's ClientSecretCredential aga
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
@@ -253,7 +255,7 @@ def test_sdk_public_ips(sdk):
 def test_sdk_pipeline_resource_graph_query(sdk):
     """Resource Graph as azure-mgmt-resourcegraph calls it (not installed here): POST with the SDK's pipeline."""
     network, _ = sdk
-    body = {"subscriptions": [SUB], "options": {"resultFormat": "objectArray", "$top": 1000},
+    body: dict[str, Any] = {"subscriptions": [SUB], "options": {"resultFormat": "objectArray", "$top": 1000},
             "query": "Resources | where type =~ 'Microsoft.Compute/virtualMachines' "
                      "| project id, name, computerName = tostring(properties.osProfile.computerName) "
                      "| order by name asc"}

@@ -4,7 +4,8 @@ Every Network write (NSG PUT/DELETE, rule PUT/DELETE, NIC PUT) is long-running a
 with its rules, or the NIC) for settings.lro_seconds: PUT answers 201/200 with provisioningState Updating and an
 Azure-AsyncOperation URL, DELETE answers 202 with Azure-AsyncOperation and Location; another write meanwhile gets
 429 RetryableErrorDueToAnotherOperation. An NSG PUT replaces its rules entirely. A NIC PUT keeps the read-only
-properties Azure sets, and linking an NSG or a subnet needs its join/action (LinkedAuthorizationFailed).
+properties Azure sets, and linking an NSG, a subnet or a public IP (public_ips.py) needs its join/action
+(LinkedAuthorizationFailed), on every PUT that names it, changed or not.
 """
 from __future__ import annotations
 
