@@ -263,6 +263,20 @@ def nic_without_ip_configuration(nic_id: str) -> ArmError:
                     f"Network interface {nic_id} must have at least one IP configuration.")
 
 
+# ---------------------------------------------------------------- effective rules and admin rules (reads)
+def nic_not_attached_to_running_vm(nic_id: str) -> ArmError:
+    """POST .../effectiveNetworkSecurityGroups of a NIC that no running VM uses (a recorded Azure answer)."""
+    return ArmError(400, "NicMustBeAttachedToRunningVmToGetEffectiveSecurityGroups",
+                    f"A network interface must be attached to a running virtual machine to get effective security "
+                    f"groups. The network interface {nic_id} is not attached to a running virtual machine.")
+
+
+def invalid_top(value: str) -> ArmError:
+    return ArmError(400, "InvalidParameter",   # [unverified wording]
+                    f"The value '{value}' of query parameter '$top' is not valid. It must be a positive integer.",
+                    target="$top")
+
+
 # ---------------------------------------------------------------- conflicts with running operations
 def another_operation(resource_id: str, op_name: str, other_op: str, other_id: str, retry_after: int) -> ArmError:
     # Network RP: the resource is locked by a write still in progress [unverified wording]
@@ -313,6 +327,39 @@ def service_unavailable(retry_after: int, code: str | None = None) -> ArmError:
     return ArmError(503, code or "ServiceUnavailable",
                     "The service is temporarily unavailable. Please retry the request.",
                     headers=_retry_after(retry_after))
+
+
+# ---------------------------------------------------------------- ARM's token-bucket throttling (arm/throttling.py)
+def requests_throttled(kind: str, scope: str, scope_id: str, actor: str, retry_after: int) -> ArmError:
+    """ARM's own 429 when a principal's bucket is empty. `kind` reads/writes/deletes, `scope` subscription or
+    tenant. Wording as observed: "Number of 'read' requests for subscription '<id>' actor '<oid>' exceeded. Please
+    try again after '10' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling for
+    additional information." (the tenant-scope code and wording are [unverified])."""
+    code = "SubscriptionRequestsThrottled" if scope == "subscription" else "TenantRequestsThrottled"
+    return ArmError(429, code,
+                    f"Number of '{kind.rstrip('s')}' requests for {scope} '{scope_id}' actor '{actor}' exceeded. "
+                    f"Please try again after '{retry_after}' seconds after additional tokens are available. Refer "
+                    f"to https://aka.ms/arm-throttling for additional information.",
+                    headers=_retry_after(retry_after), gateway=True)
+
+
+# ---------------------------------------------------------------- 429s of a resource provider, by code (fault kind 429)
+def retryable_due_to_another_operation(resource_id: str, other_op: str, other_id: str, retry_after: int) -> ArmError:
+    """Network RP: the resource is locked by another operation. Wording as observed (Azure/azure-sdk-for-python#556,
+    cloudfoundry/bosh-azure-cpi-release#179): "Operation PutSecurityRuleOperation (<id>) is updating resource
+    <resource id>. The call can be retried in 14 seconds." The code at the top level, as ARM's throttling doc names
+    it (older answers wrapped it as a detail of RetryableError)."""
+    return ArmError(429, "RetryableErrorDueToAnotherOperation",
+                    f"Operation {other_op} ({other_id}) is updating resource {resource_id}. The call can be retried "
+                    f"in {retry_after} seconds.", headers=_retry_after(retry_after))
+
+
+def another_operation_in_progress(status_url: str, retry_after: int, status: int = 429) -> ArmError:
+    """Network RP: "Another operation on this or dependent resource is in progress. To retrieve status of the
+    operation use uri: <status URL>" (observed; its initial HTTP status varies: 409 or 429)."""
+    return ArmError(status, "AnotherOperationInProgress",
+                    f"Another operation on this or dependent resource is in progress. To retrieve status of the "
+                    f"operation use uri: {status_url}", headers=_retry_after(retry_after))
 
 
 # ---------------------------------------------------------------- tags (ARM's rules for every resource)

@@ -63,10 +63,14 @@ ROUTES = (
     Route("GET", VNET, network.get_vnet, f"{VNET_TYPE}/read"),
     Route("GET", f"{VNET}/subnets", network.list_subnets, f"{VNET_TYPE}/subnets/read"),
     Route("GET", f"{VNET}/subnets/{{subnetName}}", network.get_subnet, f"{VNET_TYPE}/subnets/read"),
+    Route("POST", f"{VNET}/listNetworkManagerEffectiveSecurityAdminRules", network.list_effective_admin_rules,
+          f"{VNET_TYPE}/listNetworkManagerEffectiveSecurityAdminRules/action"),
     # Microsoft.Network: network interfaces
     Route("GET", f"{SUB}/providers/{NIC_TYPE}", list_of(NetworkInterface), f"{NIC_TYPE}/read"),
     Route("GET", f"{RG}/providers/{NIC_TYPE}", list_of(NetworkInterface), f"{NIC_TYPE}/read"),
     Route("GET", NIC, network.get_nic, f"{NIC_TYPE}/read"),
+    Route("POST", f"{NIC}/effectiveNetworkSecurityGroups", network.list_effective_nsgs,
+          f"{NIC_TYPE}/effectiveNetworkSecurityGroups/action"),
     Route("PUT", NIC, network.put_nic, f"{NIC_TYPE}/write",
           linked=(network.NSG_JOIN, network.SUBNET_JOIN, PIP_JOIN)),
     # Microsoft.Network: public IP addresses

@@ -4,7 +4,7 @@ Subscription "SOC Demo" (the default's), resource group soc-demo-rg, added:
   legacy-01     NIC legacy-01-nic0 10.0.1.7; an unmanaged OS disk (a VHD blob, no disk resource)
   ephemeral-01  NIC ephemeral-01-nic0 10.0.1.8 plus an IPv6 configuration ipconfig-v6 (private fd00:db8:1::8,
                 public IP ephemeral-01-pip-v6 2001:db8:1::8); an ephemeral OS disk (the VM names it, GET is 404)
-  app-01        NIC app-01-nic0 10.0.1.9; computer name "web-02", the name of another VM (hostname web-02 is
+  jump-01       NIC jump-01-nic0 10.0.1.9; computer name "web-02", the name of another VM (hostname web-02 is
                 ambiguous within the subscription)
 resource group soc-evidence-rg (eastus, empty): where snapshots may be sent (target_resource_group);
 soc-responder holds Disk Snapshot Contributor on it.
@@ -29,13 +29,13 @@ def build() -> dict:
         {"name": "ephemeral-01-nic0", "subnet": "soc-vnet/web-subnet", "private_ip": "10.0.1.8",
          "extra_ip_configurations": [{"name": "ipconfig-v6", "private_ip": "fd00:db8:1::8", "version": "IPv6",
                                       "public_ip": "ephemeral-01-pip-v6"}]},
-        {"name": "app-01-nic0", "subnet": "soc-vnet/web-subnet", "private_ip": "10.0.1.9"}]
+        {"name": "jump-01-nic0", "subnet": "soc-vnet/web-subnet", "private_ip": "10.0.1.9"}]
     group["virtual_machines"] += [
         {"name": "legacy-01", "size": "Standard_B2s", "power_state": "running", "network_interfaces": ["legacy-01-nic0"],
          "os_disk": {"kind": "unmanaged"}},
         {"name": "ephemeral-01", "size": "Standard_D4s_v5", "power_state": "running",
          "network_interfaces": ["ephemeral-01-nic0"], "os_disk": {"kind": "ephemeral"}},
-        {"name": "app-01", "size": "Standard_B2s", "power_state": "running", "network_interfaces": ["app-01-nic0"],
+        {"name": "jump-01", "size": "Standard_B2s", "power_state": "running", "network_interfaces": ["jump-01-nic0"],
          "computer_name": "web-02"}]
     scenario["subscriptions"][0]["resource_groups"].append({"name": EVIDENCE_RG, "location": "eastus"})
     scenario["subscriptions"].append(subscription(SUB_B, "SOC Branch", [{

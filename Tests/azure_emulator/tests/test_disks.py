@@ -225,6 +225,15 @@ def test_delete_snapshot(quick):
     assert arm.delete(f"{SNAPSHOTS}/gone", api_version=DV).status_code == 204
 
 
+def test_snapshot_writes_take_the_latency_profiles_figure(emulator):
+    emulator.reset({"settings": {"latency": {"snapshot_write_seconds": 30}}})
+    arm = Arm(emulator)
+    r = arm.put(f"{SNAPSHOTS}/slow", snapshot_body(), api_version=DV)
+    assert r.status_code == 202
+    assert arm.get(r.headers["Azure-AsyncOperation"], api_version=None).json()["status"] == "InProgress"
+    assert arm.get(f"{SNAPSHOTS}/slow", api_version=DV).json()["properties"]["provisioningState"] == "Updating"
+
+
 def test_failed_snapshot_is_rolled_back(quick):
     arm = Arm(quick)
     quick.inject_fault("lro_failed", path_contains="/snapshots/doomed", error_code="InternalDiskManagementError")

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from .helpers import RG, RG_ID, SUB, TENANT, Arm, error_of
+from .helpers import APP_SUB, RG, RG_ID, SUB, TENANT, Arm, error_of
 
 GRAPH = "/providers/Microsoft.ResourceGraph/resources"
 GV = "2022-10-01"
@@ -208,8 +208,10 @@ def test_rbac_filters_rows(emulator):
 
 def test_only_the_subscriptions_asked_for(arm):
     assert all_rows(arm, "Resources | project id", subscriptions=("00000000-0000-0000-0000-000000000000",)) == []
-    tenant_wide = all_rows(arm, "Resources | project id", subscriptions=None)
-    assert tenant_wide == all_rows(arm, "Resources | project id")
+    subscriptions = {r["subscriptionId"] for r in all_rows(arm, "Resources | project id, subscriptionId",
+                                                            subscriptions=None)}
+    assert subscriptions == {SUB, APP_SUB}   # without subscriptions: every one of the tenant the caller is in
+    assert {r["subscriptionId"] for r in all_rows(arm, "Resources | project id, subscriptionId")} == {SUB}
 
 
 # ---------------------------------------------------------------- quota and errors
@@ -312,7 +314,7 @@ def test_forensics_scenario(emulator):
     emulator.reset("forensics")
     arm = Arm(emulator)
     ambiguous = find(arm, "web-02")
-    assert {(r["vm"], r["computerName"]) for r in ambiguous} == {("web-02", "web-02"), ("app-01", "web-02")}
+    assert {(r["vm"], r["computerName"]) for r in ambiguous} == {("web-02", "web-02"), ("jump-01", "web-02")}
     dual = find(arm, "2001:db8:1::8")
     assert [(r["vm"], r["privateIp"]) for r in dual] == [("ephemeral-01", "fd00:db8:1::8")]
     assert [r["vm"] for r in find(arm, "10.0.1.4")] == ["web-01"]
