@@ -1,6 +1,8 @@
 """The emulator core: two HTTPS listeners on loopback (Entra ID "login" and Resource Manager "arm"), a CA made at
-start, the request log, dispatch (control surface, injected faults, then the identity or the ARM service). See
-`Emulator` for the Python API; faults.py for the fault kinds, control.py for the HTTPS control surface.
+start, the request log, dispatch (control surface, the latency profile's network delay, injected faults, then the
+identity or the ARM service, then the faults that act on its answer), the count of accepted ARM writes and the
+held requests. See `Emulator` for the Python API; faults.py for the fault kinds, latency.py for the latency
+profile, arm/throttling.py for ARM's token buckets, control.py for the HTTPS control surface.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import trustme
 
 from .arm import ArmService
 from .control import ControlSurface
-from .faults import REQUEST_FAULTS, ConnectionReset, Fault, Faults
+from .faults import REQUEST_FAULTS, RESPONSE_FAULTS, WRITE_METHODS, ConnectionReset, Fault, Faults, Holds
 from .http import Headers, Request, Response
 from .identity import IdentityService
 from .identity import errors as identity_errors
@@ -55,6 +57,15 @@ class _Server(ThreadingHTTPServer):
         traceback.print_exc()
 
 
+def _reset_connection(connection: socket.socket) -> None:
+    """Close with a TCP reset (SO_LINGER 0), not a clean FIN: the client sees ECONNRESET."""
+    try:
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.close()
+    except OSError:
+        pass
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "AzureEmulator/1.0"
@@ -67,6 +78,13 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle(self) -> None:
+        if self.server.emulator._faults.refuses(self.server.listener):  # an unreachable fault: reset at connect
+            self.close_connection = True
+            _reset_connection(self.connection)
+            return
+        super().handle()
 
     def log_message(self, format, *args):  # noqa: A002 - the request log replaces the stderr access log
         return
@@ -102,11 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ConnectionReset:
             emulator._log(request, 0, started)
             self.close_connection = True
-            try:
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.connection.close()
-            except OSError:
-                pass
+            _reset_connection(self.connection)
             return
         data, headers = response.encoded()
         if logged:  # before the answer leaves, so a client that got it always finds it in the log
@@ -143,6 +157,9 @@ class Emulator:
         self._log_entries: list[dict] = []
         self._seq = 0
         self._faults = Faults()
+        self._holds = Holds()
+        self._writes_lock = threading.Lock()
+        self._writes: list[dict] = []
         self.login_url = ""
         self.arm_url = ""
         self.ca_bundle = ""
@@ -175,6 +192,7 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        self._holds.release()  # held requests end now (their responses go out or their connections drop)
         for server in self._servers.values():
             server.shutdown()
             server.server_close()
@@ -245,14 +263,17 @@ class Emulator:
         return self.arm.state()["resources"].get(key)
 
     def inject_fault(self, kind: str, *, method: str | None = None, path_contains: str | None = None,
-                     count: int = 1, retry_after: int = 1, delay_seconds: float = 0.0,
+                     count: int | None = 1, retry_after: int = 1, delay_seconds: float = 0.0,
                      error_code: str | None = None, listener: str | None = None, status: int | None = None,
-                     location: str | None = None) -> dict:
-        """Make the next `count` matching requests (method, a substring of path + query, listener) fail: kinds
-        429 500 503 reset latency redirect lro_failed (see faults.py). Returns the fault record."""
+                     location: str | None = None, nth: int = 1, duration_seconds: float = 0.0) -> dict:
+        """Make matching requests (method -- one, a comma list or "write" --, a substring of path + query,
+        listener) fail, from the `nth` match on, `count` of them (None: all, for `duration_seconds` when given):
+        kinds 429 500 503 reset latency redirect timeout unreachable lro_failed lost_response hold expire_tokens
+        (see faults.py). Returns the fault record."""
         return self._faults.inject(kind, method=method, path_contains=path_contains, count=count,
                                    retry_after=retry_after, delay_seconds=delay_seconds, error_code=error_code,
-                                   listener=listener, status=status, location=location)
+                                   listener=listener, status=status, location=location, nth=nth,
+                                   duration_seconds=duration_seconds)
 
     def faults(self) -> list[dict]:
         return self._faults.pending()
@@ -263,9 +284,76 @@ class Emulator:
     def expire_all_tokens(self) -> None:
         self.identity.expire_all_tokens()
 
+    # ------------------------------------------------------------------ held requests and the count of writes
+    def hold_write(self, n: int = 1, *, path_contains: str | None = None, method: str = "write",
+                   timeout_seconds: float = 60.0) -> dict:
+        """Hold the n-th ARM write accepted from now on (PUT, PATCH, POST, DELETE answered 2xx: applied, its
+        operation started) before its response leaves, until release_hold or `timeout_seconds`; then the
+        response is sent. The fault record (its id names the hold in holds() / wait_for_hold)."""
+        return self.inject_fault("hold", method=method, path_contains=path_contains, listener="arm", nth=n,
+                                 delay_seconds=timeout_seconds)
+
+    def holds(self, wait: float = 0.0, fault_id: int | None = None) -> list[dict]:
+        """The requests held since the last reset (hold, timeout, lost_response faults): id, fault_id, kind,
+        listener, method, path, status (of the withheld response), then (send / drop), timeout_seconds,
+        held_at, state (held / released / expired), ended_at. `wait`: first wait up to that many seconds until
+        a request is held (of fault `fault_id`, when given)."""
+        if wait:
+            self._holds.wait_for(wait, fault_id)
+        return self._holds.records()
+
+    def wait_for_hold(self, timeout: float = 30.0, fault_id: int | None = None) -> dict:
+        """The first request still held (of that fault, when given), waiting up to `timeout` seconds for one;
+        TimeoutError when none came."""
+        found = self._holds.wait_for(timeout, fault_id)
+        if found is None:
+            raise TimeoutError(f"no request was held within {timeout} s")
+        return found
+
+    def release_hold(self, hold_id: int | None = None) -> int:
+        """End a hold (every hold when no id): the response goes out (hold) or the connection drops (timeout,
+        lost_response). Returns how many ended."""
+        return self._holds.release(hold_id)
+
+    def writes(self, since: int = 0) -> list[dict]:
+        """The ARM writes accepted since the last reset (PUT, PATCH, POST, DELETE answered 2xx -- held and lost
+        responses included), numbered from 1 in the order they were answered: {n, method, path, status, time}.
+        Run a command once, count them, then hold (crash at) each n in turn."""
+        with self._writes_lock:
+            return [dict(w) for w in self._writes if w["n"] > since]
+
+    def clear_writes(self) -> None:
+        with self._writes_lock:
+            self._writes.clear()
+
+    # ------------------------------------------------------------------ latency profile and throttling
+    def latency(self) -> dict:
+        """The latency profile in force (latency.py): enabled, profile, scale, figures, effective (scaled),
+        defaults (the scenario's own timings, where the profile names nothing)."""
+        return self.arm.latency_report()
+
+    def set_latency(self, profile: str | None = None, *, scale: float = 1.0, **figures) -> dict:
+        """Turn the latency profile on (`profile` "azure" and/or figures, times `scale`) or, with neither, off.
+        Until the next reset, which goes back to the scenario's. Returns the report (latency())."""
+        spec = {"profile": profile, "scale": scale, **figures} if profile is not None or figures else None
+        return self.arm.configure_latency(spec)
+
+    def throttling(self) -> dict:
+        """ARM's token buckets (arm/throttling.py): enabled, limits per kind, remaining per bucket."""
+        return self.arm.store.limits.report()
+
+    def set_throttling(self, enabled: bool | None = None, **limits) -> dict:
+        """Change throttling: `enabled`, and per kind reads / writes / deletes {bucket, refill_per_second};
+        every bucket refilled. Until the next reset. Returns the report (throttling())."""
+        spec = dict(limits)
+        if enabled is not None:
+            spec["enabled"] = enabled
+        return self.arm.configure_throttling(spec)
+
     def reset(self, scenario: Any = None) -> None:
-        """Back to the scenario's initial state (a new scenario when given); log and faults cleared. Tokens
-        issued before stay valid (the signing key is kept) unless they were expired with expire_all_tokens."""
+        """Back to the scenario's initial state (a new scenario when given); log, faults, holds and the count of
+        writes cleared, latency and throttling as the scenario sets them. Tokens issued before stay valid (the
+        signing key is kept) unless they were expired with expire_all_tokens."""
         if scenario is not None:
             self._scenario_source = copy.deepcopy(scenario)
         new = load_scenario(self._scenario_source)
@@ -275,6 +363,8 @@ class Emulator:
         self.identity.reset(new, new.get("settings"))
         self.arm.load(new)
         self.clear_faults()
+        self._holds.clear()
+        self.clear_writes()
         self.clear_log()
 
     # ------------------------------------------------------------------ dispatch
@@ -282,12 +372,16 @@ class Emulator:
         return self._faults.take(request, ("lro_failed",))
 
     def _dispatch(self, request: Request) -> tuple[Response, bool]:
-        """(response, whether to log it). Raises ConnectionReset for an injected connection reset."""
+        """(response, whether to log it). Raises ConnectionReset for an injected connection reset or a dropped
+        held request."""
         if request.path == "/_emulator" or request.path.startswith("/_emulator/"):
             return self.control.handle(request), False
         try:
+            delay = self.arm.latency.network_delay()
+            if delay:
+                time.sleep(delay)
             fault = self._faults.take(request, REQUEST_FAULTS)
-            injected = fault.apply(request) if fault is not None else None
+            injected = fault.apply(request, self._holds) if fault is not None else None
             if injected is not None:
                 return injected, True
             if request.listener == "login":
@@ -296,14 +390,35 @@ class Emulator:
                     request.client = self._login_client(request)
                 if response is None:
                     response = identity_errors.no_endpoint(request.path)
-                return response, True
-            return self.arm.handle(request), True
+            else:
+                response = self.arm.handle(request)
+            self._answered(request, response.status)
+            return response, True
         except ConnectionReset:
             raise
         except Exception as exc:  # an emulator bug: answer like a 500 so the client shows it, and print it
             traceback.print_exc()
             return Response(500, {"error": {"code": "InternalServerError",
                                             "message": f"Emulator error: {type(exc).__name__}"}}), True
+
+    def _answered(self, request: Request, status: int) -> None:
+        """After the service answered: count an accepted ARM write, then the faults that act on the answer
+        (expire_tokens, hold, lost_response -- the last raises ConnectionReset once its hold ends)."""
+        if request.listener == "arm" and request.method in WRITE_METHODS and 200 <= status < 300:
+            with self._writes_lock:
+                self._writes.append({"n": len(self._writes) + 1, "method": request.method, "path": request.path,
+                                     "status": status, "time": time.time()})
+        for kind in RESPONSE_FAULTS:  # at most one of each kind per request, in this order
+            fault = self._faults.take(request, (kind,), status)
+            if fault is None:
+                continue
+            if kind == "expire_tokens":
+                self.identity.expire_all_tokens()
+            elif kind == "hold":
+                self._holds.hold(fault, request, status, "send")
+            else:
+                self._holds.hold(fault, request, status, "drop")
+                raise ConnectionReset()
 
     @staticmethod
     def _login_client(request: Request) -> str | None:

@@ -9,6 +9,7 @@ A long-running operation that fails reports `{"code", "message"}` of its error i
 """
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from ..http import Response
@@ -262,6 +263,20 @@ def nic_without_ip_configuration(nic_id: str) -> ArmError:
                     f"Network interface {nic_id} must have at least one IP configuration.")
 
 
+# ---------------------------------------------------------------- effective rules and admin rules (reads)
+def nic_not_attached_to_running_vm(nic_id: str) -> ArmError:
+    """POST .../effectiveNetworkSecurityGroups of a NIC that no running VM uses (a recorded Azure answer)."""
+    return ArmError(400, "NicMustBeAttachedToRunningVmToGetEffectiveSecurityGroups",
+                    f"A network interface must be attached to a running virtual machine to get effective security "
+                    f"groups. The network interface {nic_id} is not attached to a running virtual machine.")
+
+
+def invalid_top(value: str) -> ArmError:
+    return ArmError(400, "InvalidParameter",   # [unverified wording]
+                    f"The value '{value}' of query parameter '$top' is not valid. It must be a positive integer.",
+                    target="$top")
+
+
 # ---------------------------------------------------------------- conflicts with running operations
 def another_operation(resource_id: str, op_name: str, other_op: str, other_id: str, retry_after: int) -> ArmError:
     # Network RP: the resource is locked by a write still in progress [unverified wording]
@@ -312,3 +327,115 @@ def service_unavailable(retry_after: int, code: str | None = None) -> ArmError:
     return ArmError(503, code or "ServiceUnavailable",
                     "The service is temporarily unavailable. Please retry the request.",
                     headers=_retry_after(retry_after))
+
+
+# ---------------------------------------------------------------- ARM's token-bucket throttling (arm/throttling.py)
+def requests_throttled(kind: str, scope: str, scope_id: str, actor: str, retry_after: int) -> ArmError:
+    """ARM's own 429 when a principal's bucket is empty. `kind` reads/writes/deletes, `scope` subscription or
+    tenant. Wording as observed: "Number of 'read' requests for subscription '<id>' actor '<oid>' exceeded. Please
+    try again after '10' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling for
+    additional information." (the tenant-scope code and wording are [unverified])."""
+    code = "SubscriptionRequestsThrottled" if scope == "subscription" else "TenantRequestsThrottled"
+    return ArmError(429, code,
+                    f"Number of '{kind.rstrip('s')}' requests for {scope} '{scope_id}' actor '{actor}' exceeded. "
+                    f"Please try again after '{retry_after}' seconds after additional tokens are available. Refer "
+                    f"to https://aka.ms/arm-throttling for additional information.",
+                    headers=_retry_after(retry_after), gateway=True)
+
+
+# ---------------------------------------------------------------- 429s of a resource provider, by code (fault kind 429)
+def retryable_due_to_another_operation(resource_id: str, other_op: str, other_id: str, retry_after: int) -> ArmError:
+    """Network RP: the resource is locked by another operation. Wording as observed (Azure/azure-sdk-for-python#556,
+    cloudfoundry/bosh-azure-cpi-release#179): "Operation PutSecurityRuleOperation (<id>) is updating resource
+    <resource id>. The call can be retried in 14 seconds." The code at the top level, as ARM's throttling doc names
+    it (older answers wrapped it as a detail of RetryableError)."""
+    return ArmError(429, "RetryableErrorDueToAnotherOperation",
+                    f"Operation {other_op} ({other_id}) is updating resource {resource_id}. The call can be retried "
+                    f"in {retry_after} seconds.", headers=_retry_after(retry_after))
+
+
+def another_operation_in_progress(status_url: str, retry_after: int, status: int = 429) -> ArmError:
+    """Network RP: "Another operation on this or dependent resource is in progress. To retrieve status of the
+    operation use uri: <status URL>" (observed; its initial HTTP status varies: 409 or 429)."""
+    return ArmError(status, "AnotherOperationInProgress",
+                    f"Another operation on this or dependent resource is in progress. To retrieve status of the "
+                    f"operation use uri: {status_url}", headers=_retry_after(retry_after))
+
+
+# ---------------------------------------------------------------- tags (ARM's rules for every resource)
+def invalid_tags_count(count: int, limit: int) -> ArmError:
+    return ArmError(400, "InvalidTags", f"Too many tags specified. Requested tag count - '{count}'. Maximum number "
+                    f"of tags allowed - '{limit}'.", gateway=True)
+
+
+def invalid_tag_name_empty() -> ArmError:
+    return ArmError(400, "InvalidTagName", "The tag name must be non-null, non-empty and non-whitespace only. "
+                    "Please provide an actual value.", gateway=True)
+
+
+def invalid_tag_name_characters(names: list[str]) -> ArmError:
+    return ArmError(400, "InvalidTagNameCharacters", f"The tag names '{', '.join(names)}' have reserved characters "
+                    "'<,>,%,&,\\,?,/' or control characters.", gateway=True)
+
+
+def invalid_tag_name_length(names: list[str], limit: int) -> ArmError:
+    return ArmError(400, "InvalidTagName", f"Tag key too large. Following tag name '{', '.join(names)}' exceeded the "
+                    f"maximum length. Maximum allowed length for tag name - '{limit}' characters.", gateway=True)
+
+
+def invalid_tag_value_length(values: list[str], limit: int) -> ArmError:
+    return ArmError(400, "InvalidTagValueLength", f"Tag value too large. Following tag value '{', '.join(values)}' "
+                    f"exceeded the maximum length. Maximum allowed length for tag value - '{limit}' characters.",
+                    gateway=True)
+
+
+# ---------------------------------------------------------------- Microsoft.Compute disks and snapshots
+def missing_parameter(name: str) -> ArmError:
+    return ArmError(400, "InvalidParameter", f"Required parameter '{name}' is missing (null).", target=name)
+
+
+def entity_not_found() -> ArmError:
+    """Compute's answer for a source it cannot find in the request's region: a missing source disk, or one in
+    another region than the snapshot (Compute looks the source up in the snapshot's location)."""
+    return ArmError(404, "NotFound", "The entity was not found in this Azure location.")
+
+
+def property_change_not_allowed(name: str) -> ArmError:
+    return ArmError(409, "PropertyChangeNotAllowed", f"Changing property '{name}' is not allowed.", target=name)
+
+
+def disk_operation_in_progress(kind: str, name: str) -> ArmError:
+    # [unverified wording] a write to a snapshot whose creation or deletion still runs
+    return ArmError(409, "OperationNotAllowed", f"An operation is in progress on the {kind} '{name}'; retry after it "
+                    "completes.")
+
+
+# ---------------------------------------------------------------- Azure Resource Graph (its own shape: BadRequest etc.
+# with a support line as message and the reasons as details)
+GRAPH_INVALID_QUERY = ("Query is invalid. Please refer to the documentation for the Azure Resource Graph service and "
+                       "fix the error before retrying.")
+
+
+def _graph_support_line(correlation_id: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+    return f"Please provide below info when asking for support: timestamp = {stamp}, correlationId = {correlation_id}."
+
+
+def graph_invalid_query(correlation_id: str, detail: dict) -> ArmError:
+    """400 for a query Resource Graph cannot run: InvalidQuery, then the reason (ParserFailure with line,
+    characterPositionInLine and token; InvalidQueryLanguage for KQL beyond what it evaluates; SemanticError)."""
+    return ArmError(400, "BadRequest", _graph_support_line(correlation_id),
+                    details=[{"code": "InvalidQuery", "message": GRAPH_INVALID_QUERY}, detail])
+
+
+def graph_bad_request(correlation_id: str, code: str, message: str) -> ArmError:
+    """400 for a request body or option Resource Graph refuses [unverified detail codes]."""
+    return ArmError(400, "BadRequest", _graph_support_line(correlation_id),
+                    details=[{"code": code, "message": message}])
+
+
+def graph_rate_limited(correlation_id: str, headers: dict) -> ArmError:
+    return ArmError(429, "RateLimiting", _graph_support_line(correlation_id), headers=headers, details=[
+        {"code": "RateLimiting", "message": "Client application has been throttled and should not attempt to repeat "
+                                            "the request until an amount of time has elapsed. Please see "
+                                            "https://aka.ms/resourcegraph-throttling for help."}])

@@ -12,7 +12,10 @@ URL shapes differ by provider, as in Azure: Microsoft.Network gives `.../operati
 
 An operation created while an `lro_failed` fault matches the request fails when it finishes: the resources it
 changed go back to the snapshot taken before the change. Every operation of every provider is created by
-`Operations.start`, so a rule about writes (duration, injected failure) lives in one place.
+`Operations.start`, so a rule about writes (duration, injected failure) lives in one place: with the latency
+profile on (latency.py), its duration is the profile's figure for the request's resource type and action (NSG,
+rule, NIC, snapshot writes, VM power actions, ...) instead of the handler's, and Retry-After -- on the initial
+answer, on every poll of a running operation and on the Network RP's busy 429s -- is the profile's.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..http import Request, Response
+from ..latency import Latency
 from . import errors as E
 from .errors import ArmError
 
@@ -68,15 +72,18 @@ class Operations:
     """The long-running operations of one scenario and the resources they change (lower-cased id -> Resource)."""
 
     def __init__(self, resources: dict[str, Resource], settings: dict,
-                 fault: Callable[[Request], Fault | None] | None = None):
+                 fault: Callable[[Request], Fault | None] | None = None, latency: Latency | None = None):
         self.resources = resources
         self.settings = settings
         self.fault = fault or (lambda request: None)
+        self.latency = latency or Latency()
         self.by_id: dict[str, Operation] = {}
 
     @property
     def retry_after(self) -> int:
-        return int(self.settings.get("retry_after_seconds", 1))
+        """Retry-After (seconds) of 202s, polls of running operations and busy 429s: the latency profile's when
+        it names one, else settings.retry_after_seconds."""
+        return self.latency.retry_after(int(self.settings.get("retry_after_seconds", 1)))
 
     def get(self, operation_id: str) -> Operation | None:
         return self.by_id.get(operation_id) or self.by_id.get(operation_id.lower())
@@ -87,7 +94,9 @@ class Operations:
 
     def start(self, request: Request, *, provider: str, kind: str, name: str, resource: Resource, seconds: float,
               snapshot: dict[str, Resource | None] | None = None) -> Operation:
+        """A new operation of `seconds` (or the latency profile's figure for the request, latency.py)."""
         fault = self.fault(request)
+        seconds = self.latency.operation_seconds(request, seconds)
         op = Operation(id=str(uuid.uuid4()), provider=provider, kind=kind, name=name, sub=resource.sub,
                        location=resource.location, resource_id=resource.id, start=now_iso(),
                        until=time.monotonic() + max(0.0, seconds), snapshot=snapshot)

@@ -2,18 +2,23 @@
 
 1. The bearer token, checked by the identity service (signature, audience, expiry) -> 401 with ARM's codes and
    a WWW-Authenticate challenge.
-2. `api-version`, required on every call (400 MissingApiVersionParameter / InvalidApiVersionParameter); any
+2. Throttling (throttling.py): the principal's token bucket for the subscription (or tenant) and the kind of
+   request (reads / writes / deletes) gives a token, or, empty and enabled, 429 SubscriptionRequestsThrottled
+   with Retry-After.
+3. `api-version`, required on every call (400 MissingApiVersionParameter / InvalidApiVersionParameter); any
    well-formed YYYY-MM-DD[-preview] value is accepted.
-3. Long-running operations whose time has come finish (lro.py).
-4. The path: under /subscriptions/{id} the subscription must exist (404 SubscriptionNotFound) and belong to the
+4. Long-running operations whose time has come finish (lro.py).
+5. The path: under /subscriptions/{id} the subscription must exist (404 SubscriptionNotFound) and belong to the
    token's tenant (401 InvalidAuthenticationTokenTenant); then the route table (routes.py, router.py), which also
    serves tenant-level paths (/providers/...) when a row names one.
-Every answer carries x-ms-request-id, x-ms-correlation-request-id (the client's, when it sent one),
-x-ms-routing-request-id and the remaining-requests header of its kind, as ARM's do.
+Every answer carries x-ms-request-id, x-ms-correlation-request-id (the client's, when it sent one) and
+x-ms-routing-request-id; every authenticated one x-ms-ratelimit-remaining-subscription-reads / -writes / -deletes
+(-tenant-... without a subscription in the URL): the tokens left in its bucket, as ARM's do.
 
 Layout of the package (after moto's: per resource provider, models apart from request handling):
   service.py  this front door          routes.py  the route table      router.py  rows, matching, Call
   errors.py   every ARM error          lro.py     long-running ops     store.py   what ARM holds; models.py base
+  throttling.py  ARM's token buckets
   resources/ (subscriptions, groups)   network/   compute/             authorization/ (RBAC, permissions)
 each provider with models.py (state, validation, rendering) and responses.py (handlers).
 """
@@ -33,6 +38,7 @@ from .errors import ArmError
 from .router import Route, Router, segments
 from .routes import ROUTES
 from .store import ArmStore
+from .throttling import kind_of
 
 if TYPE_CHECKING:
     from ..faults import Fault
@@ -43,7 +49,6 @@ PUBLIC_AUDIENCES = {
 }
 SUPPORTED_VERSIONS = "2025-05-01, 2025-01-01, 2024-07-01, 2024-05-01, 2024-03-01, 2023-11-01, 2023-09-01"
 API_VERSION_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(-preview)?$")
-WRITE_METHODS = ("PUT", "PATCH", "POST", "DELETE")
 
 ROUTER = Router(ROUTES)
 
@@ -71,6 +76,29 @@ class ArmService:
         with self.lock:
             self.store.operations.settle()
 
+    @property
+    def latency(self):
+        """The latency profile in force (latency.py): the server asks it for the network delay."""
+        return self.store.latency
+
+    def latency_report(self) -> dict:
+        with self.lock:
+            return self.store.latency.report(self.store.settings)
+
+    def configure_latency(self, spec: dict | None) -> dict:
+        """Replace the latency settings (None: off) until the next load; the report."""
+        with self.lock:
+            self.store.latency.configure(spec)
+            self.store.settings["latency"] = spec
+            return self.store.latency.report(self.store.settings)
+
+    def configure_throttling(self, spec: dict) -> dict:
+        """Change throttling (enabled, limits per kind; every bucket refilled) until the next load; the report."""
+        with self.lock:
+            self.store.limits.configure(spec)
+            self.store.settings["throttling"] = {**(self.store.settings.get("throttling") or {}), **spec}
+        return self.store.limits.report()
+
     def state(self) -> dict:
         """Every resource as GET returns it (VMs with their instance view), keyed by lower-cased id."""
         self.settle()
@@ -89,19 +117,16 @@ class ArmService:
                    or str(uuid.uuid4()),
                    "x-ms-routing-request-id": f"EASTUS:{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}:{request_id}"}
         try:
-            response = self._handle(request)
+            response = self._handle(request, headers)
         except ArmError as err:
             response = err.response()
         for key, value in headers.items():
             response.headers.setdefault(key, value)
-        if request.method in WRITE_METHODS:
-            response.headers.setdefault("x-ms-ratelimit-remaining-subscription-writes", "1199")
-        else:
-            response.headers.setdefault("x-ms-ratelimit-remaining-subscription-reads", "11999")
         return response
 
-    def _handle(self, request: Request) -> Response:
+    def _handle(self, request: Request, headers: dict[str, str]) -> Response:
         claims = self._authenticate(request)
+        self._throttle(request, claims, headers)
         self._check_api_version(request)
         self.settle()
         with self.lock:
@@ -124,6 +149,21 @@ class ArmService:
             raise E.authentication(exc.code, exc.message, self.login_url()) from None
         request.client = claims.get("appid") or claims.get("oid")
         return claims
+
+    def _throttle(self, request: Request, claims: dict, headers: dict[str, str]) -> None:
+        """Take a token from the principal's bucket; its remaining count goes into `headers`. Raises 429
+        SubscriptionRequestsThrottled (TenantRequestsThrottled) when the bucket is empty and throttling is on."""
+        segs = segments(request)
+        if len(segs) > 1 and segs[0].lower() == "subscriptions":
+            scope, scope_id = "subscription", segs[1]
+        else:
+            scope, scope_id = "tenant", str(claims.get("tid") or "")
+        actor = str(claims.get("oid") or claims.get("appid") or "")
+        kind = kind_of(request.method)
+        remaining, retry_after = self.store.limits.take(scope, scope_id, actor, kind)
+        headers[f"x-ms-ratelimit-remaining-{scope}-{kind}"] = str(remaining)
+        if retry_after is not None:
+            raise E.requests_throttled(kind, scope, scope_id, actor, retry_after)
 
     @staticmethod
     def _check_api_version(request: Request) -> None:

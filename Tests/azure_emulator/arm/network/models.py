@@ -9,6 +9,8 @@ What Azure does that the models reproduce:
   plural prefix list, no IPv4/IPv6 mix in one rule; over the NSG: no two rules with the same priority and
   direction (SecurityRuleConflict), 1000 rules, 4000 prefixes per side.
 - A subnet lists the NIC IP configurations in it (read-only `ipConfigurations`).
+What Azure enforces is read back by effective.py (a NIC's effective security rules) and managers.py (Virtual
+Network Manager security admin rules).
 """
 from __future__ import annotations
 

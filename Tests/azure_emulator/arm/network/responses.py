@@ -4,7 +4,11 @@ Every Network write (NSG PUT/DELETE, rule PUT/DELETE, NIC PUT) is long-running a
 with its rules, or the NIC) for settings.lro_seconds: PUT answers 201/200 with provisioningState Updating and an
 Azure-AsyncOperation URL, DELETE answers 202 with Azure-AsyncOperation and Location; another write meanwhile gets
 429 RetryableErrorDueToAnotherOperation. An NSG PUT replaces its rules entirely. A NIC PUT keeps the read-only
-properties Azure sets, and linking an NSG or a subnet needs its join/action (LinkedAuthorizationFailed).
+properties Azure sets, and linking an NSG, a subnet or a public IP (public_ips.py) needs its join/action
+(LinkedAuthorizationFailed), on every PUT that names it, changed or not.
+Two reads are POSTs: a NIC's effective security rules (long-running: 202, the result on the Location URL; only for
+a NIC of a running VM, effective.py) and a VNet's effective Network Manager security admin rules (a plain 200, paged
+with skipToken, managers.py).
 """
 from __future__ import annotations
 
@@ -17,6 +21,10 @@ from .. import errors as E
 from ..lro import Operation
 from ..models import check_name, new_etag
 from ..router import Call
+from ..compute.models import VirtualMachine
+from .effective import effective_security_groups
+from .managers import effective_admin_rules, offset_of, skip_token
+from . import public_ips
 from .models import (NIC_TYPE, NSG_TYPE, VNET_TYPE, NetworkInterface, NetworkSecurityGroup, VirtualNetwork,
                      check_rule_set, find_subnet, rule_body, validate_rule)
 
@@ -184,9 +192,49 @@ def get_subnet(call: Call) -> Response:
     raise E.child_not_found(f"{vnet.id}/subnets/{call.name}")
 
 
+def list_effective_admin_rules(call: Call) -> Response:
+    """POST .../virtualNetworks/{virtualNetworkName}/listNetworkManagerEffectiveSecurityAdminRules: 200 with a page of
+    the VNet's effective admin rules (`$top` or settings.page_size of them) and skipToken while more follow. The
+    body is required, as in the spec ({} for the first page) [unverified: ARM's answer to a missing body]."""
+    vnet = call.resource(VirtualNetwork)
+    body = call.json_body()
+    top = call.request.arg("$top")
+    if top is not None and (not top.isdigit() or int(top) < 1):
+        raise E.invalid_top(top)
+    size = int(top) if top is not None else max(1, int(call.arm.settings.get("page_size", 2)))
+    start = offset_of(body.get("skipToken"))
+    rules = effective_admin_rules(call.arm, vnet.id)
+    page: dict[str, Any] = {"value": rules[start:start + size]}
+    if start + size < len(rules):
+        page["skipToken"] = skip_token(start + size)
+    return Response(200, page)
+
+
 # ---------------------------------------------------------------- network interfaces
 def get_nic(call: Call) -> Response:
     return call.render(call.resource(NetworkInterface))
+
+
+def list_effective_nsgs(call: Call) -> Response:
+    """POST .../networkInterfaces/{networkInterfaceName}/effectiveNetworkSecurityGroups: 202 with Location (the
+    result), Azure-AsyncOperation and Retry-After; the rules are computed when the operation finishes (after
+    settings.lro_seconds), from the NSGs as they stand then. 400 NicMustBeAttachedToRunningVmToGetEffectiveSecurity
+    Groups at once when no running VM uses the NIC (a VM starting, stopping, stopped or deallocated does not count)."""
+    arm = call.arm
+    nic = call.resource(NetworkInterface)
+    vm = arm.get(((nic.body["properties"].get("virtualMachine") or {}).get("id") or ""), VirtualMachine)
+    if vm is None or vm.power_state(arm.operations) != ("running", False):
+        raise E.nic_not_attached_to_running_vm(nic.id)
+    op = arm.operations.start(call.request, provider="Microsoft.Network", kind="action",
+                              name="GetEffectiveNetworkSecurityGroupsOperation", resource=nic,
+                              seconds=float(arm.settings.get("lro_seconds", 0.3)))
+
+    def compute() -> None:
+        current = arm.get(nic.id, NetworkInterface)
+        op.result = effective_security_groups(arm, current or nic)
+
+    op.on_success = compute
+    return Response(202, None, arm.operations.headers(call.request, op, location=True))
 
 
 def put_nic(call: Call) -> Response:
@@ -232,6 +280,9 @@ def put_nic(call: Call) -> Response:
         if not ip_props.get("privateIPAddress"):
             ip_props["privateIPAddress"] = f"10.0.{200 + len(arm.resources) % 50}.{4 + i}"
         linked.append((SUBNET_JOIN, subnet["id"]))
+        public_ip = public_ips.link_in_put(arm, nic_id, ip_props)
+        if public_ip is not None:
+            linked.append(public_ip)
     for linked_action, linked_scope in linked:
         call.authorize_linked(linked_action, linked_scope)
     if nsg is not None and nsg.busy():
