@@ -14,13 +14,10 @@ import re
 
 import pytest
 
-# Until the emulator's Resource Graph / disks work is merged (branch emu-graph), this module has nothing to run on.
-pytest.importorskip('Tests.azure_emulator.arm.resourcegraph', reason='the emulator has no Resource Graph yet')
-
-from Tests.azure_emulator.scenario import load_scenario  # noqa: E402 - after the capability check
-from Tests.e2e.conftest import SUBSCRIPTION  # noqa: E402
-from Tests.e2e.support import COMPUTE, arm_requests, arm_writes, instance, last_seq, network_state  # noqa: E402
-from Tests.xsoar_local.harness import new_incident  # noqa: E402
+from Tests.azure_emulator.scenario import load_scenario
+from Tests.e2e.conftest import SUBSCRIPTION
+from Tests.e2e.support import COMPUTE, arm_requests, arm_writes, instance, last_seq, network_state
+from Tests.xsoar_local.harness import new_incident
 
 GRAPH = '/providers/microsoft.resourcegraph/resources'
 BRANCH_SUB = 'bbbbbbbb-bbbb-cccc-dddd-eeeeeeeeeeee'   # forensics: "SOC Branch", soc-responder reads it

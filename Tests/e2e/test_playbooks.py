@@ -7,7 +7,6 @@ expectations below (``isolated``, ``released``, ``blocked``, ``ran``, ``no_write
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -26,9 +25,6 @@ TEST_PLAYBOOK = os.path.join(PACK, 'TestPlaybooks', 'playbook-AzureContainment_T
 BLOCK_IPS = os.path.join(PACK, 'Playbooks', 'playbook-Azure_Containment_-_Block_Attacker_IPs.yml')
 ISOLATE_VM = os.path.join(PACK, 'Playbooks', 'playbook-Azure_Containment_-_Isolate_VM.yml')
 CONTAIN_HOST = os.path.join(PACK, 'Playbooks', 'playbook-Azure_Containment_-_Contain_Host.yml')
-# The runs that take snapshots or find VMs need the emulator's Resource Graph, disks and snapshots (branch emu-graph).
-NEEDS_GRAPH = pytest.mark.skipif(importlib.util.find_spec('Tests.azure_emulator.arm.resourcegraph') is None,
-                                 reason='the emulator has no Resource Graph, disks or snapshots yet')
 INCIDENT = '4242'
 WAIT_CAP = 0.2  # seconds: the emulator's VM transitions take one second (XSOAR would poll every 30 s)
 
@@ -68,9 +64,9 @@ def check_run(emu, path: str, inputs: dict, answers: dict, status: str, expectat
         expect(emu, result, before, seq)
 
 
-def case(run_id: str, inputs: dict, answers: dict, status: str, *expectations, marks=()):
+def case(run_id: str, inputs: dict, answers: dict, status: str, *expectations):
     """One playbook run of a table: its inputs, its analyst's answers, the status it must end in, what must hold."""
-    return pytest.param(inputs, answers, status, expectations, id=run_id, marks=marks)
+    return pytest.param(inputs, answers, status, expectations, id=run_id)
 
 
 # ------------------------------------------------------------------------------------------ expectations
@@ -299,14 +295,13 @@ ISOLATE_RUNS = [
          failed_at('Isolate the virtual machine', 'no-such-vm'), no_writes, unchanged),
     # the evidence branch (Snapshot, default on)
     case('snapshot-then-isolate', {'VMName': 'web-01', 'RequireApproval': 'false'}, {RELEASE: 'No'}, 'completed',
-         snapshotted(), isolated(), powered(), marks=NEEDS_GRAPH),
+         snapshotted(), isolated(), powered()),
     case('snapshot-isolate-deallocate', {'VMName': 'web-01', 'RequireApproval': 'false', 'Deallocate': 'true'},
-         {RELEASE: 'No'}, 'completed', snapshotted(), isolated(power='deallocated'), powered('deallocate'),
-         marks=NEEDS_GRAPH),
+         {RELEASE: 'No'}, 'completed', snapshotted(), isolated(power='deallocated'), powered('deallocate')),
     case('snapshot-kept-after-release', {'VMName': 'web-02'}, {APPROVE: 'Yes', RELEASE: 'Yes'}, 'completed',
-         snapshotted(vm='web-02', disks=1), released(vm='web-02', evidence=True), marks=NEEDS_GRAPH),
+         snapshotted(vm='web-02', disks=1), released(vm='web-02', evidence=True)),
     case('no-release-wait', {'VMName': 'web-01', 'RequireApproval': 'false', 'WaitForRelease': 'False'}, {},
-         'completed', snapshotted(), isolated(), not_run(RELEASE), marks=NEEDS_GRAPH),
+         'completed', snapshotted(), isolated(), not_run(RELEASE)),
 ]
 
 
@@ -315,7 +310,6 @@ def test_isolate_vm(emulator, inputs, answers, status, expectations):
     check_run(emulator, ISOLATE_VM, inputs, answers, status, expectations)
 
 
-@NEEDS_GRAPH
 def test_isolate_vm_contains_even_when_the_snapshot_fails(emulator):
     """Evidence must not cost the containment: every snapshot's creation fails in Azure (the operation ends Failed
     and Azure removes the snapshot), the VM is isolated all the same."""
@@ -397,7 +391,6 @@ CONTAIN_RUNS = [
 ]
 
 
-@NEEDS_GRAPH
 @pytest.mark.parametrize(('scenario', 'inputs', 'answers', 'status', 'expectations'), CONTAIN_RUNS)
 def test_contain_host(emulator, scenario, inputs, answers, status, expectations):
     if scenario != 'default':
