@@ -171,7 +171,7 @@ def test_find_batches_values_one_query_per_hundred(one_page):
 
 
 def test_find_follows_skip_token_pages(emulator):
-    """The default scenario answers two rows a page: web-01 (two NICs), web-02 and db-01 are four rows."""
+    """The default scenario answers two rows a page: web-01, web-02 and db-01 are three rows (one per VM)."""
     seq = last_seq(emulator)
     items, result = find(emulator, hostname='web-01,web-02,db-01')
     assert {v: i['Status'] for v, i in items.items()} == dict.fromkeys(['web-01', 'web-02', 'db-01'], 'Found')

@@ -12,6 +12,7 @@ import base64
 import copy
 import hashlib
 import ipaddress
+import json
 import logging
 import os
 import random
@@ -3088,54 +3089,61 @@ def kql_list(texts: list[str]) -> str:
     return '(' + ', '.join(kql_literal(t) for t in texts) + ')'
 
 
-# Every IP configuration of every NIC with the VM it belongs to and the public address it carries (public IPs are
-# resources of their own, referenced from the IP configuration).
-_NIC_ROWS = (
+# The find query's parts. Resource Graph allows at most 3 joins and 2 mv-expands in one query (Microsoft, "Understanding
+# the Azure Resource Graph query language"): the query joins the public IPs, the subnets (for their NSG) and the VMs
+# to every IP configuration of every NIC, marks each row that holds one of the values, and folds the rows into one
+# per VM (parallel lists, in the same row order) that only the VMs with a marked row pass. Every column a list is
+# made of is a string (tostring), because make_list skips nulls and parallel lists would shift.
+_NIC_CONFIGS = (
     "Resources"
     " | where type =~ 'microsoft.network/networkinterfaces'"
-    " | extend vmId = tolower(tostring(properties.virtualMachine.id))"
+    " | extend vmId = tolower(tostring(properties.virtualMachine.id)),"
+    " nicNsg = tostring(properties.networkSecurityGroup.id), nicTags = tostring(tags)"
     " | mv-expand ipconfig = properties.ipConfigurations"
     " | extend privateIp = tostring(ipconfig.properties.privateIPAddress),"
     " publicIpId = tolower(tostring(ipconfig.properties.publicIPAddress.id)),"
     " subnetId = tolower(tostring(ipconfig.properties.subnet.id))"
-    " | join kind=leftouter (Resources | where type =~ 'microsoft.network/publicipaddresses'"
-    " | project publicIpId = tolower(id), publicIp = tostring(properties.ipAddress)) on publicIpId"
 )
-_VM_NAMES = ("Resources | where type =~ 'microsoft.compute/virtualmachines'"
-             " | project vmId = tolower(id), vmName = name, computerName = tostring(properties.osProfile.computerName)")
-_VM_DETAILS = (
+_PUBLIC_IPS = ("Resources | where type =~ 'microsoft.network/publicipaddresses'"
+               " | project publicIpId = tolower(id), publicIp = tostring(properties.ipAddress)")
+_SUBNET_NSGS = ("Resources | where type =~ 'microsoft.network/virtualnetworks' | mv-expand subnet = properties.subnets"
+                " | project subnetId = tolower(tostring(subnet.id)),"
+                " subnetNsg = tostring(subnet.properties.networkSecurityGroup.id)")
+_VMS = (
     "Resources | where type =~ 'microsoft.compute/virtualmachines'"
-    " | project vmId = tolower(id), vmResourceId = id, vmName = name, vmLocation = location, subscriptionId,"
-    " computerName = tostring(properties.osProfile.computerName),"
+    " | project vmId = tolower(id), vmResourceId = id, vmName = name, vmLocation = location,"
+    " vmSubscription = subscriptionId, computerName = tostring(properties.osProfile.computerName),"
     " vmSize = tostring(properties.hardwareProfile.vmSize),"
     " powerState = tostring(properties.extended.instanceView.powerState.code),"
     " provisioningState = tostring(properties.provisioningState)"
 )
-_SUBNET_NSGS = ("Resources | where type =~ 'microsoft.network/virtualnetworks' | mv-expand subnet = properties.subnets"
-                " | project subnetId = tolower(tostring(subnet.id)),"
-                " subnetNsg = tostring(subnet.properties.networkSecurityGroup.id)")
-FIND_COLUMNS = ('id', 'vmId', 'vmResourceId', 'vmName', 'computerName', 'vmLocation', 'subscriptionId', 'vmSize',
-                'powerState', 'provisioningState', 'nicId', 'nicName', 'nicTags', 'nicNsg', 'subnetNsg', 'privateIp',
-                'publicIp')
+FIND_VM_COLUMNS = ('vmId', 'vmResourceId', 'vmName', 'computerName', 'vmLocation', 'vmSubscription', 'vmSize',
+                   'powerState', 'provisioningState')
+FIND_NIC_LISTS = {'nicIds': 'id', 'nicNames': 'name', 'nicNsgs': 'nicNsg', 'nicTags': 'nicTags',
+                  'subnetNsgs': 'subnetNsg', 'privateIps': 'privateIp', 'publicIps': 'publicIp'}
 
 
 def find_query(addresses: list[str], names: list[str]) -> str:
-    """One Resource Graph query for a batch of values (inside the KQL subset the pack uses): the VMs with one of the
-    addresses as a private or public IP, or one of the names as VM or computer name, each with every IP
-    configuration of every NIC it has (one row each, `id` the IP configuration's, so that Resource Graph can page).
-    The filter is exact (in / in~ compare whole values); the code matches the rows again, exactly."""
+    """One Resource Graph query for a batch of values (inside the KQL subset the pack uses, and Resource Graph's own
+    limits): one row per VM that has one of the addresses as a private or public IP, or one of the names as VM or
+    computer name, with every IP configuration of every NIC it has as parallel lists, so the number of rows is the
+    number of VMs found, whatever the number in the tenant. The marking is exact (in / in~ compare whole values);
+    the code matches the rows again, exactly."""
     conditions = []
     if addresses:
         conditions += [f'privateIp in~ {kql_list(addresses)}', f'publicIp in~ {kql_list(addresses)}']
     if names:
         conditions += [f'vmName in~ {kql_list(names)}', f'computerName in~ {kql_list(names)}']
+    lists = ', '.join(f'{name} = make_list({column})' for name, column in FIND_NIC_LISTS.items())
     return (
-        f"{_NIC_ROWS} | join kind=inner ({_VM_NAMES}) on vmId | where {' or '.join(conditions)} | distinct vmId"
-        f" | join kind=inner ({_VM_DETAILS}) on vmId"
-        f" | join kind=leftouter ({_NIC_ROWS} | join kind=leftouter ({_SUBNET_NSGS}) on subnetId"
-        " | project vmId, id = tostring(ipconfig.id), nicId = id, nicName = name, nicTags = tags,"
-        " nicNsg = tostring(properties.networkSecurityGroup.id), subnetNsg, privateIp, publicIp) on vmId"
-        f" | project {', '.join(FIND_COLUMNS)} | order by id asc"
+        f"{_NIC_CONFIGS}"
+        f" | join kind=leftouter ({_PUBLIC_IPS}) on publicIpId"
+        f" | join kind=leftouter ({_SUBNET_NSGS}) on subnetId"
+        f" | join kind=inner ({_VMS}) on vmId"
+        f" | extend publicIp = tostring(publicIp), subnetNsg = tostring(subnetNsg), hit = tostring({' or '.join(conditions)})"
+        f" | summarize hits = make_set(hit), {lists} by {', '.join(FIND_VM_COLUMNS)}"
+        " | where tostring(hits[0]) == 'true' or tostring(hits[1]) == 'true'"
+        " | extend id = vmResourceId | order by id asc"   # an id column: what Resource Graph pages on
     )
 
 
@@ -3247,25 +3255,45 @@ def _canonical_ip(text: Any) -> str | None:
     return str(address)
 
 
+def _ip_configs(row: dict) -> list[dict]:
+    """A VM row's parallel lists (FIND_NIC_LISTS) as one dict per IP configuration."""
+    columns: dict[str, list] = {}
+    for name in FIND_NIC_LISTS:
+        value = row.get(name)
+        columns[name] = value if isinstance(value, list) else []
+    return [{name: values[index] if index < len(values) else None for name, values in columns.items()}
+            for index in range(len(columns['nicIds']))]
+
+
+def _tags_of(text: Any) -> dict:
+    try:
+        tags = json.loads(text) if isinstance(text, str) and text else text
+    except ValueError:
+        return {}
+    return tags if isinstance(tags, dict) else {}
+
+
 def _found_vms(rows: list[dict]) -> dict[str, dict]:
-    """The rows (one per IP configuration) folded into VMs: lower-case VM ID -> the VM with its NICs in order."""
+    """The rows (one per VM, its IP configurations as parallel lists) as VMs: lower-case VM ID -> the VM with its
+    NICs in order, each NIC's addresses canonical."""
     vms: dict[str, dict] = {}
     for row in rows:
         vm_key = str(row.get('vmId') or row.get('vmResourceId') or '').lower()
         if not vm_key:
             continue
         vm = vms.setdefault(vm_key, {'row': row, 'nics': {}})
-        nic_id = str(row.get('nicId') or '')
-        if not nic_id:
-            continue
-        nic = vm['nics'].setdefault(nic_id.lower(), {
-            'Name': row.get('nicName') or name_of(nic_id), 'ID': nic_id, 'NSG': row.get('nicNsg') or None,
-            'SubnetNSG': row.get('subnetNsg') or None, 'tags': row.get('nicTags') or {}, 'private': [], 'public': []})
-        for field, column in (('private', 'privateIp'), ('public', 'publicIp')):
-            address = _canonical_ip(row.get(column))
-            if address and address not in nic[field]:
-                nic[field].append(address)
-        nic['SubnetNSG'] = nic['SubnetNSG'] or row.get('subnetNsg') or None
+        for config in _ip_configs(row):
+            nic_id = config['nicIds']
+            if not nic_id:
+                continue
+            nic = vm['nics'].setdefault(str(nic_id).lower(), {
+                'Name': config['nicNames'] or name_of(nic_id), 'ID': nic_id, 'NSG': config['nicNsgs'] or None,
+                'SubnetNSG': None, 'tags': _tags_of(config['nicTags']), 'private': [], 'public': []})
+            nic['SubnetNSG'] = nic['SubnetNSG'] or config['subnetNsgs'] or None
+            for field, name in (('private', 'privateIps'), ('public', 'publicIps')):
+                address = _canonical_ip(config[name])
+                if address and address not in nic[field]:
+                    nic[field].append(address)
     return vms
 
 
@@ -3287,7 +3315,7 @@ def _find_vm_output(vm: dict) -> dict:
                      'PublicIP': (nic['public'][0] if len(nic['public']) == 1 else nic['public']) or None})
     vm_id = row.get('vmResourceId') or row.get('vmId')
     return {'Name': row.get('vmName'), 'ID': vm_id, 'ResourceGroup': resource_group_of(vm_id),
-            'SubscriptionID': row.get('subscriptionId'), 'Location': row.get('vmLocation'),
+            'SubscriptionID': row.get('vmSubscription'), 'Location': row.get('vmLocation'),
             'Size': row.get('vmSize') or None, 'ComputerName': row.get('computerName') or None,
             'PowerState': power.split('/', 1)[1] if power.startswith('PowerState/') else (power or None),
             'ProvisioningState': row.get('provisioningState') or None,

@@ -1675,6 +1675,17 @@ def test_find_refuses_a_value_that_would_change_the_query_before_any_request(arm
     assert arm.log == []
 
 
+def test_find_query_stays_within_resource_graph_limits():
+    """Resource Graph refuses a query with more than 3 joins or 2 mv-expands; the emulator does not check it."""
+    query = ac.find_query([f'10.0.0.{n}' for n in range(1, 60)], [f'vm-{n}' for n in range(40)])
+    assert query.count('| join ') == 3
+    assert query.count('| mv-expand ') == 2
+    assert "| extend id = vmResourceId" in query   # what Resource Graph pages on
+    for operator in (' contains ', ' has ', ' startswith ', ' endswith ', ' matches '):
+        assert operator not in query   # whole values only
+    assert ac.find_query([], ['web-01']).count(' in~ ') == 2   # no empty list when a kind of value is absent
+
+
 def test_kql_literal_refuses_whatever_came_before():
     assert ac.kql_literal('web-01') == "'web-01'"
     for text in ("a'b", 'a\\b', 'a b', '', 'a"b'):

@@ -15,9 +15,9 @@ lands.
 
 For azure-vm-find and azure-vm-snapshot it also answers: the subscription list; Azure Resource Graph (POST
 /providers/Microsoft.ResourceGraph/resources), which does not evaluate KQL but reads the value lists out of the
-query the integration builds and answers the rows that query asks for (every IP configuration of each matching VM,
-paged by $skipToken, with the quota headers in `graph_quota`); managed disks; and snapshots (PUT as a long-running
-operation that checks the source disk, the region rule and the target resource group; the snapshot reads
+query the integration builds and answers the rows that query asks for (one per matching VM, its IP configurations
+as parallel lists; paged by $skipToken, with the quota headers in `graph_quota`); managed disks; and snapshots
+(PUT as a long-running operation that checks the source disk, the region rule and the target resource group; it reads
 'Creating' for `snapshot_creating_reads` GETs, then 'Succeeded'; one named in `failing_snapshots` disappears, as a
 snapshot whose creation failed does).
 """
@@ -441,11 +441,11 @@ class FakeArm(BaseAdapter):
         for key, vm in self.resources.items():
             if '/providers/microsoft.compute/virtualmachines/' not in key or not key.startswith(scopes):
                 continue
-            vm_rows = self._graph_rows(vm)
+            configs = self._graph_rows(vm)
             computer = str(((vm.get('properties') or {}).get('osProfile') or {}).get('computerName') or '')
             if (vm['name'].lower() in names or computer.lower() in names
-                    or any(r['privateIp'].lower() in ips or r['publicIp'].lower() in ips for r in vm_rows)):
-                rows += vm_rows
+                    or any(c['privateIp'].lower() in ips or c['publicIp'].lower() in ips for c in configs)):
+                rows.append(self._graph_vm_row(vm, configs))
         rows.sort(key=lambda r: r['id'])
         start = int(str(options.get('$skipToken') or 'rows:0').split(':')[1])
         page = rows[start:start + options['$top']]
@@ -457,14 +457,8 @@ class FakeArm(BaseAdapter):
                                     'x-ms-user-quota-resets-after': resets})
 
     def _graph_rows(self, vm: dict) -> list[dict]:
-        """One row per IP configuration of the VM's NICs, with the columns the find query projects."""
+        """One row per IP configuration of the VM's NICs, with the columns the find query folds per VM."""
         props = vm.get('properties') or {}
-        power = vm.get('power')
-        base = {'vmId': vm['id'].lower(), 'vmResourceId': vm['id'], 'vmName': vm['name'],
-                'computerName': (props.get('osProfile') or {}).get('computerName') or '',
-                'vmLocation': vm.get('location'), 'subscriptionId': vm['id'].split('/')[2],
-                'vmSize': (props.get('hardwareProfile') or {}).get('vmSize') or '',
-                'powerState': f'PowerState/{power}' if power else '', 'provisioningState': props.get('provisioningState')}
         rows = []
         for ref in (props.get('networkProfile') or {}).get('networkInterfaces') or []:
             nic = self.resources.get(ref['id'].lower())
@@ -475,14 +469,27 @@ class FakeArm(BaseAdapter):
                 config_props = config.get('properties') or {}
                 public = self.resources.get(str((config_props.get('publicIPAddress') or {}).get('id') or '').lower())
                 subnet = self.resources.get(str((config_props.get('subnet') or {}).get('id') or '').lower())
-                rows.append({**base, 'id': f"{nic['id']}/ipConfigurations/{config['name']}", 'nicId': nic['id'],
-                             'nicName': nic['name'], 'nicTags': nic.get('tags') or {},
+                rows.append({'id': nic['id'], 'name': nic['name'], 'nicTags': json.dumps(nic.get('tags') or {}),
                              'nicNsg': (nic_props.get('networkSecurityGroup') or {}).get('id') or '',
                              'subnetNsg': (((subnet or {}).get('properties') or {}).get('networkSecurityGroup')
                                            or {}).get('id') or '',
                              'privateIp': config_props.get('privateIPAddress') or '',
                              'publicIp': ((public or {}).get('properties') or {}).get('ipAddress') or ''})
         return rows
+
+    def _graph_vm_row(self, vm: dict, configs: list[dict]) -> dict:
+        """The VM's row as the find query answers it: the VM's columns and its configurations as parallel lists."""
+        props = vm.get('properties') or {}
+        power = vm.get('power')
+        row = {'vmId': vm['id'].lower(), 'vmResourceId': vm['id'], 'vmName': vm['name'],
+               'computerName': (props.get('osProfile') or {}).get('computerName') or '',
+               'vmLocation': vm.get('location'), 'vmSubscription': vm['id'].split('/')[2],
+               'vmSize': (props.get('hardwareProfile') or {}).get('vmSize') or '',
+               'powerState': f'PowerState/{power}' if power else '', 'provisioningState': props.get('provisioningState'),
+               'hits': ['true'], 'id': vm['id']}
+        for name, column in AzureContainment.FIND_NIC_LISTS.items():
+            row[name] = [config[column] for config in configs]
+        return row
 
     def _snapshot(self, method: str, low: str, path: str, body: Any) -> Answer:
         snapshot = self.resources.get(low)
