@@ -146,9 +146,11 @@ class Report:
 
 
 def _worse(new: Target, old: Target) -> bool:
-    """For two values on the same side of the limit: the one farther from meeting it (e.g. the larger of two
-    <= values)."""
-    return new.value > old.value if new.op in ('<=', '<', '=') else new.value < old.value
+    """Of two values both meeting the limit or both missing it: whether `new` is the one farther from meeting it
+    (the larger of two <= values, the farther from an = limit)."""
+    if new.op == '=':
+        return abs(new.value - new.limit) > abs(old.value - old.limit)
+    return new.value > old.value if new.op in ('<=', '<') else new.value < old.value
 
 
 # ---------------------------------------------------------------------------------------------- markdown

@@ -114,7 +114,7 @@ def test_cold_start(benchmark, standalone, figures, tmp_path, state):
 
 
 INTEGRATION = ROOT / 'Packs' / 'AzureContainment' / 'Integrations' / 'AzureContainment' / 'AzureContainment.py'
-OVERHEAD_PAIRS = 10
+OVERHEAD_PAIRS = 12
 
 
 def stub_integration(path) -> None:
