@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import resource
 import statistics
 import shutil
 import subprocess
@@ -140,13 +141,24 @@ def test_cold_start_overhead(benchmark, standalone, figures, tmp_path):
     write_params_file(params_file, build_params(standalone), {'REQUESTS_CA_BUNDLE': standalone.ca_bundle})
     run_cli(params_file, state_file, 'test-module', [])
     shutil.copy(state_file, warmed)
-    full, stubbed = [], []
+    full: list[float] = []
+    stubbed: list[float] = []
+    full_cpu: list[float] = []
+    stubbed_cpu: list[float] = []
+
+    def timed(integration=None) -> tuple[float, float]:
+        """(wall ms, CPU ms of the child: user + system) of one fresh test-module process."""
+        shutil.copy(warmed, state_file)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = run_cli(params_file, state_file, 'test-module', [], integration=integration) * 1000
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) * 1000
 
     def one_pair():
-        shutil.copy(warmed, state_file)
-        full.append(run_cli(params_file, state_file, 'test-module', []) * 1000)
-        shutil.copy(warmed, state_file)
-        stubbed.append(run_cli(params_file, state_file, 'test-module', [], integration=stub) * 1000)
+        for walls, cpus, integration in ((full, full_cpu, None), (stubbed, stubbed_cpu, stub)):
+            wall, cpu = timed(integration)
+            walls.append(wall)
+            cpus.append(cpu)
 
     benchmark.pedantic(one_pair, rounds=OVERHEAD_PAIRS, iterations=1)
     overhead = min(full) - min(stubbed)
@@ -160,10 +172,13 @@ def test_cold_start_overhead(benchmark, standalone, figures, tmp_path):
         'processes': f'{OVERHEAD_PAIRS} + {OVERHEAD_PAIRS}', 'test-module min ms': min(full),
         'imports-only min ms': min(stubbed), 'overhead ms (min - min)': overhead,
         'overhead ms (median - median)': statistics.median(full) - statistics.median(stubbed),
+        'CPU overhead ms (min - min)': min(full_cpu) - min(stubbed_cpu),
         'in-process: compile ms': compile_ms, 'in-process: module + main() ms': run_ms - compile_ms},
         note='imports-only: the same runner process with a stub that has the integration\'s import statements and a '
-             'main() that does nothing; in-process: one more run in this process (libraries loaded), fastest of 5; '
-             'the emulator answers at once here (no latency profile)')
+             'main() that does nothing; the target is the wall-time difference of the fastest of each; CPU: the '
+             "processes' own user + system time, which other load on the machine hardly changes (it leaves out "
+             "waiting for the emulator's answers); in-process: one more run in this process (libraries loaded), "
+             'fastest of 5; the emulator answers at once here (no latency profile)')
     figures.target('cold_start_overhead_ms', round(overhead, 1), 50, '<',
                    'fresh test-module process from a warm state minus the imports-only process')
 
