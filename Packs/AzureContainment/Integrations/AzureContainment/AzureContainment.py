@@ -171,7 +171,7 @@ INTERNAL_RANGES: tuple[tuple[str, str], ...] = (
     ('fc00::/7', 'unique local IPv6 (fc00::/7)'),
     ('fe80::/10', 'link-local IPv6 (fe80::/10)'),
 )
-IPV4_MAPPED = ipaddress.ip_network('::ffff:0:0/96')
+IPV4_MAPPED = ipaddress.IPv6Network('::ffff:0:0/96')
 # Forensic access during isolation is an opening in a deny-all NSG, so its limits are fixed by the pack: each source
 # at most a /24 (IPv4) or /64 (IPv6), at most 10 sources, at most 100 TCP ports in the union of allow_ports.
 FORENSIC_MIN_PREFIX = {'v4': 24, 'v6': 64}
