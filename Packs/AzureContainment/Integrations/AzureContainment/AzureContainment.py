@@ -2253,11 +2253,11 @@ def flag_arg(args: dict, name: str, default: bool = False) -> bool:
 def limit_arg(args: dict) -> int:
     """The `limit` of a list command: a whole number of at least 1 (default DEFAULT_LIMIT)."""
     value = args.get('limit')
-    if value is None or value == '':
+    text = '' if value is None else str(value).strip()
+    if not text:
         return DEFAULT_LIMIT
-    text = str(value).strip()
     if not re.fullmatch(r'[+-]?\d{1,9}', text) or int(text) < 1:
-        raise InputError(f'Invalid limit {shown_value(str(value))!r}: expected a whole number of at least 1 (the '
+        raise InputError(f'Invalid limit {shown_value(text)!r}: expected a whole number of at least 1 (the '
                          f'default is {DEFAULT_LIMIT}).')
     return int(text)
 
@@ -3134,7 +3134,7 @@ def same_record(a: Any, b: Any) -> bool:
     try:
         return same_id(nsg_from_tag(a, 'a record') or NO_NSG, nsg_from_tag(b, 'a record') or NO_NSG)
     except InputError:
-        return False
+        return same_id(str(a), str(b))
 
 
 def record_digest(vm_id: str, record: dict[str, str]) -> str:
@@ -3471,11 +3471,11 @@ def _restore_target(client, nic: dict, recorded: Any, tag: Any, detach_missing: 
         raise InputError(f'{name}: the isolation NSG holds no verifiable record of its original NSG (the record tags '
                          f'{ISOLATION_RECORD_TAG_PREFIX}* do not match the digest in rule {ISOLATION_DENY_IN}: they '
                          'were changed outside the pack, or the VM was isolated before the pack kept this record)')
+    target = nsg_from_tag(recorded, f'recorded original NSG of {name}')
     if tag is None or not same_record(tag, recorded):
         raise InputError(f'{name}: the records of its original NSG disagree (tag {ORIGINAL_NSG_TAG} on the NIC says '
                          f'{shown_value(str(tag), 300)!r}, the isolation NSG says {recorded!r}); run '
                          'azure-vm-isolate again to put the verified record back on the NIC, then azure-vm-unisolate')
-    target = nsg_from_tag(recorded, f'recorded original NSG of {name}')
     if target is None:
         return None, ''
     if get_nsg_or_none(client, parse_resource_id(target, 'Microsoft.Network/networkSecurityGroups').path) is not None:
