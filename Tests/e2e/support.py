@@ -14,10 +14,11 @@ COMPUTE = f'/subscriptions/{SUBSCRIPTION}/resourceGroups/{RESOURCE_GROUP}/provid
 VOLATILE = {'etag', 'time', 'resourceGuid'}   # change on every write or read, carry no configuration
 
 
-def instance(emu, state_file: str | None = None, app: str = 'soc-responder') -> XsoarInstance:
-    """An instance with app's client secret, the default resource group and edge-nsg as its default NSG."""
-    return XsoarInstance(build_params(emu, app, default_nsg_name='edge-nsg'), state_file=state_file,
-                         env={'REQUESTS_CA_BUNDLE': emu.ca_bundle})
+def instance(emu, state_file: str | None = None, app: str = 'soc-responder', **overrides) -> XsoarInstance:
+    """An instance with app's client secret, the default resource group and edge-nsg as its default NSG; `overrides`
+    are further instance params (e.g. the safety limits max_ips_per_call, allow_internal_block)."""
+    return XsoarInstance(build_params(emu, app, **{'default_nsg_name': 'edge-nsg', **overrides}),
+                         state_file=state_file, env={'REQUESTS_CA_BUNDLE': emu.ca_bundle})
 
 
 def _strip(value):

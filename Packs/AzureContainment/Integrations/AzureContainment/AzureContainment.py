@@ -2275,6 +2275,12 @@ def md_code(value: Any) -> Any:
     return f'{fence}{pad}{text}{pad}{fence}'
 
 
+def md_block(text: str) -> str:
+    """Text that quotes alert data as a fenced code block: shown verbatim, never rendered as markup."""
+    fence = '`' * max(3, max((len(run) for run in re.findall(r'`+', text)), default=0) + 1)
+    return f'{fence}\n{text}\n{fence}\n'
+
+
 def md_escape(text: str) -> str:
     """Prose that may quote alert data, safe in markdown: every ASCII punctuation character is backslash-escaped
     (CommonMark), so no link, image, HTML, table cell or emphasis can be formed, and a URL is split for
@@ -2375,20 +2381,31 @@ def pack_rules(rules: list[dict], direction: str, family: str | None = None) -> 
     return selected
 
 
-def tampered_warnings(rules: list[dict], direction: str, prefix: Prefix) -> list[str]:
-    """For each rule of `direction` that carries the pack's name or marker but not its content and whose side
-    admits (overlaps) `prefix`: what is wrong with it. Such a rule is never counted and never changed."""
+class TamperedRule(NamedTuple):
+    """A rule that carries the pack's name or marker but not its content (block_rule_problems)."""
+    name: str
+    problems: list[str]
+    side: list[str]     # its address prefixes (or tags) on the side the direction matches
+
+
+def tampered_rules(rules: list[dict], direction: str) -> list[TamperedRule]:
+    """The look-alike rules of `direction`: never counted as a block and never changed, only reported."""
     found = []
-    side = side_of(direction)
     for rule in rules:
         if props(rule).get('direction') != direction or not looks_like_pack_rule(rule):
             continue
         problems = block_rule_problems(rule)
-        if problems and any(admits(text, prefix.net) for text in rule_side_prefixes(rule, side) or ['*']):
-            found.append(f"Rule '{rule.get('name')}' carries the pack's name or marker but is not a rule the pack "
-                         f"writes ({'; '.join(problems)}): it was not counted as a block and not changed; check who "
-                         'made it.')
+        if problems:
+            found.append(TamperedRule(str(rule.get('name')), problems,
+                                      rule_side_prefixes(rule, side_of(direction)) or ['*']))
     return found
+
+
+def tampered_warnings(tampered: list[TamperedRule], prefix: Prefix) -> list[str]:
+    """What is wrong with each look-alike rule whose side admits (overlaps) `prefix`."""
+    return [f"Rule '{rule.name}' carries the pack's name or marker but is not a rule the pack writes "
+            f"({'; '.join(rule.problems)}): it was not counted as a block and not changed; check who made it."
+            for rule in tampered if any(admits(text, prefix.net) for text in rule.side)]
 
 
 def covering_networks(rules: list[dict], side: str, prefixes: list[Prefix]) -> dict[str, tuple[dict, Any]]:
@@ -2745,9 +2762,9 @@ def ip_command_input(client, args: dict, block: bool) -> tuple[list[Prefix], lis
 def invalid_ip_input_results(err: InvalidIpInput, command: str) -> CommandResults:
     """The error entry of refused block/unblock input, with the Invalid items in its context; its text starts with
     "Failed to execute <command>." like every error main() reports. The war-room rendering quotes every input
-    value as code (md_code / md_escape): an alert cannot plant a link or break the table."""
+    value as code (md_block / md_code / md_escape): an alert cannot plant a link or break the table."""
     message = f'Failed to execute {command}. {err.message}'
-    readable = f'Failed to execute {command}. {md_escape(err.message)}'
+    readable = f'Failed to execute {command}. The input was refused:\n{md_block(err.message)}'
     if err.items:
         rows = [{**item, 'IP': md_code(item['IP']), 'NSG': md_code(item['NSG']), 'Direction': md_code(
             item['Direction']), 'Warning': md_escape(str(item['Warning']))} for item in err.items]
@@ -2818,6 +2835,7 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
     status: dict[str, tuple[str, str | None]] = {}
     warnings: dict[str, list[str]] = {}
     tampered: dict[str, list[str]] = {}
+    lookalikes = tampered_rules(rules, direction)
     for text in texts:
         rule = covering.get(text)
         if rule is None:
@@ -2827,7 +2845,7 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
             priority = props(rule).get('priority') or 0
             status[text] = ('Blocked' if text in written else 'AlreadyBlocked', rule.get('name'))
         warnings[text] = shadowing_warnings(rules, direction, priority, by_text[text])
-        tampered[text] = tampered_warnings(rules, direction, by_text[text])
+        tampered[text] = tampered_warnings(lookalikes, by_text[text])
     written_rules = [r for r in rules if r.get('name') in written_names]
     consolidating = bool(written) and _needs_consolidation(rules, direction, family)
     note = _consolidate_pack_rules(client, nsg, direction, family) if consolidating else None
@@ -2983,9 +3001,10 @@ def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefi
                         for t in hits:
                             found.setdefault(canonical_text(t), rule['name'])
                 if not holders:
+                    lookalikes = tampered_rules(rules, direction)
                     return UnblockOutcome(found, _inside_blocked_ranges(rules, direction, [
                         p for p in prefixes if p.text not in found]),
-                        {p.text: tampered_warnings(rules, direction, p) for p in prefixes})
+                        {p.text: tampered_warnings(lookalikes, p) for p in prefixes})
                 for rule, remaining in holders:
                     lease.renew()
                     path = rule_path(nsg.path, rule['name'])
