@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import copy
 
+from collections.abc import Callable
+
+from Tests.azure_emulator.scenario import load_scenario
 from Tests.e2e.conftest import RESOURCE_GROUP, SUBSCRIPTION, build_params
 from Tests.e2e.conftest import last_seq  # noqa: F401 - the containment tests and benchmarks import it from here
 from Tests.xsoar_local.harness import XsoarInstance
@@ -64,3 +67,17 @@ def arm_writes(emu, since: int = 0) -> list[dict]:
 def blocked_items(result) -> list[dict]:
     items = result.context.get('AzureContainment.BlockedIP') or []
     return items if isinstance(items, list) else [items]
+
+
+def load_changed_scenario(emu, change: Callable[[dict], None]) -> None:
+    """Reset `emu` to its initial scenario after `change(resource_group)` edited the default resource group of it
+    (an Azure that already holds something, e.g. a look-alike rule or a planted tag). The `emulator` fixture resets
+    to the initial scenario before the next test."""
+    scenario = load_scenario(emu.initial_scenario)
+    change(scenario['subscriptions'][0]['resource_groups'][0])
+    emu.reset(scenario)
+
+
+def named(items: list[dict], name: str) -> dict:
+    """The scenario item called `name` (an NSG, NIC or VM of a resource group)."""
+    return next(item for item in items if item['name'] == name)
