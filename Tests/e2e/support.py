@@ -4,8 +4,11 @@ state and request log."""
 from __future__ import annotations
 
 import copy
+import time
 
 from collections.abc import Callable
+
+import requests
 
 from Tests.azure_emulator.scenario import load_scenario
 from Tests.e2e.conftest import RESOURCE_GROUP, SUBSCRIPTION, build_params
@@ -81,3 +84,35 @@ def load_changed_scenario(emu, change: Callable[[dict], None]) -> None:
 def named(items: list[dict], name: str) -> dict:
     """The scenario item called `name` (an NSG, NIC or VM of a resource group)."""
     return next(item for item in items if item['name'] == name)
+
+
+NETWORK_API = '2024-05-01'
+
+
+def azure_change(emu, method: str, path: str, body: dict | None = None, app: str = 'soc-responder') -> dict:
+    """Someone else changes Azure (a person in the portal, a script): one ARM request with `app`'s own token, not
+    through the integration, followed to the end of its long-running operation. Returns the response body."""
+    creds = emu.credentials[app]
+    token = requests.post(f"{emu.login_url}/{creds['tenant_id']}/oauth2/v2.0/token", verify=emu.ca_bundle, data={
+        'grant_type': 'client_credentials', 'client_id': creds['client_id'], 'client_secret': creds['secret'],
+        'scope': f'{emu.arm_url}/.default'}, timeout=30).json()['access_token']
+    headers = {'Authorization': f'Bearer {token}'}
+    response = requests.request(method, f'{emu.arm_url}{path}', params={'api-version': NETWORK_API}, json=body,
+                                headers=headers, verify=emu.ca_bundle, timeout=30)
+    assert response.status_code < 300, (response.status_code, response.text)
+    operation = response.headers.get('Azure-AsyncOperation') or response.headers.get('Location')
+    deadline = time.monotonic() + 30
+    while operation and time.monotonic() < deadline:
+        status = requests.get(operation, headers=headers, verify=emu.ca_bundle, timeout=30)
+        if status.status_code != 202 and (status.json() if status.content else {}).get('status') != 'InProgress':
+            break
+        time.sleep(0.1)
+    return response.json() if response.content else {}
+
+
+def change_tags(emu, resource_path: str, change: Callable[[dict], None]) -> None:
+    """Edit the tags of a NIC (read it, change its tags, write it back) the way a tag writer would."""
+    body = azure_change(emu, 'GET', resource_path)
+    body['tags'] = dict(body.get('tags') or {})
+    change(body['tags'])
+    azure_change(emu, 'PUT', resource_path, {k: v for k, v in body.items() if k != 'etag'})
