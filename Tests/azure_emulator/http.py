@@ -1,4 +1,4 @@
-"""The request and response types shared by every part of the emulator.
+"""The request and response types shared by every part of the emulator, and the URL templates of its route tables.
 
 The server core parses each HTTPS request into a `Request`, hands it to the service that owns the path
 (identity for Entra ID, arm for Resource Manager, control for the emulator's own surface) and writes the
@@ -7,9 +7,10 @@ The server core parses each HTTPS request into a `Request`, hands it to the serv
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 
 class Headers(dict):
@@ -91,3 +92,49 @@ class Response:
             headers.setdefault("Content-Type", "text/html; charset=utf-8")
             return self.body.encode("utf-8"), headers
         return bytes(self.body), headers
+
+
+class PathTemplate:
+    """A URL path template as the REST specs write them: "/subscriptions/{subscriptionId}/resourceGroups/...".
+
+    `match(segments)` gives the variables' values when the path has the template's segments: literal ones compared
+    without case, each `{name}` taking one non-empty segment as it is.
+    """
+
+    def __init__(self, template: str):
+        self.template = template
+        self.parts = tuple(template.strip("/").split("/"))
+        self.variables = tuple(p[1:-1] for p in self.parts if self.is_variable(p))
+
+    @staticmethod
+    def is_variable(part: str) -> bool:
+        return part.startswith("{") and part.endswith("}")
+
+    @staticmethod
+    def decode(segment: str) -> str:
+        return unquote(segment)
+
+    def match(self, segments: Sequence[str]) -> dict[str, str] | None:
+        if len(segments) != len(self.parts):
+            return None
+        values: dict[str, str] = {}
+        for part, segment in zip(self.parts, segments, strict=True):
+            if self.is_variable(part):
+                if not segment:
+                    return None
+                values[part[1:-1]] = segment
+            elif part.lower() != segment.lower():
+                return None
+        return values
+
+    def render(self, values: Mapping[str, str], *, through: str | None = None) -> str:
+        """The path with the variables filled in, up to and including the variable `through` (default: all)."""
+        out = []
+        for part in self.parts:
+            out.append(values[part[1:-1]] if self.is_variable(part) else part)
+            if through is not None and part == f"{{{through}}}":
+                break
+        return "/" + "/".join(out)
+
+    def __repr__(self) -> str:
+        return f"PathTemplate({self.template!r})"

@@ -2,11 +2,17 @@
 
 A dict without `subscriptions` and `tenants` (or with `extends: <name>`) is an overlay on a base scenario
 (default: `default`): its `settings` are merged key by key into the base's, every other top-level key replaces
-the base's. That keeps per-test overrides short: `emu.reset({"settings": {"lro_seconds": 0}})`.
+the base's. That keeps per-test overrides short: `emu.reset({"settings": {"lro_seconds": 0}})`. A scenario file
+with `extends: <name>` is such an overlay too (scenarios/benchmark.yaml).
+
+Timing settings: `lro_seconds`, `vm_transition_seconds` and `retry_after_seconds` are the short timings the tests
+run with; `latency` (null: off) is the latency profile that replaces them with Azure-shaped ones (latency.py), and
+`throttling` ARM's token buckets (arm/throttling.py; off by default).
 """
 from __future__ import annotations
 
 import copy
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +33,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "max_prefixes_per_nsg_side": 4000,  # ARM: 4000 source (and separately destination) prefixes per NSG
     "rule_priority_min": 100,
     "rule_priority_max": 4096,
+    "latency": None,               # the latency profile (latency.py): null = off, or {profile: azure, scale: 0.1, ...}
+    "throttling": {"enabled": False},  # ARM's token buckets (arm/throttling.py): enabled, reads/writes/deletes
 }
 
 
@@ -67,13 +75,34 @@ def load_scenario(scenario: str | os.PathLike | dict | None = "default") -> dict
     else:
         path = _resolve_name(os.fspath(scenario))
         data = copy.deepcopy(_parse_file(str(path), path.stat().st_mtime_ns))
+        if data.get("extends"):
+            return load_scenario(data)
     settings = dict(DEFAULT_SETTINGS)
     settings.update(data.get("settings") or {})
     data["settings"] = settings
     for key in ("tenants", "apps", "users", "managed_identities", "xsoar_registrations", "custom_roles",
                 "role_assignments", "subscriptions"):
         data.setdefault(key, [])
+    data["service_tags"] = _checked_service_tags(data.get("service_tags"))
     return data
+
+
+def _checked_service_tags(tags: Any) -> dict[str, list[str]]:
+    """`service_tags`: tag name -> its IP prefixes (they add to or replace the emulator's defaults, see
+    arm/network/effective.py)."""
+    if tags is None:
+        return {}
+    if not isinstance(tags, dict):
+        raise ValueError("scenario: service_tags must map a tag name to a list of IP prefixes")
+    for name, prefixes in tags.items():
+        if not isinstance(prefixes, list):
+            raise ValueError(f"scenario: service tag {name!r} must list IP prefixes")
+        for prefix in prefixes:
+            try:
+                ipaddress.ip_network(str(prefix), strict=False)
+            except ValueError:
+                raise ValueError(f"scenario: service tag {name!r}: {prefix!r} is not an IP prefix") from None
+    return {str(name): [str(p) for p in prefixes] for name, prefixes in tags.items()}
 
 
 def principal_ids(scenario: dict) -> dict[str, str]:

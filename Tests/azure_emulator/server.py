@@ -1,8 +1,12 @@
 """The emulator core: two HTTPS listeners on loopback (Entra ID "login" and Resource Manager "arm"), a CA made at
-start, the request log, fault injection and the control surface. See `Emulator` for the Python API.
+start, the request log, dispatch (control surface, the latency profile's network delay, injected faults, then the
+identity or the ARM service, then the faults that act on its answer), the count of accepted ARM writes and the
+held requests. See `Emulator` for the Python API; faults.py for the fault kinds, latency.py for the latency
+profile, arm/throttling.py for ARM's token buckets, control.py for the HTTPS control surface.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -23,22 +27,14 @@ import trustme
 
 from .arm import ArmService
 from .control import ControlSurface
+from .faults import REQUEST_FAULTS, RESPONSE_FAULTS, WRITE_METHODS, ConnectionReset, Fault, Faults, Holds
 from .http import Headers, Request, Response
+from .identity import IdentityService
+from .identity import errors as identity_errors
 from .scenario import load_scenario
-import contextlib
 
-try:  # the identity engineer's module; ARM still works for unit tests without it
-    from .identity import IdentityService
-except ImportError:  # pragma: no cover - only while identity.py is missing
-    IdentityService = None  # type: ignore[assignment,misc]
-
-FAULT_KINDS = ("429", "500", "503", "reset", "latency", "lro_failed")
 SENSITIVE_QUERY = {"code", "client_secret", "client_assertion", "refresh_token", "access_token", "assertion",
                    "password", "id_token", "session_state", "client_info"}
-
-
-class _Reset(Exception):
-    """Raised by the dispatcher to make the handler drop the connection with a TCP reset."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -61,6 +57,15 @@ class _Server(ThreadingHTTPServer):
         traceback.print_exc()
 
 
+def _reset_connection(connection: socket.socket) -> None:
+    """Close with a TCP reset (SO_LINGER 0), not a clean FIN: the client sees ECONNRESET."""
+    try:
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        connection.close()
+    except OSError:
+        pass
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "AzureEmulator/1.0"
@@ -73,6 +78,13 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle(self) -> None:
+        if self.server.emulator._faults.refuses(self.server.listener):  # an unreachable fault: reset at connect
+            self.close_connection = True
+            _reset_connection(self.connection)
+            return
+        super().handle()
 
     def log_message(self, format, *args):  # noqa: A002 - the request log replaces the stderr access log
         return
@@ -105,14 +117,10 @@ class _Handler(BaseHTTPRequestHandler):
         emulator = self.server.emulator
         try:
             response, logged = emulator._dispatch(request)
-        except _Reset:
+        except ConnectionReset:
             emulator._log(request, 0, started)
             self.close_connection = True
-            try:
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                self.connection.close()
-            except OSError:
-                pass
+            _reset_connection(self.connection)
             return
         data, headers = response.encoded()
         if logged:  # before the answer leaves, so a client that got it always finds it in the log
@@ -148,23 +156,19 @@ class Emulator:
         self._log_lock = threading.Lock()
         self._log_entries: list[dict] = []
         self._seq = 0
-        self._fault_lock = threading.Lock()
-        self._faults: list[dict] = []
-        self._fault_seq = 0
+        self._faults = Faults()
+        self._holds = Holds()
+        self._writes_lock = threading.Lock()
+        self._writes: list[dict] = []
         self.login_url = ""
         self.arm_url = ""
         self.ca_bundle = ""
-        self.identity = self._new_identity(self.scenario)
+        self.identity = IdentityService(self.scenario, self.scenario.get("settings"), lambda: self.login_url)
         self.arm = ArmService(self.scenario, self.identity, lro_fault=self._take_lro_fault,
                               login_url=lambda: self.login_url)
         self.control = ControlSurface(self)
 
     # ------------------------------------------------------------------ lifecycle
-    def _new_identity(self, scenario: dict):
-        if IdentityService is None:
-            return None
-        return IdentityService(scenario, scenario.get("settings"), lambda: self.login_url)
-
     def start(self) -> Emulator:
         if self._servers:
             return self
@@ -188,6 +192,7 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        self._holds.release()  # held requests end now (their responses go out or their connections drop)
         for server in self._servers.values():
             server.shutdown()
             server.server_close()
@@ -216,24 +221,19 @@ class Emulator:
 
     @property
     def identity_endpoint(self) -> str:
-        path = getattr(self.identity, "app_service_path", "/msi/token")
-        return f"{self.login_url}{path}"
+        return f"{self.login_url}{self.identity.app_service_path}"
 
     @property
-    def identity_header(self) -> str | None:
-        return getattr(self.identity, "identity_header", None)
+    def identity_header(self) -> str:
+        return self.identity.identity_header
 
     @property
     def oproxy_url(self) -> str:
-        return f"{self.login_url}{getattr(self.identity, 'oproxy_path', '/obtain-token')}"
+        return f"{self.login_url}{self.identity.oproxy_path}"
 
     @property
     def credentials(self) -> dict:
-        if self.identity is not None:
-            return self.identity.credentials
-        return {app["name"]: {"client_id": app["client_id"], "tenant_id": app["tenant"],
-                              "secret": (app.get("secrets") or [{}])[0].get("value")}
-                for app in self.scenario.get("apps", [])}
+        return self.identity.credentials
 
     def info(self) -> dict:
         """What the standalone ready file holds."""
@@ -263,99 +263,162 @@ class Emulator:
         return self.arm.state()["resources"].get(key)
 
     def inject_fault(self, kind: str, *, method: str | None = None, path_contains: str | None = None,
-                     count: int = 1, retry_after: int = 1, delay_seconds: float = 0.0,
-                     error_code: str | None = None, listener: str | None = None) -> dict:
-        """Make the next `count` matching requests fail (or slow down). Returns the fault record."""
-        kind = str(kind)
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(FAULT_KINDS)}")
-        if int(count) < 1:
-            raise ValueError("count must be at least 1")
-        with self._fault_lock:
-            self._fault_seq += 1
-            fault = {"id": self._fault_seq, "kind": kind, "method": method.upper() if method else None,
-                     "path_contains": path_contains, "count": int(count), "retry_after": int(retry_after),
-                     "delay_seconds": float(delay_seconds), "error_code": error_code, "listener": listener}
-            self._faults.append(fault)
-            return dict(fault)
+                     count: int | None = 1, retry_after: int = 1, delay_seconds: float = 0.0,
+                     error_code: str | None = None, listener: str | None = None, status: int | None = None,
+                     location: str | None = None, nth: int = 1, duration_seconds: float = 0.0) -> dict:
+        """Make matching requests (method -- one, a comma list or "write" --, a substring of path + query,
+        listener) fail, from the `nth` match on, `count` of them (None: all, for `duration_seconds` when given):
+        kinds 429 500 503 reset latency redirect timeout unreachable lro_failed lost_response hold expire_tokens
+        (see faults.py). Returns the fault record."""
+        return self._faults.inject(kind, method=method, path_contains=path_contains, count=count,
+                                   retry_after=retry_after, delay_seconds=delay_seconds, error_code=error_code,
+                                   listener=listener, status=status, location=location, nth=nth,
+                                   duration_seconds=duration_seconds)
 
     def faults(self) -> list[dict]:
-        with self._fault_lock:
-            return [dict(f) for f in self._faults]
+        return self._faults.pending()
 
     def clear_faults(self) -> None:
-        with self._fault_lock:
-            self._faults.clear()
+        self._faults.clear()
 
     def expire_all_tokens(self) -> None:
-        if self.identity is not None:
-            self.identity.expire_all_tokens()
+        self.identity.expire_all_tokens()
+
+    # ------------------------------------------------------------------ held requests and the count of writes
+    def hold_write(self, n: int = 1, *, path_contains: str | None = None, method: str = "write",
+                   timeout_seconds: float = 60.0) -> dict:
+        """Hold the n-th ARM write accepted from now on (PUT, PATCH, POST, DELETE answered 2xx: applied, its
+        operation started) before its response leaves, until release_hold or `timeout_seconds`; then the
+        response is sent. The fault record (its id names the hold in holds() / wait_for_hold)."""
+        return self.inject_fault("hold", method=method, path_contains=path_contains, listener="arm", nth=n,
+                                 delay_seconds=timeout_seconds)
+
+    def holds(self, wait: float = 0.0, fault_id: int | None = None) -> list[dict]:
+        """The requests held since the last reset (hold, timeout, lost_response faults): id, fault_id, kind,
+        listener, method, path, status (of the withheld response), then (send / drop), timeout_seconds,
+        held_at, state (held / released / expired), ended_at. `wait`: first wait up to that many seconds until
+        a request is held (of fault `fault_id`, when given)."""
+        if wait:
+            self._holds.wait_for(wait, fault_id)
+        return self._holds.records()
+
+    def wait_for_hold(self, timeout: float = 30.0, fault_id: int | None = None) -> dict:
+        """The first request still held (of that fault, when given), waiting up to `timeout` seconds for one;
+        TimeoutError when none came."""
+        found = self._holds.wait_for(timeout, fault_id)
+        if found is None:
+            raise TimeoutError(f"no request was held within {timeout} s")
+        return found
+
+    def release_hold(self, hold_id: int | None = None) -> int:
+        """End a hold (every hold when no id): the response goes out (hold) or the connection drops (timeout,
+        lost_response). Returns how many ended."""
+        return self._holds.release(hold_id)
+
+    def writes(self, since: int = 0) -> list[dict]:
+        """The ARM writes accepted since the last reset (PUT, PATCH, POST, DELETE answered 2xx -- held and lost
+        responses included), numbered from 1 in the order they were answered: {n, method, path, status, time}.
+        Run a command once, count them, then hold (crash at) each n in turn."""
+        with self._writes_lock:
+            return [dict(w) for w in self._writes if w["n"] > since]
+
+    def clear_writes(self) -> None:
+        with self._writes_lock:
+            self._writes.clear()
+
+    # ------------------------------------------------------------------ latency profile and throttling
+    def latency(self) -> dict:
+        """The latency profile in force (latency.py): enabled, profile, scale, figures, effective (scaled),
+        defaults (the scenario's own timings, where the profile names nothing)."""
+        return self.arm.latency_report()
+
+    def set_latency(self, profile: str | None = None, *, scale: float = 1.0, **figures) -> dict:
+        """Turn the latency profile on (`profile` "azure" and/or figures, times `scale`) or, with neither, off.
+        Until the next reset, which goes back to the scenario's. Returns the report (latency())."""
+        spec = {"profile": profile, "scale": scale, **figures} if profile is not None or figures else None
+        return self.arm.configure_latency(spec)
+
+    def throttling(self) -> dict:
+        """ARM's token buckets (arm/throttling.py): enabled, limits per kind, remaining per bucket."""
+        return self.arm.store.limits.report()
+
+    def set_throttling(self, enabled: bool | None = None, **limits) -> dict:
+        """Change throttling: `enabled`, and per kind reads / writes / deletes {bucket, refill_per_second};
+        every bucket refilled. Until the next reset. Returns the report (throttling())."""
+        spec = dict(limits)
+        if enabled is not None:
+            spec["enabled"] = enabled
+        return self.arm.configure_throttling(spec)
 
     def reset(self, scenario: Any = None) -> None:
-        """Back to the scenario's initial state (a new scenario when given); log and faults cleared. Tokens
-        issued before stay valid (the signing key is kept) unless they were expired with expire_all_tokens."""
+        """Back to the scenario's initial state (a new scenario when given); log, faults, holds and the count of
+        writes cleared, latency and throttling as the scenario sets them. Tokens issued before stay valid (the
+        signing key is kept) unless they were expired with expire_all_tokens."""
         if scenario is not None:
             self._scenario_source = copy.deepcopy(scenario)
         new = load_scenario(self._scenario_source)
         self.scenario = new
-        if self.identity is not None:
-            # the same IdentityService (ARM holds it too): new directory and settings, same signing key, issued
-            # tokens still valid, earlier expire_all_tokens() forgotten
-            self.identity.reset(new, new.get("settings"))
+        # the same IdentityService (ARM holds it too): new directory and settings, same signing key, issued
+        # tokens still valid, earlier expire_all_tokens() forgotten
+        self.identity.reset(new, new.get("settings"))
         self.arm.load(new)
         self.clear_faults()
+        self._holds.clear()
+        self.clear_writes()
         self.clear_log()
 
     # ------------------------------------------------------------------ dispatch
-    def _take_fault(self, request: Request, kinds: tuple[str, ...]) -> dict | None:
-        target = request.path + ("?" + request.raw_query if request.raw_query else "")
-        with self._fault_lock:
-            for fault in self._faults:
-                if fault["kind"] not in kinds:
-                    continue
-                if fault["method"] and fault["method"] != request.method:
-                    continue
-                if fault["listener"] and fault["listener"] != request.listener:
-                    continue
-                if fault["path_contains"] and fault["path_contains"].lower() not in target.lower():
-                    continue
-                fault["count"] -= 1
-                if fault["count"] <= 0:
-                    self._faults.remove(fault)
-                return dict(fault)
-        return None
-
-    def _take_lro_fault(self, request: Request) -> dict | None:
-        return self._take_fault(request, ("lro_failed",))
+    def _take_lro_fault(self, request: Request) -> Fault | None:
+        return self._faults.take(request, ("lro_failed",))
 
     def _dispatch(self, request: Request) -> tuple[Response, bool]:
-        """(response, whether to log it). Raises _Reset for an injected connection reset."""
+        """(response, whether to log it). Raises ConnectionReset for an injected connection reset or a dropped
+        held request."""
         if request.path == "/_emulator" or request.path.startswith("/_emulator/"):
             return self.control.handle(request), False
         try:
-            fault = self._take_fault(request, ("429", "500", "503", "reset", "latency"))
-            if fault is not None:
-                if fault["kind"] == "latency":
-                    time.sleep(fault["delay_seconds"])
-                elif fault["kind"] == "reset":
-                    raise _Reset()
-                else:
-                    return self._fault_response(request, fault), True
+            delay = self.arm.latency.network_delay()
+            if delay:
+                time.sleep(delay)
+            fault = self._faults.take(request, REQUEST_FAULTS)
+            injected = fault.apply(request, self._holds) if fault is not None else None
+            if injected is not None:
+                return injected, True
             if request.listener == "login":
-                response = self.identity.handle(request) if self.identity is not None else None
+                response = self.identity.handle(request)
                 if request.client is None:
                     request.client = self._login_client(request)
                 if response is None:
-                    response = Response(404, {"error": "not_found", "error_description":
-                                              f"No Entra ID endpoint at {request.path}."})
-                return response, True
-            return self.arm.handle(request), True
-        except _Reset:
+                    response = identity_errors.no_endpoint(request.path)
+            else:
+                response = self.arm.handle(request)
+            self._answered(request, response.status)
+            return response, True
+        except ConnectionReset:
             raise
         except Exception as exc:  # an emulator bug: answer like a 500 so the client shows it, and print it
             traceback.print_exc()
             return Response(500, {"error": {"code": "InternalServerError",
                                             "message": f"Emulator error: {type(exc).__name__}"}}), True
+
+    def _answered(self, request: Request, status: int) -> None:
+        """After the service answered: count an accepted ARM write, then the faults that act on the answer
+        (expire_tokens, hold, lost_response -- the last raises ConnectionReset once its hold ends)."""
+        if request.listener == "arm" and request.method in WRITE_METHODS and 200 <= status < 300:
+            with self._writes_lock:
+                self._writes.append({"n": len(self._writes) + 1, "method": request.method, "path": request.path,
+                                     "status": status, "time": time.time()})
+        for kind in RESPONSE_FAULTS:  # at most one of each kind per request, in this order
+            fault = self._faults.take(request, (kind,), status)
+            if fault is None:
+                continue
+            if kind == "expire_tokens":
+                self.identity.expire_all_tokens()
+            elif kind == "hold":
+                self._holds.hold(fault, request, status, "send")
+            else:
+                self._holds.hold(fault, request, status, "drop")
+                raise ConnectionReset()
 
     @staticmethod
     def _login_client(request: Request) -> str | None:
@@ -366,30 +429,6 @@ class Emulator:
             except (UnicodeDecodeError, ValueError):
                 client = None
         return client
-
-    def _fault_response(self, request: Request, fault: dict) -> Response:
-        kind, retry = fault["kind"], str(fault["retry_after"])
-        headers = {"Retry-After": retry} if kind in ("429", "503") else {}
-        if request.listener == "login":
-            error, code, text = {
-                "429": ("temporarily_unavailable", 50196, "The server is throttling this client. Retry later."),
-                "500": ("server_error", 90033, "A transient error has occurred. Please try again."),
-                "503": ("temporarily_unavailable", 90033, "A transient error has occurred. Please try again."),
-            }[kind]
-            now = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
-            return Response(int(kind), {"error": fault["error_code"] or error,
-                                        "error_description": f"AADSTS{code}: {text}", "error_codes": [code],
-                                        "timestamp": now, "trace_id": "00000000-0000-0000-0000-000000000000",
-                                        "correlation_id": "00000000-0000-0000-0000-000000000000"}, headers)
-        code, text = {
-            "429": ("SubscriptionRequestsThrottled",
-                    f"Number of requests exceeded the limit. Please try again after '{retry}' seconds. Refer to "
-                    f"https://aka.ms/arm-throttling"),
-            "500": ("InternalServerError", "Encountered internal server error. Please retry the request."),
-            "503": ("ServiceUnavailable", "The service is temporarily unavailable. Please retry the request."),
-        }[kind]
-        return Response(int(kind), {"error": {"code": fault["error_code"] or code, "message": text,
-                                              "details": []}}, headers)
 
     def _log(self, request: Request, status: int, started: float) -> None:
         query = {k: ("***" if k.lower() in SENSITIVE_QUERY else v[0]) for k, v in request.query.items() if v}

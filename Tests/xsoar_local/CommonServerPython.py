@@ -408,6 +408,7 @@ class CommandResults:
         if outputs_prefix == '':
             raise ValueError('outputs_prefix cannot be an empty string')
         self.outputs_prefix = outputs_prefix
+        self.outputs_key_field: str | list | None
         if isinstance(outputs_key_field, str) or outputs_key_field is None:
             self.outputs_key_field = outputs_key_field
         else:

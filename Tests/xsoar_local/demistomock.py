@@ -82,22 +82,36 @@ _version: dict = {'version': '8.9.0', 'buildNumber': '1000000', 'platform': 'xso
 _instance_name: str = 'AzureContainment_instance_1'
 _brand: str = 'Azure Containment'
 
+# What demisto.incident() returns outside an incident: a command typed in the Playground, the war room that is
+# "not connected to a live investigation" (XSOAR's War Room docs). XSOAR's incident model has an isPlayground flag
+# and writes unset dates as Go's zero time; the playground has no incident ID, so `id` is empty. Public docs do not
+# spell this object out: integrations must treat an empty or missing `id` as "no incident".
+ZERO_TIME = '0001-01-01T00:00:00Z'
+PLAYGROUND_INCIDENT: dict = {
+    'id': '', 'name': '', 'type': '', 'created': ZERO_TIME, 'occurred': ZERO_TIME, 'modified': ZERO_TIME,
+    'severity': 0, 'status': 0, 'labels': [], 'CustomFields': {}, 'investigationId': 'playground',
+    'isPlayground': True, 'playbookId': '', 'sourceBrand': '', 'sourceInstance': '',
+}
+_incident: dict = copy.deepcopy(PLAYGROUND_INCIDENT)
+
 # XSOAR exposes the calling context as a module attribute; integrations read e.g. IntegrationBrand from it.
 callingContext: dict = {'context': {'IntegrationBrand': _brand, 'IntegrationInstance': _instance_name}}
 
 
 def _reset(params: dict | None = None, args: dict | None = None, command: str = '',
            context_store: Any = None, version: dict | None = None, instance_name: str | None = None,
-           brand: str | None = None) -> None:
+           brand: str | None = None, incident: dict | None = None) -> None:
     """Local only: start a new simulated run (what a fresh XSOAR container sees).
 
-    Clears posted entries, log lines and registered sensitive strings; installs params, args, command and
-    (when given) the integration-context store, server version and instance name.
+    Clears posted entries, log lines and registered sensitive strings; installs params, args, command, the
+    incident the command runs in (None: outside any incident, the Playground) and (when given) the
+    integration-context store, server version and instance name.
     """
-    global _params, _args, _command, _context_store, _version, _instance_name, _brand
+    global _params, _args, _command, _context_store, _version, _instance_name, _brand, _incident
     _params = copy.deepcopy(params or {})
     _args = copy.deepcopy(args or {})
     _command = command
+    _incident = copy.deepcopy(incident if incident is not None else PLAYGROUND_INCIDENT)
     _entries.clear()
     _logs.clear()
     _sensitive_strings.clear()
@@ -147,6 +161,18 @@ def args() -> dict:
 def command() -> str:
     """The name of the command being run, e.g. ``'test-module'`` or ``'azure-nsg-block-ip'``."""
     return _command
+
+
+def incident() -> dict:
+    """The incident the command runs in (a copy): at least ``id``, ``name``, ``created`` (RFC 3339), ``type``,
+    ``labels``, ``CustomFields``, ``isPlayground``. Outside an incident (a command typed in the Playground) the
+    playground's: ``id`` and ``name`` empty, ``isPlayground`` true, dates at the zero time ``0001-01-01T00:00:00Z``."""
+    return copy.deepcopy(_incident)
+
+
+def incidents() -> list:
+    """``[demisto.incident()]``: the list holding the current incident (XSOAR's demistomock says the same)."""
+    return [incident()]
 
 
 def getParam(p: str) -> Any:

@@ -4,7 +4,8 @@ What XSOAR does for every command, and what :meth:`XsoarInstance.run` reproduces
 
 * a fresh interpreter per command (a new Docker process): the integration's module is created anew for every
   run, so no module-level state survives between runs; only the *integration context* does;
-* the instance's params, the command's args and its name are handed over through ``demistomock``;
+* the instance's params, the command's args, its name and the incident it runs in (``demisto.incident()``; none:
+  the Playground, outside any incident) are handed over through ``demistomock``;
 * the script runs ``main()``; ``return_error`` posts an error entry and calls ``sys.exit(0)``; an exception that
   escapes ``main()`` becomes an error entry (XSOAR shows the script as failed);
 * entries, server-log lines and the integration context are collected afterwards.
@@ -38,6 +39,7 @@ import traceback
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 _XSOAR_LOCAL_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -123,8 +125,8 @@ class FileContextStore:
 # ---------------------------------------------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------------------------------------------
-def _simplify_key(key: str) -> tuple[str, list[str]]:
-    """'A.B(val.IP && val.IP == obj.IP)' -> ('A.B', ['IP'])."""
+def split_context_key(key: str) -> tuple[str, list[str]]:
+    """An EntryContext key as (prefix, key fields): 'A.B(val.IP && val.IP == obj.IP)' -> ('A.B', ['IP'])."""
     if '(' in key and key.endswith(')'):
         prefix, condition = key.split('(', 1)
         return prefix, _KEY_FIELD_RE.findall(condition)
@@ -139,6 +141,18 @@ def _get_path(obj: Any, dotted: str) -> Any:
     return obj
 
 
+def keyed_index(bucket: list, obj: Any, key_fields: list[str]) -> int | None:
+    """Where ``obj`` replaces an earlier object of ``bucket``: the index of the first dict whose key fields are all
+    set and equal to obj's (what ``Prefix(val.K && val.K == obj.K)`` selects); None when there is none."""
+    if not key_fields or not isinstance(obj, dict):
+        return None
+    for index, existing in enumerate(bucket):
+        if isinstance(existing, dict) and all(
+                _get_path(existing, f) is not None and _get_path(existing, f) == _get_path(obj, f) for f in key_fields):
+            return index
+    return None
+
+
 def merge_entry_context(entries: list[dict]) -> dict:
     """Merge the EntryContext of ``entries`` the way the incident context would hold them.
 
@@ -149,21 +163,15 @@ def merge_entry_context(entries: list[dict]) -> dict:
     merged: dict[str, list] = {}
     for entry in entries:
         for key, value in (entry.get('EntryContext') or {}).items():
-            prefix, key_fields = _simplify_key(key)
+            prefix, key_fields = split_context_key(key)
             bucket = merged.setdefault(prefix, [])
             for item in value if isinstance(value, list) else [value]:
                 obj = copy.deepcopy(item)
-                replaced = False
-                if key_fields and isinstance(obj, dict):
-                    for index, existing in enumerate(bucket):
-                        if isinstance(existing, dict) and all(
-                                _get_path(existing, f) is not None and _get_path(existing, f) == _get_path(obj, f)
-                                for f in key_fields):
-                            bucket[index] = obj
-                            replaced = True
-                            break
-                if not replaced:
+                index = keyed_index(bucket, obj, key_fields)
+                if index is None:
                     bucket.append(obj)
+                else:
+                    bucket[index] = obj
     return merged
 
 
@@ -322,6 +330,27 @@ class _LineCollector(io.TextIOBase):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# The incident a command runs in
+# ---------------------------------------------------------------------------------------------------------------
+def new_incident(incident_id: str, name: str | None = None, playbook_id: str = '',
+                 created: datetime | None = None) -> dict:
+    """An incident as ``demisto.incident()`` returns it inside an incident (the fields of XSOAR's incident object
+    that matter here): ``id`` (XSOAR's incident IDs are strings), ``name``, ``created``/``occurred``/``modified``
+    (RFC 3339, UTC), ``type`` Unclassified, ``severity`` 0, ``status`` 1 (active), ``labels``, ``CustomFields``,
+    ``investigationId`` (= id), ``isPlayground`` false and the ``playbookId`` running in it."""
+    incident_id = str(incident_id).strip()
+    if not incident_id:
+        raise ValueError('an incident ID cannot be empty (without an incident, pass none: the Playground)')
+    stamp = (created or datetime.now(UTC)).astimezone(UTC).isoformat().replace('+00:00', 'Z')
+    return {
+        'id': incident_id, 'name': name or f'Local incident {incident_id}', 'type': 'Unclassified',
+        'created': stamp, 'occurred': stamp, 'modified': stamp, 'severity': 0, 'status': 1, 'labels': [],
+        'CustomFields': {}, 'investigationId': incident_id, 'isPlayground': False, 'playbookId': playbook_id,
+        'sourceBrand': 'Manual', 'sourceInstance': '',
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The instance
 # ---------------------------------------------------------------------------------------------------------------
 class XsoarInstance:
@@ -332,11 +361,15 @@ class XsoarInstance:
     pack's) or a unified .yml; ``state_file`` keeps the integration context between runs and processes (without
     it the context lives in memory, per instance object); ``env`` environment variables set for each run (e.g.
     ``REQUESTS_CA_BUNDLE``; None removes one). ``version`` is the server version the integration sees.
+    ``incident`` is the incident every run happens in (an ID, or a dict as ``new_incident`` builds it); None: the
+    Playground, outside any incident (a war-room command). ``run(..., incident=...)`` overrides it for one run.
     """
 
     def __init__(self, params: dict, integration: str | None = None, state_file: str | None = None,
-                 env: dict | None = None, version: str = '8.9.0', instance_name: str = 'AzureContainment_local'):
+                 env: dict | None = None, version: str = '8.9.0', instance_name: str = 'AzureContainment_local',
+                 incident: str | dict | None = None):
         self.params = copy.deepcopy(params or {})
+        self.incident: dict | None = new_incident(incident) if isinstance(incident, str) else incident
         self.integration = os.path.abspath(integration or DEFAULT_INTEGRATION)
         self.state_file = os.path.abspath(state_file) if state_file else None
         self.env = dict(env or {})
@@ -360,16 +393,17 @@ class XsoarInstance:
         return self._store.read()[1]
 
     # -- runs -----------------------------------------------------------------------------------------------
-    def run(self, command: str, args: dict | None = None) -> RunResult:
+    def run(self, command: str, args: dict | None = None, incident: dict | None = None) -> RunResult:
         """Run ``command`` with ``args`` once, in this process, in a fresh module; return what it produced.
+        ``incident``: the incident of this run (default: the instance's).
 
         Runs from several threads are serialised (the simulated runtime is process-wide); for parallel runs use
         ``run_in_subprocess``.
         """
         with _RUN_LOCK:
-            return self._run_locked(command, args)
+            return self._run_locked(command, args, incident if incident is not None else self.incident)
 
-    def _run_locked(self, command: str, args: dict | None) -> RunResult:
+    def _run_locked(self, command: str, args: dict | None, incident: dict | None) -> RunResult:
         args = dict(args or {})
         code, filename, needs_csp_names = _load_source(self.integration)
         module_name = f'_xsoar_integration_run_{next(_run_counter)}'
@@ -377,7 +411,7 @@ class XsoarInstance:
         module.__file__ = filename
         demistomock._reset(params=self.params, args=args, command=command, context_store=self._store,
                            version={'version': self.version, 'buildNumber': '1000000', 'platform': 'xsoar'},
-                           instance_name=self.instance_name)
+                           instance_name=self.instance_name, incident=incident)
         result = RunResult(command=command, args=args)
         captured = _LineCollector()
         started = time.monotonic()
@@ -420,16 +454,18 @@ class XsoarInstance:
 
     def run_polling(self, command: str, args: dict | None = None, sleep: bool = False,
                     timeout_seconds: int | None = None, max_sleep: float | None = None,
-                    on_run: Callable[[int, RunResult], None] | None = None, max_runs: int = 1000) -> list[RunResult]:
+                    on_run: Callable[[int, RunResult], None] | None = None, max_runs: int = 1000,
+                    incident: dict | None = None) -> list[RunResult]:
         """Run ``command`` and follow its ScheduledCommand like XSOAR: run the scheduled command with the
         returned args after ``next_run_in_seconds`` until a run schedules nothing.
 
         ``sleep=False`` does not wait (the intervals still count toward the timeout); ``max_sleep`` caps each
         wait. The timeout is ``timeout_seconds`` or the first ScheduledCommand's ``timeout_in_seconds`` (600 when
         it gives none), counted from the first run; when reached, a final error result
-        (``polling_timeout_result``) is appended. ``on_run(index, result)`` is called after each run.
+        (``polling_timeout_result``) is appended. ``on_run(index, result)`` is called after each run. ``incident``
+        as in ``run``.
         """
-        results = [self.run(command, args)]
+        results = [self.run(command, args, incident)]
         if on_run:
             on_run(0, results[0])
         elapsed = 0.0  # the schedule's clock: the sum of the intervals XSOAR would have waited
@@ -445,7 +481,7 @@ class XsoarInstance:
             if elapsed > limit or len(results) >= max_runs:
                 results.append(polling_timeout_result(scheduled['command'], scheduled['args'], int(limit)))
                 break
-            results.append(self.run(scheduled['command'], scheduled['args']))
+            results.append(self.run(scheduled['command'], scheduled['args'], incident))
             if on_run:
                 on_run(len(results) - 1, results[-1])
         return results
@@ -453,7 +489,8 @@ class XsoarInstance:
     def run_in_subprocess(self, command: str, args: dict | None = None, poll: bool = False,
                           timeout: float = 300, extra_cli_args: list[str] | None = None) -> RunResult:
         """Same as ``run`` but in a separate process: ``python -m Tests.xsoar_local run <command> name=value ...
-        --params <tmp yaml> --state <file> --json --integration <path> [--no-poll]``; parses its JSON.
+        --params <tmp yaml> --state <file> --json --integration <path> [--incident ID] [--no-poll]``; parses its
+        JSON (the child rebuilds the incident from its ID).
 
         Without a ``state_file`` the in-memory context is handed to the child through a temporary state file and
         read back afterwards. With ``poll=True`` the child follows polling (without sleeping) and the last run is
@@ -474,6 +511,8 @@ class XsoarInstance:
                 text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
                 cli.append(f'{name}={text}')
             cli += ['--params', params_path, '--state', state_path, '--json', '--integration', self.integration]
+            if self.incident is not None:
+                cli += ['--incident', str(self.incident['id'])]
             cli += ['--poll-interval', '0'] if poll else ['--no-poll']
             cli += list(extra_cli_args or [])
             child_env = dict(os.environ)

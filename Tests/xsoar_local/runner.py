@@ -37,6 +37,9 @@ from typing import Any, TextIO
 import yaml
 
 from Tests.xsoar_local.harness import RunResult, XsoarInstance, merge_entry_context
+from Tests.xsoar_local.playbooks.engine import (DEFAULT_INCIDENT_ID, Observer, PlaybookResult, TaskRecord,
+                                                run_playbook)
+from Tests.xsoar_local.playbooks.model import PlaybookLoadError, default_search_dirs
 
 _ARG_NAME_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_.-]*$')
 
@@ -267,25 +270,171 @@ def _first_line(result: RunResult) -> str:
     return ''
 
 
+class PollingFollower:
+    """Prints the runs of one command as the war room shows them: the first run's entries, then one progress line
+    per polling run, then the last run's entries (``on_run`` of ``XsoarInstance.run_polling``)."""
+
+    def __init__(self, printer: Printer, poll_interval: float | None, no_poll: bool = False):
+        self.printer = printer
+        self.poll_interval = poll_interval
+        self.no_poll = no_poll
+
+    def __call__(self, index: int, result: RunResult) -> None:
+        scheduled = result.scheduled
+        if index == 0 or not scheduled:
+            if index:
+                self.printer.done()
+            self.printer.entries(result)
+        if scheduled and not self.no_poll:
+            wait = self.poll_interval if self.poll_interval is not None else scheduled['next_run_in_seconds']
+            status = _first_line(result)
+            self.printer.progress(f'polling {scheduled["command"]}: run {index + 1} done, next in {wait:g}s'
+                                  + (f' - {status}' if status else ''))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Playbook runs
+# ---------------------------------------------------------------------------------------------------------------
+class PlaybookPrinter(Observer):
+    """Prints each task of a playbook run as it runs: its name, what it did, its entries, the branch taken."""
+
+    def __init__(self, printer: Printer, poll_interval: float | None):
+        self.printer = printer
+        self.style = printer.style
+        self.poll_interval = poll_interval
+        self._follower: PollingFollower | None = None
+
+    def _write(self, depth: int, text: str) -> None:
+        indent = '  ' * depth
+        self.printer.stream.write('\n'.join(indent + line for line in text.splitlines()) + '\n')
+        self.printer.stream.flush()
+
+    def task_started(self, record: TaskRecord) -> None:
+        if record.kind != 'start':
+            label = record.name or '(unnamed)'
+            self._write(record.depth, self.style.bold(f'[{record.task_id}] {label}') + self.style.dim(f'  ({record.kind})'))
+        self._follower = None
+
+    def command_run(self, record: TaskRecord, index: int, result: RunResult) -> None:
+        if record.quiet:
+            result = RunResult(result.command, result.args, [e for e in result.entries if e.get('Type') == 4])
+        if self._follower is None:
+            self._write(record.depth + 1, self.style.cyan(self._shown(record)))
+            self._follower = PollingFollower(_IndentedPrinter(self.printer, record.depth + 2), self.poll_interval)
+        self._follower(index, result)
+
+    @staticmethod
+    def _shown(record: TaskRecord) -> str:
+        """The command line of a command or script task (quiet mode: without its arguments)."""
+        return record.detail.split(' ', 1)[0] + ' (arguments not shown)' if record.quiet else record.detail
+
+    def task_finished(self, record: TaskRecord) -> None:
+        depth = record.depth + 1
+        if self._follower is not None:
+            self._follower.printer.done()
+        elif record.kind == 'script':
+            self._write(depth, self.style.cyan(self._shown(record)))
+            for entry in record.entries:
+                if not record.quiet or entry.get('Type') == 4:
+                    self._write(depth + 1, render_entry(entry, self.style))
+        if record.quiet:
+            self._write(depth, self.style.dim('(quiet mode: entries other than errors not shown)'))
+        elif record.detail and record.kind not in ('start', 'playbook'):
+            self._write(depth, record.detail)
+        if record.kind == 'playbook' and record.detail:
+            self._write(depth, record.detail)
+        if record.status == 'error':
+            outcome = f'handled: -> {record.branch}' if record.handled else 'the playbook stops here'
+            self._write(depth, self.style.red(f'ERROR: {record.error}') + f'  ({outcome})')
+        elif record.status == 'waiting':
+            self._write(depth, self.style.bold('WAITING') + (' (sub-playbook)' if record.kind == 'playbook' else ''))
+        elif record.status == 'skipped':
+            self._write(depth, self.style.dim('skipped'))
+        elif record.branch and record.branch != '#none#':
+            self._write(depth, self.style.green(f'-> {record.branch}'))
+
+    def summary(self, result: PlaybookResult) -> None:
+        stream = self.printer.stream
+        colour = {'completed': self.style.green, 'failed': self.style.red}.get(result.status, self.style.bold)
+        ran = len([t for t in result.tasks if t.kind != 'start'])
+        stream.write('\n' + colour(f'Playbook {result.playbook!r}: {result.status}') + f' ({ran} task(s) ran, '
+                     f"incident {result.incident.get('id')})\n")
+        for record in result.errors:
+            stream.write(self.style.red(f'  failed: [{record.task_id}] {record.name}: {record.error}') + '\n')
+        for record in result.waiting:
+            if record.kind != 'playbook':
+                stream.write(f'  waiting: [{record.task_id}] {record.name}: {record.detail}\n')
+        stream.write(self.style.bold('\nPlaybook outputs') + '\n')
+        if not result.output_roots:
+            stream.write(self.style.dim('  (the playbook declares none)') + '\n')
+        for path in result.output_roots:
+            shown = json.dumps(result.outputs.get(path), indent=2, sort_keys=True, default=str)
+            stream.write(f'  {path}: ' + shown.replace('\n', '\n  ') + '\n')
+        stream.write(self.style.bold('\nContext') + '\n')
+        stream.write(json.dumps(result.context, indent=2, sort_keys=True, default=str) + '\n')
+        stream.flush()
+
+
+class _IndentedPrinter(Printer):
+    """A Printer whose entries and progress lines are indented (a command inside a playbook task)."""
+
+    def __init__(self, base: Printer, depth: int):
+        super().__init__(base.stream, base.style, base.live)
+        self.indent = '  ' * depth
+
+    def entries(self, result: RunResult) -> None:
+        self._end_progress()
+        for entry in result.entries:
+            text = render_entry(entry, self.style)
+            self.stream.write('\n'.join(self.indent + line for line in text.splitlines()) + '\n')
+        self.stream.flush()
+
+    def progress(self, text: str) -> None:
+        super().progress(self.indent + text)
+
+
+def parse_answers(items: list[str]) -> dict:
+    """``['Approve?=Yes', '4=done']`` -> ``{'Approve?': 'Yes', '4': 'done'}`` (split at the first '='; a task whose
+    name contains '=' is named by its ID). Raises ValueError."""
+    answers: dict = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        if not sep or not key.strip():
+            raise ValueError(f'--answer {item!r} is not of the form TASK=VALUE')
+        if key in answers:
+            raise ValueError(f'--answer for {key!r} is given twice')
+        answers[key] = value
+    return answers
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The command line
 # ---------------------------------------------------------------------------------------------------------------
+def _instance_options(parser: argparse.ArgumentParser, incident_help: str) -> None:
+    parser.add_argument('--params', required=True, metavar='FILE',
+                        help='instance params (YAML); string values env:NAME / file:PATH are resolved')
+    parser.add_argument('--state', metavar='FILE',
+                        help='integration context file kept between runs (default: <params file>.state.json)')
+    parser.add_argument('--no-state', action='store_true', help='keep the integration context in memory only')
+    parser.add_argument('--integration', metavar='PATH',
+                        help='the integration .py or the unified .yml from `tox -e build` (default: the pack source)')
+    parser.add_argument('--incident', metavar='ID', help=incident_help)
+    color = parser.add_mutually_exclusive_group()
+    color.add_argument('--color', dest='color', action='store_true', default=None, help='always use colours')
+    color.add_argument('--no-color', dest='color', action='store_false', help='never use colours')
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='python -m Tests.xsoar_local',
-        description='Run Cortex XSOAR integration commands locally, as XSOAR runs them.')
+        description='Run Cortex XSOAR integration commands and playbooks locally, as XSOAR runs them.')
     sub = parser.add_subparsers(dest='action', required=True)
     run = sub.add_parser('run', help='run one command of the integration',
                          description='Run one integration command with an instance params file.')
     run.add_argument('command', help="the command, e.g. test-module or azure-nsg-block-ip")
     run.add_argument('arguments', nargs='*', metavar='name=value', help='command arguments')
-    run.add_argument('--params', required=True, metavar='FILE',
-                     help='instance params (YAML); string values env:NAME / file:PATH are resolved')
-    run.add_argument('--state', metavar='FILE',
-                     help='integration context file kept between runs (default: <params file>.state.json)')
-    run.add_argument('--no-state', action='store_true', help='keep the integration context in memory only')
-    run.add_argument('--integration', metavar='PATH',
-                     help='the integration .py or the unified .yml from `tox -e build` (default: the pack source)')
+    _instance_options(run, 'run inside this incident (demisto.incident()); default: outside any incident, like a '
+                           'command typed in the Playground')
     run.add_argument('--json', action='store_true',
                      help='print one JSON document (entries, context) on stdout; the rendering goes to stderr')
     run.add_argument('--no-poll', action='store_true', help='run once; do not follow a ScheduledCommand')
@@ -293,9 +442,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help='wait this long between polls instead of the interval the command asks for')
     run.add_argument('--poll-timeout', type=int, metavar='SECONDS',
                      help='give up polling after this many seconds (default: the command\'s own timeout)')
-    color = run.add_mutually_exclusive_group()
-    color.add_argument('--color', dest='color', action='store_true', default=None, help='always use colours')
-    color.add_argument('--no-color', dest='color', action='store_false', help='never use colours')
+
+    playbook = sub.add_parser('playbook', help='run a playbook (YAML) against the integration',
+                              description='Run a playbook as XSOAR does, its commands through the integration '
+                                          'instance of the params file, in an incident of its own.')
+    playbook.add_argument('playbook', help='the playbook YAML, e.g. Packs/AzureContainment/Playbooks/playbook-...yml')
+    _instance_options(playbook, f'the incident the playbook runs in (default: {DEFAULT_INCIDENT_ID})')
+    playbook.add_argument('--input', action='append', default=[], metavar='NAME=VALUE',
+                          help='a playbook input (repeatable); overrides its default value')
+    playbook.add_argument('--answer', action='append', default=[], metavar='TASK=VALUE',
+                          help='answer a manual task (done), a manual condition (a branch label) or a data collection '
+                               'task (a JSON list, one per question); TASK is its name or its top-level task ID')
+    playbook.add_argument('--playbooks-dir', action='append', default=[], metavar='DIR',
+                          help='look for sub-playbooks here too (default: the playbook\'s folder and every pack\'s '
+                               'Playbooks and TestPlaybooks)')
+    playbook.add_argument('--poll-interval', type=float, metavar='SECONDS',
+                          help='wait at most this long wherever XSOAR would wait (polling, retry and loop intervals)')
+    playbook.add_argument('--json', action='store_true',
+                          help='print one JSON document (status, tasks, outputs, context) on stdout; the rendering '
+                               'goes to stderr')
     return parser
 
 
@@ -305,36 +470,42 @@ def default_state_path(params_path: str) -> str:
     return root + '.state.json'
 
 
+def _instance(options: argparse.Namespace, stderr: TextIO, incident: str | None) -> XsoarInstance | None:
+    """The XsoarInstance of the command line (None after printing a usage or params-file error)."""
+    try:
+        params, env = load_params(options.params)
+    except ParamsFileError as exc:
+        stderr.write(f'error: {exc}\n')
+        return None
+    if options.integration and not os.path.exists(options.integration):
+        stderr.write(f'error: no such integration file: {options.integration}\n')
+        return None
+    state = None if options.no_state else (options.state or default_state_path(options.params))
+    try:
+        return XsoarInstance(params, integration=options.integration, state_file=state, env=env, incident=incident)
+    except ValueError as exc:
+        stderr.write(f'error: --incident: {exc}\n')
+        return None
+
+
+def _printer(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> Printer:
+    human = stderr if options.json else stdout
+    color = options.color if options.color is not None else human.isatty()
+    return Printer(human, Style(color), live=human.isatty())
+
+
 def run_command(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
     """Execute a parsed ``run`` command line; returns the exit code."""
     try:
         args = parse_command_args(options.arguments)
-        params, env = load_params(options.params)
-    except (ValueError, ParamsFileError) as exc:
+    except ValueError as exc:
         stderr.write(f'error: {exc}\n')
         return 2
-    if options.integration and not os.path.exists(options.integration):
-        stderr.write(f'error: no such integration file: {options.integration}\n')
+    instance = _instance(options, stderr, options.incident)
+    if instance is None:
         return 2
-    state = None if options.no_state else (options.state or default_state_path(options.params))
-    instance = XsoarInstance(params, integration=options.integration, state_file=state, env=env)
-
-    human = stderr if options.json else stdout
-    color = options.color if options.color is not None else human.isatty()
-    printer = Printer(human, Style(color), live=human.isatty())
-
-    def on_run(index: int, result: RunResult) -> None:
-        scheduled = result.scheduled
-        if index == 0 or not scheduled:
-            if index:
-                printer.done()
-            printer.entries(result)
-        if scheduled and not options.no_poll:
-            wait = options.poll_interval if options.poll_interval is not None else scheduled['next_run_in_seconds']
-            status = _first_line(result)
-            printer.progress(f'polling {scheduled["command"]}: run {index + 1} done, next in {wait:g}s'
-                             + (f' - {status}' if status else ''))
-
+    printer = _printer(options, stdout, stderr)
+    on_run = PollingFollower(printer, options.poll_interval, options.no_poll)
     printer.header(options.command, args)
     if options.no_poll:
         results = [instance.run(options.command, args)]
@@ -366,17 +537,43 @@ def run_command(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> 
     return 0 if ok else 1
 
 
+def run_playbook_command(options: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """Execute a parsed ``playbook`` command line; returns the exit code (0 only when the playbook completed)."""
+    try:
+        inputs = parse_command_args(options.input)
+        answers = parse_answers(options.answer)
+    except ValueError as exc:
+        stderr.write(f'error: {exc}\n')
+        return 2
+    incident_id = options.incident if options.incident is not None else DEFAULT_INCIDENT_ID
+    instance = _instance(options, stderr, incident_id)
+    if instance is None:
+        return 2
+    printer = _printer(options, stdout, stderr)
+    observer = PlaybookPrinter(printer, options.poll_interval)
+    search_dirs = [os.path.abspath(d) for d in options.playbooks_dir] + default_search_dirs()
+    try:
+        result = run_playbook(instance, options.playbook, inputs, answers, incident_id, search_dirs,
+                              options.poll_interval, observer)
+    except (PlaybookLoadError, ValueError) as exc:
+        stderr.write(f'error: {exc}\n')
+        return 2
+    observer.summary(result)
+    if options.json:
+        stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True, default=str) + '\n')
+        stdout.flush()
+    return 0 if result.ok else 1
+
+
 def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """Entry point of ``python -m Tests.xsoar_local``; returns the exit code."""
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     parser = build_parser()
     options = parser.parse_args(argv)
+    actions = {'run': run_command, 'playbook': run_playbook_command}
     try:
-        if options.action == 'run':
-            return run_command(options, stdout, stderr)
+        return actions[options.action](options, stdout, stderr)
     except KeyboardInterrupt:
         stderr.write('\ninterrupted\n')
         return 130
-    parser.error(f'unknown action {options.action}')
-    return 2

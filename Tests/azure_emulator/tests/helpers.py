@@ -19,6 +19,12 @@ RESPONDER_OID = "0a0a0a0a-aaaa-bbbb-cccc-000000000001"
 READER_OID = "0b0b0b0b-aaaa-bbbb-cccc-000000000002"
 READER_ID = "0b0b0b0b-1111-2222-3333-444444444444"
 FAST = {"settings": {"lro_seconds": 0.05, "vm_transition_seconds": 0.1}}
+# SOC Apps: the application landing zone with app-01 behind the platform team's Network Manager admin rules.
+APP_SUB = "bbbbbbbb-cccc-dddd-eeee-ffffffffffff"
+APP_RG = "soc-app-rg"
+APP_NET = f"/subscriptions/{APP_SUB}/resourceGroups/{APP_RG}/providers/Microsoft.Network"
+APP_VM = f"/subscriptions/{APP_SUB}/resourceGroups/{APP_RG}/providers/Microsoft.Compute/virtualMachines"
+AVNM = f"{APP_NET}/networkManagers/platform-avnm"
 
 
 class Arm:
@@ -31,7 +37,8 @@ class Arm:
         self.session = requests.Session()
 
     def request(self, method: str, path: str, *, api_version: str | None = NV, params: dict | None = None,
-                json=None, headers: dict | None = None, auth: bool = True) -> requests.Response:
+                json=None, headers: dict | None = None, auth: bool = True,
+                timeout: float | tuple[float, float] = 30) -> requests.Response:
         query = dict(params or {})
         if api_version is not None:
             query.setdefault("api-version", api_version)
@@ -40,7 +47,7 @@ class Arm:
             hdrs.setdefault("Authorization", f"Bearer {self.token}")
         url = path if path.startswith("https://") else self.emu.arm_url + path
         return self.session.request(method, url, params=query, json=json, headers=hdrs, verify=self.emu.ca_bundle,
-                                    timeout=30)
+                                    timeout=timeout)
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -72,6 +79,14 @@ class Arm:
 
     def wait(self, response: requests.Response, timeout: float = 15.0) -> dict:
         return self.poll(response.headers["Azure-AsyncOperation"], timeout)
+
+
+def wait_until(predicate, timeout: float = 10.0) -> None:
+    """Until predicate() is true (polled every 20 ms); fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
 
 
 def error_of(response: requests.Response) -> dict:

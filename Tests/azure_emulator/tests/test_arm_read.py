@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .helpers import CV, NET, NIC, NSG, RG, RG_ID, SUB, VM, Arm, error_of
+from .helpers import APP_SUB, CV, NET, NIC, NSG, RG, RG_ID, SUB, VM, Arm, error_of
 
 RESOURCE_NOT_FOUND_SUFFIX = "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
 
@@ -78,7 +78,7 @@ def test_expired_token(emulator):
 # ---------------------------------------------------------------- subscriptions and resource groups
 def test_list_and_get_subscription(arm):
     listed = arm.get("/subscriptions").json()
-    assert [s["subscriptionId"] for s in listed["value"]] == [SUB]
+    assert [s["subscriptionId"] for s in listed["value"]] == [SUB, APP_SUB]
     sub = arm.get(f"/subscriptions/{SUB}").json()
     assert sub["id"] == f"/subscriptions/{SUB}"
     assert sub["state"] == "Enabled"

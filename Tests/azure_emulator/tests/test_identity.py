@@ -255,6 +255,7 @@ def make_assertion(svc, *, key_pem=None, thumbprint=None, sha256=False, alg=None
                    sub=None, exp_delta=600):
     creds = svc.credentials["soc-responder"]
     key = serialization.load_pem_private_key((key_pem or creds["private_key_pem"]).encode(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
     cert = x509.load_pem_x509_certificate(creds["certificate_pem"].encode())
     if sha256:
         headers = {"x5t#S256": base64.urlsafe_b64encode(cert.fingerprint(hashes.SHA256())).decode().rstrip("=")}
@@ -278,7 +279,10 @@ def test_credentials_expose_generated_certificate(svc):
     der = cert.public_bytes(serialization.Encoding.DER)
     assert creds["certificate_thumbprint"] == hashlib.sha1(der).hexdigest().upper()
     key = serialization.load_pem_private_key(creds["private_key_pem"].encode(), None)
-    assert key.public_key().public_numbers() == cert.public_key().public_numbers()
+    public = cert.public_key()
+    assert isinstance(key, rsa.RSAPrivateKey)
+    assert isinstance(public, rsa.RSAPublicKey)
+    assert key.public_key().public_numbers() == public.public_numbers()
     assert creds["client_id"] == RESPONDER
     assert creds["tenant_id"] == TENANT
     assert creds["secret"] == "demo-responder-secret"

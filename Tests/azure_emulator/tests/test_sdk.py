@@ -12,9 +12,10 @@ from azure.core.rest import HttpRequest
 from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.network import NetworkManagementClient
-from azure.mgmt.network.models import NetworkSecurityGroup, SecurityRule, TagsObject
+from azure.mgmt.network.models import (EffectiveSecurityAdminRule, NetworkSecurityGroup, QueryRequestOptions,
+                                       SecurityRule, TagsObject)
 
-from .helpers import NSG, RG, RG_ID, SUB, TENANT
+from .helpers import APP_NET, APP_RG, APP_SUB, AVNM, NSG, RG, RG_ID, SUB, TENANT
 
 # 1 s VM transitions: the transitional power state read right after the POST must not miss its window.
 SETTINGS = {"settings": {"lro_seconds": 0.1, "vm_transition_seconds": 1.0, "retry_after_seconds": 0}}
@@ -33,6 +34,21 @@ def sdk(emulator):
     yield network, compute
     network.close()
     compute.close()
+    credential.close()
+
+
+@pytest.fixture
+def app_network(emulator, sdk):
+    """A NetworkManagementClient on subscription SOC Apps (app-01 behind the platform team's admin rules)."""
+    network, _ = sdk
+    creds = emulator.credentials["soc-responder"]
+    credential = ClientSecretCredential(TENANT, creds["client_id"], creds["secret"], authority=emulator.login_url,
+                                        disable_instance_discovery=True, connection_verify=emulator.ca_bundle)
+    client = NetworkManagementClient(credential, APP_SUB, base_url=emulator.arm_url,
+                                     credential_scopes=[emulator.arm_url + "/.default"],
+                                     connection_verify=emulator.ca_bundle, polling_interval=0.05)
+    yield client
+    client.close()
     credential.close()
 
 
@@ -175,3 +191,49 @@ def test_sdk_retries_injected_throttling(sdk, emulator):
     assert network.network_security_groups.get(RG, "web-nsg").name == "web-nsg"
     statuses = [e["status"] for e in emulator.request_log() if e["path"].endswith("/web-nsg")]
     assert statuses == [429, 200]
+
+
+def test_sdk_effective_network_security_groups_poller(sdk, app_network, emulator):
+    network, _ = sdk
+    poller = app_network.network_interfaces.begin_list_effective_network_security_groups(APP_RG, "app-01-nic0")
+    result = poller.result()
+    assert poller.status() == "Succeeded"
+    [entry] = result.value
+    assert entry.network_security_group.id == f"{APP_NET}/networkSecurityGroups/app-subnet-nsg"
+    assert entry.association.subnet.id == f"{APP_NET}/virtualNetworks/app-vnet/subnets/app-subnet"
+    assert entry.association.network_interface is None
+    rules = {r.name: r for r in entry.effective_security_rules}
+    https = rules["securityRules/allow-https-in"]
+    assert (https.protocol, https.destination_port_range, https.source_address_prefix) == ("Tcp", "443-443", "Internet")
+    assert "1.0.0.0/8" in https.expanded_source_address_prefix
+    vnet_in = rules["defaultSecurityRules/AllowVnetInBound"]
+    assert (vnet_in.protocol, vnet_in.access, vnet_in.priority) == ("All", "Allow", 65000)
+    assert vnet_in.expanded_source_address_prefix == ["10.1.0.0/16", "168.63.129.16/32"]
+    assert entry.tag_map["AzureLoadBalancer"] == ["168.63.129.16/32"]
+    posts = [e for e in emulator.request_log() if e["method"] == "POST" and e["listener"] == "arm"]
+    assert [e["path"].rsplit("/", 1)[1] for e in posts] == ["effectiveNetworkSecurityGroups"]
+    with pytest.raises(HttpResponseError) as info:  # db-01 is deallocated
+        network.network_interfaces.begin_list_effective_network_security_groups(RG, "db-01-nic0").result()
+    assert info.value.status_code == 400
+    assert info.value.error.code == "NicMustBeAttachedToRunningVmToGetEffectiveSecurityGroups"
+
+
+def test_sdk_network_manager_effective_security_admin_rules_paging(app_network):
+    first = app_network.list_network_manager_effective_security_admin_rules(APP_RG, "app-vnet", QueryRequestOptions())
+    assert [r.id.rsplit("/", 1)[1] for r in first.value] == ["deny-telnet-in", "allow-https-out"]
+    assert first.skip_token
+    second = app_network.list_network_manager_effective_security_admin_rules(
+        APP_RG, "app-vnet", QueryRequestOptions(skip_token=first.skip_token))
+    assert second.skip_token is None
+    [bypass] = second.value
+    assert isinstance(bypass, EffectiveSecurityAdminRule)  # kind Custom
+    assert (bypass.access, bypass.direction, bypass.priority, bypass.protocol) == (
+        "AlwaysAllow", "Inbound", 300, "Tcp")
+    assert [(s.address_prefix, s.address_prefix_type) for s in bypass.sources] == [("Internet", "ServiceTag")]
+    assert bypass.destination_port_ranges == ["3389"]
+    assert bypass.rule_collection_description == "Vendor remote support, whatever the application teams' NSGs say"
+    assert [g.network_group_id for g in bypass.rule_collection_applies_to_groups] == [f"{AVNM}/networkGroups/app-vnets"]
+    assert bypass.rule_groups[0].id == f"{AVNM}/networkGroups/app-vnets"
+    whole = app_network.list_network_manager_effective_security_admin_rules(APP_RG, "app-vnet", {}, top=10)
+    assert [r.access for r in whole.value] == ["Deny", "Allow", "AlwaysAllow"]
+    assert whole.skip_token is None

@@ -217,6 +217,74 @@ def test_faults_over_https_and_bad_kinds(emulator):
         emulator.inject_fault("429", count=0)
 
 
+def test_fault_redirect_on_arm_defaults_to_307_with_the_location(emulator):
+    arm = Arm(emulator)
+    fault = emulator.inject_fault("redirect", method="GET", path_contains="web-nsg",
+                                  location="https://elsewhere.example/subscriptions")
+    assert (fault["status"], fault["location"]) == (307, "https://elsewhere.example/subscriptions")
+    assert arm.get(f"{NSG}/edge-nsg").status_code == 200                   # does not match
+    r = arm.session.get(f"{emulator.arm_url}{NSG}/web-nsg", params={"api-version": "2024-05-01"},
+                        headers={"Authorization": f"Bearer {arm.token}"}, verify=emulator.ca_bundle, timeout=10,
+                        allow_redirects=False)
+    assert r.status_code == 307
+    assert r.headers["Location"] == "https://elsewhere.example/subscriptions"
+    assert r.content == b""
+    assert "x-ms-request-id" not in r.headers                               # ARM never saw the request
+    assert [e["status"] for e in emulator.request_log()] == [200, 307]
+    assert emulator.faults() == []
+    assert arm.get(f"{NSG}/web-nsg").status_code == 200
+
+
+@pytest.mark.parametrize("status", [301, 302, 308])
+def test_fault_redirect_on_the_login_listener(emulator, status):
+    emulator.inject_fault("redirect", listener="login", path_contains="/oauth2/v2.0/token", status=status,
+                          location="/somewhere-else")
+    issued = emulator.identity.stats["tokens_issued"]
+    creds = emulator.credentials["soc-responder"]
+    r = requests.post(f"{emulator.login_url}/{TENANT}/oauth2/v2.0/token", verify=emulator.ca_bundle, timeout=10,
+                      allow_redirects=False, data={"client_id": creds["client_id"], "client_secret": creds["secret"],
+                                                   "grant_type": "client_credentials",
+                                                   "scope": f"{emulator.arm_url}/.default"})
+    assert r.status_code == status
+    assert r.headers["Location"] == "/somewhere-else"
+    assert r.content == b""
+    assert emulator.identity.stats["tokens_issued"] == issued             # no token was minted
+    assert emulator.request_log()[-1]["status"] == status
+    assert client_secret_token(emulator)                                    # the next request is served
+
+
+def test_fault_redirect_is_followed_by_a_real_client(emulator):
+    target = f"{emulator.login_url}/_emulator/info"
+    emulator.inject_fault("redirect", listener="arm", path_contains="/_probe", location=target)
+    r = requests.get(f"{emulator.arm_url}/_probe", verify=emulator.ca_bundle, timeout=10)
+    assert [h.status_code for h in r.history] == [307]
+    assert r.url == target
+    assert r.status_code == 200
+    assert r.json()["login"] == emulator.login_url
+
+
+def test_fault_redirect_over_https_and_bad_values(emulator):
+    r = control(emulator, "POST", "faults", json={"kind": "redirect", "status": 308, "location": "https://x.example/",
+                                                  "path_contains": "/subscriptions"})
+    assert r.status_code == 201
+    assert (r.json()["kind"], r.json()["status"], r.json()["location"]) == ("redirect", 308, "https://x.example/")
+    assert control(emulator, "GET", "faults").json()["value"][0]["status"] == 308
+    r = requests.get(f"{emulator.arm_url}/subscriptions/{SUB}", verify=emulator.ca_bundle, timeout=10,
+                     allow_redirects=False)
+    assert r.status_code == 308
+    assert r.headers["Location"] == "https://x.example/"
+    no_location = control(emulator, "POST", "faults", json={"kind": "redirect"})
+    assert no_location.status_code == 400
+    assert "needs the location" in no_location.json()["error"]["message"]
+    with pytest.raises(ValueError, match=r"redirect status 303 is not one of 301, 302, 307, 308"):
+        emulator.inject_fault("redirect", status=303, location="https://x.example/")
+    with pytest.raises(ValueError, match=r"redirect status 'soon' is not one of"):
+        emulator.inject_fault("redirect", status="soon", location="https://x.example/")
+    with pytest.raises(ValueError, match=r"apply to redirect faults only, not to '500'"):
+        emulator.inject_fault("500", location="https://x.example/")
+    assert emulator.faults() == []
+
+
 # ---------------------------------------------------------------- tokens and reset
 def test_expire_all_tokens(emulator):
     arm = Arm(emulator)
@@ -303,6 +371,7 @@ def test_standalone_ready_file_and_clean_stop(tmp_path, sig):
     proc = subprocess.Popen([sys.executable, "-m", "Tests.azure_emulator", "--scenario", "default",
                              "--ready-file", str(ready)], cwd=ROOT, stderr=subprocess.PIPE)
     try:
+        assert proc.stderr is not None
         deadline = time.monotonic() + 30
         while not ready.exists():
             assert proc.poll() is None, proc.stderr.read().decode()

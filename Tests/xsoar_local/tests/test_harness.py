@@ -8,7 +8,7 @@ import os
 import pytest
 import yaml
 
-from Tests.xsoar_local.harness import FileContextStore, XsoarInstance, merge_entry_context
+from Tests.xsoar_local.harness import FileContextStore, XsoarInstance, merge_entry_context, new_incident
 
 TINY = os.path.join(os.path.dirname(__file__), 'tiny', 'TinyIntegration.py')
 PARAMS = {'secret': {'identifier': '', 'password': 'TopSecret-123'}, 'subscription_id': 'sub-1'}
@@ -185,7 +185,7 @@ def test_yaml_without_script_is_refused(tmp_path):
 
 
 def test_merge_entry_context_replaces_by_key_and_appends_without():
-    entries = [
+    entries: list[dict] = [
         {'EntryContext': {'A(val.ID && val.ID == obj.ID)': [{'ID': 1, 'v': 'old'}, {'ID': 2}]}},
         {'EntryContext': {'A(val.ID && val.ID == obj.ID)': {'ID': 1, 'v': 'new'}, 'B': {'x': 1}}},
         {'EntryContext': {'B': {'x': 1}}},
@@ -225,3 +225,27 @@ def test_in_process_runs_from_threads_take_turns_and_lose_nothing():
         results = list(pool.map(lambda i: inst.run('tiny-echo', {'name': f'n{i}', 'value': str(i)}), range(12)))
     assert [r.context['Tiny.Echo'][0]['Name'] for r in results] == [f'n{i}' for i in range(12)]
     assert all(len(r.entries) == 1 for r in results)
+
+
+def test_runs_happen_outside_an_incident_unless_one_is_given():
+    assert XsoarInstance(PARAMS, integration=TINY).run('tiny-incident').readable == "incident='' playground=True"
+    inst = XsoarInstance(PARAMS, integration=TINY, incident='1234')
+    assert inst.incident is not None
+    assert inst.incident['name'] == 'Local incident 1234'
+    assert inst.run('tiny-incident').readable == "incident='1234' playground=False"
+    other = new_incident('77', name='Other', playbook_id='Some Playbook')
+    assert inst.run('tiny-incident', incident=other).readable == "incident='77' playground=False"
+    assert inst.run_polling('tiny-incident', incident=other)[0].readable == "incident='77' playground=False"
+    assert inst.run_in_subprocess('tiny-incident').readable == "incident='1234' playground=False"
+
+
+def test_new_incident_fields():
+    from datetime import UTC, datetime
+    incident = new_incident(' 9 ', playbook_id='PB', created=datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
+    assert incident['id'] == '9'
+    assert incident['investigationId'] == '9'
+    assert incident['created'] == '2024-05-01T12:00:00Z'
+    assert incident['playbookId'] == 'PB'
+    assert incident['isPlayground'] is False
+    with pytest.raises(ValueError, match='cannot be empty'):
+        new_incident('  ')

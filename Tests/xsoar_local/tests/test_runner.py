@@ -10,7 +10,8 @@ import pytest
 
 from Tests.xsoar_local.harness import REPO_ROOT
 from Tests.xsoar_local.runner import (ParamsFileError, Style, build_parser, default_state_path, load_params, main,
-                                      parse_command_args, render_markdown)
+                                      parse_answers, parse_command_args, render_markdown)
+from Tests.xsoar_local.tests import playbook_yaml as pb
 from Tests.xsoar_local.tests.test_harness import TINY, unified_yaml
 
 PARAMS_YAML = """
@@ -154,6 +155,18 @@ def test_no_state_keeps_nothing(params_file):
     assert not os.path.exists(default_state_path(params_file))
 
 
+def test_incident_option(params_file):
+    code, out, _err = cli('run', 'tiny-incident', '--params', params_file, '--integration', TINY)
+    assert code == 0
+    assert "incident='' playground=True" in out.splitlines()
+    code, out, _err = cli('run', 'tiny-incident', '--params', params_file, '--integration', TINY, '--incident', '88')
+    assert code == 0
+    assert "incident='88' playground=False" in out.splitlines()
+    code, _out, err = cli('run', 'tiny-incident', '--params', params_file, '--integration', TINY, '--incident', ' ')
+    assert code == 2
+    assert 'error: --incident: an incident ID cannot be empty' in err
+
+
 # -------------------------------------------------------------------------------------------------------- polling
 def test_polling_is_followed_with_progress_lines(params_file):
     code, out, err = cli('run', 'tiny-poll', 'remaining=2', '--params', params_file, '--integration', TINY,
@@ -210,6 +223,133 @@ def test_module_entry_point_exit_codes(params_file):
                             env=env, capture_output=True, text=True, check=False)
     assert failed.returncode == 1
     assert 'ERROR:' in failed.stdout
+
+
+# -------------------------------------------------------------------------------------------------------- playbook
+def review_playbook(tmp_path):
+    return pb.write(tmp_path, pb.playbook('Review', [
+        pb.start('1'),
+        pb.command('1', 'Echo the input', 'tiny-echo', {'name': pb.simple('${inputs.Who}'),
+                                                         'value': pb.simple('${incident.id}')}, '2'),
+        pb.choice('2', 'Approve?', {'Yes': '3', 'No': '4'}),
+        pb.script('3', 'Say yes', 'Print', {'value': pb.simple('approved by ${inputs.Who}')}),
+        pb.title('4', 'Rejected'),
+    ], inputs={'Who': pb.simple('nobody')}, outputs=['Tiny.Echo', 'Tiny.Echo.Name']))
+
+
+def test_parse_answers():
+    assert parse_answers(['Approve?=Yes', '4=a=b']) == {'Approve?': 'Yes', '4': 'a=b'}
+    with pytest.raises(ValueError, match='not of the form TASK=VALUE'):
+        parse_answers(['Approve?'])
+    with pytest.raises(ValueError, match='given twice'):
+        parse_answers(['a=1', 'a=2'])
+
+
+def test_playbook_prints_each_task_then_outputs_and_context_and_exits_zero_when_completed(params_file, tmp_path):
+    code, out, err = cli('playbook', review_playbook(tmp_path), '--params', params_file, '--integration', TINY,
+                         '--input', 'Who=alice', '--answer', 'Approve?=yes', '--incident', '31')
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[:4] == ['[1] Echo the input  (command)', '  !tiny-echo name=alice value=31', '    Echo',
+                         '    name  | value']  # tiny-echo's table shows the args
+    assert '[2] Approve?  (choice)' in lines
+    assert "  the analyst chose 'Yes' (--answer)" in lines
+    assert '  -> Yes' in lines
+    assert '  !Print value=approved by alice' in lines
+    assert '    approved by alice' in lines
+    assert "Playbook 'Review': completed (3 task(s) ran, incident 31)" in lines
+    outputs = out[out.index('Playbook outputs'):out.index('\nContext')]
+    assert '"Name": "alice"' in outputs
+    assert 'Tiny.Echo.Name' not in outputs  # contained in Tiny.Echo
+    assert json.loads(out[out.index('\nContext\n') + len('\nContext\n'):]) == {
+        'Tiny': {'Echo': {'Name': 'alice', 'Value': '31'}}}
+
+
+def test_playbook_waiting_for_an_answer_exits_one_and_says_how_to_answer(params_file, tmp_path):
+    code, out, _err = cli('playbook', review_playbook(tmp_path), '--params', params_file, '--integration', TINY)
+    assert code == 1
+    assert "Playbook 'Review': waiting (2 task(s) ran, incident 1)" in out
+    assert "  waiting: [2] Approve?: waiting for an analyst: --answer 'Approve?=Yes|No'" in out
+
+
+def test_playbook_json_output(params_file, tmp_path):
+    code, out, err = cli('playbook', review_playbook(tmp_path), '--params', params_file, '--integration', TINY,
+                         '--answer', '2=No', '--json')
+    assert code == 0
+    document = json.loads(out)
+    assert (document['status'], document['ok'], document['incident']['id']) == ('completed', True, '1')
+    assert [(t['name'], t['status'], t['branch']) for t in document['tasks']] == [
+        ('', 'done', '#none#'), ('Echo the input', 'done', '#none#'), ('Approve?', 'done', 'No'),
+        ('Rejected', 'done', '#none#')]
+    assert document['outputs']['Tiny.Echo.Name'] == 'nobody'
+    assert '[4] Rejected  (title)' in err
+
+
+@pytest.mark.parametrize(('extra', 'message'), [
+    (['--answer', 'Aprove?=Yes'], "--answer 'Aprove?': no manual task"),
+    (['--answer', 'Approve?=maybe'], "offers Yes, No, not 'maybe'"),
+    (['--input', 'Whom=x'], "'Review' has no input 'Whom'"),
+    (['--input', 'bad'], "'bad' is not of the form name=value"),
+    (['--answer', 'bad'], "--answer 'bad' is not of the form TASK=VALUE"),
+    (['--incident', ''], '--incident: an incident ID cannot be empty'),
+])
+def test_playbook_usage_errors_exit_two(params_file, tmp_path, extra, message):
+    code, out, err = cli('playbook', review_playbook(tmp_path), '--params', params_file, '--integration', TINY,
+                         *extra)
+    assert code == 2
+    assert message in err
+    assert out == ''
+
+
+def test_playbook_that_cannot_run_locally_exits_two_naming_the_task(params_file, tmp_path):
+    path = pb.write(tmp_path, pb.playbook('Timed', [pb.start('1'), pb.command(
+        '1', 'Close it', 'closeInvestigation', {}, brand='Builtin')]))
+    code, out, err = cli('playbook', path, '--params', params_file, '--integration', TINY)
+    assert code == 2
+    assert "playbook 'Timed' task 1 'Close it': XSOAR's built-in command 'closeInvestigation' is not implemented" in err
+    assert out == ''
+
+
+def test_quiet_tasks_show_only_their_errors(params_file, tmp_path):
+    document = pb.playbook('Quiet', [pb.start('1'), pb.script('1', 'Say', 'Print', {'value': pb.simple('hidden')}, '2',
+                                                               quietmode=1),
+                                     pb.command('2', 'Loud', 'tiny-echo', {'name': pb.simple('shown')}, quietmode=2)])
+    document['quiet'] = True
+    document['tasks']['2']['quietmode'] = 2
+    code, out, _err = cli('playbook', pb.write(tmp_path, document), '--params', params_file, '--integration', TINY)
+    assert code == 0
+    assert 'hidden' not in out.split('Playbook outputs')[0]
+    assert '  !Print (arguments not shown)' in out
+    assert '  (quiet mode: entries other than errors not shown)' in out
+    assert '  !tiny-echo name=shown' in out
+
+
+def test_playbook_failure_exits_one(params_file, tmp_path):
+    path = pb.write(tmp_path, pb.playbook('Fails', [pb.start('1'), pb.command('1', 'Fail', 'tiny-fail')]))
+    code, out, _err = cli('playbook', path, '--params', params_file, '--integration', TINY)
+    assert code == 1
+    assert 'ERROR: Failed to execute tiny-fail command.' in out
+    assert '(the playbook stops here)' in out
+    assert "Playbook 'Fails': failed" in out
+    assert 'Hush-456' not in out
+
+
+def test_playbook_sub_playbooks_from_another_folder(params_file, tmp_path):
+    elsewhere = tmp_path / 'library'
+    elsewhere.mkdir()
+    pb.write(elsewhere, pb.playbook('Lib', [pb.start('1'), pb.command('1', 'Echo', 'tiny-echo',
+                                                                      {'name': pb.simple('from lib')})],
+                                    outputs=['Tiny.Echo']))
+    main_dir = tmp_path / 'main'
+    main_dir.mkdir()
+    path = pb.write(main_dir, pb.playbook('Caller', [pb.start('1'), pb.subplaybook('1', 'Call lib', 'Lib')]))
+    code, _out, err = cli('playbook', path, '--params', params_file, '--integration', TINY)
+    assert code == 2
+    assert "sub-playbook 'Lib' not found" in err
+    code, out, err = cli('playbook', path, '--params', params_file, '--integration', TINY,
+                         '--playbooks-dir', str(elsewhere))
+    assert code == 0, err
+    assert '  [1] Echo  (command)' in out  # the sub-playbook's tasks, one level in
 
 
 # ------------------------------------------------------------------------------------------------------ rendering

@@ -94,6 +94,25 @@ def test_version_and_instance():
 
 
 # -------------------------------------------------------------------------------------------- CommandResults
+def test_incident_outside_an_incident_is_the_playground():
+    incident = demisto.incident()
+    assert incident['id'] == ''
+    assert incident['name'] == ''
+    assert incident['isPlayground'] is True
+    assert incident['created'] == '0001-01-01T00:00:00Z'
+    assert demisto.incidents() == [incident]
+
+
+def test_incident_inside_an_incident_is_a_copy():
+    demisto._reset(incident={'id': '42', 'name': 'Phish', 'created': '2024-05-01T10:00:00Z', 'isPlayground': False})
+    incident = demisto.incident()
+    assert (incident['id'], incident['name'], incident['created']) == ('42', 'Phish', '2024-05-01T10:00:00Z')
+    incident['id'] = 'changed'
+    assert demisto.incident()['id'] == '42'
+    demisto._reset()  # the next run outside an incident sees the playground again
+    assert demisto.incident()['id'] == ''
+
+
 def test_command_results_entry_with_key_field():
     outputs = [{'IP': '203.0.113.7', 'Status': 'Blocked'}]
     entry = CommandResults(outputs_prefix='AzureContainment.BlockedIP', outputs_key_field='IP', outputs=outputs,

@@ -33,7 +33,7 @@ def counter_command(args):
 
 
 def poll_command(args):
-    remaining = arg_to_number(args.get('remaining'), 'remaining', required=True)  # noqa: F405
+    remaining = arg_to_number(args.get('remaining'), 'remaining', required=True) or 0  # noqa: F405
     if remaining > 0:
         return CommandResults(
             readable_output=f'still {remaining} to go',
@@ -41,6 +41,25 @@ def poll_command(args):
                                                args={'remaining': str(remaining - 1)},
                                                timeout_in_seconds=arg_to_number(args.get('timeout')) or 600))  # noqa: F405
     return CommandResults(outputs_prefix='Tiny.Poll', outputs={'Done': True}, readable_output='done')  # noqa: F405
+
+
+def items_command(args):
+    """Tiny.Item objects keyed by ID, from a JSON list (a command returning several objects)."""
+    items = json.loads(args.get('items') or '[]')  # noqa: F405
+    return CommandResults(outputs_prefix='Tiny.Item', outputs_key_field='ID', outputs=items,  # noqa: F405
+                          readable_output=f'{len(items)} item(s)')
+
+
+def flaky_command(args):
+    """Fails until it has been called `succeed_on` times for the same `key` (counted in the integration context)."""
+    context = get_integration_context()  # noqa: F405
+    key = f"flaky-{args.get('key')}"
+    context[key] = context.get(key, 0) + 1
+    set_integration_context(context)  # noqa: F405
+    if context[key] < (arg_to_number(args.get('succeed_on')) or 1):  # noqa: F405
+        raise DemistoException(f'attempt {context[key]} failed')  # noqa: F405
+    return CommandResults(outputs_prefix='Tiny.Flaky', outputs={'Attempts': context[key]},  # noqa: F405
+                          readable_output=f'succeeded on attempt {context[key]}')
 
 
 def main():
@@ -60,7 +79,7 @@ def main():
         elif command == 'tiny-fail':
             raise DemistoException(f'the secret {secret} was refused')  # noqa: F405
         elif command == 'tiny-crash':
-            {}['missing']  # noqa: B018
+            int('not a number')  # an unexpected exception, not a DemistoException
         elif command == 'tiny-counter':
             return_results(counter_command(args))  # noqa: F405
         elif command == 'tiny-poll':
@@ -72,6 +91,21 @@ def main():
         elif command == 'tiny-print':
             print('printed line')  # noqa: T201
             return_results('printed')  # noqa: F405
+        elif command == 'tiny-incident':
+            incident = demisto.incident()
+            return_results(CommandResults(  # noqa: F405
+                outputs_prefix='Tiny.Incident', outputs={'ID': incident.get('id'), 'Name': incident.get('name')},
+                readable_output=f"incident={incident.get('id')!r} playground={incident.get('isPlayground')}"))
+        elif command == 'tiny-args':
+            return_results(CommandResults(outputs_prefix='Tiny.Args', outputs=args,  # noqa: F405
+                                          readable_output=json.dumps(args, sort_keys=True)))  # noqa: F405
+        elif command == 'tiny-items':
+            return_results(items_command(args))
+        elif command == 'tiny-flaky':
+            return_results(flaky_command(args))
+        elif command == 'tiny-invalid':
+            return_error(f"invalid value {args.get('value')!r}",  # noqa: F405
+                         outputs={'Tiny.Invalid(val.Value && val.Value == obj.Value)': {'Value': args.get('value')}})
         elif command == 'tiny-exit':
             sys.exit(3)  # noqa: F405
         else:

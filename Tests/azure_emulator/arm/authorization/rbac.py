@@ -139,6 +139,8 @@ class RoleModel:
         self.roles: dict[str, dict] = {name.lower(): dict(body, roleName=name) for name, body in BUILTIN_ROLES.items()}
         for role in custom_roles or []:
             name = role.get("name") or role.get("roleName")
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"scenario: custom role without a name (name or roleName): {role!r}")
             self.roles[name.lower()] = {
                 "roleName": name,
                 "id": role.get("id", ""),

@@ -1,0 +1,1 @@
+"""Microsoft.Authorization: role definitions and assignments (rbac.py), the permissions endpoint (responses.py)."""

@@ -1,0 +1,1 @@
+"""Microsoft.Compute: virtual machines and their power actions (models.py, responses.py)."""

@@ -1,0 +1,1 @@
+"""Microsoft.Resources: subscriptions and resource groups (models.py, responses.py)."""

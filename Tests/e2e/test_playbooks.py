@@ -1,0 +1,263 @@
+"""The pack's playbooks and its test playbook run end to end as XSOAR runs them (Tests/xsoar_local/playbooks: every
+task, condition, answer and command through the integration) against the emulator's default scenario, for every
+branch that matters; each run checks what Azure holds afterwards and the playbook's outputs.
+
+A new run is one ``case(id, inputs, answers, status, *expectations)`` entry in the table of its playbook; the
+expectations below (``isolated``, ``released``, ``blocked``, ``ran``, ``no_writes``, ...) cover what the runs check.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from Tests.e2e.support import (COMPUTE, NET, arm_requests, arm_writes, instance, last_seq,
+                                                network_state, pack_rules)
+from Tests.xsoar_local.harness import REPO_ROOT
+from Tests.xsoar_local.playbooks.engine import PlaybookResult, run_playbook
+
+PACK = os.path.join(REPO_ROOT, 'Packs', 'AzureContainment')
+TEST_PLAYBOOK = os.path.join(PACK, 'TestPlaybooks', 'playbook-AzureContainment_Test.yml')
+BLOCK_IPS = os.path.join(PACK, 'Playbooks', 'playbook-Azure_Containment_-_Block_Attacker_IPs.yml')
+ISOLATE_VM = os.path.join(PACK, 'Playbooks', 'playbook-Azure_Containment_-_Isolate_VM.yml')
+INCIDENT = '4242'
+WAIT_CAP = 0.2  # seconds: the emulator's VM transitions take one second (XSOAR would poll every 30 s)
+
+APPROVE = 'Approve isolating the virtual machine?'
+RELEASE = 'Release the virtual machine from isolation?'
+REVIEW = 'Review the allow rules that shadow the block'
+
+
+def play(emu, path: str, inputs: dict | None = None, answers: dict | None = None) -> PlaybookResult:
+    """Run a playbook with the instance the containment tests use (client secret, default NSG edge-nsg)."""
+    return run_playbook(instance(emu), path, inputs, answers, INCIDENT, wait_cap=WAIT_CAP)
+
+
+# ------------------------------------------------------------------------------------------ Azure's state
+def nic_nsg(emu, nic: str) -> str | None:
+    group = (emu.resource(f'{NET}/networkInterfaces/{nic}')['properties'].get('networkSecurityGroup') or {})
+    return group['id'].rsplit('/', 1)[-1] if group.get('id') else None
+
+
+def power_state(emu, vm: str) -> str:
+    statuses = emu.resource(f'{COMPUTE}/virtualMachines/{vm}')['properties']['instanceView']['statuses']
+    return next(s['code'].split('/', 1)[1] for s in statuses if s['code'].startswith('PowerState/'))
+
+
+def single(value):
+    """A context key holding one object holds it alone (XSOAR's context), not as a list of one."""
+    assert not isinstance(value, list), value
+    return value
+
+
+def check_run(emu, path: str, inputs: dict, answers: dict, status: str, expectations: tuple) -> None:
+    """Run the playbook and check the status it ends in and every expectation."""
+    before, seq = network_state(emu), last_seq(emu)
+    result = play(emu, path, inputs, answers)
+    assert result.status == status, [(t.name, t.status, t.error) for t in result.tasks]
+    for expect in expectations:
+        expect(emu, result, before, seq)
+
+
+def case(run_id: str, inputs: dict, answers: dict, status: str, *expectations):
+    """One playbook run of a table: its inputs, its analyst's answers, the status it must end in, what must hold."""
+    return pytest.param(inputs, answers, status, expectations, id=run_id)
+
+
+# ------------------------------------------------------------------------------------------ expectations
+# Each takes (emu, result, before, seq): the emulator, the playbook result, the network state and the request-log
+# position from before the run.
+def ran(*names):
+    def check(_emu, result, _before, _seq):
+        assert set(names) <= set(result.ran()), result.ran()
+    return check
+
+
+def not_run(*names):
+    def check(_emu, result, _before, _seq):
+        assert not set(names) & set(result.ran()), result.ran()
+    return check
+
+
+def waiting_at(name):
+    def check(_emu, result, _before, _seq):
+        assert [t.name for t in result.waiting] == [name]
+    return check
+
+
+def failed_at(name, fragment):
+    def check(_emu, result, _before, _seq):
+        assert [t.name for t in result.errors] == [name]
+        assert fragment in result.errors[0].error
+    return check
+
+
+def unchanged(emu, _result, before, _seq):
+    assert network_state(emu) == before
+
+
+def no_requests(emu, _result, _before, seq):
+    assert arm_requests(emu, seq) == []
+
+
+def no_writes(emu, _result, _before, seq):
+    assert arm_writes(emu, seq) == []
+
+
+def isolated(vm='web-01', nics=('web-01-nic0', 'web-01-nic1'), power='running'):
+    def check(emu, result, _before, _seq):
+        assert {nic: nic_nsg(emu, nic) for nic in nics} == dict.fromkeys(nics, f'xsoar-isolation-{vm}')
+        assert power_state(emu, vm) == power
+        assert nic_nsg(emu, 'web-02-nic0') == 'web-nsg'  # the neighbour on the shared NSG is untouched
+        record = single(result.outputs['AzureContainment.Isolation'])
+        assert record['Status'] == 'Isolated'
+        assert record['IsolationNSG'].endswith(f'/xsoar-isolation-{vm}')
+        assert {n['Name'] for n in record['NICs']} == set(nics)
+    return check
+
+
+def released(vm='web-01', power='running'):
+    def check(emu, result, before, _seq):
+        assert network_state(emu) == before  # original NSGs back, isolation NSG gone, power state as before
+        assert power_state(emu, vm) == power
+        assert emu.resource(f'{NET}/networkSecurityGroups/xsoar-isolation-{vm}') is None
+        assert single(result.outputs['AzureContainment.Isolation'])['Status'] == 'Released'
+    return check
+
+
+def powered(*actions, vm='web-01'):
+    def check(emu, result, _before, seq):
+        posts = [w['path'].rsplit('/', 1)[-1] for w in arm_writes(emu, seq) if w['method'] == 'POST']
+        assert posts == list(actions)
+        if actions:
+            assert single(result.outputs['AzureContainment.VM.PowerState']) == power_state(emu, vm)
+    return check
+
+
+def blocked(nsg, prefixes, directions=('Inbound', 'Outbound'), priority=100, status='Blocked', warning=None):
+    def check(emu, result, _before, _seq):
+        rules = pack_rules(emu, nsg)
+        assert sorted(r['properties']['direction'] for r in rules) == sorted(directions)
+        for rule in rules:
+            props = rule['properties']
+            side = 'sourceAddressPrefixes' if props['direction'] == 'Inbound' else 'destinationAddressPrefixes'
+            assert sorted(props[side]) == sorted(prefixes)
+            assert (props['access'], props['priority']) == ('Deny', priority)
+            assert props['description'] == f'[AzureContainment] {INCIDENT}'  # the playbook's default: the incident ID
+        items = result.outputs['AzureContainment.BlockedIP']
+        items = items if isinstance(items, list) else [items]
+        assert sorted((i['IP'], i['Direction']) for i in items) == sorted((p, d) for p in prefixes for d in directions)
+        assert {i['Status'] for i in items} == {status}
+        if warning:
+            assert all(warning in (i.get('Warning') or '') for i in items)
+        else:
+            assert not any(i.get('Warning') for i in items)
+        names = result.outputs['AzureContainment.NSGRule.Name']  # the rules this run wrote
+        written = sorted(r['name'] for r in rules) if status == 'Blocked' else []
+        assert sorted(names if isinstance(names, list) else [names] if names else []) == written
+    return check
+
+
+# ------------------------------------------------------------------------------------------ the test playbook
+def test_the_test_playbook_runs_green(emulator):
+    before = network_state(emulator)
+    seq = last_seq(emulator)
+    result = play(emulator, TEST_PLAYBOOK)
+    assert result.ok, [(t.name, t.error) for t in result.errors]
+    verified = [t for t in result.tasks if t.name.startswith('Verify ')]
+    assert [t.status for t in verified] == ['done'] * 6
+    writes = [(w['method'], w['path'].rsplit('/', 2)[-2]) for w in arm_writes(emulator, seq)]
+    assert ('PUT', 'securityRules') in writes       # blocked ...
+    assert ('DELETE', 'securityRules') in writes    # ... and unblocked
+    assert ('PUT', 'networkSecurityGroups') in writes     # isolated ...
+    assert ('DELETE', 'networkSecurityGroups') in writes  # ... and released
+    assert network_state(emulator) == before        # every change undone
+    assert single(result.context['AzureContainment']['Isolation'])['Status'] == 'Released'
+
+
+def test_the_test_playbook_through_the_command_line(emulator, tmp_path):
+    """``python -m Tests.xsoar_local playbook`` in a process of its own, as a person runs it."""
+    params = tmp_path / 'instance.yml'
+    params.write_text(yaml.safe_dump({**instance(emulator).params, '_env': {'REQUESTS_CA_BUNDLE': emulator.ca_bundle}}),
+                      encoding='utf-8')
+    completed = subprocess.run(  # noqa: S603 - our own runner
+        [sys.executable, '-m', 'Tests.xsoar_local', 'playbook', TEST_PLAYBOOK, '--params', str(params), '--json',
+         '--incident', INCIDENT, '--poll-interval', str(WAIT_CAP)],
+        cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=REPO_ROOT), capture_output=True, text=True, timeout=300,
+        check=False)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    document = json.loads(completed.stdout)
+    assert document['status'] == 'completed'
+    assert document['incident']['id'] == INCIDENT
+    assert "Playbook 'AzureContainment_Test': completed" in completed.stderr
+    assert '[16] Verify AzureContainment.Isolation.Status  (script)' in completed.stderr
+
+
+# ------------------------------------------------------------------------------------------ Block Attacker IPs
+BLOCK = 'Block the IP addresses in the network security group'
+BLOCK_RUNS = [
+    case('block-both-ways', {'IP': '203.0.113.7,198.51.100.0/24', 'NSGName': 'edge-nsg'}, {}, 'completed',
+         blocked('edge-nsg', ['203.0.113.7', '198.51.100.0/24']), not_run(REVIEW)),
+    case('default-nsg-inbound', {'IP': '203.0.113.7', 'Direction': 'Inbound'}, {}, 'completed',
+         blocked('edge-nsg', ['203.0.113.7'], ('Inbound',)), not_run(REVIEW)),  # the instance's default NSG
+    case('shadowing-allow-rule-stops-for-review', {'IP': '203.0.113.7', 'NSGName': 'web-nsg', 'Direction': 'Inbound'},
+         {}, 'waiting', blocked('web-nsg', ['203.0.113.7'], ('Inbound',), priority=101, warning="'allow-https-in'"),
+         waiting_at(REVIEW)),
+    case('shadowing-reviewed', {'IP': '203.0.113.7', 'NSGName': 'web-nsg', 'Direction': 'Inbound'}, {REVIEW: 'done'},
+         'completed', blocked('web-nsg', ['203.0.113.7'], ('Inbound',), priority=101, warning='is evaluated before'),
+         ran(REVIEW, 'Done')),
+    case('no-addresses', {}, {}, 'completed', ran('Done'), not_run(BLOCK), no_requests),
+    case('refused-address', {'IP': '203.0.113.7,*', 'NSGName': 'edge-nsg'}, {}, 'failed',
+         failed_at(BLOCK, "'*' (would match every address)"), no_writes, unchanged),
+]
+
+
+@pytest.mark.parametrize(('inputs', 'answers', 'status', 'expectations'), BLOCK_RUNS)
+def test_block_attacker_ips(emulator, inputs, answers, status, expectations):
+    check_run(emulator, BLOCK_IPS, inputs, answers, status, expectations)
+
+
+def test_blocking_again_writes_nothing_and_the_release_restores_the_nsg(emulator):
+    before = network_state(emulator)
+    inputs = {'IP': '203.0.113.7', 'NSGName': 'edge-nsg'}
+    assert play(emulator, BLOCK_IPS, inputs).ok
+    seq = last_seq(emulator)
+    again = play(emulator, BLOCK_IPS, inputs)
+    assert again.ok
+    blocked('edge-nsg', ['203.0.113.7'], status='AlreadyBlocked')(emulator, again, before, seq)
+    no_writes(emulator, again, before, seq)
+    release = instance(emulator).run('azure-nsg-unblock-ip', {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'})
+    assert release.ok
+    assert network_state(emulator) == before
+
+
+# ------------------------------------------------------------------------------------------ Isolate VM
+DEALLOCATE, START = 'Deallocate the virtual machine', 'Start the virtual machine'
+ISOLATE_RUNS = [
+    case('approved-isolated-awaiting-release', {'VMName': 'web-01'}, {APPROVE: 'Yes'}, 'waiting',
+         isolated(), waiting_at(RELEASE), powered()),
+    case('approved-released', {'VMName': 'web-01'}, {APPROVE: 'Yes', RELEASE: 'Yes'}, 'completed',
+         released(), powered(), not_run(DEALLOCATE, START)),
+    case('approval-refused', {'VMName': 'web-01'}, {APPROVE: 'No'}, 'completed',
+         ran('Done'), not_run('Isolate the virtual machine'), no_requests),
+    case('no-approval-kept-isolated', {'VMName': 'web-01', 'RequireApproval': 'false'}, {RELEASE: 'No'}, 'completed',
+         isolated(), not_run(APPROVE), powered()),
+    case('deallocated-released-started', {'VMName': 'web-01', 'RequireApproval': 'False', 'Deallocate': 'True'},
+         {RELEASE: 'Yes'}, 'completed', released(), powered('deallocate', 'start'), ran(DEALLOCATE, START)),
+    case('by-id-deallocated-kept-isolated',
+         {'VMID': f'{COMPUTE}/virtualMachines/web-01', 'RequireApproval': 'False', 'Deallocate': 'true'},
+         {RELEASE: 'No'}, 'completed', isolated(power='deallocated'), powered('deallocate'),
+         not_run('Release the virtual machine')),
+    case('no-vm-given', {}, {}, 'completed', ran('Done'), not_run(APPROVE), no_requests),
+    case('vm-not-found', {'VMName': 'no-such-vm', 'RequireApproval': 'false'}, {}, 'failed',
+         failed_at('Isolate the virtual machine', 'no-such-vm'), no_writes, unchanged),
+]
+
+
+@pytest.mark.parametrize(('inputs', 'answers', 'status', 'expectations'), ISOLATE_RUNS)
+def test_isolate_vm(emulator, inputs, answers, status, expectations):
+    check_run(emulator, ISOLATE_VM, inputs, answers, status, expectations)
