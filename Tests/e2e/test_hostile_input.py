@@ -1,9 +1,7 @@
 """Issue 9 end to end: alert data (every command argument) is hostile. The integration runs through main() under
 Tests/xsoar_local against the emulator; each test asserts what Azure holds afterwards and what was sent (the
 emulator's request log): refused input sends nothing, a look-alike rule or a forged record is never acted on, a
-changed credential is used at once.
-
-Redirects are covered by unit tests (requests-mock) until the emulator has its `redirect` fault kind.
+changed credential is used at once, a redirect is never followed (the emulator's `redirect` fault).
 """
 from __future__ import annotations
 
@@ -283,3 +281,46 @@ def test_without_a_default_resource_group_permissions_are_reported_unchecked(emu
     res = no_rg.run('azure-containment-auth-test')
     assert 'Permissions: NOT checked' in res.readable
     assert not [e for e in arm_requests(emulator, seq) if 'Microsoft.Authorization' in e['path']]
+
+
+# ---- no redirect is ever followed ----
+
+@pytest.mark.parametrize(('mode', 'method', 'path', 'status', 'command'), [
+    ('secret', 'POST', '/oauth2/v2.0/token', 307, 'test-module'),
+    ('secret', 'GET', '/.well-known/openid-configuration', 301, 'test-module'),
+    ('certificate', 'POST', '/oauth2/v2.0/token', 308, 'test-module'),
+    ('managed_identity', 'GET', '/metadata/identity/oauth2/token', 307, 'test-module'),
+    ('xsoar_app', 'POST', '/obtain-token', 308, 'test-module'),
+    ('secret', 'GET', '/providers/Microsoft.Compute/virtualMachines', 302, 'azure-vm-list'),
+])
+def test_a_redirect_is_an_error_naming_its_host_and_nothing_is_resent(emulator, make_instance, mode, method, path,
+                                                                      status, command):
+    # The target is the emulator's other listener, so a request that followed the redirect would be in its log.
+    arm_side = path.startswith('/providers')
+    target = f"{emulator.login_url if arm_side else emulator.arm_url}/redirect-target/steal"
+    emulator.inject_fault('redirect', method=method, path_contains=path, status=status, location=target,
+                          listener='arm' if arm_side else 'login')
+    before = network_state(emulator)
+    seq = last_seq(emulator)
+    res = make_instance(mode=mode).run(command)
+    assert len(res.errors) == 1
+    host = target.split('/redirect-target')[0]
+    assert f'answered HTTP {status} with a redirect to {host}.' in res.errors[0]
+    assert 'never follows a redirect' in res.errors[0]
+    log = emulator.request_log(seq)
+    assert not [e for e in log if 'redirect-target' in e['path']]
+    assert len([e for e in log if e['method'] == method and path in e['path']]) == 1   # sent once, not re-sent
+    assert network_state(emulator) == before
+
+
+def test_a_redirected_write_is_not_resent_and_nothing_changes(emulator, xsoar):
+    target = f'{emulator.login_url}/redirect-target/rule'
+    emulator.inject_fault('redirect', method='PUT', path_contains='/securityRules/', status=307, location=target)
+    before = network_state(emulator)
+    seq = last_seq(emulator)
+    res = xsoar.run('azure-nsg-block-ip', {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    assert 'redirect to https://' in res.errors[0]
+    writes = arm_writes(emulator, seq)
+    assert [w['method'] for w in writes] == ['PUT']
+    assert not [e for e in emulator.request_log(seq) if 'redirect-target' in e['path']]
+    assert network_state(emulator) == before
