@@ -73,10 +73,12 @@ def accepted(values: list[str], policy: Policy) -> list[Net] | None:
 def addresses(nets: list[Net]) -> dict[int, list[Net]]:
     """The set of addresses of `nets`, per IP version, in one canonical form (collapsed)."""
     out: dict[int, list[Net]] = {}
-    for version in (4, 6):
-        same = [n for n in nets if n.version == version]
-        if same:
-            out[version] = list(ipaddress.collapse_addresses(same))  # type: ignore[arg-type]
+    v4 = [n for n in nets if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in nets if isinstance(n, ipaddress.IPv6Network)]
+    if v4:
+        out[4] = list(ipaddress.collapse_addresses(v4))
+    if v6:
+        out[6] = list(ipaddress.collapse_addresses(v6))
     return out
 
 
@@ -91,7 +93,7 @@ def forensic_ports(values: list[str]) -> list[tuple[int, int]] | None:
         if high > 65535 or low > high:
             return None
         spans.append((low, high))
-    ports = set()
+    ports: set[int] = set()
     for low, high in spans:
         ports.update(range(low, high + 1))
         if len(ports) > 100:

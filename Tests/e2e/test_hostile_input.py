@@ -304,7 +304,7 @@ def test_a_redirect_is_an_error_naming_its_host_and_nothing_is_resent(emulator, 
     seq = last_seq(emulator)
     res = make_instance(mode=mode).run(command)
     assert len(res.errors) == 1
-    host = target.split('/redirect-target')[0]
+    host = target.split('/redirect-target', 1)[0]
     assert f'answered HTTP {status} with a redirect to {host}.' in res.errors[0]
     assert 'never follows a redirect' in res.errors[0]
     log = emulator.request_log(seq)

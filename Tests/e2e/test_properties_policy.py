@@ -156,7 +156,8 @@ def test_fake_isolate_admits_exactly_the_forensic_sources_the_policy_allows(monk
         assert expected_sources is None or expected_ports is None
         assert arm.log == []
         return
-    assert expected_sources is not None and expected_ports is not None
+    assert expected_sources is not None
+    assert expected_ports is not None
     assert result.outputs['Status'] == 'Isolated'
     rules = arm.nsg(f'xsoar-isolation-{vm}')['properties']['securityRules']
     allows = [r['properties'] for r in rules if r['properties']['access'] == 'Allow']
