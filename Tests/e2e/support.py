@@ -4,7 +4,10 @@ state and request log."""
 from __future__ import annotations
 
 import copy
+import importlib.util
+import os
 import time
+from types import ModuleType
 
 from collections.abc import Callable
 
@@ -116,3 +119,16 @@ def change_tags(emu, resource_path: str, change: Callable[[dict], None]) -> None
     body['tags'] = dict(body.get('tags') or {})
     change(body['tags'])
     azure_change(emu, 'PUT', resource_path, {k: v for k, v in body.items() if k != 'etag'})
+
+
+def load_fake_arm(module_name: str) -> ModuleType:
+    """The unit tests' in-memory ARM (test_data/fake_arm.py next to the integration), loaded as its own module:
+    the property tests run many examples through the integration's real client on it."""
+    import AzureContainment   # the integration, on pytest's pythonpath (as XSOAR imports it: a top-level module)
+    path = os.path.join(os.path.dirname(AzureContainment.__file__), 'test_data', 'fake_arm.py')
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -4,23 +4,16 @@ in-memory ARM of the unit tests through the integration's real client (fast), a 
 main() (the machine has 2 cores)."""
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
-import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import AzureContainment
 from Tests.e2e import policy_oracle as oracle
-from Tests.e2e.support import blocked_items, instance, network_state
+from Tests.e2e.support import blocked_items, instance, network_state, load_fake_arm
 
-_FAKE_PATH = os.path.join(os.path.dirname(AzureContainment.__file__), 'test_data', 'fake_arm.py')
-_spec = importlib.util.spec_from_file_location('containment_fake_arm_props', _FAKE_PATH)
-assert _spec is not None
-assert _spec.loader is not None
-fake_arm = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fake_arm)
+fake_arm = load_fake_arm('containment_fake_arm_props')
 
 ipv4 = st.builds(lambda n, p: str(ipaddress.ip_network(f'{ipaddress.IPv4Address(n)}/{p}', strict=False)),
                  st.integers(min_value=int(ipaddress.IPv4Address('1.0.0.0')),

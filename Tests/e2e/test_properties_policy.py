@@ -5,23 +5,16 @@ admit (forensic access) exactly the addresses the policy allows. Many examples a
 unit tests through the integration's real client, a few against the emulator through main()."""
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
-import os
 
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 import AzureContainment
 from Tests.e2e import policy_oracle as oracle
-from Tests.e2e.support import blocked_items, instance, network_state, nsg_rules
+from Tests.e2e.support import blocked_items, instance, network_state, nsg_rules, load_fake_arm
 
-_FAKE_PATH = os.path.join(os.path.dirname(AzureContainment.__file__), 'test_data', 'fake_arm.py')
-_spec = importlib.util.spec_from_file_location('policy_fake_arm', _FAKE_PATH)
-assert _spec is not None
-assert _spec.loader is not None
-fake_arm = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fake_arm)
+fake_arm = load_fake_arm('policy_fake_arm')
 
 # Addresses near every class boundary the policy draws, anywhere else, and things that are not addresses at all.
 V4_SPOTS = ['0.0.0.0', '10.0.0.0', '100.64.0.0', '127.0.0.1', '168.63.129.16', '169.254.169.254', '172.16.0.0',
