@@ -2368,17 +2368,15 @@ def is_pack_rule(rule: dict) -> bool:
     return looks_like_pack_rule(rule) and not block_rule_problems(rule)
 
 
+def of_family(rules: list[dict], direction: str, family: str | None) -> list[dict]:
+    """The pack's rules of one address family (judged by the name, which block_rule_problems checked)."""
+    short = 'in' if direction == 'Inbound' else 'out'
+    return [r for r in rules if not family or str(r['name']).startswith(f'{PACK_RULE_PREFIX}{short}-{family}-')]
+
+
 def pack_rules(rules: list[dict], direction: str, family: str | None = None) -> list[dict]:
     """The pack's deny rules of one direction (and address family), by content (block_rule_problems)."""
-    short = 'in' if direction == 'Inbound' else 'out'
-    selected = []
-    for rule in rules:
-        if not is_pack_rule(rule) or props(rule).get('direction') != direction:
-            continue
-        if family and not str(rule['name']).startswith(f'{PACK_RULE_PREFIX}{short}-{family}-'):
-            continue
-        selected.append(rule)
-    return selected
+    return of_family(classify_rules(rules, direction)[0], direction, family)
 
 
 class TamperedRule(NamedTuple):
@@ -2388,17 +2386,20 @@ class TamperedRule(NamedTuple):
     side: list[str]     # its address prefixes (or tags) on the side the direction matches
 
 
-def tampered_rules(rules: list[dict], direction: str) -> list[TamperedRule]:
-    """The look-alike rules of `direction`: never counted as a block and never changed, only reported."""
-    found = []
+def classify_rules(rules: list[dict], direction: str) -> tuple[list[dict], list[TamperedRule]]:
+    """(the pack's block rules of `direction`, the look-alikes of `direction`) - each rule's content checked once. A
+    look-alike is never counted as a block and never changed, only reported."""
+    own, lookalikes = [], []
     for rule in rules:
         if props(rule).get('direction') != direction or not looks_like_pack_rule(rule):
             continue
         problems = block_rule_problems(rule)
         if problems:
-            found.append(TamperedRule(str(rule.get('name')), problems,
-                                      rule_side_prefixes(rule, side_of(direction)) or ['*']))
-    return found
+            lookalikes.append(TamperedRule(str(rule.get('name')), problems,
+                                           rule_side_prefixes(rule, side_of(direction)) or ['*']))
+        else:
+            own.append(rule)
+    return own, lookalikes
 
 
 def tampered_warnings(tampered: list[TamperedRule], prefix: Prefix) -> list[str]:
@@ -2800,8 +2801,9 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
         if rules_read is None:
             rules_read = props(get_nsg(client, nsg.path)).get('securityRules') or []
         rules, rules_read = rules_read, None   # every later round reads again
+        own, lookalikes = classify_rules(rules, direction)
         covering = {text: rule for text, (rule, _) in
-                    covering_networks(pack_rules(rules, direction), side, [by_text[t] for t in texts]).items()}
+                    covering_networks(own, side, [by_text[t] for t in texts]).items()}
         missing = [t for t in texts if t not in covering]
         if not missing or dry_run:
             break
@@ -2835,7 +2837,6 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
     status: dict[str, tuple[str, str | None]] = {}
     warnings: dict[str, list[str]] = {}
     tampered: dict[str, list[str]] = {}
-    lookalikes = tampered_rules(rules, direction)
     for text in texts:
         rule = covering.get(text)
         if rule is None:
@@ -2847,20 +2848,16 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
         warnings[text] = shadowing_warnings(rules, direction, priority, by_text[text])
         tampered[text] = tampered_warnings(lookalikes, by_text[text])
     written_rules = [r for r in rules if r.get('name') in written_names]
-    consolidating = bool(written) and _needs_consolidation(rules, direction, family)
+    consolidating = bool(written) and len(of_family(own, direction, family)) + 1 > CONSOLIDATE_THRESHOLD
     note = _consolidate_pack_rules(client, nsg, direction, family) if consolidating else None
     return BlockOutcome(status, written_rules, warnings, tampered, [note] if note else [],
                         None if consolidating else rules)
 
 
-def _needs_consolidation(rules: list[dict], direction: str, family: str) -> bool:
-    return len(pack_rules(rules, direction, family)) + 1 > CONSOLIDATE_THRESHOLD
-
-
 def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str) -> str | None:
     """Merges the pack's rules of one direction + family into one when there are more than the threshold.
 
-    Called when _needs_consolidation says the last read may be over it; the rules are read again under the NSG
+    Called when the last read may be over the threshold; the rules are read again under the NSG
     lease (an unblock edits them too). The merged rule is written first and the merged-away rules deleted
     afterwards, so every prefix stays blocked throughout.
     """
@@ -3001,7 +2998,7 @@ def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefi
                         for t in hits:
                             found.setdefault(canonical_text(t), rule['name'])
                 if not holders:
-                    lookalikes = tampered_rules(rules, direction)
+                    lookalikes = classify_rules(rules, direction)[1]
                     return UnblockOutcome(found, _inside_blocked_ranges(rules, direction, [
                         p for p in prefixes if p.text not in found]),
                         {p.text: tampered_warnings(lookalikes, p) for p in prefixes})
