@@ -1,4 +1,5 @@
-"""Scenario loading: a name under scenarios/, a path to a YAML file, or a dict.
+"""Scenario loading: a name under scenarios/ (a YAML file, or a generated scenario: a module there with
+`build()`, listed in GENERATED), a path to a YAML file, or a dict.
 
 A dict without `subscriptions` and `tenants` (or with `extends: <name>`) is an overlay on a base scenario
 (default: `default`): its `settings` are merged key by key into the base's, every other top-level key replaces
@@ -12,6 +13,7 @@ run with; `latency` (null: off) is the latency profile that replaces them with A
 from __future__ import annotations
 
 import copy
+import importlib
 import ipaddress
 import os
 from functools import lru_cache
@@ -21,6 +23,7 @@ from typing import Any
 import yaml
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
+GENERATED = ("large", "forensics")   # scenarios/<name>.py with build() -> a complete scenario
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "lro_seconds": 0.3,            # how long a Network write (NSG, rule, NIC) stays in progress ("busy")
@@ -35,6 +38,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "rule_priority_max": 4096,
     "latency": None,               # the latency profile (latency.py): null = off, or {profile: azure, scale: 0.1, ...}
     "throttling": {"enabled": False},  # ARM's token buckets (arm/throttling.py): enabled, reads/writes/deletes
+    "snapshot_seconds": 0.5,       # how long a snapshot PUT / DELETE runs (Microsoft.Compute, long-running)
+    "graph_page_size": 2,          # Resource Graph rows per page at most (Azure: 1000; small: paging is exercised)
+    "graph_quota": 15,             # Resource Graph queries per principal per window (Azure's default)
+    "graph_quota_window_seconds": 5,
+    "graph_paging_needs_id": True,  # Resource Graph pages only a result with an id column (else resultTruncated)
 }
 
 
@@ -46,9 +54,16 @@ def _resolve_name(name: str) -> Path:
         raise FileNotFoundError(f"scenario file not found: {name}")
     path = SCENARIO_DIR / f"{name}.yaml"
     if not path.is_file():
-        known = sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml"))
+        known = sorted([p.stem for p in SCENARIO_DIR.glob("*.yaml")] + list(GENERATED))
         raise FileNotFoundError(f"unknown scenario {name!r}; known: {', '.join(known)}")
     return path
+
+
+@lru_cache(maxsize=len(GENERATED))
+def _generate(name: str) -> dict:
+    """A generated scenario, built once per process (callers copy it)."""
+    module = importlib.import_module(f"{__package__}.scenarios.{name}")
+    return module.build()
 
 
 @lru_cache(maxsize=16)
@@ -72,6 +87,8 @@ def load_scenario(scenario: str | os.PathLike | dict | None = "default") -> dict
             base.update(data)
             base["settings"] = settings
             data = base
+    elif os.fspath(scenario) in GENERATED:
+        data = copy.deepcopy(_generate(os.fspath(scenario)))
     else:
         path = _resolve_name(os.fspath(scenario))
         data = copy.deepcopy(_parse_file(str(path), path.stat().st_mtime_ns))

@@ -31,7 +31,7 @@ def _load(path: Path) -> dict:
 def test_the_pack_has_its_playbooks_and_test_playbook():
     ids = {_load(p)["id"] for p in PLAYBOOKS}
     assert {"Azure Containment - Block Attacker IPs", "Azure Containment - Isolate VM",
-            "AzureContainment_Test"} <= ids
+            "Azure Containment - Contain Host", "AzureContainment_Test"} <= ids
 
 
 @pytest.mark.parametrize("path", PLAYBOOKS, ids=[p.name for p in PLAYBOOKS])
@@ -56,7 +56,8 @@ def test_block_playbook_runs_the_block_and_branches_on_status_and_warning(spec):
 def test_isolate_playbook_has_approval_power_off_with_polling_and_an_analyst_gated_release():
     playbook = _load(PACK / "Playbooks" / "playbook-Azure_Containment_-_Isolate_VM.yml")
     tasks = playbook["tasks"]
-    assert sorted(set(pc.commands_used(playbook))) == ["azure-vm-isolate", "azure-vm-power", "azure-vm-unisolate"]
+    assert sorted(set(pc.commands_used(playbook))) == ["azure-vm-isolate", "azure-vm-power", "azure-vm-snapshot",
+                                                      "azure-vm-unisolate"]
     power = {t["scriptarguments"]["action"]["simple"]: t for t in tasks.values()
              if "azure-vm-power" in str(t["task"].get("script"))}
     assert set(power) == {"deallocate", "start"}
@@ -72,6 +73,73 @@ def test_isolate_playbook_has_approval_power_off_with_polling_and_an_analyst_gat
     assert gate["type"] == "condition"
     assert "start" in {
         tasks[t]["scriptarguments"]["action"]["simple"] for t in gate["nexttasks"]["yes"]}
+
+
+def _paths(tasks: dict, start: str) -> set[str]:
+    """Every task reachable from `start` (itself included)."""
+    seen, todo = set(), [start]
+    while todo:
+        key = todo.pop()
+        if key not in seen:
+            seen.add(key)
+            todo += [str(t) for targets in (tasks[key].get("nexttasks") or {}).values() for t in targets or []]
+    return seen
+
+
+def _command_task(tasks: dict, command: str, **args: str) -> str:
+    return next(k for k, t in tasks.items() if str(t["task"].get("script")).endswith(f"|||{command}")
+                and all((t.get("scriptarguments") or {}).get(a, {}).get("simple") == v for a, v in args.items()))
+
+
+def test_isolate_playbook_takes_the_evidence_before_it_isolates_or_powers_off():
+    playbook = _load(PACK / "Playbooks" / "playbook-Azure_Containment_-_Isolate_VM.yml")
+    tasks = playbook["tasks"]
+    snapshot = _command_task(tasks, "azure-vm-snapshot")
+    isolate = _command_task(tasks, "azure-vm-isolate")
+    deallocate = _command_task(tasks, "azure-vm-power", action="deallocate")
+    assert isolate in _paths(tasks, snapshot)
+    assert deallocate in _paths(tasks, isolate)
+    assert snapshot not in _paths(tasks, isolate)   # nothing after the isolation takes the evidence
+    assert tasks[snapshot]["scriptarguments"]["polling"]["simple"] == "true"
+    assert tasks[snapshot].get("continueonerror") is True   # a failed snapshot never blocks the containment
+    inputs = {i["key"]: i for i in playbook["inputs"]}
+    assert inputs["Snapshot"]["value"] == {"simple": "True"}
+    assert inputs["WaitForRelease"]["value"] == {"simple": "True"}
+    gate = next(k for k, t in tasks.items() if t["type"] == "condition" and "inputs.WaitForRelease" in str(t))
+    release = next(k for k, t in tasks.items() if t["task"]["name"] == "Release the virtual machine from isolation?")
+    assert release in _paths(tasks, gate)
+
+
+def test_contain_host_finds_then_isolates_only_unambiguous_vms_and_hands_the_rest_to_an_analyst():
+    playbook = _load(PACK / "Playbooks" / "playbook-Azure_Containment_-_Contain_Host.yml")
+    tasks = playbook["tasks"]
+    assert pc.commands_used(playbook) == ["azure-vm-find"]
+    find = _command_task(tasks, "azure-vm-find")
+    loop = next(k for k, t in tasks.items() if t["type"] == "playbook")
+    assert tasks[loop]["task"]["playbookId"] == "Azure Containment - Isolate VM"
+    assert tasks[loop]["loop"]["forEach"] is True
+    assert tasks[loop]["separatecontext"] is True
+    assert loop in _paths(tasks, find)
+    inputs = tasks[loop]["scriptarguments"]
+    vm_ids = inputs["VMID"]["complex"]
+    assert (vm_ids["root"], vm_ids["accessor"]) == ("AzureContainment.Find", "VMs.ID")
+    statuses = [c for group in vm_ids["filters"] for c in group if "Status" in c["left"]["value"]["simple"]]
+    assert [c["right"]["value"]["simple"] for c in statuses] == ["Found"]   # never an ambiguous candidate
+    # every option reaches every iteration: one copy per Found item, the same items as VMID
+    for name in ("RequireApproval", "Snapshot", "Deallocate", "WaitForRelease", "ForensicAllowIPs"):
+        value = inputs[name]["complex"]
+        assert value["filters"] == vm_ids["filters"], name
+        assert value["transformers"][0]["operator"] == "replace", name
+    assert inputs["WaitForRelease"]["complex"]["transformers"][0]["args"]["replaceWith"]["value"]["simple"] == "False"
+    manual = next(k for k, t in tasks.items() if t["type"] == "regular" and not t["task"].get("script")
+                  and not t["task"].get("scriptName"))
+    assert "Choose the VMs" in tasks[manual]["task"]["name"]
+    records = [t for t in tasks.values() if t["task"].get("scriptName") == "SetAndHandleEmpty"]
+    assert {t["scriptarguments"]["key"]["simple"] for t in records} == {
+        "IsolateEndpointResults(val.EndpointName && val.EndpointName == obj.EndpointName)"}
+    outputs = {o["contextPath"] for o in playbook["outputs"]}
+    assert {"IsolateEndpointResults.Results.Result", "IsolateEndpointResults.Results.Brand",
+            "IsolateEndpointResults.Results.Message", "AzureContainment.Find.Status"} <= outputs
 
 
 # ---------------------------------------------------------------------------------------------------------------

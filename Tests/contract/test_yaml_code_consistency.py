@@ -16,10 +16,11 @@ from Tests.contract import consistency as cc
 
 ROOT = Path(__file__).resolve().parents[2]
 INTEGRATION = ROOT / "Packs" / "AzureContainment" / "Integrations" / "AzureContainment"
-# The commands that change Azure (design.md): execution: true on exactly these; polling: true on the power command.
+# The commands that change Azure (design.md): execution: true on exactly these; polling: true on the power and
+# snapshot commands.
 AZURE_CHANGING = {"azure-nsg-block-ip", "azure-nsg-unblock-ip", "azure-vm-isolate", "azure-vm-unisolate",
-                  "azure-vm-power"}
-POLLING = {"azure-vm-power"}
+                  "azure-vm-power", "azure-vm-snapshot"}
+POLLING = {"azure-vm-power", "azure-vm-snapshot"}
 
 
 def _fail_on(problems: list[str], what: str) -> None:

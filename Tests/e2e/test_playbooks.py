@@ -24,6 +24,7 @@ PACK = os.path.join(REPO_ROOT, 'Packs', 'AzureContainment')
 TEST_PLAYBOOK = os.path.join(PACK, 'TestPlaybooks', 'playbook-AzureContainment_Test.yml')
 BLOCK_IPS = os.path.join(PACK, 'Playbooks', 'playbook-Azure_Containment_-_Block_Attacker_IPs.yml')
 ISOLATE_VM = os.path.join(PACK, 'Playbooks', 'playbook-Azure_Containment_-_Isolate_VM.yml')
+CONTAIN_HOST = os.path.join(PACK, 'Playbooks', 'playbook-Azure_Containment_-_Contain_Host.yml')
 INCIDENT = '4242'
 WAIT_CAP = 0.2  # seconds: the emulator's VM transitions take one second (XSOAR would poll every 30 s)
 
@@ -120,12 +121,47 @@ def isolated(vm='web-01', nics=('web-01-nic0', 'web-01-nic1'), power='running'):
     return check
 
 
-def released(vm='web-01', power='running'):
+def without_snapshots(state: dict) -> dict:
+    return {rid: body for rid, body in state.items() if '/microsoft.compute/snapshots/' not in rid}
+
+
+def released(vm='web-01', power='running', evidence=False):
+    """`evidence`: the run took snapshots, which stay after the release (everything else is as before)."""
     def check(emu, result, before, _seq):
-        assert network_state(emu) == before  # original NSGs back, isolation NSG gone, power state as before
+        state = network_state(emu)
+        if evidence:
+            assert without_snapshots(state) != state   # the snapshots are kept ...
+            state = without_snapshots(state)           # ... and the rest is exactly as before
+        assert state == before  # original NSGs back, isolation NSG gone, power state as before
         assert power_state(emu, vm) == power
         assert emu.resource(f'{NET}/networkSecurityGroups/xsoar-isolation-{vm}') is None
         assert single(result.outputs['AzureContainment.Isolation'])['Status'] == 'Released'
+    return check
+
+
+def azure_changes(emu, seq) -> list[dict]:
+    """The writes after `seq`, without Resource Graph queries (POSTs that read)."""
+    return [w for w in arm_writes(emu, seq) if not w['path'].lower().startswith('/providers/microsoft.resourcegraph/')]
+
+
+def no_azure_change(emu, _result, _before, seq):
+    assert azure_changes(emu, seq) == []
+
+
+def snapshotted(vm='web-01', disks=3):
+    """Every disk of the VM has its snapshot of this incident, written before any NIC or power change."""
+    def check(emu, result, _before, seq):
+        snaps = [b for rid, b in emu.state()['resources'].items() if '/microsoft.compute/snapshots/' in rid
+                 and b['tags'].get('xsoar-source-vm', '').lower().endswith(f'/virtualmachines/{vm}')]
+        assert len(snaps) == disks
+        assert all(b['tags']['xsoar-incident-id'] == INCIDENT and b['properties']['incremental'] for b in snaps)
+        writes = [w['path'].lower() for w in azure_changes(emu, seq)]
+        last_snapshot = max(i for i, path in enumerate(writes) if f'/snapshots/xsoar-inc{INCIDENT}-{vm}_' in path)
+        first_change = min(i for i, path in enumerate(writes) if f'/networkinterfaces/{vm}-' in path
+                           or f'/virtualmachines/{vm}/' in path or f'/xsoar-isolation-{vm}' in path)
+        assert last_snapshot < first_change   # the evidence first
+        items = result.outputs['AzureContainment.Snapshot']
+        assert {i['Status'] for i in (items if isinstance(items, list) else [items])} == {'Created'}
     return check
 
 
@@ -237,16 +273,18 @@ def test_blocking_again_writes_nothing_and_the_release_restores_the_nsg(emulator
 
 # ------------------------------------------------------------------------------------------ Isolate VM
 DEALLOCATE, START = 'Deallocate the virtual machine', 'Start the virtual machine'
+SNAPSHOT = 'Snapshot the disks of the virtual machine'
 ISOLATE_RUNS = [
     case('approved-isolated-awaiting-release', {'VMName': 'web-01'}, {APPROVE: 'Yes'}, 'waiting',
          isolated(), waiting_at(RELEASE), powered()),
-    case('approved-released', {'VMName': 'web-01'}, {APPROVE: 'Yes', RELEASE: 'Yes'}, 'completed',
-         released(), powered(), not_run(DEALLOCATE, START)),
+    case('approved-released', {'VMName': 'web-01', 'Snapshot': 'False'}, {APPROVE: 'Yes', RELEASE: 'Yes'},
+         'completed', released(), powered(), not_run(DEALLOCATE, START, SNAPSHOT)),
     case('approval-refused', {'VMName': 'web-01'}, {APPROVE: 'No'}, 'completed',
          ran('Done'), not_run('Isolate the virtual machine'), no_requests),
     case('no-approval-kept-isolated', {'VMName': 'web-01', 'RequireApproval': 'false'}, {RELEASE: 'No'}, 'completed',
          isolated(), not_run(APPROVE), powered()),
-    case('deallocated-released-started', {'VMName': 'web-01', 'RequireApproval': 'False', 'Deallocate': 'True'},
+    case('deallocated-released-started', {'VMName': 'web-01', 'RequireApproval': 'False', 'Deallocate': 'True',
+                                          'Snapshot': 'false'},
          {RELEASE: 'Yes'}, 'completed', released(), powered('deallocate', 'start'), ran(DEALLOCATE, START)),
     case('by-id-deallocated-kept-isolated',
          {'VMID': f'{COMPUTE}/virtualMachines/web-01', 'RequireApproval': 'False', 'Deallocate': 'true'},
@@ -255,9 +293,106 @@ ISOLATE_RUNS = [
     case('no-vm-given', {}, {}, 'completed', ran('Done'), not_run(APPROVE), no_requests),
     case('vm-not-found', {'VMName': 'no-such-vm', 'RequireApproval': 'false'}, {}, 'failed',
          failed_at('Isolate the virtual machine', 'no-such-vm'), no_writes, unchanged),
+    # the evidence branch (Snapshot, default on)
+    case('snapshot-then-isolate', {'VMName': 'web-01', 'RequireApproval': 'false'}, {RELEASE: 'No'}, 'completed',
+         snapshotted(), isolated(), powered()),
+    case('snapshot-isolate-deallocate', {'VMName': 'web-01', 'RequireApproval': 'false', 'Deallocate': 'true'},
+         {RELEASE: 'No'}, 'completed', snapshotted(), isolated(power='deallocated'), powered('deallocate')),
+    case('snapshot-kept-after-release', {'VMName': 'web-02'}, {APPROVE: 'Yes', RELEASE: 'Yes'}, 'completed',
+         snapshotted(vm='web-02', disks=1), released(vm='web-02', evidence=True)),
+    case('no-release-wait', {'VMName': 'web-01', 'RequireApproval': 'false', 'WaitForRelease': 'False'}, {},
+         'completed', snapshotted(), isolated(), not_run(RELEASE)),
 ]
 
 
 @pytest.mark.parametrize(('inputs', 'answers', 'status', 'expectations'), ISOLATE_RUNS)
 def test_isolate_vm(emulator, inputs, answers, status, expectations):
     check_run(emulator, ISOLATE_VM, inputs, answers, status, expectations)
+
+
+def test_isolate_vm_contains_even_when_the_snapshot_fails(emulator):
+    """Evidence must not cost the containment: every snapshot's creation fails in Azure (the operation ends Failed
+    and Azure removes the snapshot), the VM is isolated all the same."""
+    emulator.inject_fault('lro_failed', method='PUT', path_contains='/snapshots/', count=None)
+    seq = last_seq(emulator)
+    result = play(emulator, ISOLATE_VM, {'VMName': 'web-02', 'RequireApproval': 'false'}, {RELEASE: 'No'})
+    assert result.status == 'completed', [(t.name, t.status, t.error) for t in result.tasks]
+    snapshot_task = next(t for t in result.tasks if t.name == SNAPSHOT)
+    assert snapshot_task.status == 'error'   # shown in the war room ...
+    assert nic_nsg(emulator, 'web-02-nic0') == 'xsoar-isolation-web-02'   # ... and the VM is contained
+    assert single(result.outputs['AzureContainment.Isolation'])['Status'] == 'Isolated'
+    assert {nic_nsg(emulator, n) for n in ('web-01-nic0', 'web-01-nic1')} == {'web-nsg'}
+    after = network_state(emulator)
+    assert without_snapshots(after) == after   # no snapshot came to exist
+    assert 'was not created' in snapshot_task.error
+    assert [w['method'] for w in azure_changes(emulator, seq) if '/snapshots/' in w['path']] == ['PUT']   # once
+
+
+# ------------------------------------------------------------------------------------------ Contain Host
+CHOOSE = 'Choose the VMs for the ambiguous and not-found values'
+CONTAINABLE = {'web-01': ('web-01-nic0', 'web-01-nic1'), 'web-02': ('web-02-nic0',), 'db-01': ('db-01-nic0',)}
+
+
+def contained(*vms, scenario_vms=CONTAINABLE):
+    """Exactly `vms` are isolated (and snapshotted first); every other VM's NICs are as they were."""
+    def check(emu, result, _before, seq):
+        for vm, nics in scenario_vms.items():
+            on_isolation = {nic_nsg(emu, nic) == f'xsoar-isolation-{vm}' for nic in nics}
+            assert on_isolation == {vm in vms}, vm
+        for vm in vms:
+            snapshotted(vm=vm, disks=3 if vm == 'web-01' else 1)(emu, result, _before, seq)
+        if vms:
+            records = result.outputs['AzureContainment.Isolation']
+            records = records if isinstance(records, list) else [records]
+            assert sorted(r['VM'] for r in records if r['Status'] == 'Isolated') == sorted(vms)
+    return check
+
+
+def outcomes(**expected):
+    """The generic isolation result of each value: EndpointName -> Result (Brand AzureContainment)."""
+    def check(_emu, result, _before, _seq):
+        items = result.outputs['IsolateEndpointResults']
+        items = items if isinstance(items, list) else [items]
+        got = {i['EndpointName']: i['Results'] for i in items}
+        assert {k: [r['Result'] for r in v] for k, v in got.items()} == {k: [v] for k, v in expected.items()}
+        assert all(r['Brand'] == 'AzureContainment' and r['Message'] for v in got.values() for r in v)
+    return check
+
+
+def found_as(**statuses):
+    def check(_emu, result, _before, _seq):
+        items = result.outputs['AzureContainment.Find']
+        items = items if isinstance(items, list) else [items]
+        assert {i['Value']: i['Status'] for i in items} == statuses
+    return check
+
+
+FORENSIC_VMS = {**CONTAINABLE, 'jump-01': ('jump-01-nic0',)}
+CONTAIN_RUNS = [
+    pytest.param('default', {'IP': '10.0.1.4', 'Hostname': 'web-02', 'RequireApproval': 'false'}, {}, 'completed',
+                 (found_as(**{'10.0.1.4': 'Found', 'web-02': 'Found'}), contained('web-01', 'web-02'),
+                  outcomes(**{'10.0.1.4': 'Success', 'web-02': 'Success'}), not_run(CHOOSE)), id='found'),
+    pytest.param('default', {'IP': '10.0.1.6'}, {APPROVE: 'Yes'}, 'completed',
+                 (contained('web-02'), outcomes(**{'10.0.1.6': 'Success'})), id='found-approved'),
+    pytest.param('default', {'IP': '10.0.1.6'}, {APPROVE: 'No'}, 'completed',
+                 (contained(), outcomes(**{'10.0.1.6': 'Fail'}), no_azure_change), id='found-approval-refused'),
+    pytest.param('default', {'IP': '203.0.113.99', 'Hostname': 'web'}, {}, 'waiting',
+                 (found_as(**{'203.0.113.99': 'NotFound', 'web': 'NotFound'}), contained(), no_azure_change,
+                  outcomes(**{'203.0.113.99': 'Fail', 'web': 'Fail'}), waiting_at(CHOOSE)), id='not-found'),
+    pytest.param('forensics', {'Hostname': 'web-02'}, {CHOOSE: 'done'}, 'completed',
+                 (found_as(**{'web-02': 'Ambiguous'}), contained(scenario_vms=FORENSIC_VMS), no_azure_change,
+                  outcomes(**{'web-02': 'Fail'}), ran(CHOOSE)), id='ambiguous-reviewed'),
+    pytest.param('forensics', {'IP': '10.0.1.6,203.0.113.99', 'Hostname': 'web-02', 'RequireApproval': 'false'}, {},
+                 'waiting', (found_as(**{'10.0.1.6': 'Found', '203.0.113.99': 'NotFound', 'web-02': 'Ambiguous'}),
+                             contained('web-02', scenario_vms=FORENSIC_VMS), waiting_at(CHOOSE),
+                             outcomes(**{'10.0.1.6': 'Success', '203.0.113.99': 'Fail', 'web-02': 'Fail'})),
+                 id='found-ambiguous-not-found'),
+    pytest.param('default', {}, {}, 'completed', (ran('Done'), no_requests), id='no-values'),
+]
+
+
+@pytest.mark.parametrize(('scenario', 'inputs', 'answers', 'status', 'expectations'), CONTAIN_RUNS)
+def test_contain_host(emulator, scenario, inputs, answers, status, expectations):
+    if scenario != 'default':
+        emulator.reset(scenario)
+    check_run(emulator, CONTAIN_HOST, inputs, answers, status, expectations)

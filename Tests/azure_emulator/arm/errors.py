@@ -9,6 +9,7 @@ A long-running operation that fails reports `{"code", "message"}` of its error i
 """
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from ..http import Response
@@ -359,3 +360,82 @@ def another_operation_in_progress(status_url: str, retry_after: int, status: int
     return ArmError(status, "AnotherOperationInProgress",
                     f"Another operation on this or dependent resource is in progress. To retrieve status of the "
                     f"operation use uri: {status_url}", headers=_retry_after(retry_after))
+
+
+# ---------------------------------------------------------------- tags (ARM's rules for every resource)
+def invalid_tags_count(count: int, limit: int) -> ArmError:
+    return ArmError(400, "InvalidTags", f"Too many tags specified. Requested tag count - '{count}'. Maximum number "
+                    f"of tags allowed - '{limit}'.", gateway=True)
+
+
+def invalid_tag_name_empty() -> ArmError:
+    return ArmError(400, "InvalidTagName", "The tag name must be non-null, non-empty and non-whitespace only. "
+                    "Please provide an actual value.", gateway=True)
+
+
+def invalid_tag_name_characters(names: list[str]) -> ArmError:
+    return ArmError(400, "InvalidTagNameCharacters", f"The tag names '{', '.join(names)}' have reserved characters "
+                    "'<,>,%,&,\\,?,/' or control characters.", gateway=True)
+
+
+def invalid_tag_name_length(names: list[str], limit: int) -> ArmError:
+    return ArmError(400, "InvalidTagName", f"Tag key too large. Following tag name '{', '.join(names)}' exceeded the "
+                    f"maximum length. Maximum allowed length for tag name - '{limit}' characters.", gateway=True)
+
+
+def invalid_tag_value_length(values: list[str], limit: int) -> ArmError:
+    return ArmError(400, "InvalidTagValueLength", f"Tag value too large. Following tag value '{', '.join(values)}' "
+                    f"exceeded the maximum length. Maximum allowed length for tag value - '{limit}' characters.",
+                    gateway=True)
+
+
+# ---------------------------------------------------------------- Microsoft.Compute disks and snapshots
+def missing_parameter(name: str) -> ArmError:
+    return ArmError(400, "InvalidParameter", f"Required parameter '{name}' is missing (null).", target=name)
+
+
+def entity_not_found() -> ArmError:
+    """Compute's answer for a source it cannot find in the request's region: a missing source disk, or one in
+    another region than the snapshot (Compute looks the source up in the snapshot's location)."""
+    return ArmError(404, "NotFound", "The entity was not found in this Azure location.")
+
+
+def property_change_not_allowed(name: str) -> ArmError:
+    return ArmError(409, "PropertyChangeNotAllowed", f"Changing property '{name}' is not allowed.", target=name)
+
+
+def disk_operation_in_progress(kind: str, name: str) -> ArmError:
+    # [unverified wording] a write to a snapshot whose creation or deletion still runs
+    return ArmError(409, "OperationNotAllowed", f"An operation is in progress on the {kind} '{name}'; retry after it "
+                    "completes.")
+
+
+# ---------------------------------------------------------------- Azure Resource Graph (its own shape: BadRequest etc.
+# with a support line as message and the reasons as details)
+GRAPH_INVALID_QUERY = ("Query is invalid. Please refer to the documentation for the Azure Resource Graph service and "
+                       "fix the error before retrying.")
+
+
+def _graph_support_line(correlation_id: str) -> str:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+    return f"Please provide below info when asking for support: timestamp = {stamp}, correlationId = {correlation_id}."
+
+
+def graph_invalid_query(correlation_id: str, detail: dict) -> ArmError:
+    """400 for a query Resource Graph cannot run: InvalidQuery, then the reason (ParserFailure with line,
+    characterPositionInLine and token; InvalidQueryLanguage for KQL beyond what it evaluates; SemanticError)."""
+    return ArmError(400, "BadRequest", _graph_support_line(correlation_id),
+                    details=[{"code": "InvalidQuery", "message": GRAPH_INVALID_QUERY}, detail])
+
+
+def graph_bad_request(correlation_id: str, code: str, message: str) -> ArmError:
+    """400 for a request body or option Resource Graph refuses [unverified detail codes]."""
+    return ArmError(400, "BadRequest", _graph_support_line(correlation_id),
+                    details=[{"code": code, "message": message}])
+
+
+def graph_rate_limited(correlation_id: str, headers: dict) -> ArmError:
+    return ArmError(429, "RateLimiting", _graph_support_line(correlation_id), headers=headers, details=[
+        {"code": "RateLimiting", "message": "Client application has been throttled and should not attempt to repeat "
+                                            "the request until an amount of time has elapsed. Please see "
+                                            "https://aka.ms/resourcegraph-throttling for help."}])

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from .authorization.responses import list_permissions
 from .compute import responses as compute
+from .compute.disks import DISK_TYPE, SNAPSHOT_TYPE, Disk, Snapshot
 from .compute.models import VM_TYPE
 from .lro import get_operation_result, get_operation_status
 from .network import responses as network
 from .network.models import NIC_TYPE, NSG_TYPE, VNET_TYPE, NetworkInterface, NetworkSecurityGroup, VirtualNetwork
+from .network.public_ips import PIP_JOIN, PIP_TYPE, PublicIPAddress, get_public_ip
+from .resourcegraph.responses import query_resources
 from .resources import responses as resources
 from .router import Route, list_of
 
@@ -22,6 +25,9 @@ NSG = f"{RG}/providers/{NSG_TYPE}/{{networkSecurityGroupName}}"
 VNET = f"{RG}/providers/{VNET_TYPE}/{{virtualNetworkName}}"
 NIC = f"{RG}/providers/{NIC_TYPE}/{{networkInterfaceName}}"
 VM = f"{RG}/providers/{VM_TYPE}/{{vmName}}"
+PIP = f"{RG}/providers/{PIP_TYPE}/{{publicIpAddressName}}"
+DISK = f"{RG}/providers/{DISK_TYPE}/{{diskName}}"
+SNAPSHOT = f"{RG}/providers/{SNAPSHOT_TYPE}/{{snapshotName}}"
 OPERATIONS = f"{SUB}/providers/{{namespace}}/locations/{{location}}"
 
 ROUTES = (
@@ -65,7 +71,12 @@ ROUTES = (
     Route("GET", NIC, network.get_nic, f"{NIC_TYPE}/read"),
     Route("POST", f"{NIC}/effectiveNetworkSecurityGroups", network.list_effective_nsgs,
           f"{NIC_TYPE}/effectiveNetworkSecurityGroups/action"),
-    Route("PUT", NIC, network.put_nic, f"{NIC_TYPE}/write", linked=(network.NSG_JOIN, network.SUBNET_JOIN)),
+    Route("PUT", NIC, network.put_nic, f"{NIC_TYPE}/write",
+          linked=(network.NSG_JOIN, network.SUBNET_JOIN, PIP_JOIN)),
+    # Microsoft.Network: public IP addresses
+    Route("GET", f"{SUB}/providers/{PIP_TYPE}", list_of(PublicIPAddress), f"{PIP_TYPE}/read"),
+    Route("GET", f"{RG}/providers/{PIP_TYPE}", list_of(PublicIPAddress), f"{PIP_TYPE}/read"),
+    Route("GET", PIP, get_public_ip, f"{PIP_TYPE}/read"),
     # Microsoft.Compute: virtual machines
     Route("GET", f"{SUB}/providers/{VM_TYPE}", compute.list_vms, f"{VM_TYPE}/read"),
     Route("GET", f"{RG}/providers/{VM_TYPE}", compute.list_vms, f"{VM_TYPE}/read"),
@@ -73,4 +84,16 @@ ROUTES = (
     Route("GET", f"{VM}/instanceView", compute.get_instance_view, f"{VM_TYPE}/instanceView/read"),
     *(Route("POST", f"{VM}/{action}", compute.power_action(action), f"{VM_TYPE}/{action}/action")
       for action in ("start", "powerOff", "deallocate", "restart")),
+    # Microsoft.Compute: managed disks and snapshots (Disk RP)
+    Route("GET", f"{SUB}/providers/{DISK_TYPE}", list_of(Disk), f"{DISK_TYPE}/read"),
+    Route("GET", f"{RG}/providers/{DISK_TYPE}", list_of(Disk), f"{DISK_TYPE}/read"),
+    Route("GET", DISK, compute.get_disk, f"{DISK_TYPE}/read"),
+    Route("GET", f"{SUB}/providers/{SNAPSHOT_TYPE}", list_of(Snapshot), f"{SNAPSHOT_TYPE}/read"),
+    Route("GET", f"{RG}/providers/{SNAPSHOT_TYPE}", list_of(Snapshot), f"{SNAPSHOT_TYPE}/read"),
+    Route("GET", SNAPSHOT, compute.get_snapshot, f"{SNAPSHOT_TYPE}/read"),
+    Route("PUT", SNAPSHOT, compute.put_snapshot, f"{SNAPSHOT_TYPE}/write",
+          linked=tuple(compute.SOURCE_READ.values())),
+    Route("DELETE", SNAPSHOT, compute.delete_snapshot, f"{SNAPSHOT_TYPE}/delete"),
+    # Microsoft.ResourceGraph (tenant level: the caller's read rights filter the rows)
+    Route("POST", "/providers/Microsoft.ResourceGraph/resources", query_resources, None),
 )

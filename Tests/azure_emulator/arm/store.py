@@ -16,6 +16,8 @@ from .lro import Operations
 from .models import Resource
 from .network import models as network
 from .network import managers as network_managers
+from .network import public_ips
+from .resourcegraph.quota import GraphQuota
 from .resources.models import ResourceGroup, Subscription
 from .throttling import RateLimits
 
@@ -24,10 +26,12 @@ if TYPE_CHECKING:
 
 R = TypeVar("R", bound=Resource)
 
-# Per resource group, in this order (the MAC addresses of NICs count what was loaded before them; VMs link NICs).
+# Per resource group, in this order (the MAC addresses of NICs count what was loaded before them; VMs link NICs;
+# public IPs link themselves into the NICs' IP configurations; VMs load their disks).
 LOADERS: tuple[Callable[[ArmStore, ResourceGroup, dict], None], ...] = (
     network.load_resource_group,
     network_managers.load_resource_group,
+    public_ips.load_resource_group,
     compute.load_resource_group,
 )
 
@@ -43,6 +47,7 @@ class ArmStore:
         self.latency = Latency(self.settings.get("latency"))         # how long operations take (latency.py)
         self.limits = RateLimits(self.settings.get("throttling"))    # ARM's token buckets (throttling.py)
         self.operations = Operations(self.resources, self.settings, lro_fault, self.latency)
+        self.graph_quota = GraphQuota(self.settings)   # Resource Graph's per-user query quota
         for sub_spec in scenario.get("subscriptions", []):
             sub = Subscription.from_scenario(sub_spec)
             self.subscriptions[sub.subscription_id.lower()] = sub

@@ -129,9 +129,10 @@ def test_a_snapshot_write_through_operations_start_takes_the_snapshot_figure(lat
     scenario = load_scenario({"settings": {"latency": latency}, "role_assignments": [
         {"principal": "soc-responder", "role": "Contributor", "scope": RG_ID}]})
     identity = IdentityService(scenario, scenario["settings"], lambda: BASE)
+    # the stand-in row first: the route table now serves real snapshots too (their PUT needs a body, answers 202)
     arm = ArmService(scenario, identity, routes=(
-        *ROUTES, Route("PUT", f"{RG}/providers/Microsoft.Compute/snapshots/{{snapshotName}}", put_snapshot,
-                       "Microsoft.Compute/snapshots/write")))
+        Route("PUT", f"{RG}/providers/Microsoft.Compute/snapshots/{{snapshotName}}", put_snapshot,
+              "Microsoft.Compute/snapshots/write"), *ROUTES))
     r = call(arm, "PUT", f"{RG_ID}/providers/Microsoft.Compute/snapshots/s1", {})
     assert r.status == 201
     assert r.headers["Retry-After"] == retry_after

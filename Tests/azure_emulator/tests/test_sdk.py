@@ -6,11 +6,14 @@ connection_verify; the credential is azure-identity's ClientSecretCredential aga
 """
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 from azure.identity import ClientSecretCredential
 from azure.mgmt.compute import ComputeManagementClient
+from azure.mgmt.compute.models import CreationData, Snapshot
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network.models import (EffectiveSecurityAdminRule, NetworkSecurityGroup, QueryRequestOptions,
                                        SecurityRule, TagsObject)
@@ -21,16 +24,23 @@ from .helpers import APP_NET, APP_RG, APP_SUB, AVNM, NSG, RG, RG_ID, SUB, TENANT
 SETTINGS = {"settings": {"lro_seconds": 0.1, "vm_transition_seconds": 1.0, "retry_after_seconds": 0}}
 
 
+def credential_for(emulator, principal: str) -> ClientSecretCredential:
+    creds = emulator.credentials[principal]
+    return ClientSecretCredential(TENANT, creds["client_id"], creds["secret"], authority=emulator.login_url,
+                                  disable_instance_discovery=True, connection_verify=emulator.ca_bundle)
+
+
+def client_options(emulator) -> dict:
+    return {"base_url": emulator.arm_url, "credential_scopes": [emulator.arm_url + "/.default"],
+            "connection_verify": emulator.ca_bundle, "polling_interval": 0.05}
+
+
 @pytest.fixture
 def sdk(emulator):
     emulator.reset(SETTINGS)
-    creds = emulator.credentials["soc-responder"]
-    credential = ClientSecretCredential(TENANT, creds["client_id"], creds["secret"], authority=emulator.login_url,
-                                        disable_instance_discovery=True, connection_verify=emulator.ca_bundle)
-    common = {"base_url": emulator.arm_url, "credential_scopes": [emulator.arm_url + "/.default"],
-              "connection_verify": emulator.ca_bundle, "polling_interval": 0.05}
-    network = NetworkManagementClient(credential, SUB, **common)
-    compute = ComputeManagementClient(credential, SUB, **common)
+    credential = credential_for(emulator, "soc-responder")
+    network = NetworkManagementClient(credential, SUB, **client_options(emulator))
+    compute = ComputeManagementClient(credential, SUB, **client_options(emulator))
     yield network, compute
     network.close()
     compute.close()
@@ -191,6 +201,99 @@ def test_sdk_retries_injected_throttling(sdk, emulator):
     assert network.network_security_groups.get(RG, "web-nsg").name == "web-nsg"
     statuses = [e["status"] for e in emulator.request_log() if e["path"].endswith("/web-nsg")]
     assert statuses == [429, 200]
+
+
+# ---------------------------------------------------------------- disks, snapshots, public IPs, Resource Graph
+def test_sdk_disks(sdk):
+    _, compute = sdk
+    disks = {d.name: d for d in compute.disks.list_by_resource_group(RG)}   # three pages
+    assert len(disks) == 5
+    assert {d.name for d in compute.disks.list()} == set(disks)
+    vm = compute.virtual_machines.get(RG, "web-01")
+    os_disk = compute.disks.get(RG, vm.storage_profile.os_disk.name)
+    assert os_disk.id == vm.storage_profile.os_disk.managed_disk.id
+    assert (os_disk.managed_by, os_disk.disk_size_gb, os_disk.os_type, os_disk.disk_state) == (
+        vm.id, 30, "Linux", "Attached")
+    assert [(d.lun, d.managed_disk.id) for d in vm.storage_profile.data_disks] == [
+        (0, disks["web-01_DataDisk_0"].id), (1, disks["web-01_DataDisk_1"].id)]
+    assert compute.virtual_machines.get(RG, "db-01").os_profile.computer_name == "sqlprod01"
+    with pytest.raises(ResourceNotFoundError):
+        compute.disks.get(RG, "ghost")
+
+
+def test_sdk_snapshots(sdk, emulator):
+    _, compute = sdk
+    disk = compute.disks.get(RG, "web-01_DataDisk_1")
+    poller = compute.snapshots.begin_create_or_update(RG, "evidence-lun1", Snapshot(
+        location=disk.location, incremental=True, tags={"case": "INC-1"},
+        creation_data=CreationData(create_option="Copy", source_resource_id=disk.id)))
+    assert compute.snapshots.get(RG, "evidence-lun1").provisioning_state == "Updating"
+    snapshot = poller.result()
+    assert poller.status() == "Succeeded"
+    assert (snapshot.provisioning_state, snapshot.incremental, snapshot.disk_size_gb, snapshot.tags) == (
+        "Succeeded", True, 128, {"case": "INC-1"})
+    assert snapshot.creation_data.source_resource_id == disk.id
+    assert snapshot.creation_data.source_unique_id == disk.unique_id
+    assert compute.snapshots.get(RG, "evidence-lun1").incremental_snapshot_family_id == \
+        snapshot.incremental_snapshot_family_id
+    assert [s.name for s in compute.snapshots.list_by_resource_group(RG)] == ["evidence-lun1"]
+    credential = credential_for(emulator, "soc-reader")   # Reader reads the whole subscription
+    reader = ComputeManagementClient(credential, SUB, **client_options(emulator))
+    try:
+        assert [s.name for s in reader.snapshots.list()] == ["evidence-lun1"]
+    finally:
+        reader.close()
+        credential.close()
+    with pytest.raises(ResourceNotFoundError) as info:   # the disk's region only
+        compute.snapshots.begin_create_or_update(RG, "elsewhere", Snapshot(
+            location="westus", creation_data=CreationData(create_option="Copy", source_resource_id=disk.id))).result()
+    assert info.value.error.code == "NotFound"
+    compute.snapshots.begin_delete(RG, "evidence-lun1").result()
+    with pytest.raises(ResourceNotFoundError):
+        compute.snapshots.get(RG, "evidence-lun1")
+    methods = [(e["method"], e["status"]) for e in emulator.request_log()
+               if e["listener"] == "arm" and "/snapshots/" in e["path"]]
+    assert ("PUT", 202) in methods
+    assert ("DELETE", 202) in methods
+
+
+def test_sdk_public_ips(sdk):
+    network, _ = sdk
+    pip = network.public_ip_addresses.get(RG, "web-01-pip")
+    assert (pip.ip_address, pip.public_ip_address_version, pip.sku.name) == ("192.0.2.10", "IPv4", "Standard")
+    assert pip.ip_configuration.id.endswith("/web-01-nic1/ipConfigurations/ipconfig1")
+    assert [p.name for p in network.public_ip_addresses.list(RG)] == ["web-01-pip"]
+    assert [p.name for p in network.public_ip_addresses.list_all()] == ["web-01-pip"]
+    nic = network.network_interfaces.get(RG, "web-01-nic1")
+    assert nic.ip_configurations[0].public_ip_address.id == pip.id
+
+
+def test_sdk_pipeline_resource_graph_query(sdk):
+    """Resource Graph as azure-mgmt-resourcegraph calls it (not installed here): POST with the SDK's pipeline."""
+    network, _ = sdk
+    body: dict[str, Any] = {"subscriptions": [SUB], "options": {"resultFormat": "objectArray", "$top": 1000},
+            "query": "Resources | where type =~ 'Microsoft.Compute/virtualMachines' "
+                     "| project id, name, computerName = tostring(properties.osProfile.computerName) "
+                     "| order by name asc"}
+    rows, pages = [], 0
+    while True:
+        response = network.send_request(HttpRequest(
+            "POST", "/providers/Microsoft.ResourceGraph/resources?api-version=2022-10-01", json=body))
+        assert response.status_code == 200, response.text()
+        assert int(response.headers["x-ms-user-quota-remaining"]) >= 0
+        answer = response.json()
+        rows += answer["data"]
+        pages += 1
+        if "$skipToken" not in answer:
+            break
+        body["options"]["$skipToken"] = answer["$skipToken"]
+    assert pages == 2
+    assert [(r["name"], r["computerName"]) for r in rows] == [
+        ("db-01", "sqlprod01"), ("web-01", "web-01"), ("web-02", "web-02")]
+    bad = network.send_request(HttpRequest("POST", "/providers/Microsoft.ResourceGraph/resources?api-version=2022-10-01",
+                                           json={"subscriptions": [SUB], "query": "Resources | top 1 by name"}))
+    assert bad.status_code == 400
+    assert [d["code"] for d in bad.json()["error"]["details"]] == ["InvalidQuery", "InvalidQueryLanguage"]
 
 
 def test_sdk_effective_network_security_groups_poller(sdk, app_network, emulator):

@@ -198,6 +198,41 @@ POWER_ACTIONS = {'start': 'start', 'on': 'start', 'deallocate': 'deallocate', 'o
 POWER_TARGET_STATE = {'start': 'running', 'deallocate': 'deallocated', 'poweroff': 'stopped', 'restart': None}
 POWER_ENDPOINT = {'start': 'start', 'deallocate': 'deallocate', 'poweroff': 'powerOff', 'restart': 'restart'}
 
+# azure-vm-find: Azure Resource Graph (POST {arm}/providers/Microsoft.ResourceGraph/resources, api-version 2022-10-01:
+# {"subscriptions", "query" (KQL), "options": {"$top", "$skipToken", "resultFormat"}} -> {"data", "$skipToken"?,
+# "resultTruncated", ...}). It answers only what the identity may read; its own quota comes in the headers
+# x-ms-user-quota-remaining (queries left) and x-ms-user-quota-resets-after (hh:mm:ss until the window resets).
+RESOURCE_GRAPH_API_VERSION = '2022-10-01'
+RESOURCE_GRAPH_PATH = '/providers/Microsoft.ResourceGraph/resources'
+SUBSCRIPTIONS_API_VERSION = '2022-12-01'
+RESOURCE_GRAPH_PAGE_ROWS = 1000            # Resource Graph: $top is at most 1000 rows a page
+RESOURCE_GRAPH_MAX_PAGES = 20              # 20,000 rows for one batch is no longer "a host": refuse rather than guess
+RESOURCE_GRAPH_MAX_SUBSCRIPTIONS = 1000    # Resource Graph evaluates at most 1000 subscriptions per query: batches
+FIND_VALUES_PER_QUERY = 100                # values (addresses and names) per query; more values, more batches
+DEFAULT_MAX_FIND_VALUES = 100              # instance param max_find_values: values one azure-vm-find call may look up
+DEFAULT_FIND_LIMIT = 50                    # the limit argument: candidate VMs listed per value
+FIND_SCOPES = ('subscription', 'all')
+# A value goes into the query only when it is an IP address (in canonical form) or a name made of these characters:
+# no quote, backslash, space or operator can reach the KQL text.
+FIND_NAME_RE = re.compile(r'[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?')
+KQL_SAFE_LITERAL_RE = re.compile(r'[A-Za-z0-9_.:-]+')
+
+# azure-vm-snapshot: incremental snapshots of managed disks (Microsoft.Compute/snapshots of the disk resource
+# provider, its own api-versions), named xsoar-<key>-<disk>-<hash of the disk ID> where <key> is inc<incident ID>
+# (a repeat in the same incident finds the snapshot instead of making another) or, outside an incident, t<UTC minute>.
+DISK_API_VERSION = '2023-10-02'
+SNAPSHOT_NAME_PREFIX = 'xsoar-'
+SNAPSHOT_KEY_RE = re.compile(r'inc[A-Za-z0-9_-]{1,32}|t\d{12}')
+SNAPSHOT_DISKS = ('all', 'os', 'data')
+SNAPSHOT_TAG_INCIDENT = 'xsoar-incident-id'      # the XSOAR incident ID, or NO_INCIDENT
+SNAPSHOT_TAG_VM = 'xsoar-source-vm'              # resource ID of the VM the disk belonged to
+SNAPSHOT_TAG_DISK = 'xsoar-source-disk'          # resource ID of the disk
+SNAPSHOT_TAG_TIME = 'xsoar-snapshot-time'        # UTC time of the run that took it (ISO 8601)
+SNAPSHOT_TAG_POWER = 'xsoar-source-power-state'  # the VM's power state then (running: crash-consistent)
+NO_INCIDENT = 'none'
+TAG_VALUE_MAX = 256                              # Azure: characters in a tag value
+SNAPSHOT_DONE_STATES = ('succeeded', 'failed', 'canceled')
+
 # Every action a command of this pack performs, and the built-in role that grants it (test-module checks them).
 REQUIRED_ACTIONS: dict[str, str] = {
     'Microsoft.Compute/virtualMachines/read': 'Virtual Machine Contributor',
@@ -215,6 +250,16 @@ REQUIRED_ACTIONS: dict[str, str] = {
     'Microsoft.Network/networkInterfaces/read': 'Network Contributor',
     'Microsoft.Network/networkInterfaces/write': 'Network Contributor',
     'Microsoft.Network/virtualNetworks/subnets/read': 'Network Contributor',
+}
+
+# Actions only some commands need: test-module still says ok without them (auth-test names them), so an identity
+# without them keeps every other command. Action -> (the built-in role that grants it, what needs it).
+OPTIONAL_ACTIONS: dict[str, tuple[str, str]] = {
+    'Microsoft.Compute/disks/read': ('Virtual Machine Contributor', 'azure-vm-snapshot'),
+    'Microsoft.Compute/snapshots/read': ('Disk Snapshot Contributor', 'azure-vm-snapshot'),
+    'Microsoft.Compute/snapshots/write': ('Disk Snapshot Contributor', 'azure-vm-snapshot'),
+    'Microsoft.Network/publicIPAddresses/read': ('Network Contributor', 'azure-vm-find by public IP'),
+    'Microsoft.Network/virtualNetworks/read': ('Network Contributor', 'azure-vm-find (subnet NSGs)'),
 }
 
 _RESET_STEP = ('run !azure-containment-auth-reset, then !azure-containment-generate-login-url, sign in, paste the '
@@ -344,6 +389,8 @@ ERROR_HINTS: dict[str, str] = {
     'SubscriptionRequestsThrottled': 'Azure is throttling this identity\'s requests{retry_after}. Fix: wait, and run '
                                      'fewer commands in parallel.',
     'TooManyRequests': 'Azure is throttling requests{retry_after}. Fix: wait, and run fewer commands in parallel.',
+    'RateLimiting': 'Azure Resource Graph is throttling this identity\'s queries{retry_after}. Fix: wait a few seconds '
+                    'and run the command again; look up many values in one azure-vm-find call rather than many calls.',
     'ServerError': 'Azure Resource Manager failed (HTTP {status}) after the retries. Fix: run the command again '
                    'later; check https://status.azure.com if it persists.',
     'OperationTimeout': 'The operation did not finish within {seconds} s. Fix: check its state with '
@@ -1390,7 +1437,7 @@ class AzureClient:
 
 def role_for_action(action: str) -> str:
     """The built-in role that grants `action` (case-insensitive): the table, then a rule by provider."""
-    for known, role in REQUIRED_ACTIONS.items():
+    for known, role in [*REQUIRED_ACTIONS.items(), *((a, row[0]) for a, row in OPTIONAL_ACTIONS.items())]:
         if known.lower() == (action or '').lower():
             return role
     lowered = (action or '').lower()
@@ -2250,15 +2297,15 @@ def flag_arg(args: dict, name: str, default: bool = False) -> bool:
         raise InputError(f'Invalid {name} {shown_value(str(value))!r}: expected true or false.') from None
 
 
-def limit_arg(args: dict) -> int:
-    """The `limit` of a list command: a whole number of at least 1 (default DEFAULT_LIMIT)."""
+def limit_arg(args: dict, default: int = DEFAULT_LIMIT) -> int:
+    """The `limit` of a list command: a whole number of at least 1 (`default` when not given)."""
     value = args.get('limit')
     text = '' if value is None else str(value).strip()
     if not text:
-        return DEFAULT_LIMIT
+        return default
     if not re.fullmatch(r'[+-]?\d{1,9}', text) or int(text) < 1:
         raise InputError(f'Invalid limit {shown_value(text)!r}: expected a whole number of at least 1 (the '
-                         f'default is {DEFAULT_LIMIT}).')
+                         f'default is {default}).')
     return int(text)
 
 
@@ -2604,16 +2651,23 @@ def action_granted(action: str, permissions: list[dict]) -> bool:
     return False
 
 
-def missing_actions(client: AzureClient, rg: str) -> tuple[str, list[str]]:
-    """(scope checked, the REQUIRED_ACTIONS this identity lacks there) from Microsoft.Authorization/permissions at
-    the resource group `rg`. The published REST spec (Microsoft.Authorization 2022-04-01,
-    Permissions_ListForResourceGroup / Permissions_ListForResource) defines this read per resource group and per
-    resource only, never for a whole subscription, so nothing else is asked."""
+def missing_actions(client: AzureClient, rg: str) -> tuple[str, list[str], list[str]]:
+    """(scope checked, the REQUIRED_ACTIONS and the OPTIONAL_ACTIONS this identity lacks there) from
+    Microsoft.Authorization/permissions at the resource group `rg`. The published REST spec (Microsoft.Authorization
+    2022-04-01, Permissions_ListForResourceGroup / Permissions_ListForResource) defines this read per resource group
+    and per resource only, never for a whole subscription, so nothing else is asked."""
     sub, _ = command_scope(client, {}, require_rg=False)
     scope = rg_path(sub, rg)
     permissions = client.list_pages(f'{scope}/providers/Microsoft.Authorization/permissions',
                                     api_version=AUTHORIZATION_API_VERSION)
-    return scope, [action for action in REQUIRED_ACTIONS if not action_granted(action, permissions)]
+    return (scope, [action for action in REQUIRED_ACTIONS if not action_granted(action, permissions)],
+            [action for action in OPTIONAL_ACTIONS if not action_granted(action, permissions)])
+
+
+def optional_actions_text(missing: list[str]) -> str:
+    """The optional actions an identity lacks, each with the role that grants it and the command that needs it."""
+    return '\n'.join(f'- {action} (granted by the built-in role "{OPTIONAL_ACTIONS[action][0]}"; needed by '
+                     f'{OPTIONAL_ACTIONS[action][1]})' for action in missing)
 
 
 def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
@@ -2635,20 +2689,29 @@ def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
                      'command still names a missing permission when Azure refuses it.')
         return lines
     try:
-        scope, missing = missing_actions(client, rg)
+        scope, missing, optional = missing_actions(client, rg)
     except ArmError as err:
         lines.append(f'Permissions: NOT checked: reading them on resource group {rg} failed ({err.message}).')
         return lines
+    optional_note = (f'\nOptional, also not granted (only the commands named need them):\n'
+                     f'{optional_actions_text(optional)}' if optional else '')
     if missing:
         roles = sorted({REQUIRED_ACTIONS[action] for action in missing})
         listing = '\n'.join(f'- {action} (granted by the built-in role "{REQUIRED_ACTIONS[action]}")'
                             for action in missing)
         raise ContainmentError(
             f'Authentication works, but this identity lacks {len(missing)} permission(s) the commands need on '
-            f'{scope} (AuthorizationFailed):\n{listing}\nFix: in Access control (IAM) of the subscription or '
-            f'resource group assign {" and ".join(repr(r) for r in roles)} to the app / identity, then run '
-            '!azure-containment-auth-test.', code='AuthorizationFailed')
+            f'{scope} (AuthorizationFailed):\n{listing}{optional_note}\nFix: in Access control (IAM) of the '
+            f'subscription or resource group assign {" and ".join(repr(r) for r in roles)} to the app / identity, '
+            'then run !azure-containment-auth-test.', code='AuthorizationFailed')
     lines.append(f'Permissions: all {len(REQUIRED_ACTIONS)} actions the commands need are granted on {scope}.')
+    if optional:
+        demisto.debug(f'Azure Containment: optional actions not granted on {scope}: {", ".join(optional)}')
+        lines.append(f'Optional permissions: {len(optional)} not granted on {scope}; every other command works '
+                     f'without them:\n{optional_actions_text(optional)}')
+    else:
+        lines.append(f'Optional permissions: all {len(OPTIONAL_ACTIONS)} granted (azure-vm-snapshot, azure-vm-find '
+                     'by public IP).')
     return lines
 
 
@@ -3739,6 +3802,665 @@ def nsg_rule_list_command(client, args: dict) -> CommandResults:
                           readable_output=readable, raw_response=out)
 
 
+# azure-vm-find
+
+def current_incident_id() -> str:
+    """The ID of the XSOAR incident the command runs in, '' outside one (a war-room command in the Playground gets
+    an empty id)."""
+    incident = demisto.incident() or {}
+    if incident.get('isPlayground'):
+        return ''
+    return str(incident.get('id') or '').strip()
+
+
+class FindValue(NamedTuple):
+    """One value azure-vm-find looks up: `given` as the alert had it, `key` what is compared (the canonical address,
+    or the name in lower case)."""
+    kind: str      # 'ip' or 'hostname'
+    given: str
+    key: str
+
+
+def parse_find_values(args: dict, max_values: int) -> list[FindValue]:
+    """The ip and hostname values, each validated before anything is sent; one error names every refused value."""
+    values: list[FindValue] = []
+    bad: list[str] = []
+    for raw in argToList(args.get('ip')):
+        text = str(raw).strip()
+        try:
+            if '%' in text or '/' in text:
+                raise ValueError(text)
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            bad.append(f'{text!r} (ip: not an IPv4 or IPv6 address)')
+            continue
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped   # ::ffff:10.0.1.4 is 10.0.1.4 to Azure
+        values.append(FindValue('ip', text, str(address)))
+    for raw in argToList(args.get('hostname')):
+        text = str(raw).strip()
+        if not FIND_NAME_RE.fullmatch(text):
+            bad.append(f'{text!r} (hostname: a VM or computer name is letters, digits, \'.\', \'-\' and \'_\', '
+                       'beginning and ending with a letter, digit or \'_\')')
+            continue
+        values.append(FindValue('hostname', text, text.lower()))
+    if bad:
+        raise InputError(f'Invalid azure-vm-find input: {", ".join(bad)}. Nothing was queried.')
+    unique = list({(v.kind, v.key): v for v in values}.values())
+    if not unique:
+        raise InputError('Give ip (IP addresses) and/or hostname (VM or computer names) to look up.')
+    if len(unique) > max_values:
+        raise InputError(f'{len(unique)} values to look up, more than the {max_values} the instance allows per call '
+                         '("Most values per azure-vm-find call"). Nothing was queried; split the call or ask the '
+                         'admin to raise the limit.')
+    return unique
+
+
+def kql_literal(text: str) -> str:
+    """A KQL string literal for a validated address or name. Anything with a character outside the safe set is
+    refused, so quoting can never be escaped whatever validation came before."""
+    if not KQL_SAFE_LITERAL_RE.fullmatch(text):
+        raise InputError(f'Refusing to put {text!r} into a Resource Graph query: only addresses and names are allowed.')
+    return f"'{text}'"
+
+
+def kql_list(texts: list[str]) -> str:
+    return '(' + ', '.join(kql_literal(t) for t in texts) + ')'
+
+
+# The find query's parts. Resource Graph allows at most 3 joins and 2 mv-expands in one query (Microsoft, "Understanding
+# the Azure Resource Graph query language"): the query joins the public IPs, the subnets (for their NSG) and the VMs
+# to every IP configuration of every NIC, marks each row that holds one of the values, and folds the rows into one
+# per VM (parallel lists, in the same row order) that only the VMs with a marked row pass. Every column a list is
+# made of is a string (tostring), because make_list skips nulls and parallel lists would shift.
+_NIC_CONFIGS = (
+    "Resources"
+    " | where type =~ 'microsoft.network/networkinterfaces'"
+    " | extend vmId = tolower(tostring(properties.virtualMachine.id)),"
+    " nicNsg = tostring(properties.networkSecurityGroup.id), nicTags = tostring(tags)"
+    " | mv-expand ipconfig = properties.ipConfigurations"
+    " | extend privateIp = tostring(ipconfig.properties.privateIPAddress),"
+    " publicIpId = tolower(tostring(ipconfig.properties.publicIPAddress.id)),"
+    " subnetId = tolower(tostring(ipconfig.properties.subnet.id))"
+)
+_PUBLIC_IPS = ("Resources | where type =~ 'microsoft.network/publicipaddresses'"
+               " | project publicIpId = tolower(id), publicIp = tostring(properties.ipAddress)")
+_SUBNET_NSGS = ("Resources | where type =~ 'microsoft.network/virtualnetworks' | mv-expand subnet = properties.subnets"
+                " | project subnetId = tolower(tostring(subnet.id)),"
+                " subnetNsg = tostring(subnet.properties.networkSecurityGroup.id)")
+_VMS = (
+    "Resources | where type =~ 'microsoft.compute/virtualmachines'"
+    " | project vmId = tolower(id), vmResourceId = id, vmName = name, vmLocation = location,"
+    " vmSubscription = subscriptionId, computerName = tostring(properties.osProfile.computerName),"
+    " vmSize = tostring(properties.hardwareProfile.vmSize),"
+    " powerState = tostring(properties.extended.instanceView.powerState.code),"
+    " provisioningState = tostring(properties.provisioningState)"
+)
+FIND_VM_COLUMNS = ('vmId', 'vmResourceId', 'vmName', 'computerName', 'vmLocation', 'vmSubscription', 'vmSize',
+                   'powerState', 'provisioningState')
+FIND_NIC_LISTS = {'nicIds': 'id', 'nicNames': 'name', 'nicNsgs': 'nicNsg', 'nicTags': 'nicTags',
+                  'subnetNsgs': 'subnetNsg', 'privateIps': 'privateIp', 'publicIps': 'publicIp'}
+
+
+def find_query(addresses: list[str], names: list[str]) -> str:
+    """One Resource Graph query for a batch of values (inside the KQL subset the pack uses, and Resource Graph's own
+    limits): one row per VM that has one of the addresses as a private or public IP, or one of the names as VM or
+    computer name, with every IP configuration of every NIC it has as parallel lists, so the number of rows is the
+    number of VMs found, whatever the number in the tenant. The marking is exact (in / in~ compare whole values);
+    the code matches the rows again, exactly."""
+    conditions = []
+    if addresses:
+        conditions += [f'privateIp in~ {kql_list(addresses)}', f'publicIp in~ {kql_list(addresses)}']
+    if names:
+        conditions += [f'vmName in~ {kql_list(names)}', f'computerName in~ {kql_list(names)}']
+    lists = ', '.join(f'{name} = make_list({column})' for name, column in FIND_NIC_LISTS.items())
+    return (
+        f"{_NIC_CONFIGS}"
+        f" | join kind=leftouter ({_PUBLIC_IPS}) on publicIpId"
+        f" | join kind=leftouter ({_SUBNET_NSGS}) on subnetId"
+        f" | join kind=inner ({_VMS}) on vmId"
+        f" | extend publicIp = tostring(publicIp), subnetNsg = tostring(subnetNsg), hit = tostring({' or '.join(conditions)})"
+        f" | summarize hits = make_set(hit), {lists} by {', '.join(FIND_VM_COLUMNS)}"
+        " | where tostring(hits[0]) == 'true' or tostring(hits[1]) == 'true'"
+        " | extend id = vmResourceId | order by id asc"   # an id column: what Resource Graph pages on
+    )
+
+
+def _quota_reset_seconds(value: Any) -> float | None:
+    """x-ms-user-quota-resets-after (hh:mm:ss) in seconds; None when absent or unreadable."""
+    match = re.fullmatch(r'(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)', str(value or '').strip())
+    if not match:
+        return None
+    return int(match.group(1)) * 3600 + int(match.group(2)) * 60 + float(match.group(3))
+
+
+class GraphQuota:
+    """Resource Graph's own quota as its last answer reported it: the next query waits for the window to reset when
+    none is left, and a 429 waits for the reset it names (or Retry-After), within the client's retry policy."""
+
+    def __init__(self, client: AzureClient):
+        self.client = client
+        self.remaining: int | None = None
+        self.resets_after: float | None = None
+
+    def note(self, response: requests.Response | None) -> None:
+        headers = response.headers if response is not None else {}
+        remaining = str(headers.get('x-ms-user-quota-remaining') or '').strip()
+        self.remaining = int(remaining) if remaining.isdigit() else None
+        self.resets_after = _quota_reset_seconds(headers.get('x-ms-user-quota-resets-after'))
+
+    def _wait_or_raise(self, seconds: float, err: ContainmentError) -> None:
+        if seconds > self.client.retry.max_wait_seconds:
+            raise err.with_note(f'Resource Graph\'s quota resets in {int(seconds + 0.999)} s; run the command '
+                                'again then.')
+        self.client.sleep(seconds)
+
+    def post(self, body: dict) -> dict:
+        """One query page, after waiting for the quota when the last answer said none is left."""
+        if self.remaining == 0 and self.resets_after:
+            self._wait_or_raise(self.resets_after, ContainmentError(code='RateLimiting'))
+        attempt = 0
+        while True:
+            try:
+                response = self.client.arm_request('POST', RESOURCE_GRAPH_PATH, api_version=RESOURCE_GRAPH_API_VERSION,
+                                                   body=body, retry_busy=False)
+            except (ArmThrottled, ArmServerError) as err:
+                self.note(self.client.session.last_response)
+                wait = self.client.retry.delay(err, attempt)
+                if isinstance(err, ArmThrottled) and err.retry_after is None and self.resets_after is not None:
+                    wait = self.resets_after if attempt < self.client.retry.max_retries else None
+                if wait is None:
+                    raise err.in_context('Resource Graph query') from None
+                attempt += 1
+                self._wait_or_raise(wait, err)
+                continue
+            except ArmBadRequest as err:
+                details = '; '.join(f"{d.get('code')}: {first_line(str(d.get('message') or ''), 200)}"
+                                    for d in (err.details or []) if isinstance(d, dict))
+                raise err.in_context('Resource Graph refused the query').with_note(details) from None
+            self.note(response)
+            return json_or_empty(response)
+
+
+def resource_graph_rows(quota: GraphQuota, query: str, subscriptions: list[str]) -> list[dict]:
+    """Every row of one query over `subscriptions`, following $skipToken. A truncated answer, or more pages than
+    RESOURCE_GRAPH_MAX_PAGES, raises: an incomplete answer would turn an ambiguous value into a guess."""
+    rows: list[dict] = []
+    skip_token = None
+    for _ in range(RESOURCE_GRAPH_MAX_PAGES):
+        options: dict[str, Any] = {'$top': RESOURCE_GRAPH_PAGE_ROWS, 'resultFormat': 'objectArray'}
+        if skip_token:
+            options['$skipToken'] = skip_token
+        page = quota.post({'subscriptions': subscriptions, 'query': query, 'options': options})
+        data = page.get('data')
+        if not isinstance(data, list):
+            raise ContainmentError('Resource Graph answered without a data list (resultFormat objectArray was '
+                                   'asked for). Fix: run the command again; report it if it persists.',
+                                   code='UnexpectedAnswer')
+        rows.extend(row for row in data if isinstance(row, dict))
+        skip_token = page.get('$skipToken')
+        if not skip_token:
+            if str(page.get('resultTruncated')).lower() == 'true':
+                raise ContainmentError('Resource Graph truncated the answer without a $skipToken to page on: the '
+                                       'VMs found may be incomplete, so nothing is reported. Fix: look up fewer '
+                                       'values per call.', code='ResultTruncated')
+            return rows
+    raise ContainmentError(f'More than {RESOURCE_GRAPH_MAX_PAGES * RESOURCE_GRAPH_PAGE_ROWS} rows match these '
+                           'values (an address shared by very many VMs?): nothing is reported rather than a partial '
+                           'answer. Fix: look up fewer or more specific values.', code='TooManyMatches')
+
+
+def find_subscriptions(client: AzureClient, args: dict) -> list[str]:
+    """scope=subscription: the command's or the instance's subscription; scope=all: every subscription the identity
+    can read."""
+    scope = str(args.get('scope') or 'subscription').strip().lower()
+    if scope not in FIND_SCOPES:
+        raise InputError(f'Invalid scope {args.get("scope")!r}: expected subscription (the instance\'s, or '
+                         'subscription_id) or all (every subscription this identity can read).')
+    if scope == 'subscription':
+        sub, _ = command_scope(client, {'subscription_id': args.get('subscription_id')}, require_rg=False)
+        return [sub]
+    listed = client.list_pages('/subscriptions', api_version=SUBSCRIPTIONS_API_VERSION)
+    return sorted({str(s['subscriptionId']) for s in listed if GUID_RE.fullmatch(str(s.get('subscriptionId') or ''))})
+
+
+def _canonical_ip(text: Any) -> str | None:
+    try:
+        address = ipaddress.ip_address(str(text or '').strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+def _ip_configs(row: dict) -> list[dict]:
+    """A VM row's parallel lists (FIND_NIC_LISTS) as one dict per IP configuration."""
+    columns: dict[str, list] = {}
+    for name in FIND_NIC_LISTS:
+        value = row.get(name)
+        columns[name] = value if isinstance(value, list) else []
+    return [{name: values[index] if index < len(values) else None for name, values in columns.items()}
+            for index in range(len(columns['nicIds']))]
+
+
+def _tags_of(text: Any) -> dict:
+    try:
+        tags = json.loads(text) if isinstance(text, str) and text else text
+    except ValueError:
+        return {}
+    return tags if isinstance(tags, dict) else {}
+
+
+def _found_vms(rows: list[dict]) -> dict[str, dict]:
+    """The rows (one per VM, its IP configurations as parallel lists) as VMs: lower-case VM ID -> the VM with its
+    NICs in order, each NIC's addresses canonical."""
+    vms: dict[str, dict] = {}
+    for row in rows:
+        vm_key = str(row.get('vmId') or row.get('vmResourceId') or '').lower()
+        if not vm_key:
+            continue
+        vm = vms.setdefault(vm_key, {'row': row, 'nics': {}})
+        for config in _ip_configs(row):
+            nic_id = config['nicIds']
+            if not nic_id:
+                continue
+            nic = vm['nics'].setdefault(str(nic_id).lower(), {
+                'Name': config['nicNames'] or name_of(nic_id), 'ID': nic_id, 'NSG': config['nicNsgs'] or None,
+                'SubnetNSG': None, 'tags': _tags_of(config['nicTags']), 'private': [], 'public': []})
+            nic['SubnetNSG'] = nic['SubnetNSG'] or config['subnetNsgs'] or None
+            for field, name in (('private', 'privateIps'), ('public', 'publicIps')):
+                address = _canonical_ip(config[name])
+                if address and address not in nic[field]:
+                    nic[field].append(address)
+    return vms
+
+
+def _nics_isolated(vm_name: str, nics: list[dict]) -> bool:
+    """The VM's NICs show its isolation: the pack's record tag, or the VM's isolation NSG attached."""
+    iso_name = _isolation_nsg_name(vm_name).lower()
+    return any(ORIGINAL_NSG_TAG in (n.get('tags') or {}) or name_of(n.get('nsg')).lower() == iso_name for n in nics)
+
+
+def _find_vm_output(vm: dict) -> dict:
+    """A found VM with the fields of AzureContainment.VM (azure-vm-get), plus its computer name and subscription."""
+    row = vm['row']
+    power = str(row.get('powerState') or '')
+    nics = []
+    for nic in vm['nics'].values():
+        private = nic['private']
+        nics.append({'Name': nic['Name'], 'ID': nic['ID'], 'NSG': nic['NSG'], 'SubnetNSG': nic['SubnetNSG'],
+                     'PrivateIP': private[0] if len(private) == 1 else private,
+                     'PublicIP': (nic['public'][0] if len(nic['public']) == 1 else nic['public']) or None})
+    vm_id = row.get('vmResourceId') or row.get('vmId')
+    return {'Name': row.get('vmName'), 'ID': vm_id, 'ResourceGroup': resource_group_of(vm_id),
+            'SubscriptionID': row.get('vmSubscription'), 'Location': row.get('vmLocation'),
+            'Size': row.get('vmSize') or None, 'ComputerName': row.get('computerName') or None,
+            'PowerState': power.split('/', 1)[1] if power.startswith('PowerState/') else (power or None),
+            'ProvisioningState': row.get('provisioningState') or None,
+            'Isolated': _nics_isolated(str(row.get('vmName') or ''), [
+                {'tags': n['tags'], 'nsg': n['NSG']} for n in vm['nics'].values()]),
+            'NICs': nics}
+
+
+def match_value(value: FindValue, vms: dict[str, dict]) -> list[tuple[str, str]]:
+    """[(VM key, how it matched)] for one value: exact address or exact case-insensitive name, never a part."""
+    hits: list[tuple[str, str]] = []
+    for key, vm in vms.items():
+        row = vm['row']
+        if value.kind == 'ip':
+            if any(value.key in nic['private'] for nic in vm['nics'].values()):
+                hits.append((key, 'PrivateIP'))
+            elif any(value.key in nic['public'] for nic in vm['nics'].values()):
+                hits.append((key, 'PublicIP'))
+        elif str(row.get('vmName') or '').lower() == value.key:
+            hits.append((key, 'VMName'))
+        elif str(row.get('computerName') or '').lower() == value.key:
+            hits.append((key, 'ComputerName'))
+    return hits
+
+
+def vm_find_command(client, args: dict) -> CommandResults:
+    """azure-vm-find: the VMs an alert's IP addresses and host names belong to, from Azure Resource Graph (one query
+    per batch of values and subscriptions, whatever the number of VMs)."""
+    limit = limit_arg(args, DEFAULT_FIND_LIMIT)   # the candidate VMs listed per value
+    max_values = arg_to_number(demisto.params().get('max_find_values')) or DEFAULT_MAX_FIND_VALUES
+    values = parse_find_values(args, max_values)
+    subscriptions = find_subscriptions(client, args)
+    quota = GraphQuota(client)
+    rows: list[dict] = []
+    for start in range(0, len(values), FIND_VALUES_PER_QUERY):
+        batch = values[start:start + FIND_VALUES_PER_QUERY]
+        query = find_query([v.key for v in batch if v.kind == 'ip'], [v.key for v in batch if v.kind == 'hostname'])
+        for first in range(0, len(subscriptions), RESOURCE_GRAPH_MAX_SUBSCRIPTIONS):
+            rows += resource_graph_rows(quota, query, subscriptions[first:first + RESOURCE_GRAPH_MAX_SUBSCRIPTIONS])
+    vms = _found_vms(rows)
+    outputs = {key: _find_vm_output(vm) for key, vm in vms.items()}
+    items, found = [], {}
+    for value in values:
+        hits = match_value(value, vms)
+        status = 'NotFound' if not hits else 'Found' if len(hits) == 1 else 'Ambiguous'
+        if status == 'Found':
+            found[hits[0][0]] = outputs[hits[0][0]]
+        ways = [how for how in ('PrivateIP', 'PublicIP', 'VMName', 'ComputerName') if how in {h for _, h in hits}]
+        items.append({'Value': value.given, 'Type': 'IP' if value.kind == 'ip' else 'Hostname', 'Status': status,
+                      'MatchedBy': ', '.join(ways) or None, 'Count': len(hits),
+                      'VMs': [outputs[key] for key, _ in hits[:limit]]})
+    return _find_results(items, list(found.values()), len(subscriptions), limit)
+
+
+def _find_results(items: list[dict], found: list[dict], subscription_count: int, limit: int) -> CommandResults:
+    rows = [{'Value': md_code(i['Value']), 'Status': i['Status'], 'MatchedBy': i['MatchedBy'],
+             'VMs': ', '.join(f"{v['Name']} ({v['ResourceGroup']})" for v in i['VMs'])
+             + (f' and {i["Count"] - len(i["VMs"])} more' if i['Count'] > len(i['VMs']) else '')} for i in items]
+    readable = tableToMarkdown(f'VMs found ({subscription_count} subscription(s) searched)', rows,
+                               headers=['Value', 'Status', 'MatchedBy', 'VMs'], removeNull=True)
+    if any(i['Status'] == 'Ambiguous' for i in items):
+        readable += ('\n**Ambiguous** values match more than one VM: none of them is in AzureContainment.VM; pick '
+                     'the right one from AzureContainment.Find.VMs (its ID is what vm_id takes).')
+    if any(i['Count'] > limit for i in items):
+        readable += f'\nAt most {limit} candidate VMs are listed per value (limit).'
+    outputs: dict[str, Any] = {context_key('AzureContainment.Find', ['Value']): items}
+    if found:
+        outputs[context_key('AzureContainment.VM', ['ID'])] = found
+    return CommandResults(readable_output=readable, outputs=outputs, raw_response=items)
+
+
+# azure-vm-snapshot
+
+class DiskPlan(NamedTuple):
+    """One disk of the VM and the snapshot the command takes of it (or why it cannot)."""
+    role: str                 # OS or Data
+    lun: int | None
+    disk_name: str | None
+    disk_id: str | None       # the managed disk's resource ID (None: not a managed disk)
+    problem: str | None       # why this disk cannot be snapshotted
+    snapshot_name: str | None
+    snapshot_path: str | None
+
+
+def snapshot_key(incident_id: str, now: datetime) -> str:
+    """What names the snapshots of one run: inc<incident ID> (a repeat in the same incident finds them again), or
+    outside an incident t<UTC minute> (each run of an analyst takes new ones). An incident ID with other characters
+    or too long is hashed."""
+    if not incident_id:
+        return 't' + now.strftime('%Y%m%d%H%M')
+    if re.fullmatch(r'[A-Za-z0-9_-]{1,32}', incident_id):
+        return f'inc{incident_id}'
+    return 'inc' + hashlib.sha1(incident_id.encode()).hexdigest()[:16]  # nosec - a name, not security
+
+
+def snapshot_name(key: str, disk_name: str, disk_id: str) -> str:
+    """xsoar-<key>-<disk name, cut to fit 80 characters>-<8 hex of the disk ID>: the same disk in the same run (or
+    incident) always gets the same name, two disks never share one."""
+    digest = hashlib.sha1(disk_id.lower().encode()).hexdigest()[:8]  # nosec - a name, not security
+    room = 80 - len(f'{SNAPSHOT_NAME_PREFIX}{key}--{digest}')
+    part = re.sub(r'[^A-Za-z0-9_.-]', '-', disk_name)[:room].strip('.-') or 'disk'
+    return validate_name(f'{SNAPSHOT_NAME_PREFIX}{key}-{part}-{digest}', 'snapshot name')
+
+
+def _disk_problem(disk: dict, role: str) -> str | None:
+    """Why a disk of the VM's storage profile cannot get a managed snapshot (None: it can)."""
+    if role == 'OS' and (disk.get('diffDiskSettings') or {}).get('option'):
+        return ('an ephemeral OS disk: it lives on the host\'s local storage and Azure cannot snapshot it. Collect '
+                'its evidence from inside the VM before it is stopped (a deallocation or re-image erases it).')
+    if not (disk.get('managedDisk') or {}).get('id'):
+        where = host_of(str((disk.get('vhd') or {}).get('uri') or '')) or 'a storage account'
+        return (f'an unmanaged disk (a VHD blob in {where}): managed snapshots need a managed disk. Copy or '
+                'snapshot the blob in its storage account instead.')
+    return None
+
+
+def snapshot_plans(vm: dict, which: str, sub: str, rg: str, key: str) -> list[DiskPlan]:
+    """The disks `which` selects (all, os, data) in the VM's storage profile, and where each one's snapshot goes."""
+    storage = props(vm).get('storageProfile') or {}
+    disks: list[tuple[str, int | None, dict]] = []
+    if which in ('all', 'os'):
+        disks.append(('OS', None, storage.get('osDisk') or {}))
+    if which in ('all', 'data'):
+        disks += [('Data', d.get('lun'), d) for d in storage.get('dataDisks') or []]
+    plans = []
+    for role, lun, disk in disks:
+        disk_id = (disk.get('managedDisk') or {}).get('id') or None
+        name = disk.get('name') or (name_of(disk_id) if disk_id else None)
+        problem = _disk_problem(disk, role)
+        if problem is None and disk_id:
+            try:
+                parse_resource_id(disk_id, 'Microsoft.Compute/disks', 'managed disk ID')
+            except InputError as err:
+                problem = f'its managed disk ID cannot be used ({err.message})'
+        if problem or not disk_id:
+            plans.append(DiskPlan(role, lun, name, disk_id, problem, None, None))
+            continue
+        snap = snapshot_name(key, str(name or name_of(disk_id)), disk_id)
+        path = f'{rg_path(sub, rg)}/providers/Microsoft.Compute/snapshots/{url_segment(snap)}'
+        plans.append(DiskPlan(role, lun, name, disk_id, None, snap, path))
+    return plans
+
+
+def _tag_value(text: str) -> str:
+    """A tag value within Azure's 256 characters (a longer resource ID keeps its end, which names the resource)."""
+    return text if len(text) <= TAG_VALUE_MAX else text[-TAG_VALUE_MAX:]
+
+
+def _snapshot_tags(vm: dict, plan: DiskPlan, incident_id: str, started: str, power: str | None) -> dict:
+    return {SNAPSHOT_TAG_INCIDENT: _tag_value(incident_id or NO_INCIDENT), SNAPSHOT_TAG_VM: _tag_value(str(vm.get('id'))),
+            SNAPSHOT_TAG_DISK: _tag_value(str(plan.disk_id)), SNAPSHOT_TAG_TIME: started,
+            SNAPSHOT_TAG_POWER: power or 'unknown'}
+
+
+def _is_our_snapshot(snapshot: dict, plan: DiskPlan) -> bool:
+    """A snapshot under the planned name is this pack's snapshot of this disk only when Azure says it was copied from
+    the disk and it carries the pack's source-disk tag for it."""
+    source = (props(snapshot).get('creationData') or {}).get('sourceResourceId')
+    tags = snapshot.get('tags') or {}
+    return same_id(source, plan.disk_id) and same_id(tags.get(SNAPSHOT_TAG_DISK), _tag_value(str(plan.disk_id)))
+
+
+def _snapshot_item(vm: dict, plan: DiskPlan, snapshot: dict | None, status: str, message: str | None = None,
+                   rg: str | None = None) -> dict:
+    """One AzureContainment.Snapshot item: what Azure holds for the snapshot, and for a disk without one why."""
+    p = props(snapshot)
+    tags = (snapshot or {}).get('tags') or {}
+    return {'ID': (snapshot or {}).get('id'), 'Name': (snapshot or {}).get('name') or plan.snapshot_name,
+            'ResourceGroup': resource_group_of((snapshot or {}).get('id')) or rg, 'Location': (snapshot or {}).get('location'),
+            'DiskID': (p.get('creationData') or {}).get('sourceResourceId') or plan.disk_id,
+            'DiskName': plan.disk_name, 'DiskRole': plan.role, 'Lun': plan.lun, 'VMID': vm.get('id'),
+            'Incremental': p.get('incremental') if snapshot else None,
+            'ProvisioningState': p.get('provisioningState') if snapshot else None,
+            'TimeCreated': p.get('timeCreated') if snapshot else None,
+            'IncidentID': (None if tags.get(SNAPSHOT_TAG_INCIDENT) in (None, NO_INCIDENT)
+                           else tags.get(SNAPSHOT_TAG_INCIDENT)),
+            'SourcePowerState': tags.get(SNAPSHOT_TAG_POWER), 'Status': status, 'Message': message}
+
+
+def _get_snapshot_or_none(client, path: str) -> dict | None:
+    try:
+        return client.arm_json('GET', path, api_version=DISK_API_VERSION)
+    except ArmNotFound:
+        return None
+
+
+def _existing_snapshot_item(vm: dict, plan: DiskPlan, snapshot: dict, status: str) -> dict:
+    if _is_our_snapshot(snapshot, plan):
+        return _snapshot_item(vm, plan, snapshot, status)
+    return _snapshot_item(vm, plan, snapshot, 'Conflict',
+                          f"A snapshot named '{plan.snapshot_name}' already exists but was not taken by this pack of "
+                          f"disk {plan.disk_name}: it was left untouched and this disk has no snapshot from this run. "
+                          'Fix: rename or remove that snapshot, or use target_resource_group.')
+
+
+def _take_snapshot(client, vm: dict, plan: DiskPlan, incident_id: str, started: str,
+                   power: str | None) -> tuple[dict, requests.Response | None]:
+    """The snapshot of one disk: found again when this run or incident already took it (no write), else created
+    (one PUT: an incremental copy in the disk's region). An ARM error fails this disk only."""
+    path, disk_id = str(plan.snapshot_path), str(plan.disk_id)   # set for every disk that has no problem
+    try:
+        existing = _get_snapshot_or_none(client, path)
+        if existing is not None:
+            return _existing_snapshot_item(vm, plan, existing, 'AlreadyExists'), None
+        disk = client.arm_json('GET', parse_resource_id(disk_id, 'Microsoft.Compute/disks').path,
+                               api_version=DISK_API_VERSION)
+        body = {'location': disk.get('location'), 'tags': _snapshot_tags(vm, plan, incident_id, started, power),
+                'properties': {'creationData': {'createOption': 'Copy', 'sourceResourceId': disk_id},
+                               'incremental': True}}
+        try:
+            response = client.arm_request('PUT', path, api_version=DISK_API_VERSION, body=body)
+        except ArmConflict:   # a parallel run is creating the same snapshot: it is ours once it is there
+            existing = _get_snapshot_or_none(client, path)
+            if existing is None:
+                raise
+            return _existing_snapshot_item(vm, plan, existing, 'AlreadyExists'), None
+        return _snapshot_item(vm, plan, json_or_empty(response) or None, 'Created'), response
+    except ArmError as err:
+        return _snapshot_item(vm, plan, None, 'Failed', err.in_context(f'Snapshot of disk {plan.disk_name}').message,
+                              rg=resource_group_of(path)), None
+
+
+def _snapshot_state(item: dict) -> str:
+    """InProgress until Azure reports the snapshot Succeeded (or it failed); items without a snapshot are done."""
+    if item['Status'] not in ('Created', 'AlreadyExists'):
+        return 'done'
+    state = str(item.get('ProvisioningState') or '').lower()
+    return 'done' if state in SNAPSHOT_DONE_STATES else 'InProgress'
+
+
+def _finish_items(items: list[dict]) -> list[dict]:
+    """A snapshot whose provisioning ended Failed or Canceled counts as Failed, with Azure's state in the message."""
+    for item in items:
+        state = str(item.get('ProvisioningState') or '').lower()
+        if item['Status'] in ('Created', 'AlreadyExists') and state in ('failed', 'canceled'):
+            item['Message'] = (f"Azure reports the snapshot {item['Name']} {item['ProvisioningState']}. Fix: delete "
+                               'it and run azure-vm-snapshot again.')
+            item['Status'] = 'Failed'
+    return items
+
+
+def parse_snapshot_disks(value: Any) -> str:
+    which = str(value or 'all').strip().lower()
+    if which not in SNAPSHOT_DISKS:
+        raise InputError(f'Invalid disks {value!r}: expected all (the OS disk and every data disk), os or data.')
+    return which
+
+
+def vm_snapshot_command(client, args: dict) -> CommandResults:
+    """azure-vm-snapshot: incremental snapshots of the VM's disks as evidence. The first run writes (at most one
+    PUT per disk, none for a snapshot this incident already took); the scheduled follow-ups only read: every piece of
+    state they need is in their arguments (snapshot_key, started_at) or in Azure."""
+    ref = resolve_vm(client, args)
+    which = parse_snapshot_disks(args.get('disks'))
+    target_rg = args.get('target_resource_group')
+    if target_rg:
+        validate_resource_group(target_rg, 'target_resource_group')
+    polling = argToBoolean(args.get('polling') or 'true')
+    interval = max(10, arg_to_number(args.get('interval_in_seconds')) or 30)  # XSOAR schedules 10 s at the least
+    timeout = arg_to_number(args.get('timeout_in_seconds')) or 900
+    followup = bool(args.get('started_at'))
+    incident_id = current_incident_id()
+    if followup:
+        key = _validated(args.get('snapshot_key'), SNAPSHOT_KEY_RE, 'snapshot_key',
+                         'the key the first run of the command set')
+        started = str(args['started_at'])
+        try:
+            started_at = datetime.fromisoformat(started)
+        except ValueError:
+            raise InputError(f'Invalid started_at {started!r}: expected an ISO 8601 time.') from None
+    else:
+        started_at = datetime.now(UTC).replace(microsecond=0)
+        started = started_at.isoformat()
+        key = snapshot_key(incident_id, started_at)
+    vm = _get_vm(client, ref.subscription, ref.resource_group, ref.name, instance_view=True)
+    power = _instance_status(vm, 'PowerState')
+    rg = target_rg or ref.resource_group
+    plans = snapshot_plans(vm, which, ref.subscription, rg, key)
+    if followup:
+        return _snapshot_followup(client, args, vm, plans, rg, started, started_at, key, interval, timeout)
+    items, responses = [], []
+    for plan in plans:
+        if plan.problem or not plan.snapshot_path:
+            items.append(_snapshot_item(vm, plan, None, 'NotSupported', f'Disk {plan.disk_name}: {plan.problem}',
+                                        rg=rg))
+            continue
+        item, response = _take_snapshot(client, vm, plan, incident_id, started, power)
+        items.append(item)
+        if response is not None:
+            responses.append(response)
+    if not polling:
+        for response in responses:
+            client.operations.wait(response, timeout)   # the item is read again below, whatever the outcome
+        return _snapshot_followup(client, args, vm, plans, rg, started, started_at, key, interval, timeout,
+                                  schedule=False)
+    if all(_snapshot_state(item) == 'done' for item in items):
+        return _snapshot_results(vm, _finish_items(items), power)
+    return _snapshot_schedule(args, vm, items, key, started, interval, timeout, power)
+
+
+def _snapshot_followup(client, args: dict, vm: dict, plans: list[DiskPlan], rg: str, started: str,
+                       started_at: datetime, key: str, interval: int, timeout: int,
+                       schedule: bool = True) -> CommandResults:
+    """Reads every planned snapshot (never writes): the final report once none is in progress, else another poll.
+    A planned snapshot that is not there failed (Azure removes a snapshot whose creation failed)."""
+    items = []
+    for plan in plans:
+        if plan.problem or not plan.snapshot_path:
+            items.append(_snapshot_item(vm, plan, None, 'NotSupported', f'Disk {plan.disk_name}: {plan.problem}',
+                                        rg=rg))
+            continue
+        snapshot = _get_snapshot_or_none(client, plan.snapshot_path)
+        if snapshot is None:
+            items.append(_snapshot_item(vm, plan, None, 'Failed', f'Disk {plan.disk_name}: its snapshot '
+                                        f'{plan.snapshot_name} was not created (see the earlier entry) or was '
+                                        'deleted. Fix: run azure-vm-snapshot again.', rg=rg))
+            continue
+        status = 'Created' if (snapshot.get('tags') or {}).get(SNAPSHOT_TAG_TIME) == started else 'AlreadyExists'
+        items.append(_existing_snapshot_item(vm, plan, snapshot, status))
+    power = next((i['SourcePowerState'] for i in items if i.get('SourcePowerState')), None)
+    pending = [i for i in items if _snapshot_state(i) != 'done']
+    if not pending or not schedule:
+        return _snapshot_results(vm, _finish_items(items), power)
+    if (datetime.now(UTC) - started_at).total_seconds() > timeout:
+        raise ContainmentError(f"Snapshots of VM '{vm.get('name')}' still in progress after {timeout} s: "
+                               f"{', '.join(str(i['Name']) for i in pending)}. They may still finish in Azure: run "
+                               'azure-vm-snapshot again (it finds them and takes nothing twice).', code='OperationTimeout')
+    return _snapshot_schedule(args, vm, items, key, started, interval, timeout, power)
+
+
+def _snapshot_schedule(args: dict, vm: dict, items: list[dict], key: str, started: str, interval: int, timeout: int,
+                       power: str | None) -> CommandResults:
+    next_args = dict(args)
+    next_args.update({'snapshot_key': key, 'started_at': started, 'polling': 'true',
+                      'interval_in_seconds': str(interval), 'timeout_in_seconds': str(timeout)})
+    table = tableToMarkdown(f"Snapshots of VM {vm.get('name')}: in progress, checking again in {interval} seconds",
+                            items, headers=['Name', 'DiskName', 'DiskRole', 'Lun', 'Status', 'ProvisioningState',
+                                            'Message'], removeNull=True)
+    return CommandResults(readable_output=table + _consistency_note(power), scheduled_command=ScheduledCommand(
+        command='azure-vm-snapshot', next_run_in_seconds=interval, args=next_args, timeout_in_seconds=timeout))
+
+
+def _consistency_note(power: str | None) -> str:
+    if power == 'running':
+        return ('\nThe VM was running: the snapshots are crash-consistent (what a sudden power loss would leave on '
+                'the disks; writes still in the guest\'s memory are not in them).')
+    return f'\nThe VM was {power or "in an unknown state"}: the disks were not being written.'
+
+
+def _snapshot_results(vm: dict, items: list[dict], power: str | None) -> CommandResults:
+    failed = [i for i in items if i['Status'] in ('Failed', 'Conflict')]
+    readable = tableToMarkdown(f"Snapshots of VM {vm.get('name')}", items,
+                               headers=['Name', 'DiskName', 'DiskRole', 'Lun', 'Status', 'ProvisioningState',
+                                        'TimeCreated', 'ResourceGroup', 'Message'], removeNull=True)
+    readable += _consistency_note(power)
+    results = CommandResults(outputs_prefix='AzureContainment.Snapshot', outputs_key_field='DiskID', outputs=items,
+                             readable_output=readable, raw_response=items)
+    if failed:   # an error entry whose text says what is missing; the items are still in the context
+        message = (f"{len(failed)} of {len(items)} disk(s) of VM {vm.get('name')} have no snapshot from this run: "
+                   + ' '.join(str(i['Message']) for i in failed))
+        results.entry_type = EntryType.ERROR
+        results.raw_response = message
+        results.readable_output = f'**Error:** {message}\n{readable}'
+    return results
+
+
 ''' MAIN FUNCTION '''
 
 COMMANDS_WITHOUT_CLIENT = {'azure-containment-auth-reset'}
@@ -3844,6 +4566,8 @@ def main() -> None:
         'azure-vm-list': vm_list_command,
         'azure-nsg-list': nsg_list_command,
         'azure-nsg-rule-list': nsg_rule_list_command,
+        'azure-vm-find': vm_find_command,
+        'azure-vm-snapshot': vm_snapshot_command,
     }
     if command not in commands:
         return_error(f"Command '{command}' is not implemented")

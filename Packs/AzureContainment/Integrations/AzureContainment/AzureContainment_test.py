@@ -729,6 +729,37 @@ def test_test_module_names_missing_actions(requests_mock, rg_client):
     assert 'Microsoft.Network/networkSecurityGroups/read' not in text
 
 
+def test_test_module_ok_when_only_optional_actions_are_missing_and_auth_test_names_them(requests_mock, rg_client):
+    """Without the snapshot actions every other command works: the Test button says ok, auth-test names them."""
+    # (the permissions are read at the default resource group since issue 9)
+    requests_mock.get(permissions_url(RG_SCOPE), json={'value': [{'actions': list(ac.REQUIRED_ACTIONS), 'notActions': []}]})
+    assert ac.test_module(rg_client, {}) == 'ok'
+    text = str(ac.auth_test_command(rg_client, {}).readable_output)
+    assert f'Optional permissions: {len(ac.OPTIONAL_ACTIONS)} not granted' in text
+    assert ('Microsoft.Compute/snapshots/write (granted by the built-in role "Disk Snapshot Contributor"; needed by '
+            'azure-vm-snapshot)') in text
+    requests_mock.get(permissions_url(RG_SCOPE), json={'value': [{'actions': ['*'], 'notActions': []}]})
+    assert 'Optional permissions: all' in str(ac.auth_test_command(rg_client, {}).readable_output)
+
+
+def test_test_module_lists_missing_optional_actions_apart_from_the_required_ones(requests_mock, rg_client):
+    # (the permissions are read at the default resource group since issue 9)
+    requests_mock.get(permissions_url(RG_SCOPE), json={'value': [{'actions': ['Microsoft.Network/*'], 'notActions': []}]})
+    with pytest.raises(ac.DemistoException) as info:
+        ac.test_module(rg_client, {})
+    required, optional = str(info.value).split('Optional, also not granted')
+    assert 'Microsoft.Compute/virtualMachines/read' in required
+    assert 'Microsoft.Compute/snapshots/write' not in required
+    assert 'Microsoft.Compute/snapshots/write' in optional
+    assert 'Microsoft.Network/publicIPAddresses/read' not in optional   # granted by Microsoft.Network/*
+
+
+def test_snapshot_authorization_failure_names_the_snapshot_role():
+    message = ("The client 'x' with object id 'y' does not have authorization to perform action "
+               "'Microsoft.Compute/snapshots/write' over scope '/subscriptions/s' or the scope is invalid.")
+    assert '"Disk Snapshot Contributor"' in str(ac.arm_error(403, 'AuthorizationFailed', message))
+
+
 def test_not_actions_exclude():
     perms = [{'actions': ['Microsoft.Network/*'], 'notActions': ['Microsoft.Network/networkSecurityGroups/delete']}]
     assert ac.action_granted('Microsoft.Network/networkSecurityGroups/write', perms)
@@ -2252,3 +2283,444 @@ def test_a_failed_permission_read_is_reported_not_guessed(requests_mock, rg_clie
     readable = str(ac.auth_test_command(rg_client, {}).readable_output)
     assert 'Permissions: NOT checked: reading them on resource group rg1 failed' in readable
     assert 'InvalidResourceType' in readable
+
+
+# ---- azure-vm-find ----
+
+GRAPH = '/providers/Microsoft.ResourceGraph/resources'
+OTHER_SUB = fake_arm.OTHER_SUB
+
+
+def find_items(result):
+    return {i['Value']: i for i in result.outputs[ac.context_key('AzureContainment.Find', ['Value'])]}
+
+
+def found_vms(result):
+    return result.outputs.get(ac.context_key('AzureContainment.VM', ['ID']), [])
+
+
+def graph_posts(arm):
+    return [entry for entry in arm.log if entry == ('POST', GRAPH)]
+
+
+def vm_id(name, sub=SUB, rg=fake_arm.RG):
+    return f'/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}'
+
+
+def test_find_by_private_ip_one_query_and_the_vm_as_vm_get_shows_it(arm, client):
+    result = ac.vm_find_command(client, {'ip': '10.0.1.5'})
+    item = find_items(result)['10.0.1.5']
+    assert (item['Status'], item['MatchedBy'], item['Count']) == ('Found', 'PrivateIP', 1)
+    vm = item['VMs'][0]
+    assert (vm['Name'], vm['ID'], vm['ResourceGroup'], vm['SubscriptionID']) == ('web-01', vm_id('web-01'),
+                                                                                 fake_arm.RG, SUB)
+    assert (vm['PowerState'], vm['ComputerName'], vm['Isolated']) == ('running', 'web01', False)
+    assert [(n['Name'], n['PrivateIP'], n['PublicIP'], ac.name_of(n['NSG'])) for n in vm['NICs']] == [
+        ('web-01-nic0', '10.0.1.4', '203.0.113.50', 'web-nsg'), ('web-01-nic1', '10.0.1.5', None, 'web-nsg')]
+    assert found_vms(result) == [vm]
+    assert arm.log == [('POST', GRAPH)]   # one Resource Graph query, no VM or NIC list walked
+    query = arm.graph_queries[0]
+    assert query['subscriptions'] == [SUB]
+    assert "privateIp in~ ('10.0.1.5')" in query['query']
+    assert "publicIp in~ ('10.0.1.5')" in query['query']
+    assert ' contains ' not in query['query']
+    assert ' has ' not in query['query']
+
+
+@pytest.mark.parametrize(('args', 'value', 'vm', 'matched_by'), [
+    ({'ip': '203.0.113.50'}, '203.0.113.50', 'web-01', 'PublicIP'),
+    ({'hostname': 'WEB-02'}, 'WEB-02', 'web-02', 'VMName'),
+    ({'hostname': 'websrv02'}, 'websrv02', 'web-02', 'ComputerName'),
+    ({'ip': '::ffff:10.0.2.4'}, '::ffff:10.0.2.4', 'db-01', 'PrivateIP'),   # IPv4-mapped IPv6 is the IPv4 address
+])
+def test_find_each_way_of_matching(arm, client, args, value, vm, matched_by):
+    item = find_items(ac.vm_find_command(client, args))[value]
+    assert (item['Status'], item['MatchedBy'], [v['Name'] for v in item['VMs']]) == ('Found', matched_by, [vm])
+
+
+def test_find_never_matches_part_of_a_value(arm, client):
+    result = ac.vm_find_command(client, {'ip': '10.0.1.40,203.0.113.5', 'hostname': 'web,web-0,web-01x,db-01.corp'})
+    items = find_items(result)
+    assert {v: i['Status'] for v, i in items.items()} == dict.fromkeys(
+        ['10.0.1.40', '203.0.113.5', 'web', 'web-0', 'web-01x', 'db-01.corp'], 'NotFound')
+    assert all(i['VMs'] == [] and i['MatchedBy'] is None for i in items.values())
+    assert found_vms(result) == []
+    assert len(graph_posts(arm)) == 1   # six values, one query
+
+
+def test_find_ipv6(arm, client):
+    arm.add_nic('app-01-nic0', ['10.0.1.9', '2001:db8:0:1::9'])
+    arm.add_vm('app-01', ['app-01-nic0'])
+    item = find_items(ac.vm_find_command(client, {'ip': '2001:DB8:0:1:0:0:0:9'}))['2001:DB8:0:1:0:0:0:9']
+    assert (item['Status'], item['MatchedBy']) == ('Found', 'PrivateIP')
+    assert item['VMs'][0]['NICs'][0]['PrivateIP'] == ['10.0.1.9', '2001:db8:0:1::9']
+    assert "'2001:db8:0:1::9'" in arm.graph_queries[0]['query']   # the canonical form is what is compared
+
+
+def test_find_ambiguous_lists_every_candidate_and_puts_none_in_vm(arm, client):
+    arm.add_nic('web-01b-nic0', ['10.0.1.4'], rg='evidence-rg')   # the same private address in another VNet
+    arm.add_vm('web-01b', ['web-01b-nic0'], rg='evidence-rg', computer='web-02')
+    result = ac.vm_find_command(client, {'ip': '10.0.1.4', 'hostname': 'web-02,web-01'})
+    items = find_items(result)
+    assert (items['10.0.1.4']['Status'], items['10.0.1.4']['Count']) == ('Ambiguous', 2)
+    assert sorted(v['ID'] for v in items['10.0.1.4']['VMs']) == sorted([vm_id('web-01'), vm_id('web-01b',
+                                                                                              rg='evidence-rg')])
+    assert (items['web-02']['Status'], items['web-02']['MatchedBy']) == ('Ambiguous', 'VMName, ComputerName')
+    assert items['web-01']['Status'] == 'Found'
+    assert [v['Name'] for v in found_vms(result)] == ['web-01']   # only the unambiguous VM
+    assert 'Ambiguous' in str(result.readable_output)
+    limited = find_items(ac.vm_find_command(client, {'ip': '10.0.1.4', 'limit': '1'}))['10.0.1.4']
+    assert (limited['Status'], limited['Count'], len(limited['VMs'])) == ('Ambiguous', 2, 1)
+
+
+def test_find_scope_all_lists_the_subscriptions_and_queries_them_together(arm, client):
+    arm.add_nic('branch-01-nic0', ['10.20.0.4'], sub=OTHER_SUB, rg='branch-rg', public='198.51.100.77')
+    arm.add_vm('branch-01', ['branch-01-nic0'], sub=OTHER_SUB, rg='branch-rg')
+    assert find_items(ac.vm_find_command(client, {'ip': '198.51.100.77'}))['198.51.100.77']['Status'] == 'NotFound'
+    arm.log.clear()
+    item = find_items(ac.vm_find_command(client, {'ip': '198.51.100.77', 'scope': 'all'}))['198.51.100.77']
+    assert (item['Status'], item['MatchedBy'], item['VMs'][0]['SubscriptionID']) == ('Found', 'PublicIP', OTHER_SUB)
+    assert arm.log == [('GET', '/subscriptions'), ('POST', GRAPH)]
+    assert sorted(arm.graph_queries[-1]['subscriptions']) == sorted([SUB, OTHER_SUB])
+
+
+@pytest.mark.parametrize('args', [
+    {'ip': "10.0.1.4' or 1 == 1 //"}, {'hostname': "web-01') | project id"}, {'hostname': 'web 01'},
+    {'hostname': "x'"}, {'ip': '10.0.0.0/24'}, {'ip': 'fe80::1%eth0'}, {'hostname': 'web-01\\'},
+    {'ip': '10.0.1.4', 'hostname': 'a|b'},
+])
+def test_find_refuses_a_value_that_would_change_the_query_before_any_request(arm, client, args):
+    with pytest.raises(ac.InputError) as info:
+        ac.vm_find_command(client, args)
+    bad = (args.get('hostname') if args.get('hostname') not in (None, 'web-01') else args['ip']).strip()
+    assert repr(bad) in info.value.message
+    assert 'Nothing was queried' in info.value.message
+    assert arm.log == []
+
+
+def test_find_query_stays_within_resource_graph_limits():
+    """Resource Graph refuses a query with more than 3 joins or 2 mv-expands; the emulator does not check it."""
+    query = ac.find_query([f'10.0.0.{n}' for n in range(1, 60)], [f'vm-{n}' for n in range(40)])
+    assert query.count('| join ') == 3
+    assert query.count('| mv-expand ') == 2
+    assert "| extend id = vmResourceId" in query   # what Resource Graph pages on
+    for operator in (' contains ', ' has ', ' startswith ', ' endswith ', ' matches '):
+        assert operator not in query   # whole values only
+    assert ac.find_query([], ['web-01']).count(' in~ ') == 2   # no empty list when a kind of value is absent
+
+
+def test_kql_literal_refuses_whatever_came_before():
+    assert ac.kql_literal('web-01') == "'web-01'"
+    for text in ("a'b", 'a\\b', 'a b', '', 'a"b'):
+        with pytest.raises(ac.InputError):
+            ac.kql_literal(text)
+
+
+@pytest.mark.parametrize(('args', 'fragment'), [
+    ({'ip': '10.0.1.4', 'limit': '0'}, 'Invalid limit'), ({'ip': '10.0.1.4', 'limit': '-3'}, 'Invalid limit'),
+    ({}, 'Give ip'), ({'ip': '10.0.1.4', 'scope': 'tenant'}, 'Invalid scope'),
+    ({'ip': '10.0.1.4', 'subscription_id': 'not-a-guid'}, 'subscription'),
+])
+def test_find_bad_arguments_make_no_request(arm, client, args, fragment):
+    with pytest.raises(ac.DemistoException, match=fragment):
+        ac.vm_find_command(client, args)
+    assert arm.log == []
+
+
+def test_find_values_per_call_is_the_instance_limit(arm, client):
+    demisto._reset(params={'max_find_values': '2'}, args={}, command='azure-vm-find')
+    with pytest.raises(ac.InputError, match='more than the 2 the instance allows'):
+        ac.vm_find_command(client, {'ip': '10.0.1.4,10.0.1.5', 'hostname': 'web-02'})
+    assert arm.log == []
+    assert len(find_items(ac.vm_find_command(client, {'ip': '10.0.1.4', 'hostname': 'web-02,WEB-02'}))) == 2
+
+
+def test_find_batches_of_values_one_query_each(arm, client):
+    demisto._reset(params={'max_find_values': '500'}, args={}, command='azure-vm-find')
+    ips = [f'198.51.100.{i}' for i in range(1, 151)] + ['10.0.1.6']
+    items = find_items(ac.vm_find_command(client, {'ip': ','.join(ips)}))
+    assert items['10.0.1.6']['VMs'][0]['Name'] == 'web-02'
+    assert sum(i['Status'] == 'NotFound' for i in items.values()) == 150
+    assert len(graph_posts(arm)) == 2   # 151 values: two batches of at most 100
+
+
+def test_find_follows_skip_token(arm, client, monkeypatch):
+    monkeypatch.setattr(ac, 'RESOURCE_GRAPH_PAGE_ROWS', 2)
+    result = ac.vm_find_command(client, {'hostname': 'web-01,web-02,db-01'})   # 4 rows: 2 pages
+    assert {v: i['Status'] for v, i in find_items(result).items()} == dict.fromkeys(['web-01', 'web-02', 'db-01'],
+                                                                                    'Found')
+    assert [len(v['NICs']) for v in found_vms(result)] == [2, 1, 1]
+    assert [q['options'].get('$skipToken') for q in arm.graph_queries] == [None, 'rows:2']
+    assert arm.graph_queries[0]['query'] == arm.graph_queries[1]['query']
+
+
+def test_find_waits_when_the_graph_quota_is_used_up(arm, client, monkeypatch):
+    monkeypatch.setattr(ac, 'RESOURCE_GRAPH_PAGE_ROWS', 2)
+    arm.graph_quota = [(0, '00:00:03'), (5, '00:00:05')]
+    ac.vm_find_command(client, {'hostname': 'web-01,web-02,db-01'})
+    assert arm.slept == [3.0]   # the second page waited for the window to reset
+    assert len(graph_posts(arm)) == 2
+
+
+def test_find_429_waits_for_the_quota_reset_then_gives_up_when_it_is_too_far(arm, client):
+    arm.inject('POST', 'Microsoft.ResourceGraph', 429, 'RateLimiting', retry_after=None,
+               headers={'x-ms-user-quota-remaining': '0', 'x-ms-user-quota-resets-after': '00:00:02'})
+    assert find_items(ac.vm_find_command(client, {'ip': '10.0.1.6'}))['10.0.1.6']['Status'] == 'Found'
+    assert arm.slept == [2.0]
+    assert len(graph_posts(arm)) == 2
+    arm.inject('POST', 'Microsoft.ResourceGraph', 429, 'RateLimiting', retry_after=None,
+               headers={'x-ms-user-quota-remaining': '0', 'x-ms-user-quota-resets-after': '00:05:00'})
+    with pytest.raises(ac.ArmThrottled) as info:
+        ac.vm_find_command(client, {'ip': '10.0.1.6'})
+    assert 'resets in 300 s' in info.value.message
+    assert 'RateLimiting' in info.value.message
+    assert arm.slept == [2.0]   # nothing waited for five minutes
+
+
+def test_find_refused_query_and_truncated_answer_are_errors_not_guesses(arm, client, monkeypatch):
+    real = arm._graph
+
+    def refuse(body):
+        raise fake_arm.ArmFault(400, 'BadRequest', 'Please provide below info when asking for support',
+                                details=[{'code': 'InvalidQuery', 'message': 'Query is invalid.'}])
+    monkeypatch.setattr(arm, '_graph', refuse)
+    with pytest.raises(ac.ArmBadRequest, match='InvalidQuery: Query is invalid'):
+        ac.vm_find_command(client, {'ip': '10.0.1.6'})
+
+    def truncated(body):
+        answer = real(body)
+        answer.body.pop('$skipToken', None)
+        answer.body['resultTruncated'] = 'true'
+        return answer
+    monkeypatch.setattr(arm, '_graph', truncated)
+    with pytest.raises(ac.ContainmentError) as info:
+        ac.vm_find_command(client, {'ip': '10.0.1.6'})
+    assert info.value.code == 'ResultTruncated'
+
+
+def test_find_result_feeds_vm_id_of_isolate(arm, client):
+    found = found_vms(ac.vm_find_command(client, {'ip': '10.0.1.6'}))
+    result = ac.vm_isolate_command(client, {'vm_id': found[0]['ID']})
+    assert result.outputs['Status'] == 'Isolated'
+    vm = find_items(ac.vm_find_command(client, {'ip': '10.0.1.6'}))['10.0.1.6']['VMs'][0]
+    assert vm['Isolated'] is True
+    assert ac.name_of(vm['NICs'][0]['NSG']) == 'xsoar-isolation-web-02'
+
+
+# ---- azure-vm-snapshot ----
+
+INCIDENT = {'id': '4242', 'name': 'Alert on web-01', 'isPlayground': False}
+
+
+@pytest.fixture
+def incident(monkeypatch):
+    monkeypatch.setattr(demisto, 'incident', lambda: dict(INCIDENT))
+    return INCIDENT
+
+
+def snapshot_items(result):
+    return {i['DiskName']: i for i in result.outputs}
+
+
+def scheduled_args(result) -> dict:
+    assert result.scheduled_command is not None, result.readable_output
+    return result.scheduled_command._args
+
+
+def snapshot_puts(arm):
+    return [path for method, path in arm.log if method == 'PUT' and '/snapshots/' in path]
+
+
+def poll_to_the_end(client, first, limit=10):
+    """Follow the scheduled runs with a fresh client each time (an engine restart between polls loses nothing)."""
+    result = first
+    for _ in range(limit):
+        if result.scheduled_command is None:
+            return result
+        result = ac.vm_snapshot_command(client, scheduled_args(result))
+    raise AssertionError('polling did not end')
+
+
+def test_snapshot_every_disk_of_a_running_vm_then_poll_reads_only(arm, client, incident):
+    first = ac.vm_snapshot_command(client, {'vm_name': 'web-01', 'interval_in_seconds': '15'})
+    scheduled = first.scheduled_command
+    assert scheduled is not None
+    assert scheduled._args['snapshot_key'] == 'inc4242'
+    assert int(scheduled._next_run) == 15
+    assert len(snapshot_puts(arm)) == 3
+    snaps = arm.disk_snapshots()
+    assert sorted(snaps) == sorted(ac.snapshot_name('inc4242', d, f'{fake_arm.COMPUTE}/disks/{d}')
+                                   for d in ('web-01-osdisk', 'web-01-data0', 'web-01-data1'))
+    for snap in snaps.values():
+        disk = snap['properties']['creationData']['sourceResourceId']
+        assert snap['properties']['incremental'] is True
+        assert snap['properties']['creationData']['createOption'] == 'Copy'
+        assert snap['location'] == 'eastus'
+        assert snap['tags'][ac.SNAPSHOT_TAG_INCIDENT] == '4242'
+        assert snap['tags'][ac.SNAPSHOT_TAG_VM] == vm_id('web-01')
+        assert snap['tags'][ac.SNAPSHOT_TAG_DISK] == disk
+        assert snap['tags'][ac.SNAPSHOT_TAG_POWER] == 'running'
+        assert snap['tags'][ac.SNAPSHOT_TAG_TIME] == scheduled._args['started_at']
+    writes_before = len(arm.writes())
+    final = poll_to_the_end(client, first)
+    assert len(arm.writes()) == writes_before   # polling only read
+    items = snapshot_items(final)
+    assert {d: (i['Status'], i['DiskRole'], i['Lun'], i['ProvisioningState']) for d, i in items.items()} == {
+        'web-01-osdisk': ('Created', 'OS', None, 'Succeeded'), 'web-01-data0': ('Created', 'Data', 0, 'Succeeded'),
+        'web-01-data1': ('Created', 'Data', 1, 'Succeeded')}
+    assert all(i['IncidentID'] == '4242' and i['Incremental'] is True and i['VMID'] == vm_id('web-01')
+               for i in items.values())
+    assert 'crash-consistent' in final.readable_output
+    assert final.entry_type != ac.EntryType.ERROR
+
+
+def test_snapshot_repeat_in_the_same_incident_creates_nothing(arm, client, incident):
+    poll_to_the_end(client, ac.vm_snapshot_command(client, {'vm_name': 'web-01'}))
+    before = arm.disk_snapshots()
+    arm.log.clear()
+    again = ac.vm_snapshot_command(client, {'vm_name': 'web-01'})
+    assert again.scheduled_command is None   # everything is there and succeeded
+    assert {i['Status'] for i in again.outputs} == {'AlreadyExists'}
+    assert arm.writes() == []
+    assert arm.disk_snapshots().keys() == before.keys()
+
+
+@pytest.mark.parametrize(('disks', 'expected'), [
+    ('os', {'web-01-osdisk'}), ('data', {'web-01-data0', 'web-01-data1'}),
+    ('ALL', {'web-01-osdisk', 'web-01-data0', 'web-01-data1'})])
+def test_snapshot_disk_selection(arm, client, incident, disks, expected):
+    final = poll_to_the_end(client, ac.vm_snapshot_command(client, {'vm_name': 'web-01', 'disks': disks}))
+    assert set(snapshot_items(final)) == expected
+    assert len(arm.disk_snapshots()) == len(expected)
+
+
+def test_snapshot_into_a_target_resource_group_and_a_missing_one(arm, client, incident):
+    final = poll_to_the_end(client, ac.vm_snapshot_command(client, {'vm_name': 'web-02',
+                                                                    'target_resource_group': 'evidence-rg'}))
+    item = final.outputs[0]
+    assert (item['Status'], item['ResourceGroup']) == ('Created', 'evidence-rg')
+    assert all('/resourceGroups/evidence-rg/' in s['id'] for s in arm.disk_snapshots().values())
+    missing = ac.vm_snapshot_command(client, {'vm_name': 'db-01', 'target_resource_group': 'no-such-rg'})
+    assert missing.entry_type == ac.EntryType.ERROR
+    assert missing.outputs[0]['Status'] == 'Failed'
+    assert 'ResourceGroupNotFound' in missing.outputs[0]['Message']
+    assert 'have no snapshot from this run' in missing.raw_response   # the error entry's text, as XSOAR shows it
+
+
+def test_snapshot_of_a_deallocated_vm_is_not_crash_consistent(arm, client, incident):
+    final = poll_to_the_end(client, ac.vm_snapshot_command(client, {'vm_name': 'db-01'}))
+    assert final.outputs[0]['SourcePowerState'] == 'deallocated'
+    assert 'crash-consistent' not in final.readable_output
+    assert 'deallocated' in final.readable_output
+
+
+@pytest.mark.parametrize(('os_disk', 'fragment'), [
+    ({'name': 'legacy-os', 'vhd': {'uri': 'https://legacystore.blob.core.windows.net/vhds/os.vhd'}},
+     'unmanaged disk (a VHD blob in https://legacystore.blob.core.windows.net)'),
+    ({'name': 'eph-os', 'diffDiskSettings': {'option': 'Local'}, 'managedDisk': {'id': 'x'}}, 'ephemeral OS disk')])
+def test_snapshot_a_disk_that_cannot_be_snapshotted_is_named_and_the_others_are_taken(arm, client, incident,
+                                                                                     os_disk, fragment):
+    arm.add_nic('odd-01-nic0', ['10.0.1.30'])
+    arm.add_vm('odd-01', ['odd-01-nic0'], data_disks=1, os_disk=os_disk)
+    final = poll_to_the_end(client, ac.vm_snapshot_command(client, {'vm_name': 'odd-01'}))
+    items = snapshot_items(final)
+    assert items[os_disk['name']]['Status'] == 'NotSupported'
+    assert fragment in items[os_disk['name']]['Message']
+    assert items['odd-01-data0']['Status'] == 'Created'
+    assert len(snapshot_puts(arm)) == 1
+    assert final.entry_type != ac.EntryType.ERROR   # what could be taken was taken
+    assert fragment in final.readable_output
+
+
+def test_snapshot_never_touches_a_foreign_snapshot_with_its_name(arm, client, incident):
+    name = ac.snapshot_name('inc4242', 'web-02-osdisk', f'{fake_arm.COMPUTE}/disks/web-02-osdisk')
+    foreign = f'{fake_arm.COMPUTE}/snapshots/{name}'
+    arm.resources[foreign.lower()] = {'id': foreign, 'name': name, 'location': 'eastus', 'tags': {},
+                                      'creating_reads': 0, 'properties': {'creationData': {
+                                          'createOption': 'Copy', 'sourceResourceId': f'{fake_arm.COMPUTE}/disks/x'}}}
+    before = copy_of(arm.resources[foreign.lower()])
+    result = ac.vm_snapshot_command(client, {'vm_name': 'web-02'})
+    assert result.entry_type == ac.EntryType.ERROR
+    assert result.outputs[0]['Status'] == 'Conflict'
+    assert 'left untouched' in result.outputs[0]['Message']
+    assert snapshot_puts(arm) == []
+    assert arm.resources[foreign.lower()] == before
+
+
+def copy_of(value):
+    return json.loads(json.dumps(value))
+
+
+def test_snapshot_whose_creation_fails_is_reported_failed(arm, client, incident):
+    first = ac.vm_snapshot_command(client, {'vm_name': 'web-02'})
+    assert first.scheduled_command is not None
+    arm.failing_snapshots = set(arm.disk_snapshots())
+    final = poll_to_the_end(client, first)
+    assert final.entry_type == ac.EntryType.ERROR
+    assert final.outputs[0]['Status'] == 'Failed'
+    assert 'was not created' in final.outputs[0]['Message']
+
+
+def test_snapshot_without_polling_waits_in_process(arm, client, incident):
+    result = ac.vm_snapshot_command(client, {'vm_name': 'web-02', 'polling': 'false'})
+    assert result.scheduled_command is None
+    assert result.outputs[0]['ProvisioningState'] == 'Succeeded'
+    assert result.outputs[0]['Status'] == 'Created'
+    assert any('/operations/' in path for _, path in arm.log)   # the operation itself was followed
+
+
+def test_snapshot_outside_an_incident_is_keyed_by_time(arm, client):
+    first = ac.vm_snapshot_command(client, {'vm_name': 'web-02'})   # the Playground: an empty incident id
+    key = scheduled_args(first)['snapshot_key']
+    assert re.fullmatch(r't\d{12}', key)
+    final = poll_to_the_end(client, first)
+    assert final.outputs[0]['IncidentID'] is None
+    assert next(iter(arm.disk_snapshots().values()))['tags'][ac.SNAPSHOT_TAG_INCIDENT] == 'none'
+    assert final.outputs[0]['Name'].startswith(f'xsoar-{key}-web-02-osdisk-')
+
+
+def test_snapshot_names_fit_azure_and_never_collide():
+    long_disk = 'd' * 80
+    name_a = ac.snapshot_name('inc' + 'x' * 32, long_disk, '/subscriptions/s/resourceGroups/a/providers/'
+                              'Microsoft.Compute/disks/' + long_disk)
+    name_b = ac.snapshot_name('inc' + 'x' * 32, long_disk, '/subscriptions/s/resourceGroups/b/providers/'
+                              'Microsoft.Compute/disks/' + long_disk)
+    assert len(name_a) <= 80
+    assert name_a != name_b
+    assert ac.RESOURCE_NAME_RE.fullmatch(name_a)
+    assert ac.snapshot_key('INC-7_a', datetime.datetime(2025, 1, 31, 12, 5)) == 'incINC-7_a'
+    hashed = ac.snapshot_key('7/../../x', datetime.datetime(2025, 1, 31))
+    assert re.fullmatch(r'inc[0-9a-f]{16}', hashed)
+    assert ac.snapshot_key('', datetime.datetime(2025, 1, 31, 12, 5)) == 't202501311205'
+
+
+@pytest.mark.parametrize(('args', 'fragment'), [
+    ({'vm_name': 'web-01', 'disks': 'boot'}, 'Invalid disks'),
+    ({'vm_name': 'web-01', 'target_resource_group': 'bad/rg'}, 'target_resource_group'),
+    ({'vm_name': 'web-01', 'started_at': '2025-01-31T12:00:00+00:00', 'snapshot_key': "x'"}, 'snapshot_key'),
+    ({'vm_name': 'web-01', 'started_at': 'yesterday', 'snapshot_key': 'inc1'}, 'Invalid started_at'),
+    ({'vm_id': 'web-01'}, 'vm_id'),
+])
+def test_snapshot_bad_arguments_make_no_request(arm, client, args, fragment):
+    with pytest.raises(ac.InputError, match=fragment):
+        ac.vm_snapshot_command(client, args)
+    assert arm.log == []
+
+
+def test_snapshot_poll_times_out_without_writing(arm, client, incident):
+    arm.snapshot_creating_reads = 100
+    first = ac.vm_snapshot_command(client, {'vm_name': 'web-02', 'timeout_in_seconds': '60'})
+    args = dict(scheduled_args(first), started_at='2020-01-01T00:00:00+00:00')
+    writes = len(arm.writes())
+    with pytest.raises(ac.ContainmentError, match='still in progress after 60 s'):
+        ac.vm_snapshot_command(client, args)
+    assert len(arm.writes()) == writes
+
+
+def test_snapshot_poll_after_an_engine_restart_needs_only_its_arguments(arm, incident):
+    first = ac.vm_snapshot_command(arm.client(), {'vm_name': 'web-02'})
+    demisto._reset(params={}, args={}, command='azure-vm-snapshot', context_store=demisto.MemoryContextStore())
+    fresh = arm.client()   # a new process: no token, no memory of the first run
+    final = poll_to_the_end(fresh, first)
+    assert final.outputs[0]['Status'] == 'Created'
+    assert len(snapshot_puts(arm)) == 1

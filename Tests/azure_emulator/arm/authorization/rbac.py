@@ -2,7 +2,9 @@
 
 The built-in role definitions below follow Microsoft's published definitions (Azure built-in roles reference):
 Reader grants `*/read`; Virtual Machine Contributor manages VMs but only *joins* networks (it can attach an NSG
-or subnet it does not own, never edit one); Network Contributor manages everything under `Microsoft.Network/*`.
+or subnet it does not own, never edit one) and reads and writes managed disks but no snapshots; Disk Snapshot
+Contributor manages snapshots (not disks: reading the source disk takes another role, Virtual Machine Contributor
+or Reader); Network Contributor manages everything under `Microsoft.Network/*`.
 Actions match case-insensitively and `*` matches any run of characters, including '/'. A role grants an action
 when one of its `actions` matches and none of its `notActions` does. Assignments apply to their scope and every
 scope below it (subscription -> resource group -> resource).
@@ -97,6 +99,26 @@ BUILTIN_ROLES: dict[str, dict] = {
         "dataActions": [],
         "notDataActions": [],
     },
+    "Disk Snapshot Contributor": {
+        "id": "7efff54f-a5b4-42b5-a1c5-5411624893ce",
+        "actions": [
+            "Microsoft.Authorization/*/read",
+            "Microsoft.Resources/subscriptions/resourceGroups/read",
+            "Microsoft.Compute/snapshots/delete",
+            "Microsoft.Compute/snapshots/write",
+            "Microsoft.Compute/snapshots/read",
+            "Microsoft.Compute/snapshots/beginGetAccess/action",
+            "Microsoft.Compute/snapshots/endGetAccess/action",
+            "Microsoft.Compute/disks/beginGetAccess/action",
+            "Microsoft.Storage/storageAccounts/listkeys/action",
+            "Microsoft.Storage/storageAccounts/write",
+            "Microsoft.Storage/storageAccounts/read",
+            "Microsoft.Storage/storageAccounts/delete",
+        ],
+        "notActions": [],
+        "dataActions": [],
+        "notDataActions": [],
+    },
     "Network Contributor": {
         "id": "4d97b98b-1d4f-4787-a291-c67834d212e7",
         "actions": [
@@ -174,12 +196,21 @@ class RoleModel:
         return any(scope_contains(a["scope"], scope) or scope_contains(scope, a["scope"])
                    for a in self.assignments.get(principal_id.lower(), []))
 
+    @staticmethod
+    def grants(role: dict, action: str) -> bool:
+        return any(action_matches(p, action) for p in role["actions"]) and \
+            not any(action_matches(p, action) for p in role["notActions"])
+
     def allowed(self, principal_id: str | None, action: str, scope: str) -> bool:
-        for role in self.applicable(principal_id, scope):
-            if any(action_matches(p, action) for p in role["actions"]) and \
-                    not any(action_matches(p, action) for p in role["notActions"]):
-                return True
-        return False
+        return any(self.grants(role, action) for role in self.applicable(principal_id, scope))
+
+    def granting_scopes(self, principal_id: str | None, action: str) -> list[str]:
+        """The scopes of the principal's assignments whose role grants `action` (it is allowed at each of them and
+        below): one pass over the assignments, for callers that check many resources (Resource Graph)."""
+        if not principal_id:
+            return []
+        return [a["scope"] for a in self.assignments.get(principal_id.lower(), [])
+                if self.grants(self.role(a["role"]), action)]
 
     def permissions(self, principal_id: str | None, scope: str) -> list[dict]:
         """What GET .../providers/Microsoft.Authorization/permissions returns: one entry per applicable role."""

@@ -6,6 +6,10 @@ changes nothing (start of a running VM) succeeds at once. powerOff of a dealloca
 or deallocated one, are refused (409 OperationNotAllowed); a newer action preempts a running one (the older
 operation fails with OperationPreempted). `skipShutdown=true` halves a powerOff (no graceful guest shutdown);
 `hibernate=true` on deallocate leaves the VM hibernated.
+
+A scenario VM may name its OS computer name (`computer_name`, default its resource name), its OS disk
+(`os_disk`: managed by default, or unmanaged / ephemeral) and its data disks (`data_disks`); the managed ones are
+disk resources of their own (disks.py), loaded with the VM.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from ..lro import Operation, Operations, now_iso
 from ..models import Resource
 from ..network.models import NIC_TYPE, NetworkInterface
 from ..resources.models import ResourceGroup
+from .disks import storage_profile
 
 if TYPE_CHECKING:
     from ..store import ArmStore
@@ -63,6 +68,10 @@ class VirtualMachine(Resource):
             self.trans = None
         return self.power, False
 
+    @property
+    def computer_name(self) -> str:
+        return self.body["properties"]["osProfile"]["computerName"]
+
     def instance_view(self, operations: Operations) -> dict:
         code, moving = self.power_state(operations)
         now = now_iso()
@@ -71,8 +80,8 @@ class VirtualMachine(Resource):
                     {"code": f"PowerState/{code}", "level": "Info", "displayStatus": POWER_DISPLAY[code]}]
         if self.hibernated and code == "deallocated":
             statuses.append({"code": "HibernationState/Hibernated", "level": "Info", "displayStatus": "VM hibernated"})
-        view: dict[str, Any] = {"computerName": self.name, "osName": "ubuntu", "osVersion": "22.04", "hyperVGeneration": "V2",
-                "statuses": statuses}
+        view: dict[str, Any] = {"computerName": self.computer_name, "osName": "ubuntu", "osVersion": "22.04",
+                                "hyperVGeneration": "V2", "statuses": statuses}
         if code == "running":
             view["vmAgent"] = {"vmAgentVersion": "2.10.0.8", "statuses": [
                 {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Ready",
@@ -128,7 +137,7 @@ class VirtualMachine(Resource):
 
     @classmethod
     def from_scenario(cls, arm: ArmStore, rg: ResourceGroup, spec: dict) -> VirtualMachine:
-        """The VM, and its NICs (loaded before) marked as attached to it."""
+        """The VM, and its NICs (loaded before) marked as attached to it; its managed disks are added to `arm`."""
         vm_id = f"{rg.providers}/{VM_TYPE}/{spec['name']}"
         nic_refs = []
         for j, nic_name in enumerate(spec.get("network_interfaces", [])):
@@ -139,22 +148,18 @@ class VirtualMachine(Resource):
                 nic.body["properties"]["virtualMachine"] = {"id": vm_id}
                 nic.body["properties"]["primary"] = j == 0
         name = spec["name"]
+        location = spec.get("location", rg.location)
+        profile, disks = storage_profile(rg, name, vm_id, location, spec)
+        for disk in disks:
+            arm.add(disk)
         return cls({
-            "name": name, "id": vm_id, "type": VM_TYPE, "location": spec.get("location", rg.location),
+            "name": name, "id": vm_id, "type": VM_TYPE, "location": location,
             "tags": spec.get("tags", {}),
             "properties": {
                 "vmId": str(uuid.uuid5(uuid.NAMESPACE_URL, vm_id.lower())),
                 "hardwareProfile": {"vmSize": spec.get("size", "Standard_B2s")},
-                "storageProfile": {
-                    "imageReference": {"publisher": "Canonical", "offer": "0001-com-ubuntu-server-jammy",
-                                       "sku": "22_04-lts-gen2", "version": "latest", "exactVersion": "22.04.202401010"},
-                    "osDisk": {"osType": "Linux", "name": f"{name}_OsDisk_1", "createOption": "FromImage",
-                               "caching": "ReadWrite",
-                               "managedDisk": {"storageAccountType": "Premium_LRS",
-                                               "id": f"{rg.providers}/Microsoft.Compute/disks/{name}_OsDisk_1"},
-                               "deleteOption": "Delete", "diskSizeGB": 30},
-                    "dataDisks": []},
-                "osProfile": {"computerName": name, "adminUsername": "azureuser",
+                "storageProfile": profile,
+                "osProfile": {"computerName": spec.get("computer_name", name), "adminUsername": "azureuser",
                               "linuxConfiguration": {"disablePasswordAuthentication": True, "provisionVMAgent": True},
                               "secrets": [], "allowExtensionOperations": True},
                 "networkProfile": {"networkInterfaces": nic_refs},

@@ -4,7 +4,8 @@ Every Network write (NSG PUT/DELETE, rule PUT/DELETE, NIC PUT) is long-running a
 with its rules, or the NIC) for settings.lro_seconds: PUT answers 201/200 with provisioningState Updating and an
 Azure-AsyncOperation URL, DELETE answers 202 with Azure-AsyncOperation and Location; another write meanwhile gets
 429 RetryableErrorDueToAnotherOperation. An NSG PUT replaces its rules entirely. A NIC PUT keeps the read-only
-properties Azure sets, and linking an NSG or a subnet needs its join/action (LinkedAuthorizationFailed).
+properties Azure sets, and linking an NSG, a subnet or a public IP (public_ips.py) needs its join/action
+(LinkedAuthorizationFailed), on every PUT that names it, changed or not.
 Two reads are POSTs: a NIC's effective security rules (long-running: 202, the result on the Location URL; only for
 a NIC of a running VM, effective.py) and a VNet's effective Network Manager security admin rules (a plain 200, paged
 with skipToken, managers.py).
@@ -23,6 +24,7 @@ from ..router import Call
 from ..compute.models import VirtualMachine
 from .effective import effective_security_groups
 from .managers import effective_admin_rules, offset_of, skip_token
+from . import public_ips
 from .models import (NIC_TYPE, NSG_TYPE, VNET_TYPE, NetworkInterface, NetworkSecurityGroup, VirtualNetwork,
                      check_rule_set, find_subnet, rule_body, validate_rule)
 
@@ -278,6 +280,9 @@ def put_nic(call: Call) -> Response:
         if not ip_props.get("privateIPAddress"):
             ip_props["privateIPAddress"] = f"10.0.{200 + len(arm.resources) % 50}.{4 + i}"
         linked.append((SUBNET_JOIN, subnet["id"]))
+        public_ip = public_ips.link_in_put(arm, nic_id, ip_props)
+        if public_ip is not None:
+            linked.append(public_ip)
     for linked_action, linked_scope in linked:
         call.authorize_linked(linked_action, linked_scope)
     if nsg is not None and nsg.busy():

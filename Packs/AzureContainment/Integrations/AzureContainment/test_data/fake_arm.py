@@ -12,6 +12,14 @@ whatever body it is given; NSG DELETE refused while a NIC uses it; nextLink pagi
 body with x-ms-request-id and x-ms-correlation-request-id. Faults (any status and code, 429 with Retry-After) are
 injected per (method, path fragment); `before_write` lets a test act as a parallel writer just before a write
 lands.
+
+For azure-vm-find and azure-vm-snapshot it also answers: the subscription list; Azure Resource Graph (POST
+/providers/Microsoft.ResourceGraph/resources), which does not evaluate KQL but reads the value lists out of the
+query the integration builds and answers the rows that query asks for (one per matching VM, its IP configurations
+as parallel lists; paged by $skipToken, with the quota headers in `graph_quota`); managed disks; and snapshots
+(PUT as a long-running operation that checks the source disk, the region rule and the target resource group; it reads
+'Creating' for `snapshot_creating_reads` GETs, then 'Succeeded'; one named in `failing_snapshots` disappears, as a
+snapshot whose creation failed does).
 """
 from __future__ import annotations
 
@@ -40,6 +48,8 @@ COMPUTE = f'{RG_ID}/providers/Microsoft.Compute'
 ARM = 'https://arm.fake.test'
 LOGIN = 'https://login.fake.test'
 TOKEN = 'fake-arm-access-token'   # the only token the fake issues and accepts
+OTHER_SUB = 'bbbbbbbb-cccc-dddd-eeee-ffffffffffff'   # a second subscription the identity reads (scope=all)
+RESOURCE_GROUPS = {f'{SUB}/{RG}', f'{SUB}/evidence-rg', f'{OTHER_SUB}/branch-rg'}   # lower case: sub/rg
 PARAMS = {'azure_cloud': 'Custom', 'azure_ad_endpoint': LOGIN, 'arm_endpoint': ARM, 'subscription_id': SUB,
           'resource_group': RG, 'default_nsg_name': 'edge-nsg', 'self_deployed': True,
           'auth_type': 'Client Credentials', 'auth_id': {'password': CLIENT_ID}, 'tenant_id': {'password': TENANT},
@@ -49,12 +59,15 @@ PARAMS = {'azure_cloud': 'Custom', 'azure_ad_endpoint': LOGIN, 'arm_endpoint': A
 class ArmFault(Exception):
     """An ARM error answer, raised inside the fake and sent as {"error": {"code", "message"}}."""
 
-    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None,
+                 headers: dict | None = None, details: list | None = None):
         super().__init__(f'{status} {code}: {message}')
         self.status = status
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.headers = headers or {}
+        self.details = details
 
 
 class Answer:
@@ -90,6 +103,11 @@ class FakeArm(BaseAdapter):
         self.faults: list[dict] = []
         self.before_write = None          # callable(method, path) run just before a write is applied
         self.operations: dict[str, list[str]] = {}   # operation URL -> the states its next polls report
+        self.operation_resources: dict[str, str] = {}  # operation URL -> the resource (lower-case ID) it writes
+        self.graph_queries: list[dict] = []          # the body of every Resource Graph request
+        self.graph_quota: list[tuple[int, str]] = []  # (remaining, resets-after) for the next Graph answers
+        self.snapshot_creating_reads = 1             # GETs of a new snapshot that still read 'Creating'
+        self.failing_snapshots: set[str] = set()     # snapshot names whose creation fails (they vanish)
         self._ids = itertools.count(1)
         self._build()
 
@@ -137,12 +155,53 @@ class FakeArm(BaseAdapter):
             if nsg:
                 body['properties']['networkSecurityGroup'] = {'id': f'{NET}/networkSecurityGroups/{nsg}'}
             self._put(nid, body)
-        for name, nics_of, state in (('web-01', ['web-01-nic0', 'web-01-nic1'], 'running'),
-                                     ('web-02', ['web-02-nic0'], 'running'), ('db-01', ['db-01-nic0'], 'deallocated')):
-            vid = f'{COMPUTE}/virtualMachines/{name}'
-            self._put(vid, {'id': vid, 'name': name, 'location': 'eastus', 'power': state, 'properties': {
-                'hardwareProfile': {'vmSize': 'Standard_B2s'}, 'provisioningState': 'Succeeded',
-                'networkProfile': {'networkInterfaces': [{'id': f'{NET}/networkInterfaces/{n}'} for n in nics_of]}}})
+        pip = f'{NET}/publicIPAddresses/web-01-pip'
+        self._put(pip, {'id': pip, 'name': 'web-01-pip', 'location': 'eastus',
+                        'properties': {'ipAddress': '203.0.113.50', 'publicIPAllocationMethod': 'Static'}})
+        self.nic('web-01-nic0')['properties']['ipConfigurations'][0]['properties']['publicIPAddress'] = {'id': pip}
+        for name, nics_of, state, computer, data_disks in (
+                ('web-01', ['web-01-nic0', 'web-01-nic1'], 'running', 'web01', 2),
+                ('web-02', ['web-02-nic0'], 'running', 'websrv02', 0),
+                ('db-01', ['db-01-nic0'], 'deallocated', 'db-01', 0)):
+            self.add_vm(name, nics_of, state, computer, data_disks)
+
+    def add_vm(self, name: str, nics: list[str], power: str = 'running', computer: str | None = None,
+               data_disks: int = 0, sub: str = SUB, rg: str = RG, os_disk: dict | None = None) -> str:
+        """A VM with managed disks {name}-osdisk and {name}-data{lun} (their disk resources too), or the given
+        osDisk entry of its storage profile; returns its ID."""
+        compute = f'/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute'
+        net = f'/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network'
+
+        def disk(disk_name: str, **extra: Any) -> dict:
+            did = f'{compute}/disks/{disk_name}'
+            self._put(did, {'id': did, 'name': disk_name, 'location': 'eastus', 'type': 'Microsoft.Compute/disks',
+                            'properties': {'diskSizeGB': 32, 'diskState': 'Attached', 'provisioningState': 'Succeeded'}})
+            return {'name': disk_name, 'managedDisk': {'id': did}, **extra}
+        vid = f'{compute}/virtualMachines/{name}'
+        storage = {'osDisk': os_disk if os_disk is not None else disk(f'{name}-osdisk', osType='Linux'),
+                   'dataDisks': [disk(f'{name}-data{lun}', lun=lun) for lun in range(data_disks)]}
+        self._put(vid, {'id': vid, 'name': name, 'location': 'eastus', 'power': power, 'properties': {
+            'hardwareProfile': {'vmSize': 'Standard_B2s'}, 'provisioningState': 'Succeeded', 'storageProfile': storage,
+            'osProfile': {'computerName': computer or name},
+            'networkProfile': {'networkInterfaces': [{'id': f'{net}/networkInterfaces/{n}'} for n in nics]}}})
+        return vid
+
+    def add_nic(self, name: str, ips: list[str], sub: str = SUB, rg: str = RG, public: str | None = None) -> str:
+        """A NIC with one IP configuration per private address (the first with the public address, when given)."""
+        net = f'/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network'
+        configs = []
+        for index, ip in enumerate(ips):
+            config: dict = {'name': f'ipconfig{index + 1}', 'properties': {
+                'privateIPAddress': ip, 'subnet': {'id': f'{NET}/virtualNetworks/soc-vnet/subnets/web-subnet'}}}
+            if public and index == 0:
+                pid = f'{net}/publicIPAddresses/{name}-pip'
+                self._put(pid, {'id': pid, 'name': f'{name}-pip', 'properties': {'ipAddress': public}})
+                config['properties']['publicIPAddress'] = {'id': pid}
+            configs.append(config)
+        nid = f'{net}/networkInterfaces/{name}'
+        self._put(nid, {'id': nid, 'name': name, 'location': 'eastus', 'tags': {},
+                        'properties': {'ipConfigurations': configs}})
+        return nid
 
     # -- helpers for tests -----------------------------------------------------------------------------------
 
@@ -154,6 +213,10 @@ class FakeArm(BaseAdapter):
 
     def nic(self, name: str) -> dict:
         return self.resources[f'{NET}/networkInterfaces/{name}'.lower()]
+
+    def disk_snapshots(self) -> dict[str, dict]:
+        """The snapshots Azure holds: name -> resource."""
+        return {v['name']: v for k, v in self.resources.items() if '/providers/microsoft.compute/snapshots/' in k}
 
     def writes(self) -> list[tuple[str, str]]:
         return [entry for entry in self.log if entry[0] in ('PUT', 'DELETE', 'POST', 'PATCH')]
@@ -167,11 +230,11 @@ class FakeArm(BaseAdapter):
         return state
 
     def inject(self, method: str, path_contains: str, status: int, code: str, count: int = 1,
-               retry_after: int | None = 0, skip: int = 0) -> None:
+               retry_after: int | None = 0, skip: int = 0, headers: dict | None = None) -> None:
         """The next `count` requests of `method` whose path contains `path_contains` (after the first `skip` of
-        them) are answered with this ARM error (and Retry-After, when not None)."""
+        them) are answered with this ARM error (and Retry-After, when not None, and `headers`)."""
         self.faults.append({'method': method, 'path': path_contains, 'status': status, 'code': code,
-                            'count': count, 'retry_after': retry_after, 'skip': skip})
+                            'count': count, 'retry_after': retry_after, 'skip': skip, 'headers': headers or {}})
 
     def add_rule(self, nsg: str, name: str, properties: dict) -> None:
         self._store_rule(f'{NET}/networkSecurityGroups/{nsg}', name, properties)
@@ -191,7 +254,10 @@ class FakeArm(BaseAdapter):
                 answer = self._arm(method, url.path, params, body, request)
         except ArmFault as fault:
             headers = {} if fault.retry_after is None else {'Retry-After': str(fault.retry_after)}
-            answer = Answer(fault.status, {'error': {'code': fault.code, 'message': fault.message}}, headers)
+            error: dict = {'code': fault.code, 'message': fault.message}
+            if fault.details:
+                error['details'] = fault.details
+            answer = Answer(fault.status, {'error': error}, {**headers, **fault.headers})
         return self._response(request, answer)
 
     def close(self) -> None:
@@ -235,7 +301,7 @@ class FakeArm(BaseAdapter):
                     fault['skip'] -= 1
                     continue
                 fault['count'] -= 1
-                raise ArmFault(fault['status'], fault['code'], 'injected', fault['retry_after'])
+                raise ArmFault(fault['status'], fault['code'], 'injected', fault['retry_after'], fault['headers'])
         if method in ('PUT', 'DELETE', 'POST') and self.before_write:
             hook, self.before_write = self.before_write, None
             hook(method, path)
@@ -246,13 +312,15 @@ class FakeArm(BaseAdapter):
     # -- long-running operations -------------------------------------------------------------------------------
 
     def _started(self, status: int, body: Any, provider: str, states: tuple[str, ...] = ('InProgress', 'Succeeded'),
-                 location: bool = False) -> Answer:
+                 location: bool = False, resource: str | None = None) -> Answer:
         """The first answer of a long-running operation: its status URL polls `states` one by one."""
         api = AzureContainment.COMPUTE_API_VERSION if provider == 'Microsoft.Compute' else \
             AzureContainment.NETWORK_API_VERSION
         url = (f'{ARM}/subscriptions/{SUB}/providers/{provider}/locations/eastus/operations/op{next(self._ids)}'
                f'?api-version={api}')
         self.operations.setdefault(url, list(states))
+        if resource:
+            self.operation_resources[url] = resource
         headers = {'Azure-AsyncOperation': url, 'Retry-After': '1'}
         if location:
             headers['Location'] = url + '&monitor=true'
@@ -263,6 +331,9 @@ class FakeArm(BaseAdapter):
         if states is None:
             raise ArmFault(404, 'NotFound', f'Operation {url} not found.')
         state = states.pop(0) if len(states) > 1 else states[0]
+        resource = self.resources.get(self.operation_resources.get(url, ''))
+        if state == 'Succeeded' and resource is not None and 'creating_reads' in resource:
+            resource['creating_reads'] = 0   # a snapshot whose operation succeeded reads Succeeded
         if state == 'Failed':
             return Answer(200, {'status': 'Failed', 'error': {'code': 'OperationNotAllowed',
                                                               'message': 'The operation failed in the fake.'}})
@@ -272,6 +343,13 @@ class FakeArm(BaseAdapter):
 
     def _route(self, method: str, path: str, params: dict, body: Any) -> Answer:
         low = path.lower()
+        if low == '/providers/microsoft.resourcegraph/resources' and method == 'POST':
+            return self._graph(body)
+        if low == '/subscriptions' and method == 'GET':
+            return self._page([{'id': f'/subscriptions/{s}', 'subscriptionId': s, 'state': 'Enabled'}
+                               for s in (SUB, OTHER_SUB)], path, params)
+        if '/providers/microsoft.compute/snapshots/' in low:
+            return self._snapshot(method, low, path, body)
         m = re.fullmatch(r'(.*/networksecuritygroups/[^/]+)/securityrules/([^/]+)', low)
         if m:
             nsg = self.resources.get(m.group(1))
@@ -343,6 +421,111 @@ class FakeArm(BaseAdapter):
                     raise ArmFault(400, 'InvalidResourceReference', f'{nsg} not found')
             self.resources[low] = body
         return self._started(201 if resource is None else 200, self._view(low), 'Microsoft.Network')
+
+    # -- Resource Graph, disks and snapshots ---------------------------------------------------------------------
+
+    def _graph(self, body: dict) -> Answer:
+        """The rows of the integration's find query: its value lists are read out of the query text."""
+        assert set(body) == {'subscriptions', 'query', 'options'}, body
+        self.graph_queries.append(copy.deepcopy(body))
+        query, options = body['query'], body['options']
+        assert options.get('resultFormat') == 'objectArray', options
+        assert 1 <= options['$top'] <= 1000, options
+
+        def values(column: str) -> set[str]:
+            match = re.search(rf"{column} in~ \(([^)]*)\)", query)
+            return {v.strip().strip("'").lower() for v in match.group(1).split(',')} if match else set()
+        ips, names = values('privateIp'), values('vmName')
+        scopes = tuple(f'/subscriptions/{s}/'.lower() for s in body['subscriptions'])
+        rows = []
+        for key, vm in self.resources.items():
+            if '/providers/microsoft.compute/virtualmachines/' not in key or not key.startswith(scopes):
+                continue
+            configs = self._graph_rows(vm)
+            computer = str(((vm.get('properties') or {}).get('osProfile') or {}).get('computerName') or '')
+            if (vm['name'].lower() in names or computer.lower() in names
+                    or any(c['privateIp'].lower() in ips or c['publicIp'].lower() in ips for c in configs)):
+                rows.append(self._graph_vm_row(vm, configs))
+        rows.sort(key=lambda r: r['id'])
+        start = int(str(options.get('$skipToken') or 'rows:0').split(':')[1])
+        page = rows[start:start + options['$top']]
+        answer: dict = {'totalRecords': len(rows), 'count': len(page), 'data': page, 'resultTruncated': 'false'}
+        if start + len(page) < len(rows):
+            answer['$skipToken'] = f'rows:{start + len(page)}'
+        remaining, resets = self.graph_quota.pop(0) if self.graph_quota else (14, '00:00:05')
+        return Answer(200, answer, {'x-ms-user-quota-remaining': str(remaining),
+                                    'x-ms-user-quota-resets-after': resets})
+
+    def _graph_rows(self, vm: dict) -> list[dict]:
+        """One row per IP configuration of the VM's NICs, with the columns the find query folds per VM."""
+        props = vm.get('properties') or {}
+        rows = []
+        for ref in (props.get('networkProfile') or {}).get('networkInterfaces') or []:
+            nic = self.resources.get(ref['id'].lower())
+            if nic is None:
+                continue
+            nic_props = nic.get('properties') or {}
+            for config in nic_props.get('ipConfigurations') or []:
+                config_props = config.get('properties') or {}
+                public = self.resources.get(str((config_props.get('publicIPAddress') or {}).get('id') or '').lower())
+                subnet = self.resources.get(str((config_props.get('subnet') or {}).get('id') or '').lower())
+                rows.append({'id': nic['id'], 'name': nic['name'], 'nicTags': json.dumps(nic.get('tags') or {}),
+                             'nicNsg': (nic_props.get('networkSecurityGroup') or {}).get('id') or '',
+                             'subnetNsg': (((subnet or {}).get('properties') or {}).get('networkSecurityGroup')
+                                           or {}).get('id') or '',
+                             'privateIp': config_props.get('privateIPAddress') or '',
+                             'publicIp': ((public or {}).get('properties') or {}).get('ipAddress') or ''})
+        return rows
+
+    def _graph_vm_row(self, vm: dict, configs: list[dict]) -> dict:
+        """The VM's row as the find query answers it: the VM's columns and its configurations as parallel lists."""
+        props = vm.get('properties') or {}
+        power = vm.get('power')
+        row = {'vmId': vm['id'].lower(), 'vmResourceId': vm['id'], 'vmName': vm['name'],
+               'computerName': (props.get('osProfile') or {}).get('computerName') or '',
+               'vmLocation': vm.get('location'), 'vmSubscription': vm['id'].split('/')[2],
+               'vmSize': (props.get('hardwareProfile') or {}).get('vmSize') or '',
+               'powerState': f'PowerState/{power}' if power else '', 'provisioningState': props.get('provisioningState'),
+               'hits': ['true'], 'id': vm['id']}
+        for name, column in AzureContainment.FIND_NIC_LISTS.items():
+            row[name] = [config[column] for config in configs]
+        return row
+
+    def _snapshot(self, method: str, low: str, path: str, body: Any) -> Answer:
+        snapshot = self.resources.get(low)
+        if method == 'GET':
+            if snapshot is not None and snapshot['name'] in self.failing_snapshots:
+                del self.resources[low]   # its creation failed: Azure does not keep it
+                snapshot = None
+            if snapshot is None:
+                raise ArmFault(404, 'ResourceNotFound', f"The Resource 'Microsoft.Compute/snapshots/"
+                                                        f"{path.rsplit('/', 1)[1]}' was not found.")
+            view = copy.deepcopy(snapshot)
+            reads = view.pop('creating_reads')
+            view['properties']['provisioningState'] = 'Creating' if reads > 0 else 'Succeeded'
+            snapshot['creating_reads'] = max(0, reads - 1)
+            return Answer(200, view)
+        if method != 'PUT':
+            raise ArmFault(405, 'MethodNotAllowed', f'{method} {path}')
+        parts = path.split('/')
+        if f'{parts[2]}/{parts[4]}'.lower() not in RESOURCE_GROUPS:
+            raise ArmFault(404, 'ResourceGroupNotFound', f"Resource group '{parts[4]}' could not be found.")
+        self._validate_name(parts[-1])
+        source = str(((body.get('properties') or {}).get('creationData') or {}).get('sourceResourceId') or '')
+        disk = self.resources.get(source.lower())
+        if disk is None:
+            raise ArmFault(404, 'NotFound', f'Source disk {source} not found.')
+        if (body.get('properties') or {}).get('incremental') and body.get('location') != disk['location']:
+            raise ArmFault(400, 'BadRequest', 'An incremental snapshot must be in the region of its source disk.')
+        stored = {'id': path, 'name': parts[-1], 'type': 'Microsoft.Compute/snapshots', 'location': body['location'],
+                  'tags': dict(body.get('tags') or {}), 'creating_reads': self.snapshot_creating_reads,
+                  'properties': {**copy.deepcopy(body['properties']), 'timeCreated': '2025-01-31T12:00:00+00:00',
+                                 'diskSizeGB': 32}}
+        self.resources[low] = stored
+        view = copy.deepcopy(stored)
+        del view['creating_reads']
+        view['properties']['provisioningState'] = 'Creating'
+        return self._started(202 if snapshot is None else 200, view, 'Microsoft.Compute', resource=low)
 
     def _page(self, items: list, path: str, params: dict) -> Answer:
         start = int(params.get('skip', 0)) if params else 0
