@@ -4,22 +4,16 @@ in-memory ARM of the unit tests through the integration's real client (fast), a 
 main() (the machine has 2 cores)."""
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
-import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import AzureContainment
-from Tests.e2e.support import blocked_items, instance, network_state
+from Tests.e2e import policy_oracle as oracle
+from Tests.e2e.support import blocked_items, instance, network_state, load_fake_arm
 
-_FAKE_PATH = os.path.join(os.path.dirname(AzureContainment.__file__), 'test_data', 'fake_arm.py')
-_spec = importlib.util.spec_from_file_location('containment_fake_arm_props', _FAKE_PATH)
-assert _spec is not None
-assert _spec.loader is not None
-fake_arm = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fake_arm)
+fake_arm = load_fake_arm('containment_fake_arm_props')
 
 ipv4 = st.builds(lambda n, p: str(ipaddress.ip_network(f'{ipaddress.IPv4Address(n)}/{p}', strict=False)),
                  st.integers(min_value=int(ipaddress.IPv4Address('1.0.0.0')),
@@ -29,11 +23,14 @@ ipv6 = st.builds(lambda n, p: str(ipaddress.ip_network(f'{ipaddress.IPv6Address(
                  st.integers(min_value=int(ipaddress.IPv6Address('2001:db8::')),
                              max_value=int(ipaddress.IPv6Address('2001:db8:ffff:ffff:ffff:ffff:ffff:ffff'))),
                  st.sampled_from([128, 128, 64, 48]))
-prefix_lists = st.lists(st.one_of(ipv4, ipv6), min_size=1, max_size=6, unique=True)
+# Since issue 9 a block accepts only what the instance's address policy allows (default params): these identities
+# are properties of accepted input (test_properties_policy.py covers the refusals).
+prefix_lists = st.lists(st.one_of(ipv4, ipv6).filter(lambda p: not oracle.refuses(p, oracle.Policy())),
+                        min_size=1, max_size=6, unique=True)
 directions = st.sampled_from(['Inbound', 'Outbound', 'Both'])
 nsgs = st.sampled_from(['web-nsg', 'edge-nsg', 'db-subnet-nsg'])
 vms = st.sampled_from(['web-01', 'web-02', 'db-01'])
-forensic = st.lists(ipv4, max_size=2, unique=True)
+forensic = st.lists(ipv4.filter(lambda p: not oracle.refuses(p, oracle.FORENSIC)), max_size=2, unique=True)
 ports = st.lists(st.sampled_from(['22', '3389', '443', '8000-8080']), min_size=1, max_size=3, unique=True)
 
 

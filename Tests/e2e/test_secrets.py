@@ -11,6 +11,7 @@ import json
 import logging
 
 from Tests.e2e.conftest import XSOAR_KEY, cred
+from Tests.e2e.support import load_changed_scenario, named
 from Tests.e2e.test_auth import login_url_of, sign_in
 from Tests.xsoar_local.harness import XsoarInstance
 
@@ -114,10 +115,15 @@ def test_no_secret_in_any_output(emu, make_instance, make_params, caplog, capsys
     run(refreshed, 'test-module')
     emu.expire_all_tokens()
     run(refreshed, 'azure-vm-list')
-    # Diagnostics: a retried 429, and an error that is not one of the integration's (its traceback is logged).
+    # Diagnostics: a retried 429, and an error that is not one of the integration's (its traceback is logged):
+    # Azure answering with a shape it never sends (a rule whose priority is a word). `limit=not-a-number` served
+    # here before issue 9; it is now refused as bad input, like every other bad argument.
     emu.inject_fault('429', path_contains='/virtualMachines', count=1, retry_after=1)
     run(refreshed, 'azure-vm-list')
     run(refreshed, 'azure-vm-list', {'limit': 'not-a-number'})
+    load_changed_scenario(emu, lambda rg: named(rg['network_security_groups'], 'web-nsg')['security_rules'][1]
+                          .update(priority='one-ten'))
+    run(refreshed, 'azure-nsg-rule-list', {'nsg_name': 'web-nsg'})
 
     for inst in instances:
         secrets |= tokens_in_context(inst.integration_context)

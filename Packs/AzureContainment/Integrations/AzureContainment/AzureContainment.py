@@ -21,6 +21,7 @@ import secrets
 import threading
 import time
 import traceback
+import unicodedata
 import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
@@ -66,6 +67,10 @@ MODE_LABELS = {
 DEFAULT_AUTH_TYPE = AUTH_TYPE_CLIENT_CREDENTIALS
 DEFAULT_CLOUD = 'Worldwide'
 DEFAULT_TOKEN_RETRIEVAL_URL = 'https://oproxy.demisto.ninja/obtain-token'
+DEFAULT_MIN_BLOCK_PREFIX_V4 = 16        # no IPv4 block wider than /16 (65,536 addresses) unless the admin allows it
+DEFAULT_MIN_BLOCK_PREFIX_V6 = 32        # no IPv6 block wider than /32 (an ISP-sized allocation)
+DEFAULT_MAX_IPS_PER_CALL = 1000         # a quarter of an NSG's 4,000-prefix budget per side
+DEFAULT_ALLOW_INTERNAL_BLOCK = False
 XSOAR_APP_NAME = 'ms-azure-compute'   # Cortex XSOAR's own multi-tenant Azure Compute application
 
 # Login host, ARM endpoint and scope always come from the same row: a token for one cloud is useless in another.
@@ -84,6 +89,9 @@ PARAM_DISPLAY = {
     'auth_code': 'Authorization code', 'redirect_uri': 'Application redirect URI',
     'managed_identities_client_id': 'Managed identity client ID', 'resource_group': 'Default resource group',
     'azure_ad_endpoint': 'Entra ID (Azure AD) endpoint', 'arm_endpoint': 'Resource Manager endpoint',
+    'token_retrieval_url': 'Token retrieval URL', 'min_block_prefix_v4': 'Widest IPv4 block (prefix length)',
+    'min_block_prefix_v6': 'Widest IPv6 block (prefix length)', 'max_ips_per_call': 'Most addresses per call',
+    'allow_internal_block': 'Allow blocking internal address space',
 }
 
 # Token reuse and request limits.
@@ -103,6 +111,7 @@ PKCE_VERIFIER_KEY = 'pkce_verifier'     # auth-code mode: the PKCE code_verifier
 PKCE_VERIFIER_BYTES = 48                # secrets.token_urlsafe(48) = 64 characters (RFC 7636: 43-128)
 LEASE_TTL_SECONDS = 60                  # a lease nobody renews lapses after this (a crashed run)
 LEASE_WAIT_SECONDS = 120                # how long a run waits for another run's lease on the same NSG
+LEASE_MAX_AHEAD_SECONDS = 2 * LEASE_TTL_SECONDS   # a lease expiring later than this is impossible: ignored, cleaned
 
 GUID_RE = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')
 DOMAIN_RE = re.compile(r'^(?=.{4,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$')
@@ -126,6 +135,51 @@ FORENSIC_RULE_PREFIX = 'xsoar-forensic-allow-in'  # + '-v4' / '-v6', priorities 
 ISOLATION_DENY_IN = 'xsoar-isolation-deny-all-in'
 ISOLATION_DENY_OUT = 'xsoar-isolation-deny-all-out'
 DEFAULT_FORENSIC_PORTS = ['22', '3389']
+ISOLATION_RECORD_TAG_PREFIX = 'xsoar-nic-'  # + hash of a NIC ID: tag on the isolation NSG recording its original
+AZURE_MAX_TAGS = 50                        # Azure: tags per resource
+AZURE_TAG_VALUE_MAX = 256                  # Azure: characters per tag value
+BLOCK_RULE_NAME_RE = re.compile(r'xsoar-block-(in|out)-(v4|v6)-[0-9a-f]{10}')
+
+# Address policy. Command arguments come from alert data: what an alert may block or open is bounded here and by the
+# admin's instance params, never by an argument. Block targets that are refused whatever the params: blocking them
+# breaks every VM behind the NSG or means nothing (why, per class). A range is refused when it overlaps a class
+# (contains some of it, or lies inside it): a deny rule on 168.63.0.0/16 denies 168.63.129.16 as surely as naming it.
+ALWAYS_REFUSED: tuple[tuple[str, str], ...] = (
+    ('0.0.0.0/32', 'the unspecified address 0.0.0.0'),
+    ('::/128', 'the unspecified address ::'),
+    ('127.0.0.0/8', 'loopback (127.0.0.0/8)'),
+    ('::1/128', 'the loopback address ::1'),
+    ('224.0.0.0/4', 'multicast (224.0.0.0/4)'),
+    ('ff00::/8', 'multicast (ff00::/8)'),
+    ('255.255.255.255/32', 'the broadcast address 255.255.255.255'),
+    ('240.0.0.0/4', 'reserved (240.0.0.0/4)'),
+    ('168.63.129.16/32', 'the Azure platform address 168.63.129.16 (DNS, DHCP, VM agent and health probes of every '
+                         'VM)'),
+    ('169.254.169.254/32', 'the Azure platform address 169.254.169.254 (instance metadata and managed-identity '
+                           'tokens)'),
+    ('::/96', 'IPv4-compatible IPv6 (::/96, deprecated by RFC 4291)'),
+    ('::ffff:0:0/96', 'IPv4-mapped IPv6 (::ffff:0:0/96); give the IPv4 addresses instead'),
+)
+# Internal address space: blocking it cuts the VNet's own traffic (VM to VM, gateways, on-premises links), which
+# an alert about lateral movement may call for but only the admin may allow (allow_internal_block). Documentation
+# ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32) are not internal and stay allowed.
+INTERNAL_RANGES: tuple[tuple[str, str], ...] = (
+    ('10.0.0.0/8', 'private address space (RFC 1918, 10.0.0.0/8)'),
+    ('172.16.0.0/12', 'private address space (RFC 1918, 172.16.0.0/12)'),
+    ('192.168.0.0/16', 'private address space (RFC 1918, 192.168.0.0/16)'),
+    ('100.64.0.0/10', 'shared address space (RFC 6598, carrier-grade NAT, 100.64.0.0/10)'),
+    ('169.254.0.0/16', 'link-local (169.254.0.0/16)'),
+    ('fc00::/7', 'unique local IPv6 (fc00::/7)'),
+    ('fe80::/10', 'link-local IPv6 (fe80::/10)'),
+)
+IPV4_MAPPED = ipaddress.IPv6Network('::ffff:0:0/96')
+# Forensic access during isolation is an opening in a deny-all NSG, so its limits are fixed by the pack: each source
+# at most a /24 (IPv4) or /64 (IPv6), at most 10 sources, at most 100 TCP ports in the union of allow_ports.
+FORENSIC_MIN_PREFIX = {'v4': 24, 'v6': 64}
+FORENSIC_MAX_SOURCES = 10
+FORENSIC_MAX_PORTS = 100
+MAX_LISTED_ITEMS = 20                      # a refusal lists at most this many bad items, then a count
+DEFAULT_LIMIT = 50                         # the `limit` argument of the list commands
 PRIORITY_MIN = 100                         # Azure accepts user rule priorities 100..4096, unique per direction
 PRIORITY_MAX = 4096
 MAX_RULES_PER_NSG = 1000                   # Azure: security rules per NSG
@@ -287,6 +341,10 @@ ERROR_HINTS: dict[str, str] = {
     'HostUnreachable': 'Cannot connect to {host} ({detail}). Fix: check DNS, firewall and the "Azure cloud" / '
                        'endpoint settings; if the engine reaches the internet through a proxy, check "Use system '
                        'proxy settings".',
+    'RedirectRefused': '{host} answered HTTP {status} with a redirect to {location}. The integration never follows '
+                       'a redirect, so nothing (no credential, token or request body) was sent there. Fix: check '
+                       'the endpoint settings ("Azure cloud", the Custom endpoints, "Token retrieval URL") and any '
+                       'proxy or TLS-inspecting device between the engine and Azure.',
     'TlsFailure': 'TLS verification of {host} failed ({detail}). Fix: if a TLS-inspecting proxy is in between, '
                   'check "Use system proxy settings" and trust its CA on the engine; as a last resort check "Trust '
                   'any certificate (not secure)".',
@@ -437,6 +495,12 @@ class ConnectionFailure(ContainmentError):
     shows_code = True
 
 
+class RedirectRefused(ContainmentError):
+    """A 3xx answer: never followed (a redirect would re-send the credential or token to wherever it points)."""
+    default_code = 'RedirectRefused'
+    shows_code = True
+
+
 class LeaseLost(RetryableError):
     """The NSG lease of this run expired and another run took it: this run wrote nothing more (see NsgLease)."""
     default_code = 'NsgLeaseLost'
@@ -482,16 +546,26 @@ class ArmServerError(ArmError, RetryableError):
     """5xx: Azure Resource Manager failed."""
 
 
+# Per-request proxies that override the session's and the environment's: requests then connects directly.
+NO_PROXIES = {'http': None, 'https': None, 'all': None}
+
+
 class AzureSession(requests.Session):
     """The transport: the one HTTP session (ARM, and Entra ID through MSAL), verify and timeout applied to every
     request, proxies from handle_proxy(), urllib3 retries only for connections that failed before a response.
-    `last_response` is the latest response it got (MSAL does not pass the HTTP status of an error on)."""
+    `last_response` is the latest response it got (MSAL does not pass the HTTP status of an error on).
 
-    def __init__(self, *, verify: bool = True, proxies: dict | None = None):
+    No redirect is ever followed, for any caller (MSAL and the managed-identity client included): a 3xx raises
+    RedirectRefused naming the Location host, and nothing is sent there. `direct=True` (the managed-identity
+    endpoints, which are on the engine's own host or link-local) ignores every proxy.
+    """
+
+    def __init__(self, *, verify: bool = True, proxies: dict | None = None, direct: bool = False):
         super().__init__()
         self.default_verify = verify
+        self.direct = direct
         self.last_response: requests.Response | None = None
-        if proxies:
+        if proxies and not direct:
             self.proxies.update(proxies)
         retry = Retry(total=3, connect=3, read=2, status=0, other=0, backoff_factor=0.5, raise_on_status=False,
                       allowed_methods=frozenset({'GET', 'PUT', 'DELETE', 'HEAD', 'OPTIONS'}))
@@ -504,8 +578,18 @@ class AzureSession(requests.Session):
             kwargs['verify'] = self.default_verify
         if kwargs.get('timeout') is None:
             kwargs['timeout'] = HTTP_TIMEOUT
-        self.last_response = super().request(method, url, *args, **kwargs)
-        return self.last_response
+        kwargs['allow_redirects'] = False
+        if self.direct:
+            kwargs['proxies'] = dict(NO_PROXIES)
+        response = super().request(method, url, *args, **kwargs)
+        self.last_response = response
+        if 300 <= response.status_code < 400:
+            location = response.headers.get('Location') or ''
+            parsed = urlparse(urllib.parse.urljoin(url, location))
+            target = (f'{parsed.scheme}://{parsed.netloc}' if parsed.netloc else
+                      'a Location without a host' if location else 'nowhere (no Location header)')
+            raise RedirectRefused(host=host_of(url), status=response.status_code, location=target)
+        return response
 
 
 class _CachedResponse:
@@ -524,14 +608,25 @@ class _CachedResponse:
 _HTTP_CACHE_INDEX = '_index_'   # the key under which MSAL's expiring mapping keeps its (heap, timestamps) index
 
 
-def http_cache_load(data: dict | None) -> dict:
-    """MSAL's http_cache mapping rebuilt from its JSON form (only unexpired successful GETs are stored)."""
+def http_cache_load(data: Any) -> dict:
+    """MSAL's http_cache mapping rebuilt from its JSON form (only unexpired successful GETs are stored). An entry
+    that is not what http_cache_dump writes is dropped with a debug line: the document is simply fetched again."""
     mapping: dict = {}
     sequence: list = []
     timestamps: dict = {}
     now = int(time.time())
-    for key, item in ((data or {}).get('entries') or {}).items():
-        if item.get('expires_at', 0) <= now:
+    entries = data.get('entries') if isinstance(data, dict) else None
+    if not isinstance(entries, dict):
+        entries = {}
+        if data:
+            demisto.debug('Azure Containment: the cached discovery documents were unreadable: dropped')
+    for key, item in entries.items():
+        if not (isinstance(item, dict) and isinstance(item.get('status_code'), int)
+                and isinstance(item.get('text'), str) and isinstance(item.get('expires_at'), int | float)
+                and isinstance(item.get('created_at'), int | float) and isinstance(item.get('headers') or {}, dict)):
+            demisto.debug('Azure Containment: an unreadable cached discovery document was dropped')
+            continue
+        if item['expires_at'] <= now:
             continue
         mapping[key] = _CachedResponse(item['status_code'], item['text'], dict(item.get('headers') or {}))
         sequence.append([item['expires_at'], item['created_at'], key])
@@ -555,6 +650,37 @@ def http_cache_dump(mapping: dict) -> dict:
         entries[key] = {'status_code': status, 'text': value.text, 'headers': headers,
                         'expires_at': stamps[0], 'created_at': stamps[1]}
     return {'entries': entries}
+
+
+def msal_cache_load(serialized: Any) -> tuple[Any, bool]:
+    """(MSAL token cache, healed): the cache of a slot, its tokens registered as sensitive. A cache that is not
+    MSAL's JSON form (a corrupted or hand-edited integration context) is dropped with a debug line, so a token is
+    simply acquired again; healed=True says the slot must be rewritten."""
+    cache = msal.SerializableTokenCache()
+    if not serialized:
+        return cache, False
+    try:
+        parsed = json.loads(serialized) if isinstance(serialized, str) else None
+        if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+            raise ValueError('not a JSON object of credential sections')
+        cache.deserialize(serialized)
+        for kind in (msal.TokenCache.CredentialType.ACCESS_TOKEN, msal.TokenCache.CredentialType.REFRESH_TOKEN):
+            for item in cache.search(kind):
+                if isinstance(item.get('secret'), str) and item['secret']:
+                    add_sensitive_log_strs(item['secret'])
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        demisto.debug(f'Azure Containment: the cached MSAL token cache of this identity was unreadable '
+                      f'({type(exc).__name__}): dropped, a new token is acquired')
+        return msal.SerializableTokenCache(), True
+    return cache, False
+
+
+def credential_fingerprint(mode: str, material: str) -> str:
+    """A short SHA-256 of a credential (never the credential itself): cached tokens are keyed by it."""
+    return hashlib.sha256(f'azure-containment|{mode}|{material}'.encode()).hexdigest()[:16]
+
+
+FINGERPRINT_MARK = 'fp:'   # the last part of an identity key: the credential fingerprint
 
 
 class Cloud(NamedTuple):
@@ -585,7 +711,9 @@ class Credential:
 
     The token of this run is kept in memory (the client asks before every ARM request, with no integration-context
     read) until TOKEN_REFRESH_MARGIN_SECONDS before it expires. Subclasses implement _acquire(). Between runs the
-    tokens live in the integration context, in a slot keyed by mode, cloud, tenant and client (identity_key).
+    tokens live in the integration context, in a slot keyed by mode, cloud, tenant, client and a fingerprint of the
+    credential (identity_key): a changed Key, certificate or private key finds no cached token, so it is used (and
+    checked, e.g. by the Test button) at once. The fingerprint is a hash; the credential itself is never stored.
     """
     mode = ''
     id_field = 'ID (Application ID)'    # how the auth_id param is named when it is not a GUID
@@ -622,10 +750,22 @@ class Credential:
             if not getattr(settings, name):
                 raise missing_param_error(name, label)
 
+    def _credential_material(self) -> str:
+        """What authenticates this mode besides its IDs (hashed into identity_key, never stored)."""
+        return ''
+
+    @property
+    def fingerprint(self) -> str:
+        return credential_fingerprint(self.mode, self._credential_material())
+
     @property
     def identity_key(self) -> str:
         return '|'.join([self.mode, self.login_url, self.arm_url, (self.tenant_id or '').lower(),
-                         (self.client_id or 'system-assigned').lower()])
+                         (self.client_id or 'system-assigned').lower(), f'{FINGERPRINT_MARK}{self.fingerprint}'])
+
+    def _read_slot(self) -> dict:
+        """This identity's slot of the integration context (tokens, caches, back-off)."""
+        return auth_store_read(self.identity_key)
 
     @property
     def scopes(self) -> list[str]:
@@ -644,9 +784,9 @@ class Credential:
         """(access token, when it expires) from the cache or the identity provider; typed errors otherwise."""
         raise NotImplementedError
 
-    def _status_from(self, base_url: str) -> int | None:
+    def _status_from(self, base_url: str, session: AzureSession | None = None) -> int | None:
         """The HTTP status of the last response the session got from `base_url` (MSAL does not pass it on)."""
-        response = self.session.last_response
+        response = (session or self.session).last_response
         if response is None or host_of(response.url).lower() != host_of(base_url).lower():
             return None
         return response.status_code
@@ -658,16 +798,10 @@ class _MsalCredential(Credential):
     request at all. Subclasses implement _msal_request()."""
 
     def _acquire(self, force_refresh: bool, allow_redeem: bool) -> tuple[str, float]:
-        slot = auth_store_read(self.identity_key)
-        cache = msal.SerializableTokenCache()
-        if slot.get('msal_cache'):
-            cache.deserialize(slot['msal_cache'])
-        for kind in (msal.TokenCache.CredentialType.ACCESS_TOKEN, msal.TokenCache.CredentialType.REFRESH_TOKEN):
-            for item in cache.search(kind):
-                if item.get('secret'):
-                    add_sensitive_log_strs(item['secret'])
-        http_cache = http_cache_load(slot.get('http_cache'))
-        before = http_cache_dump(http_cache)
+        slot = self._read_slot()
+        cache, healed = msal_cache_load(slot.get('msal_cache'))
+        stored_http_cache = slot.get('http_cache') or {'entries': {}}
+        http_cache = http_cache_load(stored_http_cache)
         if force_refresh:
             for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                 cache.remove_at(item)
@@ -678,10 +812,10 @@ class _MsalCredential(Credential):
             raise self._unreachable(exc) from None
         finally:
             updates: dict = {}
-            if cache.has_state_changed:
+            if cache.has_state_changed or healed:
                 updates['msal_cache'] = cache.serialize()
             after = http_cache_dump(http_cache)
-            if after != before:
+            if after != stored_http_cache:   # new documents, expired or unreadable ones dropped
                 updates['http_cache'] = after
             spent = self._spent(slot, result)
             if updates or spent:
@@ -817,11 +951,20 @@ class ClientSecretCredential(_ConfidentialAppCredential):
     mode = MODE_SECRET
     required_params = ('enc_key',)
 
+    def _credential_material(self) -> str:
+        return self.settings.enc_key
+
     def _client_credential(self, app_ref: list) -> Any:
         return self.settings.enc_key
 
     def _request(self, app: Any, slot: dict, allow_redeem: bool) -> dict:
         return app.acquire_token_for_client(self.scopes)
+
+
+def certificate_material(settings: AuthSettings) -> str:
+    """Thumbprint and private key without the whitespace and separators a paste may add or drop."""
+    return (re.sub(r'[\s:]', '', settings.certificate_thumbprint).upper() + '|'
+            + re.sub(r'\s', '', settings.private_key))
 
 
 class CertificateCredential(_ConfidentialAppCredential):
@@ -832,6 +975,9 @@ class CertificateCredential(_ConfidentialAppCredential):
     def __init__(self, settings: AuthSettings, cloud: Cloud, session: AzureSession):
         super().__init__(settings, cloud, session)
         self.assertion = CertificateAssertion(self.client_id, settings.certificate_thumbprint, settings.private_key)
+
+    def _credential_material(self) -> str:
+        return certificate_material(self.settings)
 
     def _client_credential(self, app_ref: list) -> Any:
         return self.assertion.msal_credential(app_ref)
@@ -863,6 +1009,25 @@ class AuthorizationCodeCredential(_ConfidentialAppCredential):
     @property
     def redirect_uri(self) -> str:
         return self.settings.redirect_uri
+
+    def _credential_material(self) -> str:
+        return self.settings.enc_key or certificate_material(self.settings)
+
+    def _read_slot(self) -> dict:
+        """The slot of this credential; when the app's Key or certificate changed, the signed-in session of the
+        previous one (its refresh token and PKCE verifier, never its access tokens): the next token comes from the
+        refresh token redeemed with the new credential, so Entra ID checks it at once and nobody signs in again."""
+        slot = auth_store_read(self.identity_key)
+        if slot:
+            return slot
+        previous = auth_store_previous(self.identity_key)
+        cache, _ = msal_cache_load(previous.get('msal_cache'))
+        for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+            cache.remove_at(item)
+        migrated = {key: previous[key] for key in (PKCE_VERIFIER_KEY,) if previous.get(key)}
+        if list(cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN)):
+            migrated['msal_cache'] = cache.serialize()
+        return migrated
 
     def _client_credential(self, app_ref: list) -> Any:
         if self.settings.enc_key or not self.settings.private_key:
@@ -900,10 +1065,7 @@ class AuthorizationCodeCredential(_ConfidentialAppCredential):
 
     def has_cached_sign_in(self) -> bool:
         """A refresh token for this identity is cached (the code was redeemed before)."""
-        cache = msal.SerializableTokenCache()
-        serialized = auth_store_read(self.identity_key).get('msal_cache')
-        if serialized:
-            cache.deserialize(serialized)
+        cache, _ = msal_cache_load(self._read_slot().get('msal_cache'))
         return bool(list(cache.search(msal.TokenCache.CredentialType.REFRESH_TOKEN)))
 
     def authorize_url(self) -> str:
@@ -925,12 +1087,15 @@ class AuthorizationCodeCredential(_ConfidentialAppCredential):
 
 class ManagedIdentityCredential(_MsalCredential):
     """The engine's managed identity (MSAL finds the IMDS / App Service endpoint from the environment): the
-    system-assigned one, or the user-assigned one whose client ID is "Managed identity client ID"."""
+    system-assigned one, or the user-assigned one whose client ID is "Managed identity client ID". Its endpoint is
+    on the engine's own host (App Service) or link-local (IMDS), so its requests go through a session of their own
+    that never uses a proxy (a proxy cannot reach it, and must not see its tokens)."""
     mode = MODE_MANAGED_IDENTITY
 
     def __init__(self, settings: AuthSettings, cloud: Cloud, session: AzureSession):
         super().__init__(settings, cloud, session)
         self.client_id = settings.managed_identities_client_id
+        self.identity_session = AzureSession(verify=session.default_verify, direct=True)
 
     @classmethod
     def check(cls, settings: AuthSettings) -> None:
@@ -946,7 +1111,7 @@ class ManagedIdentityCredential(_MsalCredential):
     def _msal_request(self, slot: dict, cache: Any, http_cache: dict, allow_redeem: bool) -> dict:
         identity = (msal.UserAssignedManagedIdentity(client_id=self.client_id) if self.client_id
                     else msal.SystemAssignedManagedIdentity())
-        client = msal.ManagedIdentityClient(identity, http_client=self.session, token_cache=cache,
+        client = msal.ManagedIdentityClient(identity, http_client=self.identity_session, token_cache=cache,
                                             http_cache=http_cache)
         try:
             return client.acquire_token_for_client(resource=f'{self.arm_url}/')
@@ -962,7 +1127,7 @@ class ManagedIdentityCredential(_MsalCredential):
         text = re.sub(r'^AADSTS\d+:\s*', '', first_line(str(result.get('error_description') or '')))
         return AuthError(code='ManagedIdentityFailed', original=f'{result.get("error") or "error"}: {text}'.strip(': '),
                          detail='the managed identity endpoint refused the request',
-                         status=self._status_from(self._endpoint()))
+                         status=self._status_from(self._endpoint(), self.identity_session))
 
 
 class XsoarAppCredential(Credential):
@@ -973,6 +1138,18 @@ class XsoarAppCredential(Credential):
     id_field = 'ID (Registration ID)'
     id_where = 'copy the Registration ID from the consent page.'
     required_params = ('enc_key',)
+
+    @classmethod
+    def check(cls, settings: AuthSettings) -> None:
+        super().check(settings)
+        parsed = urlparse(settings.token_retrieval_url)
+        if parsed.scheme.lower() != 'https' or not parsed.netloc:
+            raise InputError(f'"{PARAM_DISPLAY["token_retrieval_url"]}" must be an https:// URL: the token request '
+                             'carries the sealed tenant and returns an access token, never sent unencrypted. Fix: '
+                             f'use the default, {DEFAULT_TOKEN_RETRIEVAL_URL}.', code='InsecureEndpoint')
+
+    def _credential_material(self) -> str:
+        return f'{self.settings.enc_key}|{self.settings.token_retrieval_url}'
 
     def _aes_key(self) -> bytes:
         try:
@@ -990,7 +1167,7 @@ class XsoarAppCredential(Credential):
 
     def _acquire(self, force_refresh: bool, allow_redeem: bool) -> tuple[str, float]:
         url = self.settings.token_retrieval_url
-        slot = auth_store_read(self.identity_key)
+        slot = xsoar_app_slot(self._read_slot())
         now = time.time()
         token = slot.get('access_token')
         if token:
@@ -1049,6 +1226,25 @@ class XsoarAppCredential(Credential):
                         detail='the request was refused', status=status,
                         retry=f'Because of the failure the next attempt waits until {until} (in {wait} s); '
                               f'!azure-containment-auth-reset lifts the wait.')
+
+
+def xsoar_app_slot(slot: dict) -> dict:
+    """The Cortex XSOAR application's slot with only well-formed entries (a token string and its expiry, a back-off
+    record with numbers): anything else was corrupted and is ignored with a debug line (a token is requested again
+    and the next write replaces it)."""
+    def number(value: Any) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    clean: dict = {}
+    if isinstance(slot.get('access_token'), str) and number(slot.get('expires_on')):
+        clean.update(access_token=slot['access_token'], expires_on=slot['expires_on'])
+    backoff = slot.get('backoff')
+    if isinstance(backoff, dict) and number(backoff.get('next_attempt')) and number(backoff.get('failures')) \
+            and isinstance(backoff.get('fingerprint'), str):
+        clean['backoff'] = backoff
+    if {k for k in ('access_token', 'expires_on', 'backoff') if k in slot} != set(clean):
+        demisto.debug('Azure Containment: unreadable cached token or back-off of the Cortex XSOAR application '
+                      'dropped')
+    return clean
 
 
 # Authentication mode -> its credential class (which checks its own params). auth_mode() picks the row.
@@ -1155,8 +1351,9 @@ class AzureClient:
 
     def __init__(self, *, credential: Credential, arm_url: str, subscription_id: str = '', resource_group: str = '',
                  default_nsg_name: str = '', sleep: Callable[[float], None] = time.sleep,
-                 retry: RetryPolicy | None = None):
+                 retry: RetryPolicy | None = None, limits: 'PrefixLimits | None' = None):
         self.credential = credential
+        self.limits = limits or block_limits({})   # the admin's address policy for blocks (instance params)
         self.arm_url = arm_url.rstrip('/')
         self.subscription_id = subscription_id
         self.resource_group = resource_group
@@ -1202,6 +1399,9 @@ class AzureClient:
                 failure = connection_failure(exc, url)
                 debug_arm_request(method, url, started, None, f'{failure.code}')
                 raise failure from None
+            except RedirectRefused as refused:
+                debug_arm_request(method, url, started, self.session.last_response, refused.code)
+                raise
             if response.status_code < 400:
                 debug_arm_request(method, url, started, response)
                 return response
@@ -1214,7 +1414,7 @@ class AzureClient:
             wait = self.retry.delay(err, retries) if retry_busy else None
             if wait is None:
                 debug_arm_request(method, url, started, response, err.code)
-                raise err
+                raise non_ascii_note(err, url) if isinstance(err, ArmNotFound) else err
             retries += 1
             debug_arm_request(method, url, started, response, f'{err.code}; retry {retries} in {wait} s')
             self.sleep(wait)
@@ -1329,6 +1529,21 @@ def parse_arm_error(response: requests.Response) -> ArmError:
                      retry_after=parse_retry_after(response.headers.get('Retry-After')),
                      correlation_id=response.headers.get('x-ms-correlation-request-id') or '',
                      request_id=response.headers.get('x-ms-request-id') or '', details=error.get('details'))
+
+
+def non_ascii_note(err: ArmError, url: str) -> ContainmentError:
+    """A 404 for a path whose names hold non-ASCII characters says so, with their code points: a look-alike name
+    ('wеb-01' with a Cyrillic 'е') names another resource than the one it resembles, which may well exist."""
+    path = urllib.parse.unquote(urlparse(url).path)
+    odd = [(i, ch) for i, ch in enumerate(path) if ord(ch) > 127]
+    if not odd:
+        return err
+    names = sorted({segment for segment in path.split('/') if any(ord(ch) > 127 for ch in segment)})
+    points = ', '.join(f'U+{ord(ch):04X} {unicodedata.name(ch, "UNNAMED")}' for ch in dict.fromkeys(c for _, c in odd))
+    shown = ', '.join(repr(name) for name in names[:MAX_LISTED_ITEMS])
+    return err.with_note(f'Note: {shown} contain{"s" if len(names) == 1 else ""} non-ASCII characters ({points}): '
+                         'a name that only looks like an ASCII name is a different resource, so this says nothing '
+                         'about the resource it resembles. Fix: type the name in plain ASCII or use its resource ID.')
 
 
 def connection_failure(exc: Exception, url: str) -> ConnectionFailure:
@@ -1530,16 +1745,50 @@ def update_integration_context(change: Callable[[dict], bool]) -> None:
                            'instance). Fix: run the command again.', code='ContextContention')
 
 
+def _auth_store(context: dict) -> dict:
+    """The identities' slots of the context; a store or slot of the wrong shape (a corrupted context) is left out
+    with a debug line, so it is never read and the next write drops it."""
+    store = context.get(CTX_AUTH_KEY)
+    if store is None:
+        return {}
+    if not isinstance(store, dict):
+        demisto.debug('Azure Containment: the authentication cache was unreadable: dropped')
+        return {}
+    clean = {key: slot for key, slot in store.items() if isinstance(key, str) and isinstance(slot, dict)}
+    if len(clean) != len(store):
+        demisto.debug(f'Azure Containment: {len(store) - len(clean)} unreadable authentication cache slot(s) '
+                      'dropped')
+    return clean
+
+
+def _identity_of(identity_key: str) -> str:
+    """The identity key without its credential fingerprint: the same app or identity, whatever its credential."""
+    return identity_key.rsplit(f'|{FINGERPRINT_MARK}', 1)[0]
+
+
 def auth_store_read(identity_key: str) -> dict:
-    context = get_integration_context() or {}
-    return dict(((context.get(CTX_AUTH_KEY) or {}).get(identity_key)) or {})
+    return dict(_auth_store(get_integration_context() or {}).get(identity_key) or {})
+
+
+def auth_store_previous(identity_key: str) -> dict:
+    """The slot of the same identity under another credential fingerprint ({} when none): what a changed Key left."""
+    identity = _identity_of(identity_key)
+    for key, slot in _auth_store(get_integration_context() or {}).items():
+        if key != identity_key and _identity_of(key) == identity:
+            return dict(slot)
+    return {}
 
 
 def auth_store_update(identity_key: str, updates: dict, remove: tuple = (), drop_if: dict | None = None) -> None:
     """Merge `updates` into this identity's slot (other identities and other keys are kept). `drop_if` ({key: value})
-    drops a key only while it still holds that value (a parallel run may have stored a newer one)."""
+    drops a key only while it still holds that value (a parallel run may have stored a newer one). The slots of the
+    same identity under another credential fingerprint are dropped: their tokens belong to a credential this
+    instance no longer has."""
+    identity = _identity_of(identity_key)
+
     def change(context: dict) -> bool:
-        store = dict(context.get(CTX_AUTH_KEY) or {})
+        store = {key: slot for key, slot in _auth_store(context).items()
+                 if key == identity_key or _identity_of(key) != identity}
         slot = dict(store.get(identity_key) or {})
         slot.update(updates)
         for key in remove:
@@ -1553,16 +1802,39 @@ def auth_store_update(identity_key: str, updates: dict, remove: tuple = (), drop
     update_integration_context(change)
 
 
-def auth_store_clear() -> int:
-    """Forget every identity's tokens, MSAL caches and back-off; returns how many identities were cached."""
-    cleared = 0
+def auth_store_clear() -> tuple[int, int]:
+    """Forget every identity's tokens, MSAL caches and back-off, and every NSG lease; returns (identities, leases)."""
+    cleared = (0, 0)
 
     def change(context: dict) -> bool:
         nonlocal cleared
-        cleared = len(context.pop(CTX_AUTH_KEY, None) or {})
+        store, leases = context.pop(CTX_AUTH_KEY, None), context.pop(CTX_LEASES_KEY, None)
+        cleared = (len(store) if isinstance(store, dict) else int(bool(store)),
+                   len(leases) if isinstance(leases, dict) else int(bool(leases)))
         return True
     update_integration_context(change)
     return cleared
+
+
+def valid_leases(stored: Any, now: float, max_ahead: float = LEASE_MAX_AHEAD_SECONDS) -> dict:
+    """The leases of the context that can be real: {NSG key: {owner, expires}} with now < expires <= now +
+    max_ahead. Expired ones are dropped silently; malformed or impossible ones with a debug line."""
+    if not isinstance(stored, dict):
+        if stored:
+            demisto.debug('Azure Containment: the NSG lease table was unreadable: ignored and dropped')
+        return {}
+    leases = {}
+    for key, lease in stored.items():
+        expires = lease.get('expires') if isinstance(lease, dict) else None
+        if not (isinstance(key, str) and isinstance(lease, dict) and isinstance(lease.get('owner'), str)
+                and lease['owner'] and isinstance(expires, int | float) and not isinstance(expires, bool)):
+            demisto.debug(f'Azure Containment: a malformed NSG lease on {name_of(str(key))} was ignored and dropped')
+        elif expires > now + max_ahead:
+            demisto.debug(f'Azure Containment: an NSG lease on {name_of(key)} expiring {int(expires - now)} s ahead '
+                          f'(at most {int(max_ahead)} s is possible) was ignored and dropped')
+        elif expires > now:
+            leases[key] = {'owner': lease['owner'], 'expires': expires}
+    return leases
 
 
 class NsgLease:
@@ -1576,6 +1848,9 @@ class NsgLease:
     Limit: only runs of the same instance share an integration context; another instance, or anything outside
     XSOAR, editing the same pack rule at the same moment is not excluded. Blocks need no lease: they only create
     rules whose name is derived from their content.
+    A stored lease that is not {owner: str, expires: number} or that expires further ahead than any run would set
+    (LEASE_MAX_AHEAD_SECONDS: a corrupted or forged context) is ignored and dropped by the next write, so it
+    cannot hold an NSG for ever; auth-reset clears every lease.
     """
 
     def __init__(self, nsg_id: str, *, ttl: float = LEASE_TTL_SECONDS, wait: float = LEASE_WAIT_SECONDS,
@@ -1583,6 +1858,7 @@ class NsgLease:
         self.key = nsg_id.lower()
         self.owner = secrets.token_hex(8)
         self.ttl = ttl
+        self.max_ahead = max(LEASE_MAX_AHEAD_SECONDS, 2 * ttl)
         self.wait = wait
         self._clock = clock
         self._sleep = sleep
@@ -1594,7 +1870,7 @@ class NsgLease:
         def change(context: dict) -> bool:
             nonlocal taken
             now = self._clock()
-            leases = {k: v for k, v in (context.get(CTX_LEASES_KEY) or {}).items() if v.get('expires', 0) > now}
+            leases = valid_leases(context.get(CTX_LEASES_KEY), now, self.max_ahead)
             holder = leases.get(self.key)
             taken = not holder or holder.get('owner') == self.owner  # decided again on every compare-and-set round
             if taken:
@@ -1621,7 +1897,7 @@ class NsgLease:
 
     def release(self) -> None:
         def change(context: dict) -> bool:
-            leases = dict(context.get(CTX_LEASES_KEY) or {})
+            leases = valid_leases(context.get(CTX_LEASES_KEY), self._clock(), self.max_ahead)
             if (leases.get(self.key) or {}).get('owner') != self.owner:
                 return False
             del leases[self.key]
@@ -1826,7 +2102,9 @@ def canonical_prefix(net: Any) -> str:
 
 
 def parse_prefix(item: Any) -> Prefix:
-    """Strictly parses one IPv4/IPv6 address or CIDR; raises ValueError with the reason for anything else."""
+    """Strictly parses one IPv4/IPv6 address or CIDR; raises ValueError with the reason for anything else. An
+    IPv4-mapped IPv6 address or range (::ffff:203.0.113.50) becomes its IPv4 address: Azure matches IPv4 traffic
+    only against IPv4 prefixes, so an IPv6 rule holding it would block nothing."""
     raw = str(item).strip() if item is not None else ''
     if not raw:
         raise ValueError('an empty value')
@@ -1840,12 +2118,17 @@ def parse_prefix(item: Any) -> Prefix:
         if SERVICE_TAG_RE.fullmatch(raw):
             raise ValueError('looks like a service tag; only IP addresses and CIDRs are accepted') from None
         raise ValueError('is not an IPv4/IPv6 address or CIDR') from None
+    mapped = isinstance(net, ipaddress.IPv6Network) and net.subnet_of(IPV4_MAPPED)
+    if mapped:
+        net = ipaddress.IPv4Network((int(net.network_address) & 0xFFFFFFFF, net.prefixlen - 96))
     if net.prefixlen == 0:
         raise ValueError('would match every address')
     if net.num_addresses == 1 and net.network_address.is_unspecified:
         raise ValueError('is the unspecified address')
     prefix = Prefix(raw, net)
-    if prefix.text != raw:
+    if mapped:
+        prefix.note = f'{raw} is an IPv4-mapped IPv6 address: converted to its IPv4 form {prefix.text}'
+    elif prefix.text != raw:
         prefix.note = f'{raw} was normalised to {prefix.text}'
     return prefix
 
@@ -1861,17 +2144,94 @@ def split_prefixes(values: list) -> tuple[list[Prefix], list[tuple[str, str]]]:
     return parsed, bad
 
 
+class PrefixLimits(NamedTuple):
+    """What one call may name: the widest prefix per family, how many values, whether internal space. `origin`
+    says in a refusal where a limit comes from (an instance param, or the pack's fixed forensic limits)."""
+    min_prefix: dict[str, int]
+    max_items: int
+    allow_internal: bool
+    origin: dict[str, str]
+
+
+FORENSIC_LIMITS = PrefixLimits(FORENSIC_MIN_PREFIX, FORENSIC_MAX_SOURCES, True, {
+    'v4': 'the widest forensic source the pack allows', 'v6': 'the widest forensic source the pack allows',
+    'items': 'the most forensic sources the pack allows'})
+
+_ALWAYS_REFUSED_NETS = [(ipaddress.ip_network(text), label) for text, label in ALWAYS_REFUSED]
+_INTERNAL_NETS = [(ipaddress.ip_network(text), label) for text, label in INTERNAL_RANGES]
+
+
+def _class_problems(net: Any, classes: list[tuple[Any, str]], suffix: str = '') -> list[str]:
+    """'is <class>' / 'contains <class>' for every class `net` overlaps; a class is not named when `net` lies inside
+    a narrower one that is (255.255.255.255 is the broadcast address, not also "reserved 240.0.0.0/4")."""
+    met = [(other, label) for other, label in classes if other.version == net.version and net.overlaps(other)]
+    inside = [other for other, _ in met if net.subnet_of(other)]
+    problems = []
+    for other, label in met:
+        if any(narrower != other and narrower.subnet_of(other) for narrower in inside):
+            continue
+        problems.append(f'{"is" if net.subnet_of(other) else "contains"} {label}{suffix}')
+    return problems
+
+
+def prefix_problems(prefix: Prefix, limits: PrefixLimits) -> list[str]:
+    """Why the policy refuses `prefix` ([] = accepted): an address class refused whatever the params, internal space
+    unless allowed, a prefix wider than allowed."""
+    net = prefix.net
+    problems = _class_problems(net, _ALWAYS_REFUSED_NETS)
+    if not limits.allow_internal:
+        problems += _class_problems(net, _INTERNAL_NETS,
+                                    '; refused unless the instance param allow_internal_block is checked')
+    widest = limits.min_prefix[prefix.family]
+    if net.prefixlen < widest:
+        problems.append(f'is wider than /{widest}, {limits.origin[prefix.family]}')
+    return problems
+
+
+def apply_limits(prefixes: list[Prefix], bad: list[tuple[str, str]],
+                 limits: PrefixLimits) -> tuple[list[Prefix], list[tuple[str, str]]]:
+    """(the prefixes the policy accepts, bad + [(item, why) for the ones it refuses])."""
+    accepted, refused = [], list(bad)
+    for prefix in prefixes:
+        problems = prefix_problems(prefix, limits)
+        if problems:
+            refused.append((prefix.raw, '; '.join(problems)))
+        else:
+            accepted.append(prefix)
+    return accepted, refused
+
+
+def shown_value(text: str, limit: int = 64) -> str:
+    """An input value as a refusal quotes it: at most `limit` characters (an alert can send megabytes)."""
+    return text if len(text) <= limit else f'{text[:limit]}...'
+
+
 def invalid_prefixes_message(what: str, bad: list[tuple[str, str]]) -> str:
-    listing = ', '.join(f'{item!r} ({reason})' for item, reason in bad)
+    """Names each refused item and why, at most MAX_LISTED_ITEMS of them, then how many more."""
+    listing = ', '.join(f'{shown_value(item)!r} ({reason})' for item, reason in bad[:MAX_LISTED_ITEMS])
+    if len(bad) > MAX_LISTED_ITEMS:
+        listing += f' and {len(bad) - MAX_LISTED_ITEMS} more ({len(bad)} refused in all)'
     return (f'Invalid {what}: {listing}. Give IPv4/IPv6 addresses or CIDRs such as 203.0.113.7, 198.51.100.0/24 or '
             '2001:db8::/48 (not *, 0.0.0.0/0, ::/0 or service tags).')
 
 
-def parse_prefix_list(values: list, what: str) -> list[Prefix]:
-    """Every item parsed, or one error naming every bad item (and why) before anything is sent to Azure."""
+def too_many_message(what: str, count: int, limits: PrefixLimits) -> str:
+    return f'{what} has {count} values: at most {limits.max_items} are accepted per call ({limits.origin["items"]}).'
+
+
+def parse_prefix_list(values: list, what: str, limits: PrefixLimits | None = None) -> list[Prefix]:
+    """Every item parsed (and accepted by `limits`, when given), or one error naming the bad items (and why)
+    before anything is sent to Azure."""
     parsed, bad = split_prefixes(values)
+    problems = []
+    if limits is not None:
+        parsed, bad = apply_limits(parsed, bad, limits)
+        if len(values) > limits.max_items:
+            problems.append(too_many_message(what, len(values), limits))
     if bad:
-        raise InputError(f'{invalid_prefixes_message(what, bad)} Nothing was changed.')
+        problems.append(invalid_prefixes_message(what, bad))
+    if problems:
+        raise InputError(f'{" ".join(problems)} Nothing was changed.')
     if not parsed:
         raise InputError(f'{what} is required: give at least one IP address or CIDR.')
     return parsed
@@ -1897,25 +2257,94 @@ def canonical_text(text: Any) -> str:
     return canonical_prefix(net) if net is not None else str(text)
 
 
+def port_count(ports: list[str]) -> int:
+    """How many ports the union of `ports` ('22', '8000-8080') holds: overlapping ranges count once."""
+    spans = sorted((int(p.split('-')[0]), int(p.split('-')[-1])) for p in ports)
+    total, reach = 0, -1
+    for low, high in spans:
+        if high > reach:
+            total += high - max(low, reach + 1) + 1
+            reach = high
+    return total
+
+
 def parse_ports(values: list) -> list[str]:
-    """Destination ports for the forensic allow rule: integers or 'a-b' ranges within 0-65535."""
+    """Destination ports for the forensic allow rule: integers or 'a-b' ranges within 0-65535, at most
+    FORENSIC_MAX_PORTS ports in their union (a range counts all its ports)."""
     ports, bad = [], []
     for item in values:
         text = str(item).strip()
         match = re.fullmatch(r'(\d{1,5})(?:-(\d{1,5}))?', text)
         if not match:
-            bad.append(repr(text))
+            bad.append(repr(shown_value(text)))
             continue
         low = int(match.group(1))
         high = int(match.group(2)) if match.group(2) else low
         if low > 65535 or high > 65535 or low > high:
-            bad.append(repr(text))
+            bad.append(repr(shown_value(text)))
             continue
         ports.append(str(low) if low == high else f'{low}-{high}')
     if bad:
-        raise InputError(f'Invalid allow_ports: {", ".join(bad)}. Give ports or ranges within 0-65535, such '
-                               'as 22, 3389 or 8000-8080.')
-    return list(dict.fromkeys(ports))
+        raise InputError(f'Invalid allow_ports: {", ".join(bad[:MAX_LISTED_ITEMS])}'
+                         f'{f" and {len(bad) - MAX_LISTED_ITEMS} more" if len(bad) > MAX_LISTED_ITEMS else ""}. '
+                         'Give ports or ranges within 0-65535, such as 22, 3389 or 8000-8080.')
+    ports = list(dict.fromkeys(ports))
+    count = port_count(ports)
+    if count > FORENSIC_MAX_PORTS:
+        raise InputError(f'allow_ports opens {count} TCP ports ({", ".join(ports[:MAX_LISTED_ITEMS])}'
+                         f'{" ..." if len(ports) > MAX_LISTED_ITEMS else ""}): at most {FORENSIC_MAX_PORTS} are '
+                         'accepted (the forensic limit of the pack; a range counts all its ports). Nothing was '
+                         'changed.')
+    return ports
+
+
+def flag_arg(args: dict, name: str, default: bool = False) -> bool:
+    """A true/false argument; anything else is refused naming the value (before any request)."""
+    value = args.get(name)
+    if value is None or value == '':
+        return default
+    try:
+        return argToBoolean(value)
+    except ValueError:
+        raise InputError(f'Invalid {name} {shown_value(str(value))!r}: expected true or false.') from None
+
+
+def limit_arg(args: dict, default: int = DEFAULT_LIMIT) -> int:
+    """The `limit` of a list command: a whole number of at least 1 (`default` when not given)."""
+    value = args.get('limit')
+    text = '' if value is None else str(value).strip()
+    if not text:
+        return default
+    if not re.fullmatch(r'[+-]?\d{1,9}', text) or int(text) < 1:
+        raise InputError(f'Invalid limit {shown_value(text)!r}: expected a whole number of at least 1 (the '
+                         f'default is {default}).')
+    return int(text)
+
+
+def md_code(value: Any) -> Any:
+    """A value from alert data (or any text an attacker may have chosen) as a markdown code span, so that a war-room
+    table never renders it as a link, an image, HTML or formatting, and never auto-links it. None stays None."""
+    if value is None:
+        return None
+    text = re.sub(r'\s+', ' ', str(value)).strip()
+    if not text:
+        return ''
+    fence = '`' * (max((len(run) for run in re.findall(r'`+', text)), default=0) + 1)
+    pad = ' ' if text.startswith('`') or text.endswith('`') else ''
+    return f'{fence}{pad}{text}{pad}{fence}'
+
+
+def md_block(text: str) -> str:
+    """Text that quotes alert data as a fenced code block: shown verbatim, never rendered as markup."""
+    fence = '`' * max(3, max((len(run) for run in re.findall(r'`+', text)), default=0) + 1)
+    return f'{fence}\n{text}\n{fence}\n'
+
+
+def md_escape(text: str) -> str:
+    """Prose that may quote alert data, safe in markdown: every ASCII punctuation character is backslash-escaped
+    (CommonMark), so no link, image, HTML, table cell or emphasis can be formed, and a URL is split for
+    auto-linkers."""
+    return re.sub(r'([!-/:-@\[-`{-~])', r'\\\1', re.sub(r'\s+', ' ', text))
 
 
 def parse_directions(value: Any) -> list[str]:
@@ -1939,29 +2368,104 @@ def side_of(direction: str) -> str:
 
 def rule_side_prefixes(rule: dict, side: str) -> list[str]:
     p = props(rule)
-    values = list(p.get(f'{side}AddressPrefixes') or [])
+    plural = p.get(f'{side}AddressPrefixes')
+    values = [v for v in plural if isinstance(v, str)] if isinstance(plural, list) else []
     single = p.get(f'{side}AddressPrefix')
     if single:
-        values.append(single)
+        values.append(str(single))
     return values
 
 
-def is_pack_rule(rule: dict) -> bool:
+def looks_like_pack_rule(rule: dict) -> bool:
+    """Carries the pack's name prefix or its marker: the pack's block rule, or something made to look like one."""
     return (str(rule.get('name', '')).startswith(PACK_RULE_PREFIX)
-            and str(props(rule).get('description') or '').startswith(PACK_MARKER))
+            or str(props(rule).get('description') or '').startswith(PACK_MARKER))
+
+
+def _is_any(value: Any) -> bool:
+    return value in (None, '', [])
+
+
+def block_rule_problems(rule: dict) -> list[str]:
+    """Why `rule` is not a block rule the pack wrote ([] = it is). Ownership is content, not a label: the pack's name
+    (xsoar-block-<in|out>-<v4|v6>-<10 hex>) AND marker AND access Deny, protocol *, source and destination ports *,
+    its own side only IP prefixes of the name's family, the other side * - exactly what deny_rule_body writes (an
+    unblock only removes prefixes). A rule with the name or marker that differs in anything is foreign: never
+    counted as a block, never edited, reported as Tampered."""
+    p = props(rule)
+    problems = []
+    match = BLOCK_RULE_NAME_RE.fullmatch(str(rule.get('name') or ''))
+    if not match:
+        problems.append("its name is not one the pack writes")
+    if not str(p.get('description') or '').startswith(PACK_MARKER):
+        problems.append(f'its description lacks the marker {PACK_MARKER}')
+    if p.get('access') != 'Deny':
+        problems.append(f"its access is {p.get('access')!r}, not 'Deny'")
+    if p.get('protocol') != '*':
+        problems.append(f"its protocol is {p.get('protocol')!r}, not '*'")
+    for side in ('source', 'destination'):
+        if p.get(f'{side}PortRange') != '*' or not _is_any(p.get(f'{side}PortRanges')):
+            problems.append(f'its {side} ports are not *')
+    direction = p.get('direction')
+    if direction not in ('Inbound', 'Outbound') or (match and (match.group(1) == 'in') != (direction == 'Inbound')):
+        problems.append(f'its direction {direction!r} is not the one its name says')
+        return problems
+    side = side_of(direction)
+    other = 'destination' if side == 'source' else 'source'
+    if p.get(f'{other}AddressPrefix') != '*' or not _is_any(p.get(f'{other}AddressPrefixes')) \
+            or not _is_any(p.get(f'{other}ApplicationSecurityGroups')):
+        problems.append(f'its {other} is not *')
+    version = 6 if match and match.group(2) == 'v6' else 4
+    nets = [as_network(text) for text in rule_side_prefixes(rule, side)]
+    if not nets or not _is_any(p.get(f'{side}AddressPrefix')) or not _is_any(p.get(f'{side}ApplicationSecurityGroups')) \
+            or any(net is None or net.version != version or net.prefixlen == 0 for net in nets):
+        problems.append(f'its {side} is not a list of IPv{version} addresses')
+    return problems
+
+
+def is_pack_rule(rule: dict) -> bool:
+    return looks_like_pack_rule(rule) and not block_rule_problems(rule)
+
+
+def of_family(rules: list[dict], direction: str, family: str | None) -> list[dict]:
+    """The pack's rules of one address family (judged by the name, which block_rule_problems checked)."""
+    short = 'in' if direction == 'Inbound' else 'out'
+    return [r for r in rules if not family or str(r['name']).startswith(f'{PACK_RULE_PREFIX}{short}-{family}-')]
 
 
 def pack_rules(rules: list[dict], direction: str, family: str | None = None) -> list[dict]:
-    """The pack's deny rules of one direction (and address family, judged by the name)."""
-    short = 'in' if direction == 'Inbound' else 'out'
-    selected = []
+    """The pack's deny rules of one direction (and address family), by content (block_rule_problems)."""
+    return of_family(classify_rules(rules, direction)[0], direction, family)
+
+
+class TamperedRule(NamedTuple):
+    """A rule that carries the pack's name or marker but not its content (block_rule_problems)."""
+    name: str
+    problems: list[str]
+    side: list[str]     # its address prefixes (or tags) on the side the direction matches
+
+
+def classify_rules(rules: list[dict], direction: str) -> tuple[list[dict], list[TamperedRule]]:
+    """(the pack's block rules of `direction`, the look-alikes of `direction`) - each rule's content checked once. A
+    look-alike is never counted as a block and never changed, only reported."""
+    own, lookalikes = [], []
     for rule in rules:
-        if not is_pack_rule(rule) or props(rule).get('direction') != direction:
+        if props(rule).get('direction') != direction or not looks_like_pack_rule(rule):
             continue
-        if family and not str(rule['name']).startswith(f'{PACK_RULE_PREFIX}{short}-{family}-'):
-            continue
-        selected.append(rule)
-    return selected
+        problems = block_rule_problems(rule)
+        if problems:
+            lookalikes.append(TamperedRule(str(rule.get('name')), problems,
+                                           rule_side_prefixes(rule, side_of(direction)) or ['*']))
+        else:
+            own.append(rule)
+    return own, lookalikes
+
+
+def tampered_warnings(tampered: list[TamperedRule], prefix: Prefix) -> list[str]:
+    """What is wrong with each look-alike rule whose side admits (overlaps) `prefix`."""
+    return [f"Rule '{rule.name}' carries the pack's name or marker but is not a rule the pack writes "
+            f"({'; '.join(rule.problems)}): it was not counted as a block and not changed; check who made it."
+            for rule in tampered if any(admits(text, prefix.net) for text in rule.side)]
 
 
 def covering_networks(rules: list[dict], side: str, prefixes: list[Prefix]) -> dict[str, tuple[dict, Any]]:
@@ -2178,11 +2682,13 @@ def action_granted(action: str, permissions: list[dict]) -> bool:
     return False
 
 
-def missing_actions(client: AzureClient) -> tuple[str, list[str], list[str]]:
+def missing_actions(client: AzureClient, rg: str) -> tuple[str, list[str], list[str]]:
     """(scope checked, the REQUIRED_ACTIONS and the OPTIONAL_ACTIONS this identity lacks there) from
-    Microsoft.Authorization/permissions."""
-    sub, rg = command_scope(client, {}, require_rg=False)
-    scope = f'/subscriptions/{sub}' + (f'/resourceGroups/{rg}' if rg else '')
+    Microsoft.Authorization/permissions at the resource group `rg`. The published REST spec (Microsoft.Authorization
+    2022-04-01, Permissions_ListForResourceGroup / Permissions_ListForResource) defines this read per resource group
+    and per resource only, never for a whole subscription, so nothing else is asked."""
+    sub, _ = command_scope(client, {}, require_rg=False)
+    scope = rg_path(sub, rg)
     permissions = client.list_pages(f'{scope}/providers/Microsoft.Authorization/permissions',
                                     api_version=AUTHORIZATION_API_VERSION)
     return (scope, [action for action in REQUIRED_ACTIONS if not action_granted(action, permissions)],
@@ -2197,7 +2703,8 @@ def optional_actions_text(missing: list[str]) -> str:
 
 def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
     """Token, VM list and permission checks shared by test-module and auth-test; raises with the fix on failure,
-    returns the lines describing what was checked."""
+    returns the lines describing what was checked - and what could not be checked (no default resource group, or
+    the permissions read failed), instead of failing or guessing."""
     credential = client.credential
     credential.get_token(allow_redeem=allow_redeem)
     source = 'the cache' if credential.last_source == 'cache' else 'the identity provider'
@@ -2207,7 +2714,16 @@ def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
             + '/providers/Microsoft.Compute/virtualMachines')
     client.list_pages(path, api_version=COMPUTE_API_VERSION, limit=1)
     lines.append(f'Virtual machines: listed in subscription {sub}' + (f', resource group {rg}.' if rg else '.'))
-    scope, missing, optional = missing_actions(client)
+    if not rg:
+        lines.append('Permissions: NOT checked: Azure answers the permission read per resource group (or resource), '
+                     'and the instance has no "Default resource group". Set one to have them checked here; every '
+                     'command still names a missing permission when Azure refuses it.')
+        return lines
+    try:
+        scope, missing, optional = missing_actions(client, rg)
+    except ArmError as err:
+        lines.append(f'Permissions: NOT checked: reading them on resource group {rg} failed ({err.message}).')
+        return lines
     optional_note = (f'\nOptional, also not granted (only the commands named need them):\n'
                      f'{optional_actions_text(optional)}' if optional else '')
     if missing:
@@ -2231,12 +2747,16 @@ def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
 
 
 def test_module(client: AzureClient, args: dict) -> str:
-    """The Test button: 'ok' when a token is obtained, VMs can be listed and every needed action is granted. In
-    auth-code mode a code not yet redeemed is left alone (the instance may not be saved yet)."""
+    """The Test button: 'ok' when a token is obtained, VMs can be listed and no needed action is missing. In
+    auth-code mode a code not yet redeemed is left alone (the instance may not be saved yet). XSOAR shows only 'ok'
+    on success, so what could not be checked (permissions without a default resource group) goes to the log, and
+    !azure-containment-auth-test shows it in the war room."""
     credential = client.credential
     if isinstance(credential, AuthorizationCodeCredential) and not credential.has_cached_sign_in():
         raise AuthError(code='AuthCodeNotRedeemed')
-    run_connection_checks(client, allow_redeem=False)
+    for line in run_connection_checks(client, allow_redeem=False):
+        if 'NOT checked' in line:   # the Test button shows only 'ok'; auth-test shows this line in the war room
+            demisto.debug(f'Azure Containment test-module: {line}')
     return 'ok'
 
 
@@ -2273,11 +2793,13 @@ def generate_login_url_command(client: AzureClient, args: dict) -> CommandResult
 
 
 def auth_reset_command(client: AzureClient | None, args: dict) -> CommandResults:
-    """azure-containment-auth-reset: forget every cached token, MSAL cache and back-off."""
-    count = auth_store_clear()
+    """azure-containment-auth-reset: forget every cached token, MSAL cache and back-off, and every NSG lease."""
+    count, leases = auth_store_clear()
     readable = (
         f'### Authentication state cleared\nRemoved the cached access and refresh tokens, MSAL token and discovery '
-        f'caches and any retry back-off ({count} cached identit{"y" if count == 1 else "ies"}).\n'
+        f'caches and any retry back-off ({count} cached identit{"y" if count == 1 else "ies"}), and {leases} NSG '
+        'lease(s) (run auth-reset only while no other command of this instance is running: a lease keeps two runs '
+        'from editing the same rule at once).\n'
         '- Next: run !azure-containment-auth-test (authorization-code mode: first '
         '!azure-containment-generate-login-url, sign in, paste the new code into "Authorization code" and save).\n'
         '- To also revoke what was granted in Entra ID: Entra ID > Enterprise applications > the app > Permissions '
@@ -2291,14 +2813,23 @@ def auth_reset_command(client: AzureClient | None, args: dict) -> CommandResults
 
 # azure-nsg-block-ip, azure-nsg-unblock-ip
 
-def ip_command_input(client, args: dict) -> tuple[list[Prefix], list[str], NsgRef]:
+def ip_command_input(client, args: dict, block: bool) -> tuple[list[Prefix], list[str], NsgRef]:
     """(prefixes, directions, NSG) of block/unblock, all checked before any request. Every problem goes into one
-    InvalidIpInput naming each bad item and what is expected; it carries Invalid items for the refused IPs."""
-    prefixes, bad_ips = split_prefixes(argToList(args.get('ip')))
+    InvalidIpInput naming each bad item and what is expected (at most MAX_LISTED_ITEMS of them, then a count); it
+    carries Invalid items for those refused IPs. A block must also pass the instance's address policy
+    (client.limits); an unblock only removes what the pack wrote, so it is bounded by the count alone (an earlier,
+    wider policy may have allowed what it removes)."""
+    limits: PrefixLimits = client.limits
+    values = argToList(args.get('ip'))
+    prefixes, bad_ips = split_prefixes(values)
+    if block:
+        prefixes, bad_ips = apply_limits(prefixes, bad_ips, limits)
     problems = []
+    if len(values) > limits.max_items:
+        problems.append(too_many_message('ip', len(values), limits))
     if bad_ips:
         problems.append(invalid_prefixes_message('ip', bad_ips))
-    elif not prefixes:
+    elif not prefixes and not problems:
         problems.append('ip is required: give at least one IP address or CIDR.')
     try:
         directions = parse_directions(args.get('direction'))
@@ -2308,6 +2839,8 @@ def ip_command_input(client, args: dict) -> tuple[list[Prefix], list[str], NsgRe
     nsg = None
     try:
         nsg = resolve_nsg(client, args)
+        if block:
+            flag_arg(args, 'dry_run')
     except InputError as err:
         problems.append(err.message)
     if not problems and nsg is not None:
@@ -2317,18 +2850,20 @@ def ip_command_input(client, args: dict) -> tuple[list[Prefix], list[str], NsgRe
     items = [{'IP': item, 'NSG': nsg_name, 'Direction': direction, 'Rule': None, 'Status': 'Invalid',
               'Warning': reason, 'ResourceGroup': args.get('resource_group') or client.resource_group or None,
               'SubscriptionID': args.get('subscription_id') or client.subscription_id}
-             for direction in directions for item, reason in bad_ips]
+             for direction in directions for item, reason in bad_ips[:MAX_LISTED_ITEMS]]
     raise InvalidIpInput(message, items)
 
 
 def invalid_ip_input_results(err: InvalidIpInput, command: str) -> CommandResults:
     """The error entry of refused block/unblock input, with the Invalid items in its context; its text starts with
-    "Failed to execute <command>." like every error main() reports."""
+    "Failed to execute <command>." like every error main() reports. The war-room rendering quotes every input
+    value as code (md_block / md_code / md_escape): an alert cannot plant a link or break the table."""
     message = f'Failed to execute {command}. {err.message}'
-    readable = message
+    readable = f'Failed to execute {command}. The input was refused:\n{md_block(err.message)}'
     if err.items:
-        readable += '\n' + tableToMarkdown('Refused input', err.items, headers=['IP', 'Direction', 'Status',
-                                                                                 'Warning'])
+        rows = [{**item, 'IP': md_code(item['IP']), 'NSG': md_code(item['NSG']), 'Direction': md_code(
+            item['Direction']), 'Warning': md_escape(str(item['Warning']))} for item in err.items]
+        readable += '\n' + tableToMarkdown('Refused input', rows, headers=['IP', 'Direction', 'Status', 'Warning'])
     return CommandResults(entry_type=EntryType.ERROR, readable_output=readable, raw_response=message,
                           outputs={blocked_ip_key(): err.items} if err.items else None)
 
@@ -2338,6 +2873,7 @@ class BlockOutcome(NamedTuple):
     status: dict[str, tuple[str, str | None]]   # prefix -> (Status, rule that holds it / would hold it)
     rules: list[dict]                           # the rules written
     warnings: dict[str, list[str]]              # prefix -> allow rules that still let it through
+    tampered: dict[str, list[str]]              # prefix -> look-alike rules that meet it (never counted)
     notes: list[str]
     rules_read: list[dict] | None               # the NSG's rules as last read; None if consolidation changed them
 
@@ -2359,8 +2895,9 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
         if rules_read is None:
             rules_read = props(get_nsg(client, nsg.path)).get('securityRules') or []
         rules, rules_read = rules_read, None   # every later round reads again
+        own, lookalikes = classify_rules(rules, direction)
         covering = {text: rule for text, (rule, _) in
-                    covering_networks(pack_rules(rules, direction), side, [by_text[t] for t in texts]).items()}
+                    covering_networks(own, side, [by_text[t] for t in texts]).items()}
         missing = [t for t in texts if t not in covering]
         if not missing or dry_run:
             break
@@ -2393,6 +2930,7 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
         raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} block not confirmed.", code='NsgBusy')
     status: dict[str, tuple[str, str | None]] = {}
     warnings: dict[str, list[str]] = {}
+    tampered: dict[str, list[str]] = {}
     for text in texts:
         rule = covering.get(text)
         if rule is None:
@@ -2402,20 +2940,18 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
             priority = props(rule).get('priority') or 0
             status[text] = ('Blocked' if text in written else 'AlreadyBlocked', rule.get('name'))
         warnings[text] = shadowing_warnings(rules, direction, priority, by_text[text])
+        tampered[text] = tampered_warnings(lookalikes, by_text[text])
     written_rules = [r for r in rules if r.get('name') in written_names]
-    consolidating = bool(written) and _needs_consolidation(rules, direction, family)
+    consolidating = bool(written) and len(of_family(own, direction, family)) + 1 > CONSOLIDATE_THRESHOLD
     note = _consolidate_pack_rules(client, nsg, direction, family) if consolidating else None
-    return BlockOutcome(status, written_rules, warnings, [note] if note else [], None if consolidating else rules)
-
-
-def _needs_consolidation(rules: list[dict], direction: str, family: str) -> bool:
-    return len(pack_rules(rules, direction, family)) + 1 > CONSOLIDATE_THRESHOLD
+    return BlockOutcome(status, written_rules, warnings, tampered, [note] if note else [],
+                        None if consolidating else rules)
 
 
 def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str) -> str | None:
     """Merges the pack's rules of one direction + family into one when there are more than the threshold.
 
-    Called when _needs_consolidation says the last read may be over it; the rules are read again under the NSG
+    Called when the last read may be over the threshold; the rules are read again under the NSG
     lease (an unblock edits them too). The merged rule is written first and the merged-away rules deleted
     afterwards, so every prefix stays blocked throughout.
     """
@@ -2453,12 +2989,35 @@ def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str) ->
     return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: the NSG stayed busy."
 
 
+TAMPERED_OUTCOME = {'Blocked': 'It is blocked by the pack\'s rule {rule}.',
+                    'AlreadyBlocked': 'It was already blocked by the pack\'s rule {rule}.',
+                    'WouldBlock': 'The pack would block it with rule {rule} (dry run).',
+                    'Unblocked': 'It was removed from the pack\'s rule {rule}.',
+                    'NotBlocked': 'No rule of the pack blocked it.'}
+
+
+def ip_item(prefix: Prefix, nsg: NsgRef, direction: str, state: str, rule: str | None, warnings: list[str],
+            tampered: list[str]) -> dict:
+    """One AzureContainment.BlockedIP item. A look-alike rule that meets the address makes its Status Tampered; the
+    Warning then says what the pack itself did (`state`)."""
+    if tampered:
+        warnings = [*tampered, TAMPERED_OUTCOME[state].format(rule=rule), *warnings]
+    return {'IP': prefix.text, 'NSG': nsg.name, 'Direction': direction, 'Rule': rule,
+            'Status': 'Tampered' if tampered else state, 'Warning': ' '.join(warnings) or None,
+            'ResourceGroup': nsg.resource_group, 'SubscriptionID': nsg.subscription}
+
+
+def ip_items_table(title: str, items: list[dict]) -> str:
+    rows = [{**item, 'Warning': md_escape(item['Warning']) if item.get('Warning') else None} for item in items]
+    return tableToMarkdown(title, rows, headers=['IP', 'Direction', 'Status', 'Rule', 'Warning'], removeNull=True)
+
+
 def nsg_block_ip_command(client, args: dict) -> CommandResults:
     try:
-        prefixes, directions, nsg = ip_command_input(client, args)
+        prefixes, directions, nsg = ip_command_input(client, args, block=True)
     except InvalidIpInput as err:
         return invalid_ip_input_results(err, 'azure-nsg-block-ip')
-    dry_run = argToBoolean(args.get('dry_run') or 'false')
+    dry_run = flag_arg(args, 'dry_run')
     description, truncated = block_description(args.get('description'))
     items: list[dict] = []
     rules: list[dict] = []
@@ -2483,22 +3042,20 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
             for p in wanted:
                 state, rule_name = result.status[p.text]
                 warnings = ([p.note] if p.note else []) + result.warnings.get(p.text, [])
-                items.append({'IP': p.text, 'NSG': nsg.name, 'Direction': direction, 'Rule': rule_name,
-                              'Status': state, 'Warning': ' '.join(warnings) or None,
-                              'ResourceGroup': nsg.resource_group, 'SubscriptionID': nsg.subscription})
+                items.append(ip_item(p, nsg, direction, state, rule_name, warnings, result.tampered.get(p.text, [])))
             done.append(f'{direction} {", ".join(dict.fromkeys(p.text for p in wanted))}')
     if truncated:
         notes.append(f"The description was shortened to fit Azure's {RULE_DESCRIPTION_MAX} characters.")
     title = f"Block on NSG {nsg.name}{' (dry run: nothing was changed)' if dry_run else ''}"
-    readable = tableToMarkdown(title, items, headers=['IP', 'Direction', 'Status', 'Rule', 'Warning'],
-                               removeNull=True)
+    readable = ip_items_table(title, items)
     rule_rows = [rule_output(r, nsg.name) for r in rules]
     if rule_rows:
-        readable += tableToMarkdown('Rules written', rule_rows,
+        readable += tableToMarkdown('Rules written', [{**row, 'Description': md_code(row['Description'])}
+                                                      for row in rule_rows],
                                     headers=['Name', 'Direction', 'Priority', 'Access', 'SourceAddressPrefixes',
                                              'DestinationAddressPrefixes', 'Description'], removeNull=True)
     if notes:
-        readable += '\n' + '\n'.join(f'**Note:** {w}' for w in dict.fromkeys(notes))
+        readable += '\n' + '\n'.join(f'**Note:** {md_escape(w)}' for w in dict.fromkeys(notes))
     outputs = {blocked_ip_key(): items}
     if rule_rows:
         outputs[context_key('AzureContainment.NSGRule', ['ID'])] = rule_rows
@@ -2509,6 +3066,7 @@ class UnblockOutcome(NamedTuple):
     """What the unblock of one direction did."""
     removed: dict[str, str]       # prefix -> the rule it was removed from
     explained: dict[str, str]     # prefix -> why it is NotBlocked although a pack rule covers it
+    tampered: dict[str, list[str]]   # prefix -> look-alike rules that meet it (never edited)
 
 
 def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefix]) -> UnblockOutcome:
@@ -2534,8 +3092,10 @@ def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefi
                         for t in hits:
                             found.setdefault(canonical_text(t), rule['name'])
                 if not holders:
+                    lookalikes = classify_rules(rules, direction)[1]
                     return UnblockOutcome(found, _inside_blocked_ranges(rules, direction, [
-                        p for p in prefixes if p.text not in found]))
+                        p for p in prefixes if p.text not in found]),
+                        {p.text: tampered_warnings(lookalikes, p) for p in prefixes})
                 for rule, remaining in holders:
                     lease.renew()
                     path = rule_path(nsg.path, rule['name'])
@@ -2565,19 +3125,17 @@ def _inside_blocked_ranges(rules: list[dict], direction: str, prefixes: list[Pre
 
 def nsg_unblock_ip_command(client, args: dict) -> CommandResults:
     try:
-        prefixes, directions, nsg = ip_command_input(client, args)
+        prefixes, directions, nsg = ip_command_input(client, args, block=False)
     except InvalidIpInput as err:
         return invalid_ip_input_results(err, 'azure-nsg-unblock-ip')
     items: list[dict] = []
     for direction in directions:
-        found, explain = _unblock_direction(client, nsg, direction, prefixes)
+        found, explain, tampered = _unblock_direction(client, nsg, direction, prefixes)
         for p in prefixes:
-            items.append({'IP': p.text, 'NSG': nsg.name, 'Direction': direction, 'Rule': found.get(p.text),
-                          'Status': 'Unblocked' if p.text in found else 'NotBlocked',
-                          'Warning': explain.get(p.text) or p.note, 'ResourceGroup': nsg.resource_group,
-                          'SubscriptionID': nsg.subscription})
-    readable = tableToMarkdown(f'Unblock on NSG {nsg.name}', items,
-                               headers=['IP', 'Direction', 'Status', 'Rule', 'Warning'], removeNull=True)
+            warning = explain.get(p.text) or p.note
+            items.append(ip_item(p, nsg, direction, 'Unblocked' if p.text in found else 'NotBlocked',
+                                 found.get(p.text), [warning] if warning else [], tampered.get(p.text, [])))
+    readable = ip_items_table(f'Unblock on NSG {nsg.name}', items)
     return CommandResults(readable_output=readable, raw_response=items, outputs={blocked_ip_key(): items})
 
 
@@ -2642,7 +3200,74 @@ def _isolation_nsg_name(vm_name: str) -> str:
     return validate_name(name, 'isolation NSG name')
 
 
-def _isolation_rules(allow: list[Prefix], ports: list[str]) -> list[dict]:
+# The record of the original NSGs. Each isolated NIC carries its original in the tag ORIGINAL_NSG_TAG, and the
+# isolation NSG (the pack's own) carries the same record, one tag per NIC, bound by a digest in the description of
+# its deny-all inbound rule. A tag edit alone (on the NIC, or on the NSG) cannot forge it: the NIC tag must agree
+# with the NSG's record, and the record with the digest, which only a security rule write can change - a right that
+# could attach any NSG anyway. Unisolate restores nothing when they disagree.
+
+FORENSIC_DESCRIPTION = f'{PACK_MARKER} forensic access during isolation'
+DENY_IN_DESCRIPTION = f'{PACK_MARKER} isolation: deny all inbound'
+RULE_FIELDS = ('sourceAddressPrefix', 'sourceAddressPrefixes', 'destinationAddressPrefix',
+               'destinationAddressPrefixes', 'sourcePortRange', 'sourcePortRanges', 'destinationPortRange',
+               'destinationPortRanges', 'sourceApplicationSecurityGroups', 'destinationApplicationSecurityGroups')
+
+
+def record_tag(nic_id: str) -> str:
+    """The isolation NSG's tag that records the original NSG of one NIC."""
+    return f'{ISOLATION_RECORD_TAG_PREFIX}{hashlib.sha256(str(nic_id).lower().encode()).hexdigest()[:16]}'
+
+
+def nsg_tag_value(nsg_id: str | None) -> str:
+    """An original NSG as a tag value: its resource ID, or subscription/group/name when the ID is longer than
+    Azure's 256-character tag value; NO_NSG for none."""
+    if not nsg_id:
+        return NO_NSG
+    if len(nsg_id) <= AZURE_TAG_VALUE_MAX:
+        return nsg_id
+    parsed = parse_resource_id(nsg_id, 'Microsoft.Network/networkSecurityGroups', 'original NSG')
+    return f'{parsed.subscription}/{parsed.resource_group}/{parsed.name}'
+
+
+def nsg_from_tag(value: Any, where: str) -> str | None:
+    """The NSG resource ID a recorded tag value names (None for NO_NSG); InputError when it names no NSG."""
+    if value == NO_NSG:
+        return None
+    if isinstance(value, str) and not value.startswith('/') and value.count('/') == 2:
+        sub, rg, name = value.split('/')
+        value = f'{rg_path(sub, rg)}/providers/Microsoft.Network/networkSecurityGroups/{name}'
+    return parse_resource_id(value, 'Microsoft.Network/networkSecurityGroups', where).id
+
+
+def same_record(a: Any, b: Any) -> bool:
+    """Two recorded originals name the same NSG (or both none), whatever their spelling."""
+    try:
+        return same_id(nsg_from_tag(a, 'a record') or NO_NSG, nsg_from_tag(b, 'a record') or NO_NSG)
+    except InputError:
+        return same_id(str(a), str(b))
+
+
+def record_digest(vm_id: str, record: dict[str, str]) -> str:
+    """What the deny-all inbound rule carries: a SHA-256 over the VM and its record (tag name -> original)."""
+    material = json.dumps([str(vm_id).lower(), sorted((k, str(v).lower()) for k, v in record.items())])
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def pack_tags(tags: Any) -> dict[str, str]:
+    """The tags the pack writes on an isolation NSG (its VM and its record); any other tag is someone else's."""
+    return {k: v for k, v in (tags if isinstance(tags, dict) else {}).items()
+            if k == ISOLATION_VM_TAG or str(k).startswith(ISOLATION_RECORD_TAG_PREFIX)}
+
+
+def verified_record(nsg: dict, vm_id: str) -> dict[str, str] | None:
+    """The NSG's record of original NSGs when the digest in its deny-all inbound rule vouches for it, else None."""
+    record = {k: v for k, v in pack_tags(nsg.get('tags')).items() if k != ISOLATION_VM_TAG}
+    wanted = f'{DENY_IN_DESCRIPTION}; record {record_digest(vm_id, record)}'
+    deny_in = [r for r in props(nsg).get('securityRules') or [] if r.get('name') == ISOLATION_DENY_IN]
+    return record if deny_in and props(deny_in[0]).get('description') == wanted else None
+
+
+def _isolation_rules(allow: list[Prefix], ports: list[str], digest: str) -> list[dict]:
     rules = []
     for family, priority in (('v4', PRIORITY_MIN), ('v6', PRIORITY_MIN + 1)):
         prefixes = [p.text for p in allow if p.family == family]
@@ -2651,22 +3276,75 @@ def _isolation_rules(allow: list[Prefix], ports: list[str]) -> list[dict]:
                 'priority': priority, 'direction': 'Inbound', 'access': 'Allow', 'protocol': 'Tcp',
                 'sourceAddressPrefixes': sorted(dict.fromkeys(prefixes), key=prefix_sort_key),
                 'sourcePortRange': '*', 'destinationAddressPrefix': '*', 'destinationPortRanges': ports,
-                'description': f'{PACK_MARKER} forensic access during isolation'}})
+                'description': FORENSIC_DESCRIPTION}})
     for name, direction in ((ISOLATION_DENY_IN, 'Inbound'), (ISOLATION_DENY_OUT, 'Outbound')):
+        description = (f'{DENY_IN_DESCRIPTION}; record {digest}' if direction == 'Inbound'
+                       else f'{PACK_MARKER} isolation: deny all outbound')
         rules.append({'name': name, 'properties': {
             'priority': PRIORITY_MAX, 'direction': direction, 'access': 'Deny', 'protocol': '*',
             'sourceAddressPrefix': '*', 'sourcePortRange': '*', 'destinationAddressPrefix': '*',
-            'destinationPortRange': '*', 'description': f'{PACK_MARKER} isolation: deny all {direction.lower()}'}})
+            'destinationPortRange': '*', 'description': description}})
     return rules
 
 
-def _isolation_nsg_matches(nsg: dict, location: str, wanted: list[dict]) -> bool:
+def rule_matches(existing: dict, wanted: dict) -> bool:
+    """The existing rule properties hold exactly what `wanted` says: every wanted field equal, and no address, port
+    or application security group field set that `wanted` leaves out (it would widen or narrow the rule)."""
+    return (all(existing.get(k) == v for k, v in wanted.items())
+            and all(_is_any(existing.get(k)) for k in RULE_FIELDS if k not in wanted))
+
+
+def isolation_nsg_problems(nsg: dict) -> list[str]:
+    """Why `nsg` is not an isolation NSG as the pack writes it ([] = it is): flushConnection on, the two deny-all
+    rules, and at most the two forensic allow rules within the forensic limits - nothing else."""
+    problems = [] if props(nsg).get('flushConnection') else ['flushConnection is off']
+    rules = {str(r.get('name')): props(r) for r in props(nsg).get('securityRules') or []}
+    expected = {r['name']: r['properties'] for r in _isolation_rules([], [], '')}
+    for name, wanted in expected.items():
+        existing = dict(rules.get(name) or {})
+        described = str(existing.pop('description', '') or '')
+        if not rules.get(name) or not rule_matches(existing, {k: v for k, v in wanted.items() if k != 'description'}) \
+                or not described.startswith(wanted['description'].split(';')[0]):
+            problems.append(f"rule {name} is not the pack's deny-all rule")
+    for family, priority in (('v4', PRIORITY_MIN), ('v6', PRIORITY_MIN + 1)):
+        name = f'{FORENSIC_RULE_PREFIX}-{family}'
+        if name in rules and not forensic_rule_ok(rules[name], family, priority):
+            problems.append(f"rule {name} is not a forensic allow rule within the pack's limits")
+    allowed = set(expected) | {f'{FORENSIC_RULE_PREFIX}-{f}' for f in ('v4', 'v6')}
+    problems += [f'rule {name!r} is not one the pack writes' for name in rules if name not in allowed]
+    sources = sum(len(p.get('sourceAddressPrefixes') or []) for n, p in rules.items() if n.startswith(
+        FORENSIC_RULE_PREFIX) and isinstance(p.get('sourceAddressPrefixes'), list))
+    if sources > FORENSIC_MAX_SOURCES:
+        problems.append(f'its forensic rules admit {sources} sources (at most {FORENSIC_MAX_SOURCES})')
+    return problems
+
+
+def forensic_rule_ok(p: dict, family: str, priority: int) -> bool:
+    """A forensic allow rule as the pack writes it: inbound TCP to * from sources and ports within the limits."""
+    fixed = {'priority': priority, 'direction': 'Inbound', 'access': 'Allow', 'protocol': 'Tcp',
+             'sourcePortRange': '*', 'destinationAddressPrefix': '*', 'description': FORENSIC_DESCRIPTION}
+    sources, ports = p.get('sourceAddressPrefixes'), p.get('destinationPortRanges')
+    if not isinstance(sources, list) or not isinstance(ports, list) or not sources or not ports:
+        return False
+    if not rule_matches(p, {**fixed, 'sourceAddressPrefixes': sources, 'destinationPortRanges': ports}):
+        return False
+    try:
+        parsed = [parse_prefix(text) for text in sources]
+        parse_ports(ports)
+    except (ValueError, InputError):
+        return False
+    return all(prefix.family == family and not prefix_problems(prefix, FORENSIC_LIMITS) for prefix in parsed)
+
+
+def _isolation_nsg_matches(nsg: dict, location: str, wanted: list[dict], tags: dict) -> bool:
     if not props(nsg).get('flushConnection') or str(nsg.get('location', '')).lower() != location.lower():
+        return False
+    if pack_tags(nsg.get('tags')) != tags:
         return False
     existing = {r.get('name'): props(r) for r in props(nsg).get('securityRules') or []}
     if set(existing) != {r['name'] for r in wanted}:
         return False
-    return all(existing[r['name']].get(k) == v for r in wanted for k, v in r['properties'].items())
+    return all(rule_matches(existing[r['name']], r['properties']) for r in wanted)
 
 
 class IsolationNsg(NamedTuple):
@@ -2676,24 +3354,36 @@ class IsolationNsg(NamedTuple):
     created: bool     # it did not exist before (a dry run: would be created)
 
 
-def _ensure_isolation_nsg(client, sub: str, rg: str, name: str, vm: dict, rules: list[dict],
-                          dry_run: bool) -> IsolationNsg:
-    """Creates or updates the VM's isolation NSG."""
-    path = nsg_path(sub, rg, name)
-    existing = get_nsg_or_none(client, path)
-    location = vm.get('location')
+def _isolation_nsg_of(client, sub: str, rg: str, name: str, vm: dict) -> dict | None:
+    """The VM's isolation NSG as Azure holds it (None when absent); an NSG of that name that does not name this VM
+    in its tag ISOLATION_VM_TAG is not the pack's, and the pack never edits it."""
+    existing = get_nsg_or_none(client, nsg_path(sub, rg, name))
     if existing is not None:
         owner = (existing.get('tags') or {}).get(ISOLATION_VM_TAG)
         if not same_id(owner, vm.get('id')):
             raise ContainmentError(f"An NSG named '{name}' already exists in resource group '{rg}' but it is not this "
                                    f"pack's isolation NSG for VM {vm.get('id')} (its tag {ISOLATION_VM_TAG} is "
                                    f"{owner!r}). The pack never edits an NSG it does not own: rename or remove it.")
-        if _isolation_nsg_matches(existing, str(location or ''), rules):
-            return IsolationNsg(existing.get('id') or path, written=False, created=False)
+    return existing
+
+
+def _ensure_isolation_nsg(client, sub: str, rg: str, name: str, vm: dict, existing: dict | None,
+                          rules: list[dict], record: dict[str, str], dry_run: bool) -> IsolationNsg:
+    """Creates or updates the VM's isolation NSG: `rules` and the tags of the pack (VM, record); other tags kept."""
+    path = nsg_path(sub, rg, name)
+    location = vm.get('location')
+    tags = {ISOLATION_VM_TAG: vm.get('id'), **record}
+    if existing is not None and _isolation_nsg_matches(existing, str(location or ''), rules, tags):
+        return IsolationNsg(existing.get('id') or path, written=False, created=False)
     nsg_id = (existing or {}).get('id') or path
     if dry_run:
         return IsolationNsg(nsg_id, written=False, created=existing is None)
-    body = {'location': location, 'tags': {ISOLATION_VM_TAG: vm.get('id')},
+    existing_tags = (existing or {}).get('tags') or {}
+    others = {k: v for k, v in existing_tags.items() if k not in pack_tags(existing_tags)}
+    if len(others) + len(tags) > AZURE_MAX_TAGS:
+        raise ContainmentError(f"The isolation NSG '{name}' would need {len(others) + len(tags)} tags (Azure allows "
+                               f'{AZURE_MAX_TAGS}): one per network interface of the VM plus one. Nothing was changed.')
+    body = {'location': location, 'tags': {**others, **tags},
             'properties': {'flushConnection': True, 'securityRules': rules}}
     response = client.arm_request('PUT', path, api_version=NETWORK_API_VERSION, body=body)
     wait_for_write(client, response, f'Writing isolation NSG {name}')
@@ -2779,13 +3469,25 @@ class NicRow(NamedTuple):
         return {'Name': self.name, 'ID': self.id, 'OriginalNSG': self.original_nsg, 'CurrentNSG': self.current_nsg}
 
 
+def forensic_rule_rows(rules: list[dict]) -> list[dict]:
+    """AzureContainment.Isolation.ForensicRules: the allow rules of the isolation NSG (what still gets in)."""
+    return [{'Name': r['name'], 'Priority': props(r).get('priority'), 'Protocol': props(r).get('protocol'),
+             'SourceAddressPrefixes': props(r).get('sourceAddressPrefixes') or [],
+             'DestinationPortRanges': props(r).get('destinationPortRanges') or []}
+            for r in rules if str(r.get('name')).startswith(FORENSIC_RULE_PREFIX)]
+
+
 def _isolation_output(vm: dict, iso_id: str | None, status: str, nic_rows: list[NicRow], subnet_nsgs: dict,
-                      error: str | None = None) -> dict:
+                      error: str | None = None, forensic: list[dict] | None = None,
+                      warnings: list[str] | None = None) -> dict:
     out = {'VM': vm.get('name'), 'VMID': vm.get('id'), 'IsolationNSG': iso_id, 'Status': status,
            'NICs': [row.context() for row in nic_rows],
-           'SubnetNSGs': sorted({v for v in subnet_nsgs.values() if v})}
+           'SubnetNSGs': sorted({v for v in subnet_nsgs.values() if v}),
+           'ForensicRules': forensic_rule_rows(forensic or [])}
     if error:
         out['Error'] = error
+    if warnings:
+        out['Warning'] = ' '.join(warnings)
     return out
 
 
@@ -2793,21 +3495,41 @@ def _isolation_results(out: dict, title: str, extra: str = '') -> CommandResults
     rows = [{'NIC': n['Name'], 'OriginalNSG': name_of(n['OriginalNSG']), 'CurrentNSG': name_of(n['CurrentNSG'])}
             for n in out['NICs']]
     readable = tableToMarkdown(title, rows, headers=['NIC', 'OriginalNSG', 'CurrentNSG'])
+    if out['Status'] in ('Isolated', 'AlreadyIsolated', 'WouldIsolate'):
+        if out['ForensicRules']:
+            readable += tableToMarkdown('Forensic access through the isolation (inbound TCP only)',
+                                        out['ForensicRules'], headers=['Name', 'Priority', 'Protocol',
+                                                                       'SourceAddressPrefixes',
+                                                                       'DestinationPortRanges'])
+        else:
+            readable += '\nForensic access: none (all traffic in and out is denied).'
     if out['SubnetNSGs']:
         readable += ('\nSubnet NSGs (left unchanged, still evaluated with the NIC NSG): '
                      + ', '.join(name_of(s) for s in out['SubnetNSGs']))
+    if out.get('Warning'):
+        readable += f"\n**Warning:** {md_escape(out['Warning'])}"
     if extra:
         readable += f'\n{extra}'
     return CommandResults(outputs_prefix='AzureContainment.Isolation', outputs_key_field='VMID', outputs=out,
                           readable_output=readable, raw_response=out)
 
 
+def forensic_input(args: dict) -> tuple[list[Prefix], list[str]]:
+    """(forensic sources, ports) of isolate, within the pack's forensic limits, or one InputError naming the bad
+    items before any request. Internal sources are allowed (forensic workstations usually are)."""
+    allow_ip = argToList(args.get('allow_ip'))
+    allow = parse_prefix_list(allow_ip, 'allow_ip', FORENSIC_LIMITS) if allow_ip else []
+    if len({p.text for p in allow}) > FORENSIC_MAX_SOURCES:
+        raise InputError(f'allow_ip has {len({p.text for p in allow})} sources: at most {FORENSIC_MAX_SOURCES} are '
+                         'accepted (the forensic limit of the pack). Nothing was changed.')
+    ports = parse_ports(argToList(args.get('allow_ports')) or DEFAULT_FORENSIC_PORTS)
+    return allow, ports
+
+
 def vm_isolate_command(client, args: dict) -> CommandResults:
     sub, rg, vm_name = resolve_vm(client, args)
-    allow_ip = argToList(args.get('allow_ip'))
-    allow = parse_prefix_list(allow_ip, 'allow_ip') if allow_ip else []
-    ports = parse_ports(argToList(args.get('allow_ports')) or DEFAULT_FORENSIC_PORTS)
-    dry_run = argToBoolean(args.get('dry_run') or 'false')
+    allow, ports = forensic_input(args)
+    dry_run = flag_arg(args, 'dry_run')
     vm = _get_vm(client, sub, rg, vm_name)
     iso_name = _isolation_nsg_name(vm_name)
     nic_ids = _vm_nic_ids(vm)
@@ -2815,25 +3537,41 @@ def vm_isolate_command(client, args: dict) -> CommandResults:
         raise ContainmentError(f"VM '{vm_name}' has no network interface to isolate.")
     nics = [_get_nic(client, nic_id) for nic_id in nic_ids]
     subnet_nsgs = _subnet_nsgs(client, nics)
-    rules = _isolation_rules(allow, ports)
-    iso_id, _, created = _ensure_isolation_nsg(client, sub, rg, iso_name, vm, rules, dry_run)
+    existing = _isolation_nsg_of(client, sub, rg, iso_name, vm)
+    # The originals already recorded count only when the digest vouches for them (see record_tag).
+    known = (verified_record(existing, str(vm.get('id'))) if existing is not None else None) or {}
+    iso_id = (existing or {}).get('id') or nsg_path(sub, rg, iso_name)
     rows: list[NicRow] = []
     todo: list[tuple[dict, str]] = []
+    record: dict[str, str] = {}
+    warnings: list[str] = []
     for nic in nics:
         tags = dict(nic.get('tags') or {})
         current = _nic_nsg(nic)
-        if same_id(current, iso_id) and ORIGINAL_NSG_TAG in tags:
-            rows.append(NicRow.of(nic, tags[ORIGINAL_NSG_TAG], current))
+        key = record_tag(nic.get('id') or '')
+        if same_id(current, iso_id):
+            if key not in known:
+                warnings.append(f"{nic.get('name')} is on the isolation NSG but its original NSG is not verifiably "
+                                'recorded: it stays isolated, and azure-vm-unisolate will not restore it (set its '
+                                'NSG by hand to release it).')
+                rows.append(NicRow.of(nic, tags.get(ORIGINAL_NSG_TAG) or NO_NSG, current))
+                continue
+            record[key] = known[key]
+            if tags.get(ORIGINAL_NSG_TAG) != known[key]:
+                todo.append((nic, known[key]))   # its tag was changed: the verified record is put back
+            rows.append(NicRow.of(nic, nsg_from_tag(known[key], 'record') or NO_NSG, current))
             continue
-        # a tag already present records the NSG from before the first isolation: keep it
-        original = tags.get(ORIGINAL_NSG_TAG) or (NO_NSG if same_id(current, iso_id) else (current or NO_NSG))
-        todo.append((nic, original))
-        rows.append(NicRow.of(nic, original, current if dry_run else iso_id))
+        # Not on the isolation NSG: its current NSG is the original, whatever a tag on it may claim.
+        record[key] = nsg_tag_value(current)
+        todo.append((nic, record[key]))
+        rows.append(NicRow.of(nic, current or NO_NSG, current if dry_run else iso_id))
+    rules = _isolation_rules(allow, ports, record_digest(str(vm.get('id')), record))
+    iso_id, _, created = _ensure_isolation_nsg(client, sub, rg, iso_name, vm, existing, rules, record, dry_run)
     if dry_run:
-        out = _isolation_output(vm, iso_id, 'WouldIsolate', rows, subnet_nsgs)
+        out = _isolation_output(vm, iso_id, 'WouldIsolate', rows, subnet_nsgs, forensic=rules, warnings=warnings)
         return _isolation_results(out, f'Isolation of {vm_name} (dry run: nothing was changed)')
     if not todo:
-        out = _isolation_output(vm, iso_id, 'AlreadyIsolated', rows, subnet_nsgs)
+        out = _isolation_output(vm, iso_id, 'AlreadyIsolated', rows, subnet_nsgs, forensic=rules, warnings=warnings)
         return _isolation_results(out, f'{vm_name} is already isolated')
     outcomes = _write_nics(client, [(nic, iso_id, {**(nic.get('tags') or {}), ORIGINAL_NSG_TAG: original})
                                     for nic, original in todo])   # in parallel, once the isolation NSG exists
@@ -2842,7 +3580,7 @@ def vm_isolate_command(client, args: dict) -> CommandResults:
             switched = [done.nic for done in outcomes if done is not failed]   # every other write may have landed
             return _rollback_isolation(client, vm, failed.nic, failed.error, switched, iso_id, iso_name, sub, rg,
                                        created, subnet_nsgs, nics)
-    out = _isolation_output(vm, iso_id, 'Isolated', rows, subnet_nsgs)
+    out = _isolation_output(vm, iso_id, 'Isolated', rows, subnet_nsgs, forensic=rules, warnings=warnings)
     return _isolation_results(out, f'{vm_name} is isolated on {iso_name}')
 
 
@@ -2872,8 +3610,39 @@ def _rollback_isolation(client, vm: dict, failed_nic: dict, err: Exception, swit
     return results
 
 
+def _restore_target(client, nic: dict, recorded: Any, tag: Any, detach_missing: bool) -> tuple[str | None, str]:
+    """(the NSG to put back on a NIC that sits on the isolation NSG, a warning) from its verified record, or an
+    InputError saying why it cannot be restored. The NIC's tag must agree with the record; the recorded original
+    must be a network security group that still exists, unless `detach_missing` releases it without one."""
+    name = nic.get('name')
+    if recorded is None:
+        raise InputError(f'{name}: the isolation NSG holds no verifiable record of its original NSG (the record tags '
+                         f'{ISOLATION_RECORD_TAG_PREFIX}* do not match the digest in rule {ISOLATION_DENY_IN}: they '
+                         'were changed outside the pack, or the VM was isolated before the pack kept this record)')
+    target = nsg_from_tag(recorded, f'recorded original NSG of {name}')
+    if tag is None or not same_record(tag, recorded):
+        raise InputError(f'{name}: the records of its original NSG disagree (tag {ORIGINAL_NSG_TAG} on the NIC says '
+                         f'{shown_value(str(tag), 300)!r}, the isolation NSG says {recorded!r}); run '
+                         'azure-vm-isolate again to put the verified record back on the NIC, then azure-vm-unisolate')
+    if target is None:
+        return None, ''
+    if get_nsg_or_none(client, parse_resource_id(target, 'Microsoft.Network/networkSecurityGroups').path) is not None:
+        return target, ''
+    if not detach_missing:
+        raise InputError(f'{name}: its original NSG {name_of(target)} ({target}) no longer exists; run '
+                         'azure-vm-unisolate with detach_missing_original=true to release it without a NIC NSG '
+                         '(its subnet NSG, if any, still applies), or recreate that NSG first')
+    return None, (f'{name}: its original NSG {name_of(target)} no longer exists, so it was released without a NIC NSG '
+                  '(detach_missing_original=true); its subnet NSG, if any, still applies.')
+
+
 def vm_unisolate_command(client, args: dict) -> CommandResults:
+    """Puts back the original NSG of every NIC that sits on this VM's own isolation NSG - only when that NSG is what
+    the pack writes and its verified record and the NIC's tag agree - then deletes the isolation NSG. Anything else
+    (a VM never isolated, a NIC elsewhere, a tag planted on it) is never changed. Every check is made before the
+    first write: either all NICs are restored or nothing is."""
     sub, rg, vm_name = resolve_vm(client, args)
+    detach_missing = flag_arg(args, 'detach_missing_original')
     vm = _get_vm(client, sub, rg, vm_name)
     iso_name = _isolation_nsg_name(vm_name)
     iso_path = nsg_path(sub, rg, iso_name)
@@ -2882,33 +3651,44 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
     iso = get_nsg_or_none(client, iso_path)
     if iso is not None and not same_id((iso.get('tags') or {}).get(ISOLATION_VM_TAG), vm.get('id')):
         iso = None  # same name, not ours: never touched
-    iso_id = (iso or {}).get('id') or f'{iso_path}'
-    rows: list[NicRow] = []
-    todo: list[tuple[dict, str | None, dict]] = []
-    for nic in nics:
-        tags = dict(nic.get('tags') or {})
-        current = _nic_nsg(nic)
-        if ORIGINAL_NSG_TAG in tags:
-            original = tags.pop(ORIGINAL_NSG_TAG)
-            where = f"tag {ORIGINAL_NSG_TAG} on {nic.get('name')}"
-            target = None if original == NO_NSG else parse_resource_id(
-                original, 'Microsoft.Network/networkSecurityGroups', where).id
-            todo.append((nic, target, tags))
-            rows.append(NicRow.of(nic, original, target or NO_NSG))
-        elif iso is not None and same_id(current, iso.get('id')):
-            todo.append((nic, None, tags))  # on the isolation NSG without a record: detach it
-            rows.append(NicRow.of(nic, NO_NSG, NO_NSG))
-        else:
-            rows.append(NicRow.of(nic, current or NO_NSG, current or NO_NSG))
-    if not todo and iso is None:
-        out = _isolation_output(vm, None, 'NotIsolated', rows, subnet_nsgs)
+    rows = [NicRow.of(nic, _nic_nsg(nic) or NO_NSG, _nic_nsg(nic) or NO_NSG) for nic in nics]
+    ignored = [f"{nic.get('name')} carries the tag {ORIGINAL_NSG_TAG} but is not on this VM's isolation NSG: the "
+               'tag was ignored and nothing was changed.' for nic in nics if ORIGINAL_NSG_TAG in (nic.get('tags') or {})
+               and not (iso is not None and same_id(_nic_nsg(nic), iso.get('id')))]
+    if iso is None:
+        out = _isolation_output(vm, None, 'NotIsolated', rows, subnet_nsgs, warnings=ignored)
         return _isolation_results(out, f'{vm_name} is not isolated: nothing was changed')
+    problems = isolation_nsg_problems(iso)
+    if problems:
+        raise ContainmentError(f"The isolation NSG {iso_name} of VM '{vm_name}' is not what the pack writes ("
+                               f"{'; '.join(problems)}), so no network interface was restored and nothing was "
+                               'changed. Fix: check who changed it; azure-vm-isolate puts the pack\'s content back, '
+                               'then run azure-vm-unisolate again.', code='IsolationNsgTampered')
+    record = verified_record(iso, str(vm.get('id')))
+    todo: list[tuple[dict, str | None, dict]] = []
+    refused, warnings = [], list(ignored)
+    for index, nic in enumerate(nics):
+        if not same_id(_nic_nsg(nic), iso.get('id')):
+            continue
+        tags = dict(nic.get('tags') or {})
+        try:
+            target, warning = _restore_target(client, nic, (record or {}).get(record_tag(nic.get('id') or '')),
+                                              tags.pop(ORIGINAL_NSG_TAG, None), detach_missing)
+        except InputError as err:
+            refused.append(err.message)
+            continue
+        if warning:
+            warnings.append(warning)
+        todo.append((nic, target, tags))
+        rows[index] = NicRow.of(nic, target or NO_NSG, target or NO_NSG)
+    if refused:
+        raise ContainmentError(f"VM '{vm_name}' was not released, nothing was changed: {'; '.join(refused)}.",
+                               code='IsolationRecordRefused')
     outcomes = _write_nics(client, todo)   # in parallel; the isolation NSG goes only once every NIC left it
     if any(done.error is not None for done in outcomes):
-        return _rollback_release(client, vm, outcomes, iso_id, subnet_nsgs, nics)
-    if iso is not None:
-        arm_write(client, 'DELETE', iso_path, f'Deleting isolation NSG {iso_name}', busy_retry=True)
-    out = _isolation_output(vm, iso_id, 'Released', rows, subnet_nsgs)
+        return _rollback_release(client, vm, outcomes, iso.get('id') or iso_path, subnet_nsgs, nics)
+    arm_write(client, 'DELETE', iso_path, f'Deleting isolation NSG {iso_name}', busy_retry=True)
+    out = _isolation_output(vm, iso.get('id') or iso_path, 'Released', rows, subnet_nsgs, warnings=warnings)
     return _isolation_results(out, f'{vm_name} is released: original NSGs restored, {iso_name} deleted')
 
 
@@ -3062,15 +3842,14 @@ def vm_get_command(client, args: dict) -> CommandResults:
     nics = [_get_nic(client, nic_id) for nic_id in _vm_nic_ids(vm)]
     subnet_nsgs = _subnet_nsgs(client, nics)
     iso_name = _isolation_nsg_name(name)
-    isolated = any(ORIGINAL_NSG_TAG in (n.get('tags') or {}) or name_of(_nic_nsg(n)).lower() == iso_name.lower()
-                   for n in nics)
+    isolated = any(name_of(_nic_nsg(n)).lower() == iso_name.lower() for n in nics)   # a tag alone proves nothing
     out = _vm_output(vm, nics, subnet_nsgs, isolated)
     return _vm_results(out, f'VM {name}')
 
 
 def vm_list_command(client, args: dict) -> CommandResults:
     sub, rg = command_scope(client, args, require_rg=False)
-    limit = arg_to_number(args.get('limit')) or 50
+    limit = limit_arg(args)
     # statusOnly=true exists only on the subscription-wide list; it puts each VM's instance view (its power state)
     # in the list pages, so the power states cost no request per VM. A resource group filters the pages here.
     in_rg = (lambda vm: same_id(resource_group_of(vm.get('id')), rg)) if rg else None
@@ -3082,7 +3861,7 @@ def vm_list_command(client, args: dict) -> CommandResults:
 
 def nsg_list_command(client, args: dict) -> CommandResults:
     sub, rg = command_scope(client, args, require_rg=False)
-    limit = arg_to_number(args.get('limit')) or 50
+    limit = limit_arg(args)
     base = rg_path(sub, rg) if rg else f'/subscriptions/{url_segment(sub)}'
     nsgs = client.list_pages(f'{base}/providers/Microsoft.Network/networkSecurityGroups',
                              api_version=NETWORK_API_VERSION, limit=limit)
@@ -3103,7 +3882,7 @@ def nsg_list_command(client, args: dict) -> CommandResults:
 
 def nsg_rule_list_command(client, args: dict) -> CommandResults:
     nsg = resolve_nsg(client, args)
-    limit = arg_to_number(args.get('limit')) or 50
+    limit = limit_arg(args)
     rules = client.list_pages(f'{nsg.path}/securityRules', api_version=NETWORK_API_VERSION, limit=limit)
     rules = sorted(rules, key=lambda r: (props(r).get('direction') or '', props(r).get('priority') or 0))[:limit]
     out = [rule_output(r, nsg.name) for r in rules]
@@ -3436,11 +4215,7 @@ def match_value(value: FindValue, vms: dict[str, dict]) -> list[tuple[str, str]]
 def vm_find_command(client, args: dict) -> CommandResults:
     """azure-vm-find: the VMs an alert's IP addresses and host names belong to, from Azure Resource Graph (one query
     per batch of values and subscriptions, whatever the number of VMs)."""
-    limit = arg_to_number(args.get('limit'))
-    limit = DEFAULT_FIND_LIMIT if limit is None else limit
-    if limit < 1:
-        raise InputError(f'Invalid limit {args.get("limit")!r}: expected a whole number of at least 1 (the candidate '
-                         'VMs listed per value).')
+    limit = limit_arg(args, DEFAULT_FIND_LIMIT)   # the candidate VMs listed per value
     max_values = arg_to_number(demisto.params().get('max_find_values')) or DEFAULT_MAX_FIND_VALUES
     values = parse_find_values(args, max_values)
     subscriptions = find_subscriptions(client, args)
@@ -3467,7 +4242,7 @@ def vm_find_command(client, args: dict) -> CommandResults:
 
 
 def _find_results(items: list[dict], found: list[dict], subscription_count: int, limit: int) -> CommandResults:
-    rows = [{'Value': i['Value'], 'Status': i['Status'], 'MatchedBy': i['MatchedBy'],
+    rows = [{'Value': md_code(i['Value']), 'Status': i['Status'], 'MatchedBy': i['MatchedBy'],
              'VMs': ', '.join(f"{v['Name']} ({v['ResourceGroup']})" for v in i['VMs'])
              + (f' and {i["Count"] - len(i["VMs"])} more' if i['Count'] > len(i['VMs']) else '')} for i in items]
     readable = tableToMarkdown(f'VMs found ({subscription_count} subscription(s) searched)', rows,
@@ -3823,6 +4598,32 @@ def auth_mode(params: dict, settings: AuthSettings) -> str:
     return MODE_CERTIFICATE if (settings.certificate_thumbprint or settings.private_key) else MODE_SECRET
 
 
+def int_param(name: str, value: Any, default: int, low: int, high: int) -> int:
+    """An integer instance param (`value`: what the instance holds, or the default) within [low, high]; anything
+    else is refused naming the param."""
+    text = str(value).strip()
+    if not re.fullmatch(r'\d{1,6}', text) or not low <= int(text) <= high:
+        raise InputError(f'The instance parameter "{PARAM_DISPLAY[name]}" ({name}) must be a whole number from {low} '
+                         f'to {high}; it is {shown_value(text)!r}. Fix: correct it in the instance settings (the '
+                         f'default is {default}) and save.', code='InvalidParam')
+    return int(text)
+
+
+def block_limits(params: dict) -> PrefixLimits:
+    """The admin's address policy for azure-nsg-block-ip (never a command argument: alert data cannot widen it)."""
+    v4 = int_param('min_block_prefix_v4', params.get('min_block_prefix_v4') or DEFAULT_MIN_BLOCK_PREFIX_V4,
+                   DEFAULT_MIN_BLOCK_PREFIX_V4, 1, 32)
+    v6 = int_param('min_block_prefix_v6', params.get('min_block_prefix_v6') or DEFAULT_MIN_BLOCK_PREFIX_V6,
+                   DEFAULT_MIN_BLOCK_PREFIX_V6, 1, 128)
+    most = int_param('max_ips_per_call', params.get('max_ips_per_call') or DEFAULT_MAX_IPS_PER_CALL,
+                     DEFAULT_MAX_IPS_PER_CALL, 1, MAX_PREFIXES_PER_SIDE)
+    return PrefixLimits({'v4': v4, 'v6': v6}, most,
+                        param_flag(params.get('allow_internal_block'), DEFAULT_ALLOW_INTERNAL_BLOCK), {
+                            'v4': 'the widest IPv4 block this instance allows (instance param min_block_prefix_v4)',
+                            'v6': 'the widest IPv6 block this instance allows (instance param min_block_prefix_v6)',
+                            'items': 'instance param max_ips_per_call'})
+
+
 def build_client(params: dict) -> AzureClient:
     """The client for the instance params; every check that needs no request happens here (cloud endpoints,
     subscription, and the params of the authentication mode, checked by its credential class)."""
@@ -3834,10 +4635,11 @@ def build_client(params: dict) -> AzureClient:
     settings = auth_settings(params)
     credential_class = CREDENTIALS[auth_mode(params, settings)]
     credential_class.check(settings)
+    limits = block_limits(params)
     session = AzureSession(verify=not param_flag(params.get('insecure')), proxies=handle_proxy())
     return AzureClient(credential=credential_class(settings, cloud, session), arm_url=cloud.arm_url,
                        subscription_id=subscription_id, resource_group=(params.get('resource_group') or '').strip(),
-                       default_nsg_name=(params.get('default_nsg_name') or '').strip())
+                       default_nsg_name=(params.get('default_nsg_name') or '').strip(), limits=limits)
 
 
 def main() -> None:
