@@ -3429,8 +3429,7 @@ def _write_nics(client, writes: Sequence[tuple[dict, str | None, dict | None]]) 
     if len(writes) < 2:
         return [_write_nic(client, *write) for write in writes]
     client.credential.get_token()   # valid for minutes: no worker needs the integration context for a token
-    with ThreadPoolExecutor(max_workers=min(NIC_WRITE_PARALLELISM, len(writes)),
-                            thread_name_prefix='nic-write') as pool:
+    with ThreadPoolExecutor(max_workers=min(NIC_WRITE_PARALLELISM, len(writes))) as pool:
         return list(pool.map(lambda write: _write_nic(client, *write), writes))
 
 
@@ -3604,8 +3603,14 @@ def _rollback_isolation(client, vm: dict, failed_nic: dict, err: Exception, swit
     rows = [NicRow.of(n, _nic_nsg(n) or NO_NSG, _nic_nsg(n)) for n in nics]
     message = (f'{problem}. Rolled back: every network interface is on its original NSG again; the VM is NOT '
                'isolated. Fix the cause and run azure-vm-isolate again.')
+    return _rolled_back(vm, iso_id, rows, subnet_nsgs, f"Isolation of {vm.get('name')} rolled back", message)
+
+
+def _rolled_back(vm: dict, iso_id: str, rows: list[NicRow], subnet_nsgs: dict, title: str,
+                 message: str) -> CommandResults:
+    """The error entry of an isolation or release that was rolled back (Status RolledBack, its Error)."""
     out = _isolation_output(vm, iso_id, 'RolledBack', rows, subnet_nsgs, error=message)
-    results = _isolation_results(out, f"Isolation of {vm.get('name')} rolled back", f'**Error:** {message}')
+    results = _isolation_results(out, title, f'**Error:** {message}')
     results.entry_type = EntryType.ERROR
     return results
 
@@ -3708,10 +3713,7 @@ def _rollback_release(client, vm: dict, outcomes: list[NicWrite], iso_id: str, s
             for n in nics]
     message = (f'{problem}. Rolled back: every network interface is on the isolation NSG again; the VM is still '
                'isolated. Fix the cause and run azure-vm-unisolate again.')
-    out = _isolation_output(vm, iso_id, 'RolledBack', rows, subnet_nsgs, error=message)
-    results = _isolation_results(out, f"Release of {vm.get('name')} rolled back", f'**Error:** {message}')
-    results.entry_type = EntryType.ERROR
-    return results
+    return _rolled_back(vm, iso_id, rows, subnet_nsgs, f"Release of {vm.get('name')} rolled back", message)
 
 
 # azure-vm-power and the read-only views
