@@ -43,6 +43,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "graph_quota": 15,             # Resource Graph queries per principal per window (Azure's default)
     "graph_quota_window_seconds": 5,
     "graph_paging_needs_id": True,  # Resource Graph pages only a result with an id column (else resultTruncated)
+    "graph_max_joins": 3,          # Resource Graph: joins in one query (arm/resourcegraph/limits.py)
+    "graph_max_mv_expands": 2,     # mv-expands in one query (Microsoft's page says 2, and elsewhere 3)
+    "graph_mv_expand_max_rows": 400,  # the largest `mv-expand ... limit N` (default without limit: 128)
 }
 
 

@@ -29,6 +29,10 @@ PIP = f"{RG}/providers/{PIP_TYPE}/{{publicIpAddressName}}"
 DISK = f"{RG}/providers/{DISK_TYPE}/{{diskName}}"
 SNAPSHOT = f"{RG}/providers/{SNAPSHOT_TYPE}/{{snapshotName}}"
 OPERATIONS = f"{SUB}/providers/{{namespace}}/locations/{{location}}"
+PERMISSIONS = "providers/Microsoft.Authorization/permissions"
+# Permissions_ListForResource: {parentResourcePath} holds '/' (type/name) or nothing (the SDKs then send '//')
+ANY_RESOURCE = f"{RG}/providers/{{resourceProviderNamespace}}"
+RESOURCE_NAME = "{resourceType}/{resourceName}"
 
 ROUTES = (
     # Microsoft.Resources
@@ -37,8 +41,12 @@ ROUTES = (
     Route("GET", f"{SUB}/resourcegroups", resources.list_resource_groups, None),
     Route("GET", RG, resources.get_resource_group, "Microsoft.Resources/subscriptions/resourceGroups/read"),
     # Microsoft.Authorization
-    Route("GET", f"{SUB}/providers/Microsoft.Authorization/permissions", list_permissions, None),
-    Route("GET", f"{RG}/providers/Microsoft.Authorization/permissions", list_permissions, None),
+    Route("GET", f"{SUB}/{PERMISSIONS}", list_permissions, None),   # served by ARM, in no spec (responses.py)
+    Route("GET", f"{RG}/{PERMISSIONS}", list_permissions, None),
+    Route("GET", f"{ANY_RESOURCE}/{RESOURCE_NAME}/{PERMISSIONS}", list_permissions, None),
+    Route("GET", f"{ANY_RESOURCE}//{RESOURCE_NAME}/{PERMISSIONS}", list_permissions, None),
+    Route("GET", f"{ANY_RESOURCE}/{{parentResourceType}}/{{parentResourceName}}/{RESOURCE_NAME}/{PERMISSIONS}",
+          list_permissions, None),
     # long-running operations of every provider (Microsoft.Network, Microsoft.Compute)
     Route("GET", f"{OPERATIONS}/operations/{{operationId}}", get_operation_status, None),
     Route("GET", f"{OPERATIONS}/operationResults/{{operationId}}", get_operation_result, None),

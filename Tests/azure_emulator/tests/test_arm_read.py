@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ..arm.authorization.rbac import BUILTIN_ROLES
 from .helpers import APP_SUB, CV, NET, NIC, NSG, RG, RG_ID, SUB, VM, Arm, error_of
 
 RESOURCE_NOT_FOUND_SUFFIX = "For more details please go to https://aka.ms/ARMResourceNotFoundFix"
@@ -265,6 +266,40 @@ def test_permissions_at_subscription_and_resource_group(arm, reader):
     rg_perms = reader.get(f"{RG_ID}/providers/Microsoft.Authorization/permissions",
                           api_version="2022-04-01").json()["value"]
     assert rg_perms == [{"actions": ["*/read"], "notActions": [], "dataActions": [], "notDataActions": []}]
+
+
+PERMISSIONS = "providers/Microsoft.Authorization/permissions"
+
+
+def test_permissions_at_a_resource_inherit_and_add_its_own_assignments(emulator):
+    # Permissions_ListForResource (the spec's resource scope): roles above the resource apply, and one assigned at
+    # the resource applies there only, not at its group or at a sibling resource
+    emulator.reset({"role_assignments": [
+        {"principal": "soc-reader", "role": "Reader", "scope": RG_ID},
+        {"principal": "soc-reader", "role": "Network Contributor", "scope": f"{NSG}/web-nsg"}]})
+    reader = Arm(emulator, "soc-reader")
+    read_only = [{"actions": ["*/read"], "notActions": [], "dataActions": [], "notDataActions": []}]
+
+    def actions(path: str) -> list[list[str]]:
+        r = reader.get(f"{path}/{PERMISSIONS}", api_version="2022-04-01")
+        assert r.status_code == 200, r.text
+        return [p["actions"] for p in r.json()["value"]]
+
+    assert actions(f"{NSG}/web-nsg") == [["*/read"], list(BUILTIN_ROLES["Network Contributor"]["actions"])]
+    assert actions(f"{NSG}/WEB-NSG") == actions(f"{NSG}/web-nsg")   # scopes compare without case
+    assert reader.get(f"{RG_ID}/{PERMISSIONS}").json()["value"] == read_only
+    assert actions(f"{NSG}/edge-nsg") == [["*/read"]]
+    # the spec's {parentResourcePath}: a child resource below its parent (type/name), or empty as the SDKs send it
+    assert actions(f"{NSG}/web-nsg/securityRules/allow-https-in") == actions(f"{NSG}/web-nsg")
+    assert actions(f"{RG_ID}/providers/Microsoft.Network//networkSecurityGroups/web-nsg") == \
+        actions(f"{NSG}/web-nsg")
+
+
+def test_permissions_at_a_resource_of_a_missing_resource_group(arm):
+    r = arm.get(f"/subscriptions/{SUB}/resourceGroups/nope/providers/Microsoft.Network/networkSecurityGroups/x/"
+                f"{PERMISSIONS}")
+    assert r.status_code == 404
+    assert error_of(r)["code"] == "ResourceGroupNotFound"
 
 
 def test_permissions_for_a_missing_resource_group(arm):

@@ -8,6 +8,7 @@ import pytest
 
 from Tests.azure_emulator.arm.resourcegraph.evaluator import Evaluator, Table
 from Tests.azure_emulator.arm.resourcegraph.lexer import QueryError, tokenize
+from Tests.azure_emulator.arm.resourcegraph.limits import Limits, check
 from Tests.azure_emulator.arm.resourcegraph.parser import parse
 
 VMS: list[dict[str, Any]] = [
@@ -183,6 +184,60 @@ def test_tables_and_comments():
     assert names("Resources | where name == 'it\\'s'") == []
 
 
+
+def test_mv_expand_row_limit_and_legacy_spelling():
+    long = {"id": "/s/x", "name": "x", "properties": {"items": list(range(300))}}
+
+    def expand(query: str) -> list[Any]:
+        rows = Evaluator(lambda _: Table(["id", "name", "properties"], [long])).run(parse(query)).rows
+        return [row["i"] for row in rows]
+    assert expand("Resources | mv-expand i = properties.items") == list(range(128))   # Resource Graph's default
+    assert expand("Resources | mv-expand i = properties.items limit 200") == list(range(200))
+    assert expand("Resources | mv-expand i = properties.items limit 400") == list(range(300))
+    assert expand("Resources | mvexpand i = properties.items limit 5") == list(range(5))   # the legacy spelling
+
+
+def test_join_kinds_resource_graph_refuses_are_named_as_it_names_them():
+    for kind, shown in (("leftsemi", "LeftSemi"), ("leftanti", "LeftAnti"), ("rightouter", "RightOuter")):
+        err = error(f"Resources | join kind={kind} (Resources) on id")
+        assert (err.code, err.message) == ("UnsupportedJoinFlavor",
+                                           f'The join kind "{shown}" is not supported or not allowed.')
+
+
+# ---------------------------------------------------------------- Resource Graph's limits on one query
+JOIN = " | join (Resources | project id) on id"
+EXPAND = " | mv-expand properties.nics"
+
+
+def limit_error(query: str) -> QueryError:
+    with pytest.raises(QueryError) as info:
+        check(parse(query), Limits())
+    return info.value
+
+
+def test_at_most_three_joins_counting_those_of_joined_subqueries():
+    check(parse("Resources" + JOIN * 3), Limits())
+    err = limit_error("Resources" + JOIN * 4)
+    assert (err.code, err.token, err.column) == ("OperatorLimitExceeded", "join", len("Resources" + JOIN * 3) + 3)
+    assert err.message == "The query has 4 'join' operators: Resource Graph allows at most 3 in one query."
+    nested = "Resources | join (Resources | join (Resources | project id) on id | project id) on id"
+    check(parse(nested + JOIN), Limits())
+    assert "has 4 'join'" in limit_error(nested + JOIN * 2).message
+    check(parse("Resources" + JOIN * 4), Limits(max_joins=4))
+
+
+def test_at_most_two_mv_expands_and_400_rows_each():
+    check(parse("Resources" + EXPAND * 2), Limits())
+    err = limit_error("Resources" + EXPAND + " | mvexpand tags" + EXPAND)
+    assert (err.code, err.token) == ("OperatorLimitExceeded", "mv-expand")
+    assert err.message == "The query has 3 'mv-expand' operators: Resource Graph allows at most 2 in one query."
+    assert "has 3 'mv-expand'" in limit_error("Resources | join (Resources" + EXPAND * 2 + ") on id" + EXPAND).message
+    check(parse("Resources" + EXPAND * 3), Limits(max_mv_expands=3))
+    check(parse("Resources | mv-expand properties.nics limit 400"), Limits())
+    err = limit_error("Resources | mv-expand properties.nics limit 401")
+    assert (err.code, err.message) == ("OperatorLimitExceeded", "The row limit 401 of 'mv-expand' is beyond "
+                                       "Resource Graph's maximum of 400.")
+
 # ---------------------------------------------------------------- what the subset refuses, by name
 @pytest.mark.parametrize(("query", "code", "token"), [
     ("Resources | parse id with * 'x'", "InvalidQueryLanguage", "parse"),
@@ -196,7 +251,8 @@ def test_tables_and_comments():
     ("Resources | where split(name, '-')[0] == 'web'", "InvalidQueryLanguage", "split"),
     ("Resources | extend x = 1 + 2", "InvalidQueryLanguage", "+"),
     ("Resources | where name in (dynamic(['a']))", "InvalidQueryLanguage", "dynamic"),
-    ("Resources | join kind=leftanti (Resources) on id", "InvalidQueryLanguage", "leftanti"),
+    ("Resources | join kind=leftanti (Resources) on id", "UnsupportedJoinFlavor", "leftanti"),
+    ("Resources | join kind=fullouter (Resources) on id", "InvalidQueryLanguage", "fullouter"),
     ("Resources | summarize dcount(name)", "InvalidQueryLanguage", "dcount"),
     ("Resources | summarize tostring(name)", "SemanticError", "tostring"),
     ("Resources | extend n = count()", "SemanticError", "count"),

@@ -263,6 +263,34 @@ def test_query_errors_in_resource_graphs_shape(arm):
     assert "'parse'" in detail["message"]
 
 
+def test_queries_beyond_resource_graphs_limits(emulator, arm):
+    join = " | join kind=leftouter (Resources | project id, n = name) on id"
+    assert post(arm, "Resources" + join * 3 + " | project id").status_code == 200
+    assert post(arm, FIND.format(values="'10.0.1.4'", first="'10.0.1.4'")).status_code == 200   # 2 joins, 1 mv-expand
+    r = post(arm, "Resources" + join * 4 + " | project id")
+    assert r.status_code == 400
+    err = error_of(r)
+    assert [d["code"] for d in err["details"]] == ["InvalidQuery", "OperatorLimitExceeded"]
+    assert err["details"][1]["message"] == ("The query has 4 'join' operators: Resource Graph allows at most 3 in "
+                                            "one query.")
+    expand = " | mv-expand properties.ipConfigurations"
+    assert post(arm, "Resources" + expand * 2 + " | project id").status_code == 200
+    assert error_of(post(arm, "Resources" + expand * 3))["details"][1]["code"] == "OperatorLimitExceeded"
+    assert error_of(post(arm, "Resources | mv-expand tags limit 401"))["details"][1]["code"] == \
+        "OperatorLimitExceeded"
+    emulator.reset({"settings": {"graph_quota": 10_000, "graph_max_joins": 4, "graph_max_mv_expands": 3}})
+    arm = Arm(emulator)
+    assert post(arm, "Resources" + join * 4 + " | project id").status_code == 200
+    assert post(arm, "Resources" + expand * 3 + " | project id").status_code == 200
+
+
+def test_skip_is_ignored_with_limit_or_take(arm):
+    every = all_rows(arm, "Resources | project id, name | order by name asc")
+    taken = post(arm, "Resources | project id, name | order by name asc | take 4", **{"$skip": 2}).json()
+    assert taken["data"] == every[:2]   # the first page of the taken rows, not the rows after the first 2
+    assert taken["totalRecords"] == 4
+
+
 @pytest.mark.parametrize(("body", "code"), [
     ({"subscriptions": [SUB]}, "InvalidQuery"),
     ({"subscriptions": [SUB], "query": "Resources", "options": {"$top": 0}}, "InvalidQueryRequestOptions"),

@@ -78,7 +78,8 @@ def test_sdk_raw_requests_subscriptions_groups_permissions(sdk):
     for path, version in ((f"/subscriptions/{SUB}", "2022-12-01"), ("/subscriptions", "2022-12-01"),
                           (RG_ID, "2021-04-01"), (f"/subscriptions/{SUB}/resourcegroups", "2021-04-01"),
                           (f"/subscriptions/{SUB}/providers/Microsoft.Authorization/permissions", "2022-04-01"),
-                          (f"{RG_ID}/providers/Microsoft.Authorization/permissions", "2022-04-01")):
+                          (f"{RG_ID}/providers/Microsoft.Authorization/permissions", "2022-04-01"),
+                          (f"{NSG}/web-nsg/providers/Microsoft.Authorization/permissions", "2022-04-01")):
         response = network.send_request(HttpRequest("GET", f"{path}?api-version={version}"))
         assert response.status_code == 200, response.text()
     perms = response.json()["value"]

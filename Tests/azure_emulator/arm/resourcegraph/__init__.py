@@ -5,6 +5,7 @@ the Kusto Query Language (KQL) the integration uses, over the ARM store's resour
   parser.py     tokens -> a syntax tree (recursive descent), with the operators and functions of the subset
   evaluator.py  the syntax tree -> rows: tabular operators, scalar expressions, aggregations
   tables.py     the tables Resources and ResourceContainers: one row per resource the caller may read
+  limits.py     Resource Graph's limits on a query (joins, mv-expands, mv-expand's rows), checked before it runs
   quota.py      Resource Graph's per-user quota (x-ms-user-quota-remaining / -resets-after, 429 RateLimiting)
   responses.py  the request handler: body and options, quota, paging with $skipToken, result formats
 

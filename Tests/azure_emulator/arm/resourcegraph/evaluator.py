@@ -10,8 +10,9 @@ null as the empty string; `==`, `!=`, `in`, `!in` compare strings case-sensitive
 `!in~`, `has`, `contains`, `startswith`, `endswith` without case; `has` matches whole terms (runs of letters and
 digits); `order by` sorts descending unless told `asc`, nulls last when descending and first when ascending;
 `join` without `kind` is innerunique (the left side deduplicated on its keys); right-side columns whose names are
-taken get the suffix 1 (id1); mv-expand of an empty array gives no row, of null one row with null; summarize
-names its columns count_, list_X, set_X, any_X (X the argument's name), by-columns after their expression.
+taken get the suffix 1 (id1); mv-expand of an empty array gives no row, of null one row with null, of an array
+longer than its row limit (`limit N`, else 128) that many rows; summarize names its columns count_, list_X, set_X,
+any_X (X the argument's name), by-columns after their expression.
 """
 from __future__ import annotations
 
@@ -21,13 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from .lexer import QueryError, Token
+from .limits import MV_EXPAND_DEFAULT_ROWS
 from .parser import (AGGREGATION_PREFIX, AGGREGATIONS, Binary, Call, Column, Count, Distinct, Expr, Extend, Index,
                      InList, Item, Join, Literal, Member, MvExpand, Operator, OrderBy, Pipeline, Project,
                      ProjectAway, Summarize, Take, Where)
 
 Row = dict[str, Any]
 Scalar = Callable[[Row], Any]
-MV_EXPAND_MAX_ROWS = 400   # Resource Graph caps mv-expand at 400 rows per input row [unverified default]
 
 
 @dataclass
@@ -381,7 +382,7 @@ class Evaluator:
             expansions.append((name, compile_expr(item.expr, set(table.columns), "mv-expand"), type_name))
             if name not in columns:
                 columns.append(name)
-        limit = min(op.limit if op.limit is not None else MV_EXPAND_MAX_ROWS, MV_EXPAND_MAX_ROWS)
+        limit = op.limit if op.limit is not None else MV_EXPAND_DEFAULT_ROWS   # its maximum: limits.py, before
         rows: list[Row] = []
         for row in table.rows:
             lists = []

@@ -23,7 +23,8 @@ ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"', "0":
 
 class QueryError(Exception):
     """A query Resource Graph refuses. `code`: ParserFailure (not KQL), InvalidQueryLanguage (KQL this service
-    does not evaluate), SemanticError (a name that resolves to nothing, wrong arguments); `token`: the construct."""
+    does not evaluate), SemanticError (a name that resolves to nothing, wrong arguments), UnsupportedJoinFlavor
+    and OperatorLimitExceeded (what Resource Graph itself refuses); `token`: the construct."""
 
     def __init__(self, code: str, message: str, token: str, line: int = 1, column: int = 0):
         super().__init__(f"{code}: {message}")

@@ -11,7 +11,9 @@ Paging: a page holds min($top, settings.graph_page_size) rows (Resource Graph: a
 default is small so that clients exercise paging). When more rows match, the answer has a `$skipToken` to send
 back with the same query and subscriptions, unless paging is impossible: the query uses `limit` / `take`, or its
 output has no `id` column (settings.graph_paging_needs_id, Resource Graph's documented rule); then
-resultTruncated is "true" and there is no $skipToken. `$skip` overrides the token's offset, as the spec says.
+resultTruncated is "true" and there is no $skipToken. `$skip` overrides the token's offset, as the spec says, and
+is ignored when the query uses limit / take (Microsoft Learn, "Working with large Azure resource data sets").
+Before it runs, a query is checked against Resource Graph's limits on it (limits.py).
 
 Not emulated (400 naming them): managementGroups scopes, facets.
 """
@@ -28,6 +30,7 @@ from ...http import Response
 from .. import errors as E
 from ..errors import ArmError
 from ..router import Call
+from . import limits
 from .evaluator import Evaluator, Table
 from .lexer import QueryError
 from .parser import Join, Pipeline, Take, parse
@@ -75,9 +78,12 @@ def _answer(call: Call, correlation: str) -> dict:
     options = _options(body.get("options"), correlation)
     try:
         pipeline = parse(query)
+        limits.check(pipeline, limits.Limits.from_settings(call.arm.settings))
         digest = _digest(query, subscriptions or [])
         offset = options["skip"]
-        if offset is None:
+        if offset is not None and _limits_rows(pipeline):
+            offset = 0   # "If limit or take are used in the query, Skip is ignored." (Microsoft Learn)
+        elif offset is None:
             offset = _token_offset(options["skipToken"], digest, correlation) if options["skipToken"] else 0
         scope = Scope(call.arm, call.oid, call.claims.get("tid"), subscriptions or None)
         result = Evaluator(lambda name: TABLES[name](scope)).run(pipeline)
