@@ -3,8 +3,12 @@
     python -m pytest Tests/benchmarks --benchmark-only
 
 Without it they are deselected, so a plain `pytest` over the repository never runs them. Fixtures:
-standalone  one `python -m Tests.azure_emulator` child process for the session (see support.StandaloneEmulator)
-figures     support.Figures; rows added there are printed as tables at the end of the session
+standalone  one `python -m Tests.azure_emulator` child process for the session, default scenario, short timings
+            (see support.StandaloneEmulator)
+azure_like  another one with Azure-shaped timings: support.azure_like_scenario (the `azure` latency profile at
+            support.LATENCY_SCALE, ARM's throttling, VMs with 1, 2, 4 and 8 NICs)
+figures     the session's report (plugin.py, report.py): tables, targets and chart series, written to out/bench/
+            and printed at the end of the session
 """
 from __future__ import annotations
 
@@ -12,10 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from Tests.benchmarks.support import Figures, StandaloneEmulator
+from Tests.benchmarks.plugin import figures, pytest_sessionfinish, pytest_sessionstart  # noqa: F401 - hooks
+from Tests.benchmarks.plugin import pytest_terminal_summary as report_summary
+from Tests.benchmarks.plugin import REPORT
+from Tests.benchmarks.support import LATENCY_SCALE, StandaloneEmulator, azure_like_scenario
 
 HERE = Path(__file__).resolve().parent
-FIGURES = Figures()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -41,16 +47,21 @@ def standalone(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
-def figures():
-    return FIGURES
+def azure_like(tmp_path_factory):
+    emulator = StandaloneEmulator(tmp_path_factory.mktemp('azure-like-emulator'), scenario='benchmark',
+                                  extra_args=('--latency', 'azure', '--latency-scale', str(LATENCY_SCALE),
+                                              '--throttling')).start()
+    try:
+        emulator.reset(azure_like_scenario())
+        REPORT.info['emulator'] = {'latency': emulator.latency(), 'throttling': emulator.throttling()}
+        yield emulator
+    finally:
+        emulator.stop()
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
     deselected = getattr(config, '_benchmarks_deselected', 0)
     if deselected:
         terminalreporter.write_line(f'{deselected} benchmarks in Tests/benchmarks deselected: run them with '
                                     f'`pytest Tests/benchmarks --benchmark-only` (tox -e bench)')
-    if FIGURES.sections:
-        terminalreporter.section('Azure Containment integration benchmarks: summary')
-        for line in FIGURES.render():
-            terminalreporter.write_line(line)
+    report_summary(terminalreporter, exitstatus, config)

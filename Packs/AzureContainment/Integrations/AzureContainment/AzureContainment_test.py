@@ -5,6 +5,7 @@ import base64
 import contextlib
 import copy
 import datetime
+import fnmatch
 import hashlib
 import importlib.util
 import ipaddress
@@ -12,11 +13,14 @@ import json
 import os
 import random
 import re
+import threading
 from urllib.parse import parse_qs
 
 import demistomock as demisto
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -1399,6 +1403,133 @@ def test_isolate_bad_target_makes_no_request(arm, client):
         with pytest.raises(ac.DemistoException):
             ac.vm_isolate_command(client, args)
     assert arm.log == []
+
+
+# ---- the NICs of a VM written in parallel ----
+
+def add_vm(arm, name, nics):
+    """A running VM `name` of the fake with `nics` NICs on web-nsg, each a copy of web-01-nic0."""
+    refs = []
+    for i in range(nics):
+        nic = copy.deepcopy(arm.nic('web-01-nic0'))
+        nic['name'], nic['id'] = f'{name}-nic{i}', f'{NET}/networkInterfaces/{name}-nic{i}'
+        nic['properties']['ipConfigurations'][0]['properties']['privateIPAddress'] = f'10.0.1.{100 + i}'
+        arm.resources[nic['id'].lower()] = nic
+        refs.append({'id': nic['id']})
+    vm = copy.deepcopy(arm.resources[f'{fake_arm.COMPUTE}/virtualMachines/web-01'.lower()])
+    vm['name'], vm['id'] = name, f'{fake_arm.COMPUTE}/virtualMachines/{name}'
+    vm['properties']['networkProfile']['networkInterfaces'] = refs
+    arm.resources[vm['id'].lower()] = vm
+    return [f'{name}-nic{i}' for i in range(nics)]
+
+
+def test_isolate_writes_the_nics_at_once_at_most_8(arm, client, monkeypatch):
+    nics = add_vm(arm, 'wide-01', 10)
+    real_put, lock = ac._put_nic, threading.Lock()
+    seen = {'calls': 0, 'in_flight': 0, 'peak': 0}
+    together = threading.Barrier(ac.NIC_WRITE_PARALLELISM, timeout=10)   # sequential writes would break it
+
+    def watched_put(client_, nic, nsg_id, tags):
+        with lock:
+            seen['calls'] += 1
+            seen['in_flight'] += 1
+            seen['peak'] = max(seen['peak'], seen['in_flight'])
+            first_wave = seen['calls'] <= ac.NIC_WRITE_PARALLELISM
+        try:
+            if first_wave:
+                together.wait()
+            real_put(client_, nic, nsg_id, tags)
+        finally:
+            with lock:
+                seen['in_flight'] -= 1
+    monkeypatch.setattr(ac, '_put_nic', watched_put)
+    result = ac.vm_isolate_command(client, {'vm_name': 'wide-01'})
+    assert result.outputs['Status'] == 'Isolated'
+    assert (seen['calls'], seen['peak']) == (10, ac.NIC_WRITE_PARALLELISM)
+    iso = arm.nsg('xsoar-isolation-wide-01')['id'].lower()
+    for nic in nics:
+        assert arm.nic(nic)['properties']['networkSecurityGroup']['id'].lower() == iso
+        assert arm.nic(nic)['tags'][ac.ORIGINAL_NSG_TAG] == nsg_id('web-nsg')
+    assert len([path for method, path in arm.writes() if '/networkInterfaces/' in path]) == 10   # once each
+
+
+@pytest.mark.parametrize('failing', [0, 2, 3])
+def test_isolate_one_nic_failing_among_parallel_writes_rolls_back_exactly(arm, client, failing):
+    nics = add_vm(arm, 'wide-01', 4)
+    before = arm.snapshot()
+    arm.inject('PUT', f'/{nics[failing]}', 500, 'InternalServerError')
+    result = ac.vm_isolate_command(client, {'vm_name': 'wide-01'})
+    assert result.outputs['Status'] == 'RolledBack'
+    assert result.entry_type == ac.EntryType.ERROR
+    assert nics[failing] in result.outputs['Error']
+    assert arm.snapshot() == before   # every NIC as before, the isolation NSG deleted: nothing orphaned
+    writes = [path for method, path in arm.writes() if method == 'PUT' and '/networkInterfaces/' in path]
+    assert len(writes) == 4 + 3   # all four attempted at once, then the three that landed put back
+
+
+def test_isolate_write_that_landed_but_failed_is_undone_too(arm, client, monkeypatch):
+    """A NIC whose PUT was applied while the client saw a failure (a response lost on the way) is read again and
+    put back like the others."""
+    nics = add_vm(arm, 'wide-01', 3)
+    before = arm.snapshot()
+    real_put = ac._put_nic
+
+    def lost_response(client_, nic, nsg_id, tags):
+        real_put(client_, nic, nsg_id, tags)
+        if nic['name'] == nics[1] and nsg_id and 'xsoar-isolation' in nsg_id:
+            raise ac.ConnectionFailure(code='HostUnreachable', host=ARM, detail='connection reset')
+    monkeypatch.setattr(ac, '_put_nic', lost_response)
+    result = ac.vm_isolate_command(client, {'vm_name': 'wide-01'})
+    assert result.outputs['Status'] == 'RolledBack'
+    assert arm.snapshot() == before
+
+
+def test_unisolate_writes_the_nics_at_once_and_rolls_back_a_failed_release(arm, client):
+    nics = add_vm(arm, 'wide-01', 4)
+    original = arm.snapshot()
+    assert ac.vm_isolate_command(client, {'vm_name': 'wide-01'}).outputs['Status'] == 'Isolated'
+    isolated = arm.snapshot()
+    arm.inject('PUT', f'/{nics[2]}', 500, 'InternalServerError')
+    result = ac.vm_unisolate_command(client, {'vm_name': 'wide-01'})
+    assert result.outputs['Status'] == 'RolledBack'
+    assert result.entry_type == ac.EntryType.ERROR
+    assert nics[2] in result.outputs['Error']
+    assert 'still isolated' in result.outputs['Error']
+    assert arm.snapshot() == isolated   # every NIC back on the isolation NSG with its record; the NSG kept
+    assert {row['CurrentNSG'].lower() for row in result.outputs['NICs']} == {
+        arm.nsg('xsoar-isolation-wide-01')['id'].lower()}
+    assert ac.vm_unisolate_command(client, {'vm_name': 'wide-01'}).outputs['Status'] == 'Released'
+    assert arm.snapshot() == original
+
+
+def test_unisolate_rollback_failure_says_rerun(arm, client):
+    nics = add_vm(arm, 'wide-01', 3)
+    original = arm.snapshot()
+    ac.vm_isolate_command(client, {'vm_name': 'wide-01'})
+    arm.inject('PUT', f'/{nics[0]}', 500, 'InternalServerError')
+    arm.inject('PUT', f'/{nics[1]}', 500, 'InternalServerError', skip=1)   # putting nic1 back fails too
+    with pytest.raises(ac.DemistoException) as exc:
+        ac.vm_unisolate_command(client, {'vm_name': 'wide-01'})
+    assert 'also failed' in str(exc.value)
+    assert 're-running azure-vm-unisolate completes the release' in str(exc.value)
+    assert arm.nsg('xsoar-isolation-wide-01')   # kept: a NIC still uses it
+    assert ac.vm_unisolate_command(client, {'vm_name': 'wide-01'}).outputs['Status'] == 'Released'
+    assert arm.snapshot() == original
+
+
+def test_operation_waits_retry_after_before_the_first_poll(requests_mock, arm_client):
+    requests_mock.put(f'{ARM}/nic', status_code=201, headers={'Azure-AsyncOperation': f'{ARM}/op/3',
+                                                               'Retry-After': '10'})
+    requests_mock.get(f'{ARM}/op/3', json={'status': 'Succeeded'})
+    response = arm_client.arm_request('PUT', '/nic', api_version='v', body={})
+    assert arm_client.operations.wait(response, 300).status == 'Succeeded'
+    assert arm_client.slept == [10.0]   # as ARM asks; then one poll finds it done
+    assert [r.method for r in requests_mock.request_history if r.url.startswith(ARM)] == ['PUT', 'GET']
+
+
+@given(action=st.text('ab/.', max_size=8), pattern=st.text('ab/.*', max_size=8))
+def test_action_matches_is_azure_wildcard_matching(action, pattern):
+    assert ac.action_matches(action, pattern) == fnmatch.fnmatchcase(action, pattern)
 
 
 # ---- power ----

@@ -29,6 +29,7 @@ import ipaddress
 import itertools
 import json
 import re
+import threading
 import uuid
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -108,6 +109,7 @@ class FakeArm(BaseAdapter):
         self.graph_quota: list[tuple[int, str]] = []  # (remaining, resets-after) for the next Graph answers
         self.snapshot_creating_reads = 1             # GETs of a new snapshot that still read 'Creating'
         self.failing_snapshots: set[str] = set()     # snapshot names whose creation fails (they vanish)
+        self._lock = threading.RLock()    # parallel NIC writes send from several threads: one request at a time
         self._ids = itertools.count(1)
         self._build()
 
@@ -243,6 +245,10 @@ class FakeArm(BaseAdapter):
 
     def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, verify: Any = True,
              cert: Any = None, proxies: Any = None) -> requests.Response:
+        with self._lock:
+            return self._send(request)
+
+    def _send(self, request: requests.PreparedRequest) -> requests.Response:
         url = urlsplit(str(request.url))
         params = dict(parse_qsl(url.query, keep_blank_values=True))
         method = str(request.method)
