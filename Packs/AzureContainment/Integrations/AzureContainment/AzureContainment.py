@@ -92,12 +92,21 @@ PARAM_DISPLAY = {
     'token_retrieval_url': 'Token retrieval URL', 'min_block_prefix_v4': 'Widest IPv4 block (prefix length)',
     'min_block_prefix_v6': 'Widest IPv6 block (prefix length)', 'max_ips_per_call': 'Most addresses per call',
     'allow_internal_block': 'Allow blocking internal address space',
+    'time_budget': 'Time budget of a command (seconds)', 'request_timeout': 'Request timeout (seconds)',
 }
 
 # Token reuse and request limits.
 TOKEN_REFRESH_MARGIN_SECONDS = 300      # a cached access token is replaced this long before it expires
 CLIENT_ASSERTION_LIFETIME = 600         # seconds a certificate client assertion (signed JWT) is valid
-HTTP_TIMEOUT = (10, 60)                 # (connect, read) seconds for every request
+HTTP_CONNECT_TIMEOUT = 10               # connect seconds of every request (the read timeout: request_timeout)
+DEFAULT_REQUEST_TIMEOUT = 60            # instance param request_timeout: read timeout of one request (1-600 s)
+# Instance param time_budget: the most a command (one run: a polling command's first run or one of its polls) waits
+# in all, requests and pauses together. XSOAR ends a command that runs longer than its timeout (the docker command
+# timeout, 5 minutes by default) and then nobody learns what was done: the budget ends first, with an error saying
+# what was done and what was not. 240 s + ROLLBACK_RESERVE_SECONDS = 270 s, leaving 30 s of the 300 s for the
+# process start, the token and the entries.
+DEFAULT_TIME_BUDGET = 240
+ROLLBACK_RESERVE_SECONDS = 30           # what a rollback may still spend after the budget ran out
 ARM_MAX_RETRIES = 4                     # 429/5xx retries of one ARM request (after the first attempt)
 ARM_MAX_RETRY_WAIT_SECONDS = 30         # a Retry-After longer than this is not waited for: the error says when
 ARM_DEFAULT_RETRY_SECONDS = 2           # back-off base when a 429/5xx carries no Retry-After
@@ -560,10 +569,12 @@ class AzureSession(requests.Session):
     endpoints, which are on the engine's own host or link-local) ignores every proxy.
     """
 
-    def __init__(self, *, verify: bool = True, proxies: dict | None = None, direct: bool = False):
+    def __init__(self, *, verify: bool = True, proxies: dict | None = None, direct: bool = False,
+                 budget: 'TimeBudget | None' = None):
         super().__init__()
         self.default_verify = verify
         self.direct = direct
+        self.budget = budget or TimeBudget()   # the command's time budget: bounds every request's timeout
         self.last_response: requests.Response | None = None
         if proxies and not direct:
             self.proxies.update(proxies)
@@ -577,7 +588,7 @@ class AzureSession(requests.Session):
         if kwargs.get('verify') is None:
             kwargs['verify'] = self.default_verify
         if kwargs.get('timeout') is None:
-            kwargs['timeout'] = HTTP_TIMEOUT
+            kwargs['timeout'] = self.budget.request_timeout(f'a request to {host_of(url)}')
         kwargs['allow_redirects'] = False
         if self.direct:
             kwargs['proxies'] = dict(NO_PROXIES)
@@ -1095,7 +1106,7 @@ class ManagedIdentityCredential(_MsalCredential):
     def __init__(self, settings: AuthSettings, cloud: Cloud, session: AzureSession):
         super().__init__(settings, cloud, session)
         self.client_id = settings.managed_identities_client_id
-        self.identity_session = AzureSession(verify=session.default_verify, direct=True)
+        self.identity_session = AzureSession(verify=session.default_verify, direct=True, budget=session.budget)
 
     @classmethod
     def check(cls, settings: AuthSettings) -> None:
@@ -1257,6 +1268,57 @@ CREDENTIALS: dict[str, type[Credential]] = {
 }
 
 
+class TimeBudget:
+    """The time one command run may spend (instance param time_budget) and the writes it made so far.
+
+    Every wait of the client (a Retry-After, a back-off, a poll interval) and every request's timeout is bounded by
+    what is left; a wait that would go past the end raises TimeBudgetExhausted instead of waiting, saying which
+    writes were done and what was not. A rollback gets ROLLBACK_RESERVE_SECONDS more (reserve()), once."""
+
+    def __init__(self, seconds: float = DEFAULT_TIME_BUDGET, read_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+                 clock: Callable[[], float] = time.monotonic):
+        self.seconds = float(seconds)
+        self.read_timeout = float(read_timeout)
+        self._clock = clock
+        self.deadline = clock() + self.seconds
+        self.reserved = False
+        self.done: list[str] = []   # the writes ARM accepted in this run ("PUT rule x"), in order
+
+    def remaining(self) -> float:
+        return self.deadline - self._clock()
+
+    def record(self, method: str, path: str) -> None:
+        kind = path.split('?', 1)[0].rstrip('/').split('/')
+        label = f'{kind[-2]}/{kind[-1]}' if len(kind) >= 2 else path
+        self.done.append(f'{method} {urllib.parse.unquote(label)}')
+
+    def exhausted(self, what: str) -> ContainmentError:
+        done = '; '.join(self.done) if self.done else 'nothing (no write was made)'
+        return ContainmentError(
+            f'The time budget of {int(self.seconds)} s (instance param time_budget) ran out {what}. Done in Azure: '
+            f'{done}. Not done: {what.removeprefix("while ").removeprefix("before ")} and everything after it. Fix: '
+            'run the same command again (it finds what is done and finishes the rest), or its reverse to undo it.',
+            code='TimeBudgetExhausted')
+
+    def check(self, seconds: float, what: str) -> None:
+        """Raises TimeBudgetExhausted when waiting `seconds` now would end past the budget."""
+        if seconds > self.remaining():
+            raise self.exhausted(what)
+
+    def request_timeout(self, what: str) -> tuple[float, float]:
+        """(connect, read) timeout of the next request: request_timeout, at most what is left of the budget."""
+        left = self.remaining()
+        if left <= 0:
+            raise self.exhausted(f'before {what}')
+        return min(float(HTTP_CONNECT_TIMEOUT), left), min(self.read_timeout, left)
+
+    def reserve(self) -> None:
+        """A rollback is starting: it may spend ROLLBACK_RESERVE_SECONDS beyond what is left (once per run)."""
+        if not self.reserved:
+            self.reserved = True
+            self.deadline = max(self.deadline, self._clock()) + ROLLBACK_RESERVE_SECONDS
+
+
 class RetryPolicy:
     """When an ARM request that was throttled (429) or failed in Azure (5xx) is sent again: after Retry-After when
     ARM gives one, else after an exponential back-off from `base_seconds`; at most `max_retries` times, and never
@@ -1334,7 +1396,7 @@ class OperationPoller:
             return self.status(response)
         first_wait = parse_retry_after(response.headers.get('Retry-After'))
         if first_wait:
-            self.client.sleep(min(float(first_wait), float(timeout_seconds)))
+            self.client.pause(min(float(first_wait), float(timeout_seconds)), 'while waiting for an operation')
         while True:
             status = self.status(url)
             if status.status != 'InProgress':
@@ -1342,7 +1404,7 @@ class OperationPoller:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ContainmentError(code='OperationTimeout', seconds=int(timeout_seconds))
-            self.client.sleep(max(0.0, min(float(status.retry_after), remaining)))
+            self.client.pause(max(0.0, min(float(status.retry_after), remaining)), 'while waiting for an operation')
 
 
 class AzureClient:
@@ -1359,7 +1421,8 @@ class AzureClient:
         self.resource_group = resource_group
         self.default_nsg_name = default_nsg_name
         self.session = credential.session   # one transport for Entra ID and ARM
-        self.sleep = sleep    # every wait of the client (retries, polls) goes through it
+        self.budget: TimeBudget = self.session.budget   # the run's time budget and the writes it made
+        self.sleep = sleep    # every wait of the client (retries, polls) goes through it (by pause())
         self.retry = retry or RetryPolicy()
         self.operations = OperationPoller(self)
 
@@ -1404,6 +1467,8 @@ class AzureClient:
                 raise
             if response.status_code < 400:
                 debug_arm_request(method, url, started, response)
+                if method in ('PUT', 'PATCH', 'POST', 'DELETE'):
+                    self.budget.record(method, urlparse(url).path)
                 return response
             err = parse_arm_error(response)
             if isinstance(err, ArmAuthenticationFailed) and not refreshed and err.code in TOKEN_REFRESH_CODES:
@@ -1417,7 +1482,15 @@ class AzureClient:
                 raise non_ascii_note(err, url) if isinstance(err, ArmNotFound) else err
             retries += 1
             debug_arm_request(method, url, started, response, f'{err.code}; retry {retries} in {wait} s')
-            self.sleep(wait)
+            self.pause(wait, f'while waiting {wait:g} s (Retry-After) to send {method} '
+                             f'{name_of(urlparse(url).path)} again')
+
+    def pause(self, seconds: float, what: str) -> None:
+        """Every wait of the client: sleeps `seconds`, or raises TimeBudgetExhausted when that would end past the
+        run's time budget."""
+        self.budget.check(seconds, what)
+        if seconds > 0:
+            self.sleep(seconds)
 
     def arm_json(self, method: str, path: str, **kwargs: Any) -> dict:
         """arm_request, then the parsed JSON body ({} when the body is empty)."""
@@ -2607,11 +2680,16 @@ def blocked_ip_key() -> str:
 
 # Writes, long-running operations, retries
 
-def backoff(attempt: int, err: ContainmentError | None = None) -> None:
-    """Waits Retry-After (when given) plus a jittered, bounded exponential share, so parallel writers spread out."""
+def backoff(client, attempt: int, err: ContainmentError | None = None) -> None:
+    """Waits Retry-After (when given) plus a jittered, bounded exponential share, so parallel writers spread out.
+    A Retry-After longer than the retry policy waits (client.retry.max_wait_seconds) is not waited for: `err` is
+    raised, its text saying when to try again; a wait past the run's time budget raises TimeBudgetExhausted."""
     retry_after = float((err.retry_after if err is not None else None) or 0)
+    if err is not None and retry_after > client.retry.max_wait_seconds:
+        raise err
     spread = min(BACKOFF_CAP_SECONDS, 0.25 * (2 ** attempt))
-    time.sleep(min(BACKOFF_CAP_SECONDS * 2, retry_after) + random.uniform(0.05, spread))  # nosec - jitter only
+    wait = retry_after + random.uniform(0.05, spread)  # nosec - jitter only
+    client.pause(wait, f'while waiting {wait:.1f} s for a busy resource' + (f' ({err.code})' if err else ''))
 
 
 def raise_if_failed(what: str, operation: OperationStatus) -> None:
@@ -2925,7 +3003,7 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
             if attempt == MAX_WRITE_ATTEMPTS - 1:
                 raise
             demisto.debug(f'block {direction}/{family} on {nsg.name}: {err.code}, re-reading')
-            backoff(attempt, err)
+            backoff(client, attempt, err)
     else:
         raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} block not confirmed.", code='NsgBusy')
     status: dict[str, tuple[str, str | None]] = {}
@@ -2983,7 +3061,10 @@ def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str) ->
                                   f'Deleting merged rule {rule["name"]}', busy_retry=True)
                 return None
         except RetryableError as err:
-            backoff(attempt, err)
+            try:
+                backoff(client, attempt, err)
+            except ContainmentError as waited:
+                return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: {waited}"
         except ContainmentError as err:
             return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: {err}"
     return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: the NSG stayed busy."
@@ -3109,7 +3190,7 @@ def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefi
         except RetryableError as err:
             if attempt == MAX_WRITE_ATTEMPTS - 1:
                 raise
-            backoff(attempt, err)
+            backoff(client, attempt, err)
     raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} unblock not confirmed.", code='NsgBusy')
 
 
@@ -4047,7 +4128,7 @@ class GraphQuota:
         if seconds > self.client.retry.max_wait_seconds:
             raise err.with_note(f'Resource Graph\'s quota resets in {int(seconds + 0.999)} s; run the command '
                                 'again then.')
-        self.client.sleep(seconds)
+        self.client.pause(seconds, 'while waiting for Resource Graph\'s quota')
 
     def post(self, body: dict) -> dict:
         """One query page, after waiting for the quota when the last answer said none is left."""
@@ -4638,7 +4719,11 @@ def build_client(params: dict) -> AzureClient:
     credential_class = CREDENTIALS[auth_mode(params, settings)]
     credential_class.check(settings)
     limits = block_limits(params)
-    session = AzureSession(verify=not param_flag(params.get('insecure')), proxies=handle_proxy())
+    budget = TimeBudget(int_param('time_budget', params.get('time_budget') or DEFAULT_TIME_BUDGET, DEFAULT_TIME_BUDGET,
+                                  10, 3600),
+                        int_param('request_timeout', params.get('request_timeout') or DEFAULT_REQUEST_TIMEOUT,
+                                  DEFAULT_REQUEST_TIMEOUT, 1, 600))
+    session = AzureSession(verify=not param_flag(params.get('insecure')), proxies=handle_proxy(), budget=budget)
     return AzureClient(credential=credential_class(settings, cloud, session), arm_url=cloud.arm_url,
                        subscription_id=subscription_id, resource_group=(params.get('resource_group') or '').strip(),
                        default_nsg_name=(params.get('default_nsg_name') or '').strip(), limits=limits)

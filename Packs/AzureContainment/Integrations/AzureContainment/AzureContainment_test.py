@@ -891,7 +891,7 @@ NET = fake_arm.NET
 @pytest.fixture
 def arm(monkeypatch):
     """The in-memory ARM: its state and request log are what the tests assert on."""
-    monkeypatch.setattr(ac, 'backoff', lambda attempt, err=None: None)
+    monkeypatch.setattr(ac, 'backoff', lambda client, attempt, err=None: None)
     return fake_arm.FakeArm()
 
 
