@@ -1439,11 +1439,16 @@ class AzureClient:
         return self.arm_url + path
 
     def arm_request(self, method: str, path: str, *, api_version: str | None = None, params: dict | None = None,
-                    body: Any = None, retry_busy: bool = True) -> requests.Response:
+                    body: Any = None, retry_busy: bool = True, resend_idempotent: bool = False) -> requests.Response:
         """One ARM call. `path` is "/subscriptions/..." (or a full ARM URL such as a nextLink or an operation URL,
         which keeps its own api-version). 429/5xx are sent again as the retry policy says unless
         retry_busy=False. A 401 with an expired or invalid token refreshes the token once. Errors raise the
-        ArmError subclass of parse_arm_error, or ConnectionFailure without a response."""
+        ArmError subclass of parse_arm_error, or ConnectionFailure without a response.
+
+        Connections that fail before a response are sent again by urllib3's Retry (the session's adapter) for
+        GET, PUT, DELETE, HEAD; not for POST, which may not be idempotent (token redemption). `resend_idempotent`:
+        this POST is (a VM power action: a second start of a starting VM starts nothing twice), so it is sent again
+        after such a failure, as the retry policy spaces its retries."""
         url = self._url(path)
         query = dict(params or {})
         if api_version and 'api-version' not in parse_qs(urlparse(url).query):
@@ -1460,6 +1465,13 @@ class AzureClient:
             except (requests.exceptions.SSLError, requests.exceptions.ConnectionError,
                     requests.exceptions.Timeout) as exc:
                 failure = connection_failure(exc, url)
+                if (resend_idempotent and not isinstance(exc, requests.exceptions.SSLError)
+                        and retries < self.retry.max_retries):
+                    retries += 1
+                    wait = self.retry.base_seconds * 2 ** (retries - 1)
+                    debug_arm_request(method, url, started, None, f'{failure.code}; sent again in {wait} s')
+                    self.pause(wait, f'while waiting {wait:g} s to send {method} {name_of(urlparse(url).path)} again')
+                    continue
                 debug_arm_request(method, url, started, None, f'{failure.code}')
                 raise failure from None
             except RedirectRefused as refused:
@@ -2957,12 +2969,14 @@ class BlockOutcome(NamedTuple):
 
 
 def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: list[Prefix], description: str,
-                     dry_run: bool, rules_read: list[dict] | None = None) -> BlockOutcome:
+                     dry_run: bool, rules_read: list[dict] | None = None,
+                     journal: list[str] | None = None) -> BlockOutcome:
     """Blocks one direction + address family with at most one rule write per round: a new rule, named after its
     content, holding every wanted prefix that no pack rule covers yet. Each round re-reads the NSG (the round after
     a write confirms it); a parallel writer's 429 or duplicate priority means another round.
 
     `rules_read`: the NSG's rules as the previous direction/family just read them, used instead of the first GET.
+    `journal`: the names of the rules this call created are appended to it (what a rollback deletes).
     """
     texts = list(dict.fromkeys(p.text for p in wanted))
     by_text = {p.text: p for p in wanted}
@@ -2995,6 +3009,8 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
                                    code='LimitReached')
         name = block_rule_name(direction, family, missing)
         try:
+            if journal is not None and name not in journal and not any(r.get('name') == name for r in rules):
+                journal.append(name)   # before the write: a write that fails may still have landed
             arm_write(client, 'PUT', rule_path(nsg.path, name), f'Writing rule {name}',
                       deny_rule_body(direction, missing, priority, description))
             written.update(missing)
@@ -3103,8 +3119,8 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     items: list[dict] = []
     rules: list[dict] = []
     notes: list[str] = []
-    done: list[str] = []
     rules_read: list[dict] | None = None   # the NSG as last read: the next direction/family starts from it
+    journal: list[str] = []                # the rules this call created, in order
     for direction in directions:
         for family in ('v4', 'v6'):
             wanted = [p for p in prefixes if p.family == family]
@@ -3112,11 +3128,11 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
                 continue
             try:
                 result = _block_direction(client, nsg, direction, family, wanted, description, dry_run,
-                                          rules_read)
+                                          rules_read, journal)
             except ContainmentError as err:
-                if not done:
+                if not journal:
                     raise
-                raise err.with_note(f'Already blocked by this call: {"; ".join(done)}.') from err
+                raise _rollback_block(client, nsg, journal, err) from err
             rules_read = result.rules_read
             rules.extend(result.rules)
             notes.extend(result.notes)
@@ -3124,7 +3140,6 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
                 state, rule_name = result.status[p.text]
                 warnings = ([p.note] if p.note else []) + result.warnings.get(p.text, [])
                 items.append(ip_item(p, nsg, direction, state, rule_name, warnings, result.tampered.get(p.text, [])))
-            done.append(f'{direction} {", ".join(dict.fromkeys(p.text for p in wanted))}')
     if truncated:
         notes.append(f"The description was shortened to fit Azure's {RULE_DESCRIPTION_MAX} characters.")
     title = f"Block on NSG {nsg.name}{' (dry run: nothing was changed)' if dry_run else ''}"
@@ -3143,6 +3158,34 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     return CommandResults(readable_output=readable, outputs=outputs, raw_response=items)
 
 
+def _rollback_block(client, nsg: NsgRef, journal: list[str], err: ContainmentError) -> ContainmentError:
+    """A block that failed after it created rules: they are deleted again (a call blocks every direction or none),
+    newest first. The error to raise: the failure, and what the rollback did or could not do."""
+    client.budget.reserve()
+    left = []
+    try:
+        present = {r.get('name') for r in props(get_nsg(client, nsg.path)).get('securityRules') or []}
+    except ContainmentError:
+        present = set(journal)   # unknown: delete each (a DELETE of a rule that is not there changes nothing)
+    removed = []
+    for name in reversed(journal):
+        if name not in present:
+            continue   # the write that failed never landed
+        try:
+            arm_write(client, 'DELETE', rule_path(nsg.path, name), f'Rolling back rule {name}', busy_retry=True)
+            removed.append(name)
+        except ArmNotFound:
+            continue
+        except ContainmentError as undo_err:
+            left.append(f'{name} ({undo_err.code})')
+    if left:
+        return err.with_note(f"Rolling back failed: the pack rule(s) {', '.join(left)} this call wrote are still on "
+                             f"NSG '{nsg.name}', so the block holds in some directions only. Fix: run the same "
+                             'azure-nsg-block-ip again to complete it, or azure-nsg-unblock-ip to remove it.')
+    return err.with_note(f"Rolled back: the rule(s) this call had written ({', '.join(removed) or 'none'}) were "
+                         'deleted; nothing is blocked by this call. Fix the cause and run azure-nsg-block-ip again.')
+
+
 class UnblockOutcome(NamedTuple):
     """What the unblock of one direction did."""
     removed: dict[str, str]       # prefix -> the rule it was removed from
@@ -3150,11 +3193,13 @@ class UnblockOutcome(NamedTuple):
     tampered: dict[str, list[str]]   # prefix -> look-alike rules that meet it (never edited)
 
 
-def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefix]) -> UnblockOutcome:
+def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefix],
+                       journal: dict[str, dict] | None = None) -> UnblockOutcome:
     """Removes `prefixes` from the pack's rules of one direction.
 
     Each round takes the NSG lease, reads the rules, and writes the edited ones (a rule left empty is deleted).
     The next round re-reads to verify; only a round that finds none of the prefixes left ends the loop.
+    `journal`: each rule this call changes, as it was before its first change (what a rollback puts back).
     """
     side = side_of(direction)
     targets = {p.text for p in prefixes}
@@ -3179,6 +3224,8 @@ def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefi
                         {p.text: tampered_warnings(lookalikes, p) for p in prefixes})
                 for rule, remaining in holders:
                     lease.renew()
+                    if journal is not None:
+                        journal.setdefault(rule['name'], copy.deepcopy(rule))
                     path = rule_path(nsg.path, rule['name'])
                     if remaining:
                         body = writable_rule_body(rule)
@@ -3192,6 +3239,35 @@ def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefi
                 raise
             backoff(client, attempt, err)
     raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} unblock not confirmed.", code='NsgBusy')
+
+
+def _rollback_unblock(client, nsg: NsgRef, journal: dict[str, dict], err: ContainmentError) -> ContainmentError:
+    """An unblock that failed after it changed rules: each is put back exactly as it was read (an unblock removes
+    the addresses in every direction or in none). The error to raise: the failure and what the rollback did."""
+    client.budget.reserve()
+    left: list[str] = []
+    restored: list[str] = []
+    try:
+        with NsgLease(nsg.path):
+            current = {r.get('name'): r for r in props(get_nsg(client, nsg.path)).get('securityRules') or []}
+            for name, rule in journal.items():
+                if name in current and writable_rule_body(current[name]) == writable_rule_body(rule):
+                    continue   # its write never landed
+                try:
+                    arm_write(client, 'PUT', rule_path(nsg.path, name), f'Rolling back rule {name}',
+                              writable_rule_body(rule), busy_retry=True)
+                    restored.append(name)
+                except ContainmentError as undo_err:
+                    left.append(f'{name} ({undo_err.code})')
+    except ContainmentError as lease_err:
+        left = [f'{name} ({lease_err.code})' for name in journal]
+    if left:
+        return err.with_note(f"Rolling back failed for the rule(s) {', '.join(left)} on NSG '{nsg.name}': the "
+                             'addresses are unblocked in some directions only. Fix: run the same azure-nsg-unblock-ip '
+                             'again to complete it, or azure-nsg-block-ip to block them again.')
+    return err.with_note(f"Rolled back: the rule(s) this call had changed ({', '.join(restored) or 'none'}) were put "
+                         'back as they were; the addresses are still blocked. Fix the cause and run '
+                         'azure-nsg-unblock-ip again.')
 
 
 def _inside_blocked_ranges(rules: list[dict], direction: str, prefixes: list[Prefix]) -> dict[str, str]:
@@ -3210,8 +3286,14 @@ def nsg_unblock_ip_command(client, args: dict) -> CommandResults:
     except InvalidIpInput as err:
         return invalid_ip_input_results(err, 'azure-nsg-unblock-ip')
     items: list[dict] = []
+    journal: dict[str, dict] = {}   # the rules this call changed, as they were
     for direction in directions:
-        found, explain, tampered = _unblock_direction(client, nsg, direction, prefixes)
+        try:
+            found, explain, tampered = _unblock_direction(client, nsg, direction, prefixes, journal)
+        except ContainmentError as err:
+            if not journal:
+                raise
+            raise _rollback_unblock(client, nsg, journal, err) from err
         for p in prefixes:
             warning = explain.get(p.text) or p.note
             items.append(ip_item(p, nsg, direction, 'Unblocked' if p.text in found else 'NotBlocked',
@@ -3483,7 +3565,7 @@ def _put_nic(client, nic: dict, nsg_id: str | None, tags: dict | None) -> None:
     else:
         body['tags'] = tags
     parsed = parse_resource_id(nic.get('id'), 'Microsoft.Network/networkInterfaces', 'network interface ID')
-    arm_write(client, 'PUT', parsed.path, f"Updating network interface {nic.get('name')}", body)
+    arm_write(client, 'PUT', parsed.path, f"Updating network interface {nic.get('name')}", body, busy_retry=True)
 
 
 class NicWrite(NamedTuple):
@@ -3668,6 +3750,7 @@ def _rollback_isolation(client, vm: dict, failed_nic: dict, err: Exception, swit
                         iso_name: str, sub: str, rg: str, created: bool, subnet_nsgs: dict,
                         nics: list[dict]) -> CommandResults:
     """Puts every NIC switched by this run back exactly as it was (original NSG, original tags)."""
+    client.budget.reserve()
     failures = _undo_nic_writes(client, [failed_nic] + list(reversed(switched)))
     problem = f"Isolation of VM '{vm.get('name')}' failed at network interface '{failed_nic.get('name')}': {err}"
     if failures:
@@ -3773,18 +3856,26 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
     outcomes = _write_nics(client, todo)   # in parallel; the isolation NSG goes only once every NIC left it
     if any(done.error is not None for done in outcomes):
         return _rollback_release(client, vm, outcomes, iso.get('id') or iso_path, subnet_nsgs, nics)
-    arm_write(client, 'DELETE', iso_path, f'Deleting isolation NSG {iso_name}', busy_retry=True)
+    try:
+        arm_write(client, 'DELETE', iso_path, f'Deleting isolation NSG {iso_name}', busy_retry=True)
+    except ContainmentError as err:   # the NICs go back on it: released entirely or still isolated, never half
+        failed = [NicWrite(outcomes[0].nic, err)] + [NicWrite(done.nic, None) for done in outcomes[1:]]
+        return _rollback_release(client, vm, failed, iso.get('id') or iso_path, subnet_nsgs, nics,
+                                 f"Release of VM '{vm_name}' failed deleting its isolation NSG {iso_name}: {err}")
     out = _isolation_output(vm, iso.get('id') or iso_path, 'Released', rows, subnet_nsgs, warnings=warnings)
     return _isolation_results(out, f'{vm_name} is released: original NSGs restored, {iso_name} deleted')
 
 
 def _rollback_release(client, vm: dict, outcomes: list[NicWrite], iso_id: str, subnet_nsgs: dict,
-                      nics: list[dict]) -> CommandResults:
-    """A release where a NIC write failed: the NICs already released go back on the isolation NSG exactly as they
-    were (tags included), so the VM is either released or still isolated, never half of each."""
+                      nics: list[dict], problem: str = '') -> CommandResults:
+    """A release where a NIC write (or the deletion of the isolation NSG after them) failed: the NICs already
+    released go back on the isolation NSG exactly as they were (tags included), so the VM is either released or
+    still isolated, never half of each."""
     failed = next(done for done in outcomes if done.error is not None)
+    client.budget.reserve()
     failures = _undo_nic_writes(client, [done.nic for done in outcomes])
-    problem = f"Release of VM '{vm.get('name')}' failed at network interface '{failed.nic.get('name')}': {failed.error}"
+    problem = problem or (f"Release of VM '{vm.get('name')}' failed at network interface '{failed.nic.get('name')}': "
+                          f'{failed.error}')
     if failures:
         raise ContainmentError(
             f"{problem}. Putting the others back on the isolation NSG also failed for {'; '.join(failures)}. Every "
@@ -3898,7 +3989,7 @@ def vm_power_command(client, args: dict) -> CommandResults:
     skip_shutdown = argToBoolean(args.get('skip_shutdown') or 'false')
     params = {'skipShutdown': 'true' if skip_shutdown else 'false'} if action == 'poweroff' else None
     response = client.arm_request('POST', f'{vm_path(sub, rg, name)}/{POWER_ENDPOINT[action]}',
-                                  api_version=COMPUTE_API_VERSION, params=params)
+                                  api_version=COMPUTE_API_VERSION, params=params, resend_idempotent=True)
     url = operation_url_of(response)
     if not polling:
         wait_for_write(client, response, what, timeout)
@@ -4511,6 +4602,29 @@ def _finish_items(items: list[dict]) -> list[dict]:
     return items
 
 
+def _complete_or_none(client, items: list[dict]) -> list[dict]:
+    """A snapshot set is evidence of one moment: when a disk of it failed, the snapshots this run took of the other
+    disks (Status Created) are deleted again (Status RolledBack), so a re-run takes the whole set at one moment instead
+    of completing an old one. Snapshots taken earlier (AlreadyExists) are never deleted. Runs once nothing is in
+    progress; the only write a follow-up poll can make."""
+    if not any(i['Status'] in ('Failed', 'Conflict') for i in items):
+        return items
+    client.budget.reserve()
+    for item in items:
+        if item['Status'] != 'Created' or not item.get('ID'):
+            continue
+        try:
+            path = parse_resource_id(item['ID'], 'Microsoft.Compute/snapshots').path
+            response = client.arm_request('DELETE', path, api_version=DISK_API_VERSION)
+            wait_for_write(client, response, f"Deleting snapshot {item['Name']}")
+            item.update(Status='RolledBack', Message=f"Deleted again: the set of this run is incomplete. Run "
+                                                     'azure-vm-snapshot again to take every disk at one moment.')
+        except ContainmentError as err:
+            item['Message'] = (f"Kept: deleting it to roll back the incomplete set failed ({err.code}); run "
+                               'azure-vm-snapshot again to complete the set.')
+    return items
+
+
 def parse_snapshot_disks(value: Any) -> str:
     which = str(value or 'all').strip().lower()
     if which not in SNAPSHOT_DISKS:
@@ -4520,8 +4634,9 @@ def parse_snapshot_disks(value: Any) -> str:
 
 def vm_snapshot_command(client, args: dict) -> CommandResults:
     """azure-vm-snapshot: incremental snapshots of the VM's disks as evidence. The first run writes (at most one
-    PUT per disk, none for a snapshot this incident already took); the scheduled follow-ups only read: every piece of
-    state they need is in their arguments (snapshot_key, started_at) or in Azure."""
+    PUT per disk, none for a snapshot this incident already took); the scheduled follow-ups only read (but for the
+    rollback of an incomplete set, _complete_or_none): every piece of state they need is in their arguments
+    (snapshot_key, started_at) or in Azure, so a follow-up in a fresh process (an engine restart) finishes it."""
     ref = resolve_vm(client, args)
     which = parse_snapshot_disks(args.get('disks'))
     target_rg = args.get('target_resource_group')
@@ -4566,7 +4681,7 @@ def vm_snapshot_command(client, args: dict) -> CommandResults:
         return _snapshot_followup(client, args, vm, plans, rg, started, started_at, key, interval, timeout,
                                   schedule=False)
     if all(_snapshot_state(item) == 'done' for item in items):
-        return _snapshot_results(vm, _finish_items(items), power)
+        return _snapshot_results(vm, _complete_or_none(client, _finish_items(items)), power)
     return _snapshot_schedule(args, vm, items, key, started, interval, timeout, power)
 
 
@@ -4592,7 +4707,7 @@ def _snapshot_followup(client, args: dict, vm: dict, plans: list[DiskPlan], rg: 
     power = next((i['SourcePowerState'] for i in items if i.get('SourcePowerState')), None)
     pending = [i for i in items if _snapshot_state(i) != 'done']
     if not pending or not schedule:
-        return _snapshot_results(vm, _finish_items(items), power)
+        return _snapshot_results(vm, _complete_or_none(client, _finish_items(items)), power)
     if (datetime.now(UTC) - started_at).total_seconds() > timeout:
         raise ContainmentError(f"Snapshots of VM '{vm.get('name')}' still in progress after {timeout} s: "
                                f"{', '.join(str(i['Name']) for i in pending)}. They may still finish in Azure: run "
@@ -4630,6 +4745,10 @@ def _snapshot_results(vm: dict, items: list[dict], power: str | None) -> Command
     if failed:   # an error entry whose text says what is missing; the items are still in the context
         message = (f"{len(failed)} of {len(items)} disk(s) of VM {vm.get('name')} have no snapshot from this run: "
                    + ' '.join(str(i['Message']) for i in failed))
+        rolled_back = [str(i['Name']) for i in items if i['Status'] == 'RolledBack']
+        if rolled_back:
+            message += (f" Rolled back: the snapshot(s) this run had taken ({', '.join(rolled_back)}) were deleted, "
+                        'so no incomplete set is left. Fix the cause and run azure-vm-snapshot again.')
         results.entry_type = EntryType.ERROR
         results.raw_response = message
         results.readable_output = f'**Error:** {message}\n{readable}'

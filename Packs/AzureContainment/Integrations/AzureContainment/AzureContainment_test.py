@@ -1216,7 +1216,9 @@ def test_block_limit_error_says_what_was_and_was_not_blocked(arm, client, monkey
         ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg'})
     text = str(exc.value)
     assert 'Outbound block of 203.0.113.7, 203.0.113.8 was not written' in text
-    assert 'Already blocked by this call: Inbound 203.0.113.7, 203.0.113.8' in text
+    assert 'Rolled back: the rule(s) this call had written (xsoar-block-in-v4-' in text   # all directions or none
+    assert [method for method, _ in arm.writes()] == ['PUT', 'DELETE']
+    assert not [r for r in arm.nsg('edge-nsg')['properties']['securityRules'] if r['name'].startswith('xsoar-')]
 
 
 def test_block_rule_count_limit(arm, client, monkeypatch):
@@ -1363,7 +1365,7 @@ def test_isolate_nic_without_nsg_reports_subnet_nsg(arm, client):
 
 def test_isolate_failure_on_second_nic_rolls_back(arm, client):
     before = arm.snapshot()
-    arm.inject('PUT', 'web-01-nic1', 500, 'InternalServerError')
+    arm.inject('PUT', 'web-01-nic1', 400, 'InvalidRequestFormat')   # not retried
     result = ac.vm_isolate_command(client, {'vm_name': 'web-01'})
     assert result.outputs['Status'] == 'RolledBack'
     assert result.entry_type == ac.EntryType.ERROR
@@ -1372,8 +1374,8 @@ def test_isolate_failure_on_second_nic_rolls_back(arm, client):
 
 
 def test_isolate_rollback_failure_says_rerun(arm, client):
-    arm.inject('PUT', 'web-01-nic1', 500, 'InternalServerError')
-    arm.inject('PUT', '/web-01-nic0', 500, 'InternalServerError', skip=1)  # the rollback of nic0 fails too
+    arm.inject('PUT', 'web-01-nic1', 400, 'InvalidRequestFormat')   # not retried
+    arm.inject('PUT', '/web-01-nic0', 400, 'InvalidRequestFormat', skip=1)  # the rollback of nic0 fails too
     with pytest.raises(ac.DemistoException) as exc:
         ac.vm_isolate_command(client, {'vm_name': 'web-01'})
     assert 'Rolling back also failed' in str(exc.value)
@@ -1457,7 +1459,7 @@ def test_isolate_writes_the_nics_at_once_at_most_8(arm, client, monkeypatch):
 def test_isolate_one_nic_failing_among_parallel_writes_rolls_back_exactly(arm, client, failing):
     nics = add_vm(arm, 'wide-01', 4)
     before = arm.snapshot()
-    arm.inject('PUT', f'/{nics[failing]}', 500, 'InternalServerError')
+    arm.inject('PUT', f'/{nics[failing]}', 400, 'InvalidRequestFormat')   # not retried
     result = ac.vm_isolate_command(client, {'vm_name': 'wide-01'})
     assert result.outputs['Status'] == 'RolledBack'
     assert result.entry_type == ac.EntryType.ERROR
@@ -1489,7 +1491,7 @@ def test_unisolate_writes_the_nics_at_once_and_rolls_back_a_failed_release(arm, 
     original = arm.snapshot()
     assert ac.vm_isolate_command(client, {'vm_name': 'wide-01'}).outputs['Status'] == 'Isolated'
     isolated = arm.snapshot()
-    arm.inject('PUT', f'/{nics[2]}', 500, 'InternalServerError')
+    arm.inject('PUT', f'/{nics[2]}', 400, 'InvalidRequestFormat')   # not retried
     result = ac.vm_unisolate_command(client, {'vm_name': 'wide-01'})
     assert result.outputs['Status'] == 'RolledBack'
     assert result.entry_type == ac.EntryType.ERROR
@@ -1506,8 +1508,8 @@ def test_unisolate_rollback_failure_says_rerun(arm, client):
     nics = add_vm(arm, 'wide-01', 3)
     original = arm.snapshot()
     ac.vm_isolate_command(client, {'vm_name': 'wide-01'})
-    arm.inject('PUT', f'/{nics[0]}', 500, 'InternalServerError')
-    arm.inject('PUT', f'/{nics[1]}', 500, 'InternalServerError', skip=1)   # putting nic1 back fails too
+    arm.inject('PUT', f'/{nics[0]}', 400, 'InvalidRequestFormat')   # not retried
+    arm.inject('PUT', f'/{nics[1]}', 400, 'InvalidRequestFormat', skip=1)   # putting nic1 back fails too
     with pytest.raises(ac.DemistoException) as exc:
         ac.vm_unisolate_command(client, {'vm_name': 'wide-01'})
     assert 'also failed' in str(exc.value)

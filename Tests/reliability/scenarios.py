@@ -1,0 +1,134 @@
+"""What the reliability tests run: every Azure-changing command (its setup, arguments, the write a fault hits, its
+reverse) and every fault, and a comparable view of the Azure state they leave (no tests here)."""
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from Tests.e2e.support import COMPUTE, NET, instance
+
+INCIDENT = '4711'   # every run happens in this incident: snapshot names derive from it, not from the clock
+IP = '203.0.113.7'
+VM = 'web-01'       # two NICs on web-nsg, an OS disk and two data disks (scenarios/default.yaml)
+ISOLATION_NSG = f'{NET}/networkSecurityGroups/xsoar-isolation-{VM}'.lower()
+# Quick runs: a read timeout in 1 s (the emulator's timeout fault holds a request 3 s).
+FAST_PARAMS = {'request_timeout': '1'}
+
+
+@dataclass(frozen=True)
+class Command:
+    """An Azure-changing command as the reliability tests run it."""
+    key: str                       # row label: the command and what it does
+    command: str
+    args: dict
+    target: tuple[str, str]        # (method, path substring) of the write a fault hits: the command's last one
+    setup: tuple[tuple[str, dict], ...] = ()   # commands run first (the state the command starts from)
+    reverse: tuple[str, dict] | None = None    # the command that undoes it
+    polling: bool = False
+
+
+def _power(action: str) -> dict:
+    return {'vm_name': VM, 'action': action, 'interval_in_seconds': '10'}
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command('azure-nsg-block-ip', 'azure-nsg-block-ip', {'ip': IP, 'nsg_name': 'edge-nsg'},
+            ('PUT', '/securityRules/xsoar-block-out-'),
+            reverse=('azure-nsg-unblock-ip', {'ip': IP, 'nsg_name': 'edge-nsg'})),
+    Command('azure-nsg-unblock-ip', 'azure-nsg-unblock-ip', {'ip': IP, 'nsg_name': 'edge-nsg'},
+            ('DELETE', '/securityRules/xsoar-block-out-'),
+            setup=(('azure-nsg-block-ip', {'ip': IP, 'nsg_name': 'edge-nsg'}),),
+            reverse=('azure-nsg-block-ip', {'ip': IP, 'nsg_name': 'edge-nsg'})),
+    Command('azure-vm-isolate', 'azure-vm-isolate', {'vm_name': VM}, ('PUT', f'/networkInterfaces/{VM}-nic1'),
+            reverse=('azure-vm-unisolate', {'vm_name': VM})),
+    Command('azure-vm-unisolate', 'azure-vm-unisolate', {'vm_name': VM},
+            ('DELETE', f'/networkSecurityGroups/xsoar-isolation-{VM}'),
+            setup=(('azure-vm-isolate', {'vm_name': VM}),), reverse=('azure-vm-isolate', {'vm_name': VM})),
+    Command('azure-vm-power deallocate', 'azure-vm-power', _power('deallocate'), ('POST', f'/{VM}/deallocate'),
+            reverse=('azure-vm-power', _power('start')), polling=True),
+    Command('azure-vm-snapshot', 'azure-vm-snapshot', {'vm_name': VM, 'interval_in_seconds': '10'},
+            ('PUT', f'/snapshots/xsoar-inc{INCIDENT}-{VM}_DataDisk_1'), polling=True),
+)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault of the emulator, aimed at a command's target write (`at_target`) or at something else."""
+    key: str
+    kind: str
+    spec: dict = field(default_factory=dict)
+    at_target: bool = True          # False: spec says where (e.g. the login listener)
+    cold_token: bool = False        # the instance holds no cached token (Entra ID is needed)
+    params: dict = field(default_factory=dict)
+
+
+FAULTS: tuple[Fault, ...] = (
+    Fault('429 Retry-After 1 s', '429', {'retry_after': 1}),
+    Fault('429 RetryableErrorDueToAnotherOperation', '429',
+          {'retry_after': 1, 'error_code': 'RetryableErrorDueToAnotherOperation'}),
+    Fault('500', '500'),
+    Fault('503 Retry-After 1 s', '503', {'retry_after': 1}),
+    Fault('connection reset', 'reset'),
+    Fault('read timeout', 'timeout', {'delay_seconds': 3}),
+    Fault('long-running operation ends Failed', 'lro_failed', {'error_code': 'InternalServerError'}),
+    Fault('token expires mid-command', 'expire_tokens'),
+    Fault('Entra ID unreachable', 'unreachable', {'listener': 'login', 'count': None, 'duration_seconds': 120},
+          at_target=False, cold_token=True),
+    Fault('Retry-After 600 s, beyond the retry budget', '429', {'retry_after': 600}),
+)
+
+
+# -- the Azure state, comparable -------------------------------------------------------------------------------
+
+VOLATILE = {'etag', 'time', 'resourceGuid', 'timeCreated', 'provisioningState', 'uniqueId'}
+ISO_TIME = re.compile(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?')
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, str):
+        return ISO_TIME.sub('<time>', value)
+    return value
+
+
+def azure_state(emu) -> dict:
+    """Every resource of the emulator without what changes on each write or read (etags, times, provisioning
+    states), lists of references sorted, VMs' power state kept: equal states are the same containment."""
+    state = {}
+    for rid, raw in copy.deepcopy(emu.state()['resources']).items():
+        body = _clean(raw)
+        props = body.get('properties') or {}
+        for key in ('networkInterfaces', 'subnets', 'securityRules'):
+            if isinstance(props.get(key), list):
+                props[key] = sorted(props[key], key=lambda ref: str(ref.get('id') or ref.get('name') or '').lower())
+        state[rid.lower()] = body
+    return state
+
+
+def difference(a: dict, b: dict) -> list[str]:
+    """The resource IDs whose state differs (added, removed or changed), sorted: short, readable."""
+    return sorted(short_id(rid) for rid in set(a) | set(b) if a.get(rid) != b.get(rid))
+
+
+def short_id(rid: str) -> str:
+    parts = rid.strip('/').split('/')
+    return '/'.join(parts[-2:]) if len(parts) >= 2 else rid
+
+
+def run_instance(emu, state_file: str | None = None, **params: Any):
+    return instance(emu, state_file=state_file, **{**FAST_PARAMS, **params})
+
+
+def run_setup(emu, cmd: Command, inst) -> None:
+    for name, args in cmd.setup:
+        results = inst.run_polling(name, args, sleep=True, max_sleep=0.2, incident=None)
+        assert results[-1].ok, (name, results[-1].errors)
+
+
+__all__ = ['COMMANDS', 'COMPUTE', 'FAULTS', 'INCIDENT', 'ISOLATION_NSG', 'NET', 'Command', 'Fault', 'azure_state',
+           'difference', 'run_instance', 'run_setup']
