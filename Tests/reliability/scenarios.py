@@ -62,6 +62,7 @@ class Fault:
     at_target: bool = True          # False: spec says where (e.g. the login listener)
     cold_token: bool = False        # the instance holds no cached token (Entra ID is needed)
     params: dict = field(default_factory=dict)
+    recovers: bool = True           # the command succeeds (Azure fully applied); False: a clear error, Azure unchanged
 
 
 FAULTS: tuple[Fault, ...] = (
@@ -72,11 +73,11 @@ FAULTS: tuple[Fault, ...] = (
     Fault('503 Retry-After 1 s', '503', {'retry_after': 1}),
     Fault('connection reset', 'reset'),
     Fault('read timeout', 'timeout', {'delay_seconds': 3}),
-    Fault('long-running operation ends Failed', 'lro_failed', {'error_code': 'InternalServerError'}),
+    Fault('long-running operation ends Failed', 'lro_failed', {'error_code': 'InternalServerError'}, recovers=False),
     Fault('token expires mid-command', 'expire_tokens'),
     Fault('Entra ID unreachable', 'unreachable', {'listener': 'login', 'count': None, 'duration_seconds': 120},
-          at_target=False, cold_token=True),
-    Fault('Retry-After 600 s, beyond the retry budget', '429', {'retry_after': 600}),
+          at_target=False, cold_token=True, recovers=False),
+    Fault('Retry-After 600 s, beyond the retry budget', '429', {'retry_after': 600}, recovers=False),
 )
 
 
