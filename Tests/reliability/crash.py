@@ -117,8 +117,10 @@ def invariant_problems(emu, state_file: str, asked_ip: str | None, settled: bool
             if not str(rule.get('name', '')).startswith('xsoar-block-'):
                 continue
             p = rule.get('properties') or {}
-            prefixes = set(p.get('sourceAddressPrefixes') or []) | set(p.get('destinationAddressPrefixes') or []) \
-                | {p.get('sourceAddressPrefix'), p.get('destinationAddressPrefix')} - {None, '*'}
+            prefixes: set[str] = {str(x) for x in (p.get('sourceAddressPrefixes') or []) +
+                                  (p.get('destinationAddressPrefixes') or []) +
+                                  [p.get('sourceAddressPrefix'), p.get('destinationAddressPrefix')]
+                                  if x not in (None, '*')}
             if asked_ip is None or prefixes - {asked_ip, f'{asked_ip}/32'}:
                 problems.append(f"pack rule {rule['name']} holds {sorted(prefixes)} (asked: {asked_ip})")
     now = time.time()

@@ -70,6 +70,7 @@ def clean_error(text: str) -> str:
     text = re.sub(r'https://127\.0\.0\.1:\d+', 'https://127.0.0.1:<port>', text)
     text = re.sub(r' ?Correlation ID: [^ ]+\.', '', text)
     text = GUID.sub('<id>', text)
+    text = re.sub(r'\((\w+): [^()]*\)', r'(\1)', text)   # "(Code: Azure's own text)": the code says it
     text = re.sub(r'\s+', ' ', text).strip()
     return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 1] + '…'
 
@@ -226,12 +227,12 @@ def main(argv: list[str] | None = None) -> int:
                 if options.k.lower() not in f'{cmd.key} {fault.key}'.lower():
                     continue
                 cell = run_cell(emu, cmd, fault)
-                print(cell.row(), file=sys.stderr, flush=True)
+                sys.stderr.write(cell.row() + '\n')
                 cells.append(cell)
     text = render(cells) if options.k else write_matrix(cells)
     if options.write_readme and not options.k:
         write_readme(text)
-    print(text)
+    sys.stdout.write(text)
     return 0 if all(c.passed for c in cells) else 1
 
 

@@ -23,7 +23,7 @@ def test_cell(emu, command, fault):
         assert cell.retries >= 1 or BY_FAULT[fault].kind == 'expire_tokens' and cell.retries >= 0, cell
     else:
         assert (cell.ok, cell.state) == (False, matrix.UNCHANGED), cell
-        assert cell.error and 'Fix' in cell.error, f'the error does not say how to fix it: {cell.error}'
+        assert 'Fix' in cell.error, f'the error does not say how to fix it: {cell.error}'
     assert matrix.readme_rows().get((command, fault)) == cell.row(), \
         f"README.md's row of {command} x {fault} is stale (the run produced: {cell.row()}); run {REGENERATE}"
 
@@ -33,7 +33,8 @@ def test_readme_has_exactly_the_matrix_rows():
     assert set(matrix.readme_rows()) == set(matrix.cell_ids()), f'run {REGENERATE}'
     with open(matrix.README, encoding='utf-8') as handle:
         block = matrix.readme_block(handle.read())
-    assert block is not None and matrix.HEADER in block
+    assert block is not None
+    assert matrix.HEADER in block
     assert block.startswith(f'{len(COMMANDS) * len(FAULTS)} cells ({len(COMMANDS)} commands x {len(FAULTS)} faults), '
                             f'{len(COMMANDS) * len(FAULTS)} never half-done.'), f'run {REGENERATE}'
 

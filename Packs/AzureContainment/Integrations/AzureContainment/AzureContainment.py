@@ -1268,6 +1268,25 @@ CREDENTIALS: dict[str, type[Credential]] = {
 }
 
 
+# Retries: where each one lives, and why the hand-written ones are not urllib3's Retry.
+# - A connection that fails before any response (connect error, reset, read timeout): urllib3's Retry through
+#   requests (AzureSession's adapter: connect=3, read=2, for GET, PUT, DELETE, HEAD, OPTIONS, which ARM makes
+#   idempotent). Entra ID's requests (MSAL's) go through the same session and get the same.
+# Hand-written, because ARM's semantics need more than urllib3 can be told:
+# - RetryPolicy in AzureClient.arm_request (429 / 5xx): urllib3 would sleep whatever Retry-After says (600 s too)
+#   and cannot stop at the command's time budget; the policy refuses a wait beyond ARM_MAX_RETRY_WAIT_SECONDS or
+#   the budget and the user's error says when to retry. A 401 ExpiredAuthenticationToken is sent again with a new
+#   token (a new Authorization header: not something a transport retry can do).
+# - arm_request(resend_idempotent=True): a POST whose connection failed, sent again (VM power actions only; the
+#   adapter's allowed_methods holds for every POST of the session, MSAL's token redemptions included).
+# - The NSG write rounds of _block_direction, _unblock_direction and _consolidate_pack_rules (back-off()): after a
+#   429 AnotherOperation / SecurityRuleConflict / lost lease the next write is recomputed from a fresh read of the
+#   NSG (a parallel writer changed it); resending the same request would lose its update or duplicate a priority.
+# - OperationPoller.wait: not a retry, the wait for a long-running operation (its Retry-After between polls).
+# - NsgLease.acquire and update_integration_context: compare-and-set rounds on the integration context (no HTTP).
+# - GraphQuota: Resource Graph's own quota headers; XsoarAppCredential: the Cortex XSOAR token service's back-off.
+
+
 class TimeBudget:
     """The time one command run may spend (instance param time_budget) and the writes it made so far.
 
@@ -4617,7 +4636,7 @@ def _complete_or_none(client, items: list[dict]) -> list[dict]:
             path = parse_resource_id(item['ID'], 'Microsoft.Compute/snapshots').path
             response = client.arm_request('DELETE', path, api_version=DISK_API_VERSION)
             wait_for_write(client, response, f"Deleting snapshot {item['Name']}")
-            item.update(Status='RolledBack', Message=f"Deleted again: the set of this run is incomplete. Run "
+            item.update(Status='RolledBack', Message='Deleted again: the set of this run is incomplete. Run '
                                                      'azure-vm-snapshot again to take every disk at one moment.')
         except ContainmentError as err:
             item['Message'] = (f"Kept: deleting it to roll back the incomplete set failed ({err.code}); run "

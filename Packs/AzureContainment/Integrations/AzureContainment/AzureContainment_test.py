@@ -14,6 +14,7 @@ import os
 import random
 import re
 import threading
+import types
 from urllib.parse import parse_qs
 
 import demistomock as demisto
@@ -2857,3 +2858,56 @@ def test_snapshot_poll_after_an_engine_restart_needs_only_its_arguments(arm, inc
     final = poll_to_the_end(fresh, first)
     assert final.outputs[0]['Status'] == 'Created'
     assert len(snapshot_puts(arm)) == 1
+
+
+# --- the time budget (instance param time_budget) -----------------------------------------------------------------
+
+def test_time_budget_refuses_a_wait_past_its_end_naming_what_was_done():
+    now = [1000.0]
+    budget = ac.TimeBudget(30, 60, clock=lambda: now[0])
+    budget.record('PUT', '/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkSecurityGroups/n/'
+                  'securityRules/xsoar-block-in-v4-1')
+    now[0] += 25
+    budget.check(4.9, 'while waiting')   # fits
+    with pytest.raises(ac.ContainmentError) as exc:
+        budget.check(5.1, 'while waiting 5.1 s (Retry-After) to send PUT x again')
+    assert exc.value.code == 'TimeBudgetExhausted'
+    text = str(exc.value)
+    assert 'time budget of 30 s (instance param time_budget) ran out while waiting 5.1 s' in text
+    assert 'Done in Azure: PUT securityRules/xsoar-block-in-v4-1.' in text
+    assert 'Not done: waiting 5.1 s (Retry-After) to send PUT x again and everything after it' in text
+
+
+def test_time_budget_bounds_the_request_timeout_and_gives_a_rollback_its_reserve_once():
+    now = [0.0]
+    budget = ac.TimeBudget(100, 60, clock=lambda: now[0])
+    assert budget.request_timeout('a request') == (10.0, 60.0)
+    now[0] = 95.0
+    assert budget.request_timeout('a request') == (5.0, 5.0)
+    now[0] = 101.0
+    with pytest.raises(ac.ContainmentError, match='nothing \\(no write was made\\)'):
+        budget.request_timeout('a request to h')
+    budget.reserve()
+    budget.reserve()   # once per run
+    assert budget.remaining() == ac.ROLLBACK_RESERVE_SECONDS
+
+
+def test_time_budget_params_default_and_bounds():
+    budget = ac.build_client(params()).budget
+    assert (budget.seconds, budget.read_timeout) == (ac.DEFAULT_TIME_BUDGET, ac.DEFAULT_REQUEST_TIMEOUT)
+    assert ac.DEFAULT_TIME_BUDGET + ac.ROLLBACK_RESERVE_SECONDS <= 300 - 30   # XSOAR's 5 minutes, 30 s to spare
+    budget = ac.build_client(params(time_budget='45', request_timeout='5')).budget
+    assert (budget.seconds, budget.read_timeout) == (45, 5)
+    with pytest.raises(ac.InputError, match='time_budget'):
+        ac.build_client(params(time_budget='9'))
+
+
+def test_backoff_refuses_a_retry_after_beyond_the_retry_policy():
+    waits: list[float] = []
+    client = types.SimpleNamespace(retry=ac.RetryPolicy(), pause=lambda seconds, what: waits.append(seconds))
+    err = ac.ArmThrottled(code='TooManyRequests', retry_after=int(ac.ARM_MAX_RETRY_WAIT_SECONDS) + 1)
+    with pytest.raises(ac.ArmThrottled):
+        ac.backoff(client, 0, err)
+    ac.backoff(client, 0, ac.ArmThrottled(code='TooManyRequests', retry_after=2))
+    assert len(waits) == 1
+    assert 2 < waits[0] < 2.3   # Retry-After plus a jittered share
