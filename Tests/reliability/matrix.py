@@ -81,7 +81,8 @@ def retries_seen(emu, since: int, cmd: Command, fired_unlogged: bool) -> int:
     429/5xx elsewhere."""
     method, path = cmd.target
     log = [e for e in emu.request_log(since) if '/_emulator' not in e['path']]
-    log = [e for e in log if e['status']]   # status 0: a timed-out request, logged when dropped (maybe later)
+    if fired_unlogged:   # status 0: the timed-out request, logged only when dropped (maybe after the command)
+        log = [e for e in log if e['status']]
     target = [e for e in log if e['listener'] == 'arm' and e['method'] == method and path.lower() in e['path'].lower()]
     others = [e for e in log if e not in target and (e['status'] == 401 or e['status'] == 429 or e['status'] >= 500)]
     return max(0, len(target) - 1 + int(fired_unlogged)) + len(others)

@@ -3,6 +3,7 @@ reverse) and every fault, and a comparable view of the Azure state they leave (n
 from __future__ import annotations
 
 import copy
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,29 @@ FAULTS: tuple[Fault, ...] = (
           at_target=False, cold_token=True, recovers=False),
     Fault('Retry-After 600 s, beyond the retry budget', '429', {'retry_after': 600}, recovers=False),
 )
+
+
+# The full run (tox -e reliability, RELIABILITY=full) runs every cell and every crash point; the default run (tox)
+# a sample that still meets each fault, each command and each rollback path: every fault once or more, every command
+# twice or more, and a fault it cannot ride out on every command that rolls back (block, unblock, isolate,
+# unisolate, snapshot); and a crash at the first write of every command, the crash that leaves the most to finish.
+FULL = os.environ.get('RELIABILITY', '').strip().lower() == 'full'
+SAMPLE_CELLS: tuple[tuple[str, str], ...] = (
+    ('azure-nsg-block-ip', '429 Retry-After 1 s'),
+    ('azure-nsg-block-ip', 'long-running operation ends Failed'),
+    ('azure-nsg-unblock-ip', '429 RetryableErrorDueToAnotherOperation'),
+    ('azure-nsg-unblock-ip', 'Retry-After 600 s, beyond the retry budget'),
+    ('azure-vm-isolate', '500'),
+    ('azure-vm-isolate', 'long-running operation ends Failed'),
+    ('azure-vm-unisolate', '503 Retry-After 1 s'),
+    ('azure-vm-unisolate', 'long-running operation ends Failed'),
+    ('azure-vm-power deallocate', 'connection reset'),
+    ('azure-vm-power deallocate', 'token expires mid-command'),
+    ('azure-vm-snapshot', 'read timeout'),
+    ('azure-vm-snapshot', 'Entra ID unreachable'),
+    ('azure-vm-snapshot', 'Retry-After 600 s, beyond the retry budget'),
+)
+SAMPLE_CRASH_WRITE = 1
 
 
 # -- the Azure state, comparable -------------------------------------------------------------------------------
