@@ -34,7 +34,7 @@ HEADER = ('| command | fault | outcome the user gets | Azure afterwards |\n'
           '| --- | --- | --- | --- |')
 UNCHANGED, APPLIED = 'unchanged', 'fully applied'
 GUID = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')
-MAX_ERROR_CHARS = 400
+MAX_ERROR_CHARS = 600
 
 
 @dataclass(frozen=True)
@@ -215,10 +215,24 @@ def write_readme(text: str) -> None:
         handle.write(readme)
 
 
+def update_readme_rows(cells: list[Cell]) -> None:
+    with open(README, encoding='utf-8') as handle:
+        readme = handle.read()
+    rows = readme_rows()
+    for cell in cells:
+        old = rows.get((cell.command, cell.fault))
+        if old is None:
+            raise SystemExit(f'README.md has no row for {cell.command} x {cell.fault}: run --write-readme without -k')
+        readme = readme.replace(old + '\n', cell.row() + '\n', 1)
+    with open(README, 'w', encoding='utf-8') as handle:
+        handle.write(readme)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m Tests.reliability.matrix', description=__doc__.split('\n')[0])
     parser.add_argument('--write-readme', action='store_true', help="also write the README's copy")
-    parser.add_argument('-k', default='', help='only cells whose "command fault" contains this text')
+    parser.add_argument('-k', default='', help='only cells whose "command fault" contains this text (with '
+                        '--write-readme: only their rows are rewritten; out/ is not written)')
     options = parser.parse_args(argv)
     from Tests.azure_emulator import Emulator
     cells = []
@@ -233,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     text = render(cells) if options.k else write_matrix(cells)
     if options.write_readme and not options.k:
         write_readme(text)
+    elif options.write_readme:   # only the rows of the cells run
+        update_readme_rows(cells)
     sys.stdout.write(text)
     return 0 if all(c.passed for c in cells) else 1
 

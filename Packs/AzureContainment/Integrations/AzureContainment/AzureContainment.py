@@ -3992,7 +3992,7 @@ def vm_power_command(client, args: dict) -> CommandResults:
         status = client.operations.status(url)
         if status.status == 'InProgress':
             return _power_schedule(args, url, started, interval, timeout, name, action)
-        raise_if_failed(what, status)
+        _raise_if_power_failed(what, status)
         return _power_final(client, sub, rg, name, action)
     vm = _get_vm(client, sub, rg, name, instance_view=True)
     current = _instance_status(vm, 'PowerState')
@@ -4011,11 +4011,20 @@ def vm_power_command(client, args: dict) -> CommandResults:
                                   api_version=COMPUTE_API_VERSION, params=params, resend_idempotent=True)
     url = operation_url_of(response)
     if not polling:
-        wait_for_write(client, response, what, timeout)
+        _raise_if_power_failed(what, client.operations.wait(response, timeout))
         return _power_final(client, sub, rg, name, action)
     if response.status_code in (200, 204) or not url:
         return _power_final(client, sub, rg, name, action)
     return _power_schedule(args, url, None, interval, timeout, name, action)
+
+
+def _raise_if_power_failed(what: str, status: OperationStatus) -> None:
+    try:
+        raise_if_failed(what, status)
+    except ContainmentError as err:
+        raise err.with_note('Fix: check the power state with azure-vm-get, remove the cause Azure names, and run '
+                            'azure-vm-power again (it does nothing when the VM is already in the state asked).') \
+            from None
 
 
 def _power_schedule(args: dict, url: str, started: str | None, interval: int, timeout: int, name: str,
