@@ -64,8 +64,8 @@ class Cell:
 
 def clean_error(text: str) -> str:
     """The user's error without what differs between runs (correlation IDs, GUIDs) and without the command prefix."""
-    if '**Error:** ' in text:   # a rolled-back isolation: the table, then its error
-        text = text.split('**Error:** ', 1)[1]
+    if '**Error:** ' in text:   # an error entry with a table (a rolled-back isolation, a snapshot set): its line
+        text = text.split('**Error:** ', 1)[1].split('\n', 1)[0]
     text = re.sub(r'^Failed to execute [\w-]+\. ', '', text.strip())
     text = re.sub(r'https://127\.0\.0\.1:\d+', 'https://127.0.0.1:<port>', text)
     text = re.sub(r' ?Correlation ID: [^ ]+\.', '', text)
