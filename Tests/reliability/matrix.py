@@ -123,7 +123,9 @@ def run_cell(emu, cmd: Command, fault: Fault) -> Cell:
     before = azure_state(emu)
     since = last_seq(emu)
     spec = dict(fault.spec)
-    if fault.at_target:
+    if fault.at_alone_write:
+        spec.update(method=cmd.alone[0], path_contains=cmd.alone[1])
+    elif fault.at_target:
         spec.update(method=cmd.target[0], path_contains=cmd.target[1])
     emu.inject_fault(fault.kind, **spec)
     try:

@@ -25,6 +25,7 @@ class Command:
     command: str
     args: dict
     target: tuple[str, str]        # (method, path substring) of the write a fault hits: the command's last one
+    alone: tuple[str, str]         # a write the command makes with no other request in flight (the token expiry)
     setup: tuple[tuple[str, dict], ...] = ()   # commands run first (the state the command starts from)
     reverse: tuple[str, dict] | None = None    # the command that undoes it
     polling: bool = False
@@ -36,21 +37,22 @@ def _power(action: str) -> dict:
 
 COMMANDS: tuple[Command, ...] = (
     Command('azure-nsg-block-ip', 'azure-nsg-block-ip', {'ip': IP, 'nsg_name': 'edge-nsg'},
-            ('PUT', '/securityRules/xsoar-block-out-'),
+            ('PUT', '/securityRules/xsoar-block-out-'), ('PUT', '/securityRules/xsoar-block-in-'),
             reverse=('azure-nsg-unblock-ip', {'ip': IP, 'nsg_name': 'edge-nsg'})),
     Command('azure-nsg-unblock-ip', 'azure-nsg-unblock-ip', {'ip': IP, 'nsg_name': 'edge-nsg'},
-            ('DELETE', '/securityRules/xsoar-block-out-'),
+            ('DELETE', '/securityRules/xsoar-block-out-'), ('DELETE', '/securityRules/xsoar-block-in-'),
             setup=(('azure-nsg-block-ip', {'ip': IP, 'nsg_name': 'edge-nsg'}),),
             reverse=('azure-nsg-block-ip', {'ip': IP, 'nsg_name': 'edge-nsg'})),
     Command('azure-vm-isolate', 'azure-vm-isolate', {'vm_name': VM}, ('PUT', f'/networkInterfaces/{VM}-nic1'),
-            reverse=('azure-vm-unisolate', {'vm_name': VM})),
+            ('PUT', f'/networkSecurityGroups/xsoar-isolation-{VM}'), reverse=('azure-vm-unisolate', {'vm_name': VM})),
     Command('azure-vm-unisolate', 'azure-vm-unisolate', {'vm_name': VM},
             ('DELETE', f'/networkSecurityGroups/xsoar-isolation-{VM}'),
-            setup=(('azure-vm-isolate', {'vm_name': VM}),), reverse=('azure-vm-isolate', {'vm_name': VM})),
+            ('DELETE', f'/networkSecurityGroups/xsoar-isolation-{VM}'), setup=(('azure-vm-isolate', {'vm_name': VM}),), reverse=('azure-vm-isolate', {'vm_name': VM})),
     Command('azure-vm-power deallocate', 'azure-vm-power', _power('deallocate'), ('POST', f'/{VM}/deallocate'),
-            reverse=('azure-vm-power', _power('start')), polling=True),
+            ('POST', f'/{VM}/deallocate'), reverse=('azure-vm-power', _power('start')), polling=True),
     Command('azure-vm-snapshot', 'azure-vm-snapshot', {'vm_name': VM, 'interval_in_seconds': '10'},
-            ('PUT', f'/snapshots/xsoar-inc{INCIDENT}-{VM}_DataDisk_1'), polling=True),
+            ('PUT', f'/snapshots/xsoar-inc{INCIDENT}-{VM}_DataDisk_1'),
+            ('PUT', f'/snapshots/xsoar-inc{INCIDENT}-{VM}_DataDisk_0'), polling=True),   # disks one after another
 )
 
 
@@ -61,6 +63,7 @@ class Fault:
     kind: str
     spec: dict = field(default_factory=dict)
     at_target: bool = True          # False: spec says where (e.g. the login listener)
+    at_alone_write: bool = False    # hits Command.alone instead of the target
     cold_token: bool = False        # the instance holds no cached token (Entra ID is needed)
     params: dict = field(default_factory=dict)
     recovers: bool = True           # the command succeeds (Azure fully applied); False: a clear error, Azure unchanged
@@ -75,7 +78,9 @@ FAULTS: tuple[Fault, ...] = (
     Fault('connection reset', 'reset'),
     Fault('read timeout', 'timeout', {'delay_seconds': 3}),
     Fault('long-running operation ends Failed', 'lro_failed', {'error_code': 'InternalServerError'}, recovers=False),
-    Fault('token expires mid-command', 'expire_tokens'),
+    # Right after a write the command makes alone: after one of the parallel NIC writes, the other NIC's requests
+    # would meet the expiry too, or not, and the count of retries would vary from run to run.
+    Fault('token expires mid-command', 'expire_tokens', at_alone_write=True),
     Fault('Entra ID unreachable', 'unreachable', {'listener': 'login', 'count': None, 'duration_seconds': 120},
           at_target=False, cold_token=True, recovers=False),
     Fault('Retry-After 600 s, beyond the retry budget', '429', {'retry_after': 600}, recovers=False),
