@@ -990,14 +990,27 @@ def test_block_rule_name_is_deterministic_and_valid():
     ac.validate_name(a, 'rule')
 
 
+AUDIT_HEAD = re.compile(r'\[AzureContainment\] inc:[A-Za-z0-9_-]+ at:\d{8}T\d{6}Z exp:(\d{8}T\d{6}Z|never) ')
+
+
 def test_description_fits_140():
     text, truncated = ac.block_description('INC-1 ' + 'x' * 300)
     assert len(text) == 140
-    assert text.startswith('[AzureContainment] INC-1')
+    assert AUDIT_HEAD.match(text) and text[AUDIT_HEAD.match(text).end():].startswith('INC-1 xxx')
+    assert text.endswith('...')
     assert truncated
     text, truncated = ac.block_description('INC-42')
-    assert text == '[AzureContainment] INC-42'
+    assert AUDIT_HEAD.match(text) and text.endswith(' exp:never INC-42')
     assert not truncated
+
+
+def rule_holding(arm, nsg: str, direction: str, prefixes: list[str]) -> dict:
+    """The pack rule of `direction` whose own side holds exactly `prefixes`."""
+    side = 'sourceAddressPrefixes' if direction == 'Inbound' else 'destinationAddressPrefixes'
+    found = [r for r in arm.rules(nsg) if r['name'].startswith('xsoar-block-')
+             and r['properties']['direction'] == direction and r['properties'].get(side) == prefixes]
+    assert len(found) == 1, [r['name'] for r in arm.rules(nsg)]
+    return found[0]
 
 
 def test_lowest_free_priority():
@@ -1029,16 +1042,16 @@ def test_block_writes_one_rule_per_direction_and_family(arm, client):
     assert not [w for w in arm.writes() if w[0] != 'PUT']
     rules = {r['name']: r['properties'] for r in arm.rules('edge-nsg')}
     assert len(rules) == 4
-    inbound_v4 = rules[ac.block_rule_name('Inbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])]
+    inbound_v4 = rule_holding(arm, 'edge-nsg', 'Inbound', ['198.51.100.0/24', '203.0.113.7'])['properties']
     assert inbound_v4['sourceAddressPrefixes'] == ['198.51.100.0/24', '203.0.113.7']
     assert inbound_v4['destinationAddressPrefix'] == '*'
     assert inbound_v4['access'] == 'Deny'
     assert inbound_v4['protocol'] == '*'
     assert inbound_v4['priority'] == 100
-    assert inbound_v4['description'] == '[AzureContainment] INC-7'
-    inbound_v6 = rules[ac.block_rule_name('Inbound', 'v6', ['2001:db8::/48'])]
+    assert AUDIT_HEAD.match(inbound_v4['description']) and inbound_v4['description'].endswith(' exp:never INC-7')
+    inbound_v6 = rule_holding(arm, 'edge-nsg', 'Inbound', ['2001:db8::/48'])['properties']
     assert inbound_v6['priority'] == 101
-    outbound_v4 = rules[ac.block_rule_name('Outbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])]
+    outbound_v4 = rule_holding(arm, 'edge-nsg', 'Outbound', ['198.51.100.0/24', '203.0.113.7'])['properties']
     assert outbound_v4['destinationAddressPrefixes'] == ['198.51.100.0/24', '203.0.113.7']
     assert outbound_v4['priority'] == 100
     nsg_rules = [v for k, v in result.outputs.items() if k.startswith('AzureContainment.NSGRule')][0]
@@ -1256,7 +1269,7 @@ def test_unblock_inside_cidr_is_not_split(arm, client):
 
 def test_unblock_reverifies_after_parallel_readd(arm, client):
     ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
-    name = ac.block_rule_name('Inbound', 'v4', ['203.0.113.7', '203.0.113.8'])
+    name = rule_holding(arm, 'edge-nsg', 'Inbound', ['203.0.113.7', '203.0.113.8'])['name']
     original = [r for r in arm.rules('edge-nsg') if r['name'] == name][0]['properties']
 
     calls = {'n': 0}
@@ -1286,7 +1299,7 @@ def test_foreign_rules_never_touched(arm, client):
     # The look-alike without the marker does not count: the pack writes its own rule. Since issue 9 the item says
     # so with Status Tampered (it was Blocked): the Warning names the look-alike and the pack's own rule.
     item = blocked_ip_items(result)[0]
-    own = ac.block_rule_name('Inbound', 'v4', ['203.0.113.7'])
+    own = [r['name'] for r in arm.rules('edge-nsg') if ac.is_pack_rule(r)][0]
     assert (item['Status'], item['Rule']) == ('Tampered', own)
     assert "Rule 'xsoar-block-in-v4-lookalike'" in item['Warning']
     assert f"It is blocked by the pack's rule {own}." in item['Warning']
@@ -1930,7 +1943,8 @@ def test_forensic_rules_are_shown_in_readable_context_and_dry_run(arm, client):
 # ---- ownership is content ----
 
 PACK_DENY = {'direction': 'Inbound', 'access': 'Deny', 'protocol': '*', 'priority': 300,
-             'description': '[AzureContainment] INC-1', 'sourceAddressPrefixes': ['203.0.113.7'],
+             'description': '[AzureContainment] inc:1 at:20260101T000000Z exp:never INC-1',
+             'sourceAddressPrefixes': ['203.0.113.7'],
              'destinationAddressPrefix': '*', 'sourcePortRange': '*', 'destinationPortRange': '*'}
 LOOKALIKE = 'xsoar-block-in-v4-0123456789'
 
@@ -1942,6 +1956,9 @@ LOOKALIKE = 'xsoar-block-in-v4-0123456789'
     ({'sourcePortRange': '1024-65535'}, 'its source ports are not *'),
     ({'destinationAddressPrefix': '10.0.1.4'}, 'its destination is not *'),
     ({'description': 'made by hand'}, 'its description lacks the marker'),
+    ({'description': '[AzureContainment] INC-1'}, 'not in the audit format'),
+    ({'description': '[AzureContainment] inc:1 at:20260101T000000Z exp:20251231T000000Z x'}, 'not in the audit format'),
+    ({'description': '[AzureContainment] inc:1 at:20261301T000000Z exp:never x'}, 'not in the audit format'),
     ({'direction': 'Outbound', 'destinationAddressPrefix': '*'}, 'is not the one its name says'),
     ({'sourceAddressPrefixes': ['*']}, 'its source is not a list of IPv4 addresses'),
     ({'sourceAddressPrefixes': ['203.0.113.0/24', 'AzureCloud']}, 'its source is not a list of IPv4 addresses'),
@@ -1980,7 +1997,8 @@ def test_rules_the_pack_writes_and_edits_stay_its_own(arm, client):
     result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.8,2001:db8::1', 'nsg_name': 'edge-nsg'})
     assert {i['Status'] for i in blocked_ip_items(result)} == {'AlreadyBlocked'}
     assert ac.block_rule_problems({'name': ac.block_rule_name('Inbound', 'v4', ['203.0.113.9']),
-                                   **ac.deny_rule_body('Inbound', ['203.0.113.9'], 100, '[AzureContainment] x')}) == []
+                                   **ac.deny_rule_body('Inbound', ['203.0.113.9'], 100,
+                                                       ac.block_description('x')[0])}) == []
 
 
 # ---- isolation record ----
@@ -2051,7 +2069,7 @@ def test_unisolate_refuses_a_recorded_original_that_is_not_an_nsg(arm, client):
     key = ac.record_tag(f'{NET}/networkInterfaces/web-02-nic0')
     nsg['tags'][key] = vm_id
     arm.nic('web-02-nic0')['tags'][ac.ORIGINAL_NSG_TAG] = vm_id
-    record = {k: v for k, v in nsg['tags'].items() if k != ac.ISOLATION_VM_TAG}
+    record = {k: v for k, v in ac.pack_tags(nsg['tags']).items() if k != ac.ISOLATION_VM_TAG}
     for rule in nsg['properties']['securityRules']:
         if rule['name'] == ac.ISOLATION_DENY_IN:
             rule['properties']['description'] = f'{ac.DENY_IN_DESCRIPTION}; record {ac.record_digest(vm_id, record)}'
@@ -2349,12 +2367,14 @@ def test_the_description_cannot_plant_a_link_or_break_a_table(arm, client):
     result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound',
                                             'description': EVIL_TEXT})
     readable = str(result.readable_output)
-    assert arm.rules('edge-nsg')[0]['properties']['description'].startswith('[AzureContainment] [click](')
+    description = arm.rules('edge-nsg')[0]['properties']['description']
+    assert description[AUDIT_HEAD.match(description).end():].startswith('[click](')
     assert_inert(readable)
     rows = table_rows(readable, '| xsoar-block-')
     assert len(rows) == 1
     assert len(rows[0]) == 7                                    # the text's pipe did not add a column
-    assert rows[0][6].strip().startswith('`[AzureContainment] [click](https://evil.example/x) ')
+    assert rows[0][6].strip().startswith('`[AzureContainment] inc:')
+    assert ' [click](https://evil.example/x) ' in rows[0][6]
 
 
 def test_refused_items_are_quoted_as_code_in_the_war_room(arm, client):
