@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -174,7 +175,8 @@ def powered(*actions, vm='web-01'):
     return check
 
 
-def blocked(nsg, prefixes, directions=('Inbound', 'Outbound'), priority=100, status='Blocked', warning=None):
+def blocked(nsg, prefixes, directions=('Inbound', 'Outbound'), priority=100, status='Blocked', warning=None,
+            expires='never'):
     def check(emu, result, _before, _seq):
         rules = pack_rules(emu, nsg)
         assert sorted(r['properties']['direction'] for r in rules) == sorted(directions)
@@ -183,7 +185,9 @@ def blocked(nsg, prefixes, directions=('Inbound', 'Outbound'), priority=100, sta
             side = 'sourceAddressPrefixes' if props['direction'] == 'Inbound' else 'destinationAddressPrefixes'
             assert sorted(props[side]) == sorted(prefixes)
             assert (props['access'], props['priority']) == ('Deny', priority)
-            assert props['description'] == f'[AzureContainment] {INCIDENT}'  # the playbook's default: the incident ID
+            # the audit record (this incident, the time, the expiry), then the playbook's default text: the incident ID
+            assert re.fullmatch(rf'\[AzureContainment\] inc:{INCIDENT} at:\d{{8}}T\d{{6}}Z exp:{expires} {INCIDENT}',
+                                props['description']), props['description']
         items = result.outputs['AzureContainment.BlockedIP']
         items = items if isinstance(items, list) else [items]
         assert sorted((i['IP'], i['Direction']) for i in items) == sorted((p, d) for p in prefixes for d in directions)
