@@ -996,11 +996,14 @@ AUDIT_HEAD = re.compile(r'\[AzureContainment\] inc:[A-Za-z0-9_-]+ at:\d{8}T\d{6}
 def test_description_fits_140():
     text, truncated = ac.block_description('INC-1 ' + 'x' * 300)
     assert len(text) == 140
-    assert AUDIT_HEAD.match(text) and text[AUDIT_HEAD.match(text).end():].startswith('INC-1 xxx')
+    head = AUDIT_HEAD.match(text)
+    assert head
+    assert text[head.end():].startswith('INC-1 xxx')
     assert text.endswith('...')
     assert truncated
     text, truncated = ac.block_description('INC-42')
-    assert AUDIT_HEAD.match(text) and text.endswith(' exp:never INC-42')
+    assert AUDIT_HEAD.match(text)
+    assert text.endswith(' exp:never INC-42')
     assert not truncated
 
 
@@ -1048,7 +1051,8 @@ def test_block_writes_one_rule_per_direction_and_family(arm, client):
     assert inbound_v4['access'] == 'Deny'
     assert inbound_v4['protocol'] == '*'
     assert inbound_v4['priority'] == 100
-    assert AUDIT_HEAD.match(inbound_v4['description']) and inbound_v4['description'].endswith(' exp:never INC-7')
+    assert AUDIT_HEAD.match(inbound_v4['description'])
+    assert inbound_v4['description'].endswith(' exp:never INC-7')
     inbound_v6 = rule_holding(arm, 'edge-nsg', 'Inbound', ['2001:db8::/48'])['properties']
     assert inbound_v6['priority'] == 101
     outbound_v4 = rule_holding(arm, 'edge-nsg', 'Outbound', ['198.51.100.0/24', '203.0.113.7'])['properties']
@@ -2368,7 +2372,9 @@ def test_the_description_cannot_plant_a_link_or_break_a_table(arm, client):
                                             'description': EVIL_TEXT})
     readable = str(result.readable_output)
     description = arm.rules('edge-nsg')[0]['properties']['description']
-    assert description[AUDIT_HEAD.match(description).end():].startswith('[click](')
+    head = AUDIT_HEAD.match(description)
+    assert head
+    assert description[head.end():].startswith('[click](')
     assert_inert(readable)
     rows = table_rows(readable, '| xsoar-block-')
     assert len(rows) == 1
