@@ -3466,7 +3466,6 @@ def _expire_direction(client, nsg: NsgRef, direction: str, now: datetime, dry_ru
     edited: a parallel block only ever creates rules (with a later expiry), so nothing it adds is lost, and an
     address that a later rule holds stays blocked by it.
     """
-    side = side_of(direction)
     report: dict[str, dict] = {}
     lease = NsgLease(nsg.path)
     for attempt in range(MAX_WRITE_ATTEMPTS):
@@ -3474,25 +3473,39 @@ def _expire_direction(client, nsg: NsgRef, direction: str, now: datetime, dry_ru
             with lease:
                 rules = props(get_nsg(client, nsg.path)).get('securityRules') or []
                 own = classify_rules(rules, direction)[0]
-                expired = [r for r in own if (rule_audit(r) or BlockAudit('', now, None)).expired(now)]
-                live = [r for r in own if r not in expired]
-                wanted = [Prefix(canonical_text(t), as_network(t)) for r in expired
-                          for t in rule_side_prefixes(r, side) if as_network(t) is not None]
-                still = covering_networks(live, side, wanted)
-                for key, held in held_addresses(expired, direction).items():
-                    if key not in still and key not in report:
-                        report[key] = blocked_item(nsg, held, 'Expired' if dry_run else 'Unblocked')
-                if not expired or dry_run:
+                expired = latest_first([r for r in own if (rule_audit(r) or BlockAudit('', now, None)).expired(now)])
+                if not expired:
                     return [report[key] for key in sorted(report, key=prefix_sort_key)]
+                remaining = [r for r in own if r not in expired]
+                if dry_run:
+                    _report_unheld(report, nsg, direction, expired, remaining, 'Expired')
+                    return [report[key] for key in sorted(report, key=prefix_sort_key)]
+                remaining += expired
                 for rule in expired:
                     lease.renew()
                     arm_write(client, 'DELETE', rule_path(nsg.path, rule['name']),
                               f"Deleting expired rule {rule['name']}")
+                    # Reported by the run whose delete left the address in no pack rule: exactly once, even when
+                    # a parallel expiry (which waits for the lease) deletes another rule of the same address.
+                    remaining.remove(rule)
+                    _report_unheld(report, nsg, direction, [rule], remaining, 'Unblocked')
         except RetryableError as err:
             if attempt == MAX_WRITE_ATTEMPTS - 1:
                 raise
             backoff(attempt, err)
     raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} expiry not confirmed.", code='NsgBusy')
+
+
+def _report_unheld(report: dict[str, dict], nsg: NsgRef, direction: str, gone: list[dict], remaining: list[dict],
+                   status: str) -> None:
+    """Adds to `report` the addresses of the `gone` rules that no rule of `remaining` holds (equal or wider)."""
+    side = side_of(direction)
+    held = held_addresses(gone, direction)
+    still = covering_networks(remaining, side, [Prefix(key, as_network(key)) for key in held
+                                                 if as_network(key) is not None])
+    for key, address in held.items():
+        if key not in still:
+            report.setdefault(key, blocked_item(nsg, address, status))
 
 
 def block_expire_command(client, args: dict) -> CommandResults:
@@ -3751,7 +3764,8 @@ def _isolation_nsg_of(client, sub: str, rg: str, name: str, vm: dict) -> dict | 
 
 
 def _ensure_isolation_nsg(client, sub: str, rg: str, name: str, vm: dict, existing: dict | None,
-                          rules: list[dict], record: dict[str, str], dry_run: bool) -> IsolationNsg:
+                          rules: list[dict], record: dict[str, str], dry_run: bool,
+                          audit_tags: dict[str, str] | None = None) -> IsolationNsg:
     """Creates or updates the VM's isolation NSG: `rules` and the tags of the pack (VM, record); other tags kept."""
     path = nsg_path(sub, rg, name)
     location = vm.get('location')
@@ -3765,7 +3779,7 @@ def _ensure_isolation_nsg(client, sub: str, rg: str, name: str, vm: dict, existi
     others = {k: v for k, v in existing_tags.items() if k not in pack_tags(existing_tags)}
     # The audit trail: the incident and time of the run that wrote it (not part of pack_tags: a repeat that finds
     # the NSG as wanted writes nothing and keeps the first run's).
-    others.update(isolation_audit_tags())
+    others.update(audit_tags or isolation_audit_tags())
     if len(others) + len(tags) > AZURE_MAX_TAGS:
         raise ContainmentError(f"The isolation NSG '{name}' would need {len(others) + len(tags)} tags (Azure allows "
                                f'{AZURE_MAX_TAGS}): one per network interface of the VM plus one. Nothing was changed.')
@@ -3966,9 +3980,10 @@ def vm_isolate_command(client, args: dict) -> CommandResults:
         todo.append((nic, record[key]))
         rows.append(NicRow.of(nic, current or NO_NSG, current if dry_run else iso_id))
     rules = _isolation_rules(allow, ports, record_digest(str(vm.get('id')), record))
-    iso = _ensure_isolation_nsg(client, sub, rg, iso_name, vm, existing, rules, record, dry_run)
+    audit_tags = isolation_audit_tags()
+    iso = _ensure_isolation_nsg(client, sub, rg, iso_name, vm, existing, rules, record, dry_run, audit_tags)
     iso_id, created = iso.id, iso.created
-    audit = isolation_audit(isolation_audit_tags() if iso.written or dry_run else (existing or {}).get('tags'))
+    audit = isolation_audit(audit_tags if iso.written or dry_run else (existing or {}).get('tags'))
     if dry_run:
         out = _isolation_output(vm, iso_id, 'WouldIsolate', rows, subnet_nsgs, forensic=rules, warnings=warnings,
                                 audit=audit)
