@@ -35,6 +35,13 @@ def xsoar_in(emu, tmp_path, incident: str | None = None, state: str = 'context.j
     return inst
 
 
+def audit_of(rule: dict) -> re.Match:
+    """The audit record of a pack rule's description (the test fails when it is not in the format)."""
+    match = AUDIT.fullmatch(rule['properties']['description'])
+    assert match, rule['properties']['description']
+    return match
+
+
 def iso(value: datetime) -> str:
     return value.strftime('%Y-%m-%dT%H:%M:%SZ')
 
@@ -129,7 +136,7 @@ def test_one_hour_then_permanent_stays_blocked_after_the_hour(emulator, tmp_path
     res = ok(run_at(first, later, 'azure-nsg-block-expire', {'nsg_name': NSG}))
     assert blocked_items(res) == []                 # its 1-hour rule is gone, the address is still blocked
     (left,) = holders(emulator, '203.0.113.7')
-    assert AUDIT.fullmatch(left['properties']['description']).group('inc', 'exp') == ('602', 'never')
+    assert audit_of(left).group('inc', 'exp') == ('602', 'never')
     listed = by_ip(ok(run_at(first, later, 'azure-nsg-block-list', {'nsg_name': NSG})))
     assert listed[('203.0.113.7', 'Inbound')]['Status'] == 'Active'
     assert listed[('203.0.113.7', 'Inbound')]['ExpiresAt'] is None
@@ -193,7 +200,7 @@ def test_expire_alongside_parallel_blocks_in_separate_processes_loses_nothing(em
     calls += [('azure-nsg-block-ip', {'ip': ip, 'nsg_name': NSG, 'direction': 'Inbound', 'expires_in': '7 days'})
               for ip in extended]
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        results = list(pool.map(lambda call: run_at(xsoar, then, *call, timeout=400), calls))
+        results = list(pool.map(lambda call: run_at(xsoar, then, call[0], call[1], 400), calls))
     assert all(r.ok for r in results), [r.errors for r in results if not r.ok]
     removed = [i['IP'] for r in results[:2] for i in blocked_items(r)]
     assert len(removed) == len(set(removed))                       # no address reported twice
@@ -203,7 +210,7 @@ def test_expire_alongside_parallel_blocks_in_separate_processes_loses_nothing(em
     rules = pack_rules(emulator, NSG)
     held = [p for r in rules for p in r['properties']['sourceAddressPrefixes']]
     assert sorted(held) == sorted(fresh + extended)
-    assert all(AUDIT.fullmatch(r['properties']['description']).group('exp') != stamp(t0 + timedelta(hours=1))
+    assert all(audit_of(r).group('exp') != stamp(t0 + timedelta(hours=1))
                for r in rules)
     seq = last_seq(emulator)
     assert blocked_items(ok(run_at(xsoar, then, 'azure-nsg-block-expire', {'nsg_name': NSG}))) == []
@@ -303,7 +310,7 @@ def test_the_incident_id_is_recorded_on_rules_isolation_nsgs_and_snapshots(emula
     block = ok(xsoar.run('azure-nsg-block-ip', {'ip': '203.0.113.7', 'nsg_name': NSG, 'direction': 'Inbound'}))
     assert blocked_items(block)[0]['IncidentID'] == '777'
     (rule,) = holders(emulator, '203.0.113.7')
-    assert AUDIT.fullmatch(rule['properties']['description']).group('inc') == '777'
+    assert audit_of(rule).group('inc') == '777'
     snap = xsoar.run_polling('azure-vm-snapshot', {'vm_name': 'web-01', 'disks': 'os'})[-1]
     assert snap.ok, snap.errors
     iso_res = ok(xsoar.run('azure-vm-isolate', {'vm_name': 'web-01'}))
@@ -325,4 +332,4 @@ def test_the_incident_id_is_recorded_on_rules_isolation_nsgs_and_snapshots(emula
     # Outside an incident (the Playground) the record says none.
     ok(xsoar_in(emulator, tmp_path).run('azure-nsg-block-ip', {'ip': '203.0.113.8', 'nsg_name': NSG,
                                                                'direction': 'Inbound'}))
-    assert AUDIT.fullmatch(holders(emulator, '203.0.113.8')[0]['properties']['description']).group('inc') == 'none'
+    assert audit_of(holders(emulator, '203.0.113.8')[0]).group('inc') == 'none'
