@@ -3531,8 +3531,7 @@ def block_expire_command(client, args: dict) -> CommandResults:
                                                       'BlockedAt', 'Rule'], removeNull=True)
     if not items:
         readable += '\nNo block has expired.'
-    return CommandResults(readable_output=readable, outputs={blocked_ip_key(): items} if items else None,
-                          raw_response=items)
+    return CommandResults(readable_output=readable, outputs={blocked_ip_key(): items}, raw_response=items)
 
 
 # azure-vm-isolate, azure-vm-unisolate
