@@ -279,6 +279,9 @@ def test_block_list_and_expire_refuse_bad_input_before_any_request(emulator, tmp
         res = xsoar.run(command, args)
         assert not res.ok
         assert expected in res.errors[0]
+    strict = instance(emulator, max_block_days='7')
+    res = strict.run('azure-nsg-block-ip', {'ip': '203.0.113.7', 'expires_in': '8 days'})
+    assert 'at most 7 days (instance param max_block_days' in res.errors[0]
     assert arm_writes(emulator, seq) == []
 
 

@@ -72,6 +72,7 @@ DEFAULT_MIN_BLOCK_PREFIX_V4 = 16        # no IPv4 block wider than /16 (65,536 a
 DEFAULT_MIN_BLOCK_PREFIX_V6 = 32        # no IPv6 block wider than /32 (an ISP-sized allocation)
 DEFAULT_MAX_IPS_PER_CALL = 1000         # a quarter of an NSG's 4,000-prefix budget per side
 DEFAULT_ALLOW_INTERNAL_BLOCK = False
+DEFAULT_MAX_BLOCK_DAYS = 3650           # instance param max_block_days: the longest expires_in (10 years: no limit)
 XSOAR_APP_NAME = 'ms-azure-compute'   # Cortex XSOAR's own multi-tenant Azure Compute application
 
 # Login host, ARM endpoint and scope always come from the same row: a token for one cloud is useless in another.
@@ -92,7 +93,7 @@ PARAM_DISPLAY = {
     'azure_ad_endpoint': 'Entra ID (Azure AD) endpoint', 'arm_endpoint': 'Resource Manager endpoint',
     'token_retrieval_url': 'Token retrieval URL', 'min_block_prefix_v4': 'Widest IPv4 block (prefix length)',
     'min_block_prefix_v6': 'Widest IPv6 block (prefix length)', 'max_ips_per_call': 'Most addresses per call',
-    'allow_internal_block': 'Allow blocking internal address space',
+    'allow_internal_block': 'Allow blocking internal address space', 'max_block_days': 'Longest expiring block (days)',
 }
 
 # Token reuse and request limits.
@@ -2154,6 +2155,7 @@ class PrefixLimits(NamedTuple):
     max_items: int
     allow_internal: bool
     origin: dict[str, str]
+    max_block_days: int = 3650      # the longest expires_in of a block (instance param max_block_days)
 
 
 FORENSIC_LIMITS = PrefixLimits(FORENSIC_MIN_PREFIX, FORENSIC_MAX_SOURCES, True, {
@@ -2571,9 +2573,10 @@ def audit_incident(incident_id: str) -> str:
     return 'h' + hashlib.sha1(incident_id.encode()).hexdigest()[:16]  # nosec - an identifier, not security
 
 
-def parse_expires_in(value: Any) -> int | None:
+def parse_expires_in(value: Any, max_days: int = MAX_BLOCK_SECONDS // 86400) -> int | None:
     """The seconds of `expires_in` ('30 minutes', '24 hours', '7 days', '2 weeks'; '' or absent = permanent, None),
-    or an InputError naming the value and what is expected (before any request)."""
+    or an InputError naming the value and what is expected (before any request). `max_days`: the instance's
+    longest expiring block (param max_block_days); a permanent block is not bounded by it."""
     text = '' if value is None else str(value).strip()
     if not text:
         return None
@@ -2587,9 +2590,10 @@ def parse_expires_in(value: Any) -> int | None:
     if seconds <= 0:
         raise InputError(f'Invalid expires_in {shown_value(text)!r}: a block must last at least one minute; '
                          f'{expected}.')
-    if seconds > MAX_BLOCK_SECONDS:
-        raise InputError(f'Invalid expires_in {shown_value(text)!r}: at most {MAX_BLOCK_SECONDS // 86400} days '
-                         '(leave it empty for a permanent block).')
+    if seconds > min(MAX_BLOCK_SECONDS, max_days * 86400):
+        limit = min(MAX_BLOCK_SECONDS // 86400, max_days)
+        raise InputError(f'Invalid expires_in {shown_value(text)!r}: at most {limit} days (instance param '
+                         'max_block_days; leave expires_in empty for a permanent block).')
     return seconds
 
 
@@ -3220,7 +3224,8 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     except InvalidIpInput as err:
         return invalid_ip_input_results(err, 'azure-nsg-block-ip')
     dry_run = flag_arg(args, 'dry_run')
-    audit = current_block_audit(args.get('description'), parse_expires_in(args.get('expires_in')))
+    audit = current_block_audit(args.get('description'),
+                                parse_expires_in(args.get('expires_in'), client.limits.max_block_days))
     truncated = audit.description()[1]
     items: list[dict] = []
     rules: list[dict] = []
@@ -5043,7 +5048,9 @@ def block_limits(params: dict) -> PrefixLimits:
                         param_flag(params.get('allow_internal_block'), DEFAULT_ALLOW_INTERNAL_BLOCK), {
                             'v4': 'the widest IPv4 block this instance allows (instance param min_block_prefix_v4)',
                             'v6': 'the widest IPv6 block this instance allows (instance param min_block_prefix_v6)',
-                            'items': 'instance param max_ips_per_call'})
+                            'items': 'instance param max_ips_per_call'},
+                        int_param('max_block_days', params.get('max_block_days') or DEFAULT_MAX_BLOCK_DAYS,
+                                  DEFAULT_MAX_BLOCK_DAYS, 1, MAX_BLOCK_SECONDS // 86400))
 
 
 def build_client(params: dict) -> AzureClient:

@@ -3056,3 +3056,17 @@ def test_isolation_nsg_records_incident_and_time(arm, client, clock, incident):
     clock['now'] = T0 + datetime.timedelta(hours=1)
     again = ac.vm_isolate_command(client, {'vm_name': 'web-01'}).outputs
     assert (again['Status'], again['IsolatedAt']) == ('AlreadyIsolated', '2026-12-01T09:00:00Z')
+
+
+def test_the_admin_bounds_expiring_blocks_not_permanent_ones(arm, client, clock):
+    client.limits = ac.block_limits({'max_block_days': '30'})
+    with pytest.raises(ac.InputError, match=re.escape("Invalid expires_in '31 days': at most 30 days (instance param")):
+        ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'expires_in': '31 days'})
+    assert arm.writes() == []
+    ok = blocked_ip_items(ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg',
+                                                           'direction': 'Inbound', 'expires_in': '30 days'}))
+    assert ok[0]['ExpiresAt'] == '2026-12-31T09:00:00Z'
+    assert ac.block_limits({}).max_block_days == ac.DEFAULT_MAX_BLOCK_DAYS
+    for bad in ('0', '3651', 'ten'):
+        with pytest.raises(ac.InputError, match=r'Longest expiring block \(days\)'):
+            ac.block_limits({'max_block_days': bad})
