@@ -3429,6 +3429,11 @@ def _ip_filter(args: dict) -> list[Prefix]:
     return prefixes
 
 
+def _overlaps_any(text: str, wanted: list[Prefix]) -> bool:
+    net = as_network(text)
+    return net is not None and any(p.net.version == net.version and p.net.overlaps(net) for p in wanted)
+
+
 def block_list_command(client, args: dict) -> CommandResults:
     """Every address the pack blocks on the NSGs given: its block in force (latest expiry) and Status Active or
     Expired; addresses held by look-alike rules are Tampered. Sorted by NSG, direction and address; at most
@@ -3447,9 +3452,7 @@ def block_list_command(client, args: dict) -> CommandResults:
             tampered_items(nsg, direction, lookalikes, rules, found)
             items.extend(found[key] for key in sorted(found, key=prefix_sort_key))
     if wanted:
-        items = [item for item in items if as_network(item['IP']) is not None
-                 and any(p.net.version == as_network(item['IP']).version and p.net.overlaps(as_network(item['IP']))
-                         for p in wanted)]
+        items = [item for item in items if _overlaps_any(item['IP'], wanted)]
     shown = items[:limit]
     title = f"Addresses the pack blocks on {', '.join(n.name for n in nsgs)} (as of {audit_time(now)})"
     readable = tableToMarkdown(title, [{**i, 'Warning': md_escape(i['Warning']) if i.get('Warning') else None}
