@@ -5,9 +5,12 @@ from __future__ import annotations
 import copy
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from Tests.e2e.clock import run_at
 from Tests.e2e.support import COMPUTE, NET, instance
 
 INCIDENT = '4711'   # every run happens in this incident: snapshot names derive from it, not from the clock
@@ -29,6 +32,7 @@ class Command:
     setup: tuple[tuple[str, dict], ...] = ()   # commands run first (the state the command starts from)
     reverse: tuple[str, dict] | None = None    # the command that undoes it
     polling: bool = False
+    setup_at: datetime | None = None           # the setup runs with the clock at this time (Tests/e2e/clock.py)
 
 
 def _power(action: str) -> dict:
@@ -43,6 +47,11 @@ COMMANDS: tuple[Command, ...] = (
             ('DELETE', '/securityRules/xsoar-block-out-'), ('DELETE', '/securityRules/xsoar-block-in-'),
             setup=(('azure-nsg-block-ip', {'ip': IP, 'nsg_name': 'edge-nsg'}),),
             reverse=('azure-nsg-block-ip', {'ip': IP, 'nsg_name': 'edge-nsg'})),
+    # Blocks of 1 hour taken on 2026-01-01 (a controlled clock): expired now, so the expiry removes both rules.
+    Command('azure-nsg-block-expire', 'azure-nsg-block-expire', {'nsg_name': 'edge-nsg'},
+            ('DELETE', '/securityRules/xsoar-block-out-'), ('DELETE', '/securityRules/xsoar-block-in-'),
+            setup=(('azure-nsg-block-ip', {'ip': IP, 'nsg_name': 'edge-nsg', 'expires_in': '1 hour'}),),
+            setup_at=datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC)),
     Command('azure-vm-isolate', 'azure-vm-isolate', {'vm_name': VM}, ('PUT', f'/networkInterfaces/{VM}-nic1'),
             ('PUT', f'/networkSecurityGroups/xsoar-isolation-{VM}'), reverse=('azure-vm-unisolate', {'vm_name': VM})),
     Command('azure-vm-unisolate', 'azure-vm-unisolate', {'vm_name': VM},
@@ -90,7 +99,7 @@ FAULTS: tuple[Fault, ...] = (
 
 # The full run (tox -e reliability, RELIABILITY=full) runs every cell and every crash point; the default run (tox)
 # a sample that still meets each fault, each command and each rollback path: every fault once or more, every command
-# twice or more, and a fault it cannot ride out on every command that rolls back (block, unblock, isolate,
+# twice or more, and a fault it cannot ride out on every command that rolls back (block, unblock, expire, isolate,
 # unisolate, snapshot); and a crash at the first write of every command, the crash that leaves the most to finish.
 FULL = os.environ.get('RELIABILITY', '').strip().lower() == 'full'
 SAMPLE_CELLS: tuple[tuple[str, str], ...] = (
@@ -98,6 +107,8 @@ SAMPLE_CELLS: tuple[tuple[str, str], ...] = (
     ('azure-nsg-block-ip', 'long-running operation ends Failed'),
     ('azure-nsg-unblock-ip', '429 RetryableErrorDueToAnotherOperation'),
     ('azure-nsg-unblock-ip', 'Retry-After 600 s, beyond the retry budget'),
+    ('azure-nsg-block-expire', '500'),
+    ('azure-nsg-block-expire', 'long-running operation ends Failed'),
     ('azure-vm-isolate', '500'),
     ('azure-vm-isolate', 'long-running operation ends Failed'),
     ('azure-vm-unisolate', '503 Retry-After 1 s'),
@@ -114,7 +125,7 @@ SAMPLE_CRASH_WRITE = 1
 # -- the Azure state, comparable -------------------------------------------------------------------------------
 
 VOLATILE = {'etag', 'time', 'resourceGuid', 'timeCreated', 'provisioningState', 'uniqueId'}
-ISO_TIME = re.compile(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?')
+ISO_TIME = re.compile(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(\+00:00|Z)?|\b\d{8}T\d{4,6}Z\b')   # + the audit's
 
 
 def _clean(value: Any) -> Any:
@@ -151,13 +162,25 @@ def short_id(rid: str) -> str:
     return '/'.join(parts[-2:]) if len(parts) >= 2 else rid
 
 
+_STATE_DIR = tempfile.TemporaryDirectory(prefix='reliability-')
+
+
 def run_instance(emu, state_file: str | None = None, **params: Any):
+    """An instance of the soc-responder app with quick timeouts and a state file of its own (the integration
+    context, which child processes share)."""
+    if state_file is None:
+        handle, state_file = tempfile.mkstemp(suffix='.state.json', dir=_STATE_DIR.name)
+        os.close(handle)
+        os.unlink(state_file)   # the store creates it
     return instance(emu, state_file=state_file, **{**FAST_PARAMS, **params})
 
 
-def run_setup(emu, cmd: Command, inst) -> None:
+def run_setup(emu, cmd: Command, inst) -> None:  # noqa: ARG001 - emu: the Azure the setup changes
     for name, args in cmd.setup:
-        results = inst.run_polling(name, args, sleep=True, max_sleep=0.2, incident=None)
+        if cmd.setup_at is not None:
+            results = [run_at(inst, cmd.setup_at, name, args)]
+        else:
+            results = inst.run_polling(name, args, sleep=True, max_sleep=0.2, incident=None)
         assert results[-1].ok, (name, results[-1].errors)
 
 

@@ -18,6 +18,8 @@ WRITES = {
                            'PUT securityRules/xsoar-block-out-v4-5fd4783125'],
     'azure-nsg-unblock-ip': ['DELETE securityRules/xsoar-block-in-v4-5fd4783125',
                              'DELETE securityRules/xsoar-block-out-v4-5fd4783125'],
+    'azure-nsg-block-expire': ['DELETE securityRules/xsoar-block-in-v4-1525163637',
+                               'DELETE securityRules/xsoar-block-out-v4-1525163637'],
     'azure-vm-isolate': ['PUT networkSecurityGroups/xsoar-isolation-web-01', 'PUT networkInterfaces/web-01-nic0',
                          'PUT networkInterfaces/web-01-nic1'],
     'azure-vm-unisolate': ['PUT networkInterfaces/web-01-nic0', 'PUT networkInterfaces/web-01-nic1',

@@ -3470,9 +3470,9 @@ def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefi
     raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} unblock not confirmed.", code='NsgBusy')
 
 
-def _rollback_unblock(client, nsg: NsgRef, journal: dict[str, dict], err: ContainmentError) -> ContainmentError:
-    """An unblock that failed after it changed rules: each is put back exactly as it was read (an unblock removes
-    the addresses in every direction or in none). The error to raise: the failure and what the rollback did."""
+def _put_back_rules(client, nsg: NsgRef, journal: dict[str, dict]) -> tuple[list[str], list[str]]:
+    """Puts every rule of `journal` (as read before this call changed or deleted it) back exactly, under the NSG's
+    lease, skipping those whose change never landed: (rules put back, "rule (code)" that could not be)."""
     client.budget.reserve()
     left: list[str] = []
     restored: list[str] = []
@@ -3490,6 +3490,13 @@ def _rollback_unblock(client, nsg: NsgRef, journal: dict[str, dict], err: Contai
                     left.append(f'{name} ({undo_err.code})')
     except ContainmentError as lease_err:
         left = [f'{name} ({lease_err.code})' for name in journal]
+    return restored, left
+
+
+def _rollback_unblock(client, nsg: NsgRef, journal: dict[str, dict], err: ContainmentError) -> ContainmentError:
+    """An unblock that failed after it changed rules: each is put back exactly as it was read (an unblock removes
+    the addresses in every direction or in none). The error to raise: the failure and what the rollback did."""
+    restored, left = _put_back_rules(client, nsg, journal)
     if left:
         return err.with_note(f"Rolling back failed for the rule(s) {', '.join(left)} on NSG '{nsg.name}': the "
                              'addresses are unblocked in some directions only. Fix: run the same azure-nsg-unblock-ip '
@@ -3648,7 +3655,8 @@ def block_list_command(client, args: dict) -> CommandResults:
     return CommandResults(readable_output=readable, outputs={blocked_ip_key(): shown}, raw_response=shown)
 
 
-def _expire_direction(client, nsg: NsgRef, direction: str, now: datetime, dry_run: bool) -> list[dict]:
+def _expire_direction(client, nsg: NsgRef, direction: str, now: datetime, dry_run: bool,
+                      journal: dict[str, dict] | None = None) -> list[dict]:
     """Deletes the pack's rules of one direction whose expiry passed (at `now`); the items of the addresses that
     no other pack rule still holds (those are the ones it unblocks).
 
@@ -3674,6 +3682,8 @@ def _expire_direction(client, nsg: NsgRef, direction: str, now: datetime, dry_ru
                 remaining += expired
                 for rule in expired:
                     lease.renew()
+                    if journal is not None:   # what a rollback puts back
+                        journal.setdefault(rule['name'], copy.deepcopy(rule))
                     arm_write(client, 'DELETE', rule_path(nsg.path, rule['name']),
                               f"Deleting expired rule {rule['name']}")
                     # Reported by the run whose delete left the address in no pack rule: exactly once, even when
@@ -3699,6 +3709,24 @@ def _report_unheld(report: dict[str, dict], nsg: NsgRef, direction: str, gone: l
             report.setdefault(key, blocked_item(nsg, address, status))
 
 
+def _rollback_expire(journals: list[tuple[NsgRef, dict[str, dict]]], client, err: ContainmentError) -> ContainmentError:
+    """An expiry that failed after it deleted rules: they are put back as they were (still expired: the next expiry
+    removes them), so one call removes every expired block or none. The error: the failure and the rollback."""
+    restored: list[str] = []
+    left: list[str] = []
+    for nsg, journal in journals:
+        if journal:
+            done, failed = _put_back_rules(client, nsg, journal)
+            restored += [f'{name} on {nsg.name}' for name in done]
+            left += [f'{name} on {nsg.name}' for name in failed]
+    if left:
+        return err.with_note(f"Rolling back failed for {', '.join(left)}: those expired blocks are gone, the others "
+                             'are still there. Fix: run azure-nsg-block-expire again to remove the rest.')
+    return err.with_note(f"Rolled back: the expired rule(s) this call had deleted ({', '.join(restored) or 'none'}) "
+                         'were put back; no expired block was removed. Fix the cause and run azure-nsg-block-expire '
+                         'again.')
+
+
 def block_expire_command(client, args: dict) -> CommandResults:
     """Removes the addresses whose every block on the NSGs given has expired (Status Unblocked; Expired in a dry
     run)."""
@@ -3706,16 +3734,15 @@ def block_expire_command(client, args: dict) -> CommandResults:
     dry_run = flag_arg(args, 'dry_run')
     now = utc_now()
     items: list[dict] = []
-    done: list[str] = []
-    for nsg in nsgs:
+    journals: list[tuple[NsgRef, dict[str, dict]]] = [(nsg, {}) for nsg in nsgs]   # the rules deleted, as they were
+    for nsg, journal in journals:
         for direction in DIRECTIONS:
             try:
-                items.extend(_expire_direction(client, nsg, direction, now, dry_run))
+                items.extend(_expire_direction(client, nsg, direction, now, dry_run, journal))
             except ContainmentError as err:
-                if not done:
+                if not any(j for _, j in journals):
                     raise
-                raise err.with_note(f'Already done by this call: {"; ".join(done)}.') from err
-            done.append(f'{nsg.name} {direction}')
+                raise _rollback_expire(journals, client, err) from err
     what = 'would be unblocked (dry run: nothing was changed)' if dry_run else 'unblocked'
     title = f"Expired blocks {what} on {', '.join(n.name for n in nsgs)} (as of {audit_time(now)})"
     readable = tableToMarkdown(title, items, headers=['IP', 'NSG', 'Direction', 'Status', 'ExpiresAt', 'IncidentID',
