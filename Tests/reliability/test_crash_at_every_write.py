@@ -14,10 +14,10 @@ from Tests.reliability.scenarios import COMMANDS, FULL, IP, SAMPLE_CRASH_WRITE, 
 BY_KEY = {c.key: c for c in COMMANDS}
 # The ARM writes of a clean run of each command (test_write_points checks them): one crash test per write.
 WRITES = {
-    'azure-nsg-block-ip': ['PUT securityRules/xsoar-block-in-v4-5fd4783125',
-                           'PUT securityRules/xsoar-block-out-v4-5fd4783125'],
-    'azure-nsg-unblock-ip': ['DELETE securityRules/xsoar-block-in-v4-5fd4783125',
-                             'DELETE securityRules/xsoar-block-out-v4-5fd4783125'],
+    'azure-nsg-block-ip': ['PUT securityRules/xsoar-block-in-v4-8105a23da0',
+                           'PUT securityRules/xsoar-block-out-v4-8105a23da0'],
+    'azure-nsg-unblock-ip': ['DELETE securityRules/xsoar-block-in-v4-8105a23da0',
+                             'DELETE securityRules/xsoar-block-out-v4-8105a23da0'],
     'azure-nsg-block-expire': ['DELETE securityRules/xsoar-block-in-v4-1525163637',
                                'DELETE securityRules/xsoar-block-out-v4-1525163637'],
     'azure-vm-isolate': ['PUT networkSecurityGroups/xsoar-isolation-web-01', 'PUT networkInterfaces/web-01-nic0',
