@@ -4129,7 +4129,8 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
     if any(done.error is not None for done in outcomes):
         return _rollback_release(client, vm, outcomes, iso.get('id') or iso_path, subnet_nsgs, nics)
     arm_write(client, 'DELETE', iso_path, f'Deleting isolation NSG {iso_name}', busy_retry=True)
-    out = _isolation_output(vm, iso.get('id') or iso_path, 'Released', rows, subnet_nsgs, warnings=warnings)
+    out = _isolation_output(vm, iso.get('id') or iso_path, 'Released', rows, subnet_nsgs, warnings=warnings,
+                            audit=isolation_audit(iso.get('tags')))   # the isolation this release ended
     return _isolation_results(out, f'{vm_name} is released: original NSGs restored, {iso_name} deleted')
 
 

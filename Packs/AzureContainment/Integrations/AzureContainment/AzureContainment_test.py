@@ -3084,3 +3084,10 @@ def test_unblock_items_name_the_block_they_removed(arm, client, clock, incident)
             removed['203.0.113.7']['IncidentID']) == ('Unblocked', '2026-12-03T09:00:00Z', '4242')
     assert (removed['203.0.113.8']['Status'], removed['203.0.113.8']['IncidentID']) == ('NotBlocked', None)
     assert not [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
+
+
+def test_release_names_the_isolation_it_ended(arm, client, clock, incident):
+    ac.vm_isolate_command(client, {'vm_name': 'web-01'})
+    clock['now'] = T0 + datetime.timedelta(hours=3)
+    out = ac.vm_unisolate_command(client, {'vm_name': 'web-01'}).outputs
+    assert (out['Status'], out['IncidentID'], out['IsolatedAt']) == ('Released', '4242', '2026-12-01T09:00:00Z')
