@@ -2546,6 +2546,11 @@ AUDIT_INCIDENT_RE = re.compile(r'[A-Za-z0-9_-]{1,40}')
 BLOCK_AUDIT_RE = re.compile(re.escape(PACK_MARKER) + r' inc:(?P<inc>[A-Za-z0-9_-]{1,40}) at:(?P<at>\d{8}T\d{6}Z) '
                             r'exp:(?P<exp>\d{8}T\d{6}Z|never)(?: (?P<text>[^\r\n]*))?')
 BLOCK_NEVER = 'never'
+# What version 1.0.0 wrote, before the audit trail: the marker and the user's text. Such a rule is still the pack's
+# block (its content is what the pack wrote), permanent and of no known incident or time; an upgrade must not turn
+# every block already in Azure into a foreign rule that unblock may no longer remove.
+BLOCK_V1_RE = re.compile(re.escape(PACK_MARKER) + r' (?P<text>(?!inc:)[^\r\n]+)')
+BLOCK_V1_BUCKET = 'v1.0.0|never'
 EXPIRES_IN_RE = re.compile(r'(\d{1,6}) ?([A-Za-z]+)')
 EXPIRES_IN_UNITS = {'minute': 60, 'minutes': 60, 'min': 60, 'mins': 60, 'hour': 3600, 'hours': 3600, 'hr': 3600,
                     'hrs': 3600, 'day': 86400, 'days': 86400, 'week': 604800, 'weeks': 604800}
@@ -2611,15 +2616,19 @@ def expiry_after(now: datetime, seconds: int | None) -> datetime | None:
 class BlockAudit:
     """What a pack rule's description records: the incident that asked for the block, when, until when (None =
     permanent) and the user's text. Format (within Azure's 140 characters, the audit part never truncated):
-    `[AzureContainment] inc:<incident ID or none> at:<UTC yyyymmddThhmmssZ> exp:<UTC ...Z or never> <text>`."""
+    `[AzureContainment] inc:<incident ID or none> at:<UTC yyyymmddThhmmssZ> exp:<UTC ...Z or never> <text>`.
+    `blocked_at` None: a rule of version 1.0.0 (BLOCK_V1_RE), permanent, of no known incident."""
     incident: str
-    blocked_at: datetime
+    blocked_at: datetime | None
     expires_at: datetime | None
     text: str = ''
 
     @property
     def bucket(self) -> str:
-        """What one rule holds: one expiry of one incident (see the lifecycle comment above)."""
+        """What one rule holds: one expiry of one incident (see the lifecycle comment above); 1.0.0's rules merge
+        only with each other."""
+        if self.blocked_at is None:
+            return BLOCK_V1_BUCKET
         return f'{self.incident}|{self.expiry_text}'
 
     @property
@@ -2641,9 +2650,13 @@ class BlockAudit:
 
     def description(self) -> tuple[str, bool]:
         """(the rule description, whether the user's text was shortened): the audit part whole, then as much of the
-        user's text as fits."""
-        head = f'{PACK_MARKER} inc:{self.incident} at:{self.blocked_at.strftime(BLOCK_AUDIT_TIME)} exp:{self.expiry_text}'
+        user's text as fits. A 1.0.0 rule (merged by consolidation) keeps 1.0.0's format: it has no time to record."""
         user = re.sub(r'\s+', ' ', self.text).strip() or DEFAULT_BLOCK_TEXT
+        if self.blocked_at is None:
+            head = PACK_MARKER
+        else:
+            head = (f'{PACK_MARKER} inc:{self.incident} at:{self.blocked_at.strftime(BLOCK_AUDIT_TIME)} '
+                    f'exp:{self.expiry_text}')
         room = RULE_DESCRIPTION_MAX - len(head) - 1
         if len(user) <= room:
             return f'{head} {user}', False
@@ -2658,9 +2671,12 @@ class BlockAudit:
     def parse(cls, description: Any) -> 'BlockAudit | None':
         """The audit of a description the pack wrote, None when it is not in the pack's format (or says a block
         ends before it began)."""
-        match = BLOCK_AUDIT_RE.fullmatch(str(description or ''))
-        if not match or len(str(description)) > RULE_DESCRIPTION_MAX:
+        if len(str(description or '')) > RULE_DESCRIPTION_MAX:
             return None
+        match = BLOCK_AUDIT_RE.fullmatch(str(description or ''))
+        if not match:
+            v1 = BLOCK_V1_RE.fullmatch(str(description or ''))
+            return cls(NO_INCIDENT, None, None, v1.group('text')) if v1 else None
         try:
             at = datetime.strptime(match.group('at'), BLOCK_AUDIT_TIME).replace(tzinfo=UTC)
             exp = (None if match.group('exp') == BLOCK_NEVER
@@ -3127,9 +3143,10 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
         tampered[text] = tampered_warnings(lookalikes, by_text[text])
     written_rules = [r for r in rules if r.get('name') in written_names]
     family_rules = of_family(own, direction, family)
+    now = audit.blocked_at or utc_now()   # the call's own audit always has its time
     consolidating = (bool(written) and len(family_rules) + 1 > CONSOLIDATE_THRESHOLD
-                     and bool(consolidation_groups(family_rules, audit.blocked_at)))
-    note = _consolidate_pack_rules(client, nsg, direction, family, audit.blocked_at) if consolidating else None
+                     and bool(consolidation_groups(family_rules, now)))
+    note = _consolidate_pack_rules(client, nsg, direction, family, now) if consolidating else None
     return BlockOutcome(status, written_rules, warnings, tampered, [note] if note else [],
                         None if consolidating else rules, audits)
 
@@ -3165,7 +3182,8 @@ def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str, no
                     return None
                 for group in consolidation_groups(mine, now):
                     audits = [rule_audit(r) for r in group]
-                    first = min((a for a in audits if a is not None), key=lambda a: a.blocked_at)
+                    first = min((a for a in audits if a is not None),
+                                key=lambda a: a.blocked_at.timestamp() if a.blocked_at is not None else 0.0)
                     merged = sorted({canonical_text(t) for r in group for t in rule_side_prefixes(r, side)},
                                     key=prefix_sort_key)
                     audit = BlockAudit(first.incident, first.blocked_at, first.expires_at,

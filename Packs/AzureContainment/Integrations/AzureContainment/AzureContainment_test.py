@@ -1960,7 +1960,7 @@ LOOKALIKE = 'xsoar-block-in-v4-0123456789'
     ({'sourcePortRange': '1024-65535'}, 'its source ports are not *'),
     ({'destinationAddressPrefix': '10.0.1.4'}, 'its destination is not *'),
     ({'description': 'made by hand'}, 'its description lacks the marker'),
-    ({'description': '[AzureContainment] INC-1'}, 'not in the audit format'),
+    ({'description': '[AzureContainment] inc:INC 1 at:20260101T000000Z exp:never'}, 'not in the audit format'),
     ({'description': '[AzureContainment] inc:1 at:20260101T000000Z exp:20251231T000000Z x'}, 'not in the audit format'),
     ({'description': '[AzureContainment] inc:1 at:20261301T000000Z exp:never x'}, 'not in the audit format'),
     ({'direction': 'Outbound', 'destinationAddressPrefix': '*'}, 'is not the one its name says'),
@@ -2935,7 +2935,17 @@ def test_audit_round_trip_within_140_characters():
     assert len(widest) == 140
     assert ac.BlockAudit.parse(widest) is not None
     assert ac.BlockAudit.parse('[AzureContainment] inc:1 at:20260101T000000Z exp:never') is not None
-    for bad in ('[AzureContainment] x', '[AzureContainment] inc:1 at:20260101T000000Z exp:20260101T000000Z x',
+    # What 1.0.0 wrote (marker + text) is a permanent block of no known incident or time, kept in its format when
+    # consolidation merges such rules.
+    v1 = ac.BlockAudit.parse('[AzureContainment] blocked by Cortex XSOAR')
+    assert v1 is not None
+    assert (v1.incident_id, v1.blocked_at, v1.expires_at, v1.text) == (None, None, None, 'blocked by Cortex XSOAR')
+    assert v1.bucket == 'v1.0.0|never'
+    assert v1.description() == ('[AzureContainment] blocked by Cortex XSOAR', False)
+    assert v1.fields() == {'BlockedAt': None, 'ExpiresAt': None, 'IncidentID': None}
+    assert v1.lasts_until(T0 + datetime.timedelta(days=7))
+    for bad in ('[AzureContainment]', '[AzureContainment] ',
+                '[AzureContainment] inc:1 at:20260101T000000Z exp:20260101T000000Z x',
                 '[AzureContainment] inc:1 at:20260101T000000Z exp:never x\ny', 'inc:1 at:20260101T000000Z exp:never',
                 '[AzureContainment] inc:a b at:20260101T000000Z exp:never'):
         assert ac.BlockAudit.parse(bad) is None
