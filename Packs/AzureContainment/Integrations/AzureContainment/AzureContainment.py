@@ -2919,6 +2919,7 @@ class BlockOutcome(NamedTuple):
     tampered: dict[str, list[str]]              # prefix -> look-alike rules that meet it (never counted)
     notes: list[str]
     rules_read: list[dict] | None               # the NSG's rules as last read; None if consolidation changed them
+    nsg_read: dict | None = None                # the NSG as this call last read it (None: it read none)
 
 
 def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: list[Prefix], description: str,
@@ -2934,9 +2935,11 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
     side = side_of(direction)
     written: set[str] = set()
     written_names: set[str] = set()
+    nsg_read: dict | None = None
     for attempt in range(MAX_WRITE_ATTEMPTS):
         if rules_read is None:
-            rules_read = props(get_nsg(client, nsg.path)).get('securityRules') or []
+            nsg_read = get_nsg(client, nsg.path)
+            rules_read = props(nsg_read).get('securityRules') or []
         rules, rules_read = rules_read, None   # every later round reads again
         own, lookalikes = classify_rules(rules, direction)
         covering = {text: rule for text, (rule, _) in
@@ -2988,7 +2991,7 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
     consolidating = bool(written) and len(of_family(own, direction, family)) + 1 > CONSOLIDATE_THRESHOLD
     note = _consolidate_pack_rules(client, nsg, direction, family) if consolidating else None
     return BlockOutcome(status, written_rules, warnings, tampered, [note] if note else [],
-                        None if consolidating else rules)
+                        None if consolidating else rules, nsg_read)
 
 
 def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str) -> str | None:
@@ -3067,6 +3070,7 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     notes: list[str] = []
     done: list[str] = []
     rules_read: list[dict] | None = None   # the NSG as last read: the next direction/family starts from it
+    nsg_read: dict | None = None           # ... and its body (what it is attached to)
     for direction in directions:
         for family in ('v4', 'v6'):
             wanted = [p for p in prefixes if p.family == family]
@@ -3080,6 +3084,7 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
                     raise
                 raise err.with_note(f'Already blocked by this call: {"; ".join(done)}.') from err
             rules_read = result.rules_read
+            nsg_read = result.nsg_read or nsg_read
             rules.extend(result.rules)
             notes.extend(result.notes)
             for p in wanted:
@@ -3089,6 +3094,7 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
             done.append(f'{direction} {", ".join(dict.fromkeys(p.text for p in wanted))}')
     if truncated:
         notes.append(f"The description was shortened to fit Azure's {RULE_DESCRIPTION_MAX} characters.")
+    notes.extend(_add_protection(client, nsg, nsg_read, items, prefixes))
     title = f"Block on NSG {nsg.name}{' (dry run: nothing was changed)' if dry_run else ''}"
     readable = ip_items_table(title, items)
     rule_rows = [rule_output(r, nsg.name) for r in rules]
@@ -3103,6 +3109,88 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     if rule_rows:
         outputs[context_key('AzureContainment.NSGRule', ['ID'])] = rule_rows
     return CommandResults(readable_output=readable, outputs=outputs, raw_response=items)
+
+
+class Protection(NamedTuple):
+    """What an NSG protects: the subnets and NICs it is attached to, and the VNets they are in."""
+    subnets: list[str]
+    nics: list[str]
+    vnets: list[str]
+    notes: list[str]
+
+
+def nsg_protection(client, body: dict) -> Protection:
+    """The subnets and NICs an NSG (as GET returns it) is attached to, and their VNets: a subnet's from its ID, a
+    NIC's from its IP configurations (up to BLOCK_MAX_NIC_READS NICs are read; the note says when more were not)."""
+    subnets = [str(r.get('id')) for r in props(body).get('subnets') or [] if isinstance(r, dict) and r.get('id')]
+    nics = [str(r.get('id')) for r in props(body).get('networkInterfaces') or [] if isinstance(r, dict) and r.get('id')]
+    vnets = {s.split('/subnets/')[0].lower(): s.split('/subnets/')[0] for s in subnets}
+    notes = []
+    read = []
+    for nic_id in nics[:BLOCK_MAX_NIC_READS]:
+        try:
+            read.append(_get_nic(client, nic_id))
+        except ContainmentError as err:
+            notes.append(f'Could not read network interface {name_of(nic_id)} to find its VNet: {err.message}')
+    if len(nics) > BLOCK_MAX_NIC_READS:
+        notes.append(f'Only the VNets of the first {BLOCK_MAX_NIC_READS} of {len(nics)} network interfaces were '
+                     'checked for security admin rules.')
+    vnets.update({v.lower(): v for v in _vnet_ids(read)})
+    return Protection(subnets, nics, list(vnets.values()), notes)
+
+
+def admin_allow_warnings(items: list[dict], vnet_id: str, direction: str, prefix: Prefix) -> list[str]:
+    """AlwaysAllow security admin rules of a VNet that admit `prefix` in `direction`: evaluated before every NSG,
+    they let it through whatever the block says (reported as a shadowing allow rule is)."""
+    side = 'sources' if direction == 'Inbound' else 'destinations'
+    way = 'in' if direction == 'Inbound' else 'out'
+    found = []
+    for item in items:
+        p = props(item)
+        if p.get('access') != 'AlwaysAllow' or p.get('direction') != direction:
+            continue
+        hits = [text for text in admin_rule_prefixes(p.get(side)) if admits(text, prefix.net)]
+        if hits:
+            found.append(f"AlwaysAllow {admin_rule_text(item)} on VNet {name_of(vnet_id)} is evaluated before every "
+                         f"NSG and still lets {prefix.text} {way} through its {side[:-1]} {', '.join(hits)}.")
+    return found
+
+
+def _add_protection(client, nsg: NsgRef, body: dict | None, items: list[dict], prefixes: list[Prefix]) -> list[str]:
+    """Adds to each BlockedIP item what the NSG protects (ProtectedSubnets / ProtectedNICs and their counts, a
+    warning when it is attached to nothing) and the AlwaysAllow admin rules of those VNets that admit its address.
+    Returns the notes of the entry (an admin-rule read that failed)."""
+    if body is None:
+        body = get_nsg(client, nsg.path)
+    protection = nsg_protection(client, body)
+    notes = [f'NSG {nsg.name} protects {len(protection.subnets)} subnet(s)'
+             + (f" ({', '.join(name_of(x) for x in protection.subnets[:MAX_LISTED_ITEMS])})" if protection.subnets
+                else '') + f' and {len(protection.nics)} network interface(s)'
+             + (f" ({', '.join(name_of(x) for x in protection.nics[:MAX_LISTED_ITEMS])})" if protection.nics else '')
+             + '.', *protection.notes]
+    admin: dict[str, list[dict]] = {}
+    for vnet_id in protection.vnets:
+        try:
+            admin[vnet_id] = read_admin_rules(client, vnet_id)
+        except ContainmentError as err:
+            notes.append(f'The security admin rules of VNet {name_of(vnet_id)} were not checked: '
+                         + unverifiable_reason(err, ADMIN_RULES_ACTION, 'the Virtual Network Manager security admin '
+                                               'rules'))
+    unattached = (f"NSG {nsg.name} is attached to no subnet and no network interface: this block protects nothing "
+                  'until the NSG is attached.') if not protection.subnets and not protection.nics else None
+    by_text = {p.text: p for p in prefixes}
+    for item in items:
+        extra = [unattached] if unattached else []
+        prefix = by_text.get(item['IP'])
+        if prefix is not None:
+            for vnet_id, rules in admin.items():
+                extra += admin_allow_warnings(rules, vnet_id, item['Direction'], prefix)
+        item.update({'ProtectedSubnets': [name_of(s) for s in protection.subnets],
+                     'ProtectedSubnetCount': len(protection.subnets),
+                     'ProtectedNICs': [name_of(n) for n in protection.nics], 'ProtectedNICCount': len(protection.nics)})
+        if extra:
+            item['Warning'] = ' '.join([*([item['Warning']] if item.get('Warning') else []), *extra])
+    return notes
 
 
 class UnblockOutcome(NamedTuple):
