@@ -3151,8 +3151,9 @@ def admin_allow_warnings(items: list[dict], vnet_id: str, direction: str, prefix
             continue
         hits = [text for text in admin_rule_prefixes(p.get(side)) if admits(text, prefix.net)]
         if hits:
-            found.append(f"AlwaysAllow {admin_rule_text(item)} on VNet {name_of(vnet_id)} is evaluated before every "
-                         f"NSG and still lets {prefix.text} {way} through its {side[:-1]} {', '.join(hits)}.")
+            found.append(f"AlwaysAllow {admin_rule_text(item)} on VNet {name_of(vnet_id)} is evaluated before the "
+                         f"block (before every NSG) and still lets {prefix.text} {way} through its {side[:-1]} "
+                         f"{', '.join(hits)}.")
     return found
 
 
