@@ -4115,10 +4115,11 @@ def analyse_effective(nic_name: str, entries: list[dict], forensic: list[FlowBox
         for entry in subnet_entries:
             decider = first_rule_meeting(entry, allowed)
             if decider is not None and decider.rule.get('access') == 'Deny':
-                found.notes.append(
-                    f"Forensic access {row['Name']} ({', '.join(row['SourceAddressPrefixes'])} on TCP "
-                    f"{', '.join(row['DestinationPortRanges'])}) to {nic_name} is blocked (at least in part) by the "
-                    f"subnet NSG rule {decider.text()}: allow it there too, or the analyst cannot get in.")
+                note = (f"Forensic access {row['Name']} ({', '.join(row['SourceAddressPrefixes'])} on TCP "
+                        f"{', '.join(row['DestinationPortRanges'])}) to {nic_name} is blocked (at least in part) by "
+                        f'the subnet NSG rule {decider.text()}: allow it there too, or the analyst cannot get in.')
+                found.notes.append(note)
+                found.check(f'Forensic access to {nic_name}', 'Note', note)
     denied = {str(r.get('destinationAddressPrefix') or '').lower() for e in entries
               for r in e.get('effectiveSecurityRules') or [] if isinstance(r, dict)
               and r.get('direction') == 'Outbound' and r.get('access') == 'Deny'}
