@@ -4033,7 +4033,7 @@ class EffectiveRule(NamedTuple):
 def admitting_rules(entry: dict, direction: str) -> list[EffectiveRule]:
     """The allow rules of one effective NSG entry in `direction` that no earlier deny rule covers whole."""
     nsg = name_of((entry.get('networkSecurityGroup') or {}).get('id')) or 'NSG'
-    tag_map = entry.get('tagMap') if isinstance(entry.get('tagMap'), dict) else {}
+    tag_map: dict = entry['tagMap'] if isinstance(entry.get('tagMap'), dict) else {}
     rules = sorted((r for r in entry.get('effectiveSecurityRules') or []
                     if isinstance(r, dict) and r.get('direction') == direction),
                    key=lambda r: int(r.get('priority') or 0))
@@ -4052,7 +4052,7 @@ def first_rule_meeting(entry: dict, box: FlowBox) -> EffectiveRule | None:
     """The rule of an entry that decides (at least part of) the flows of `box`: the first by priority that meets
     it, in the box's direction (inbound)."""
     nsg = name_of((entry.get('networkSecurityGroup') or {}).get('id')) or 'NSG'
-    tag_map = entry.get('tagMap') if isinstance(entry.get('tagMap'), dict) else {}
+    tag_map: dict = entry['tagMap'] if isinstance(entry.get('tagMap'), dict) else {}
     for rule in sorted((r for r in entry.get('effectiveSecurityRules') or []
                         if isinstance(r, dict) and r.get('direction') == 'Inbound'),
                        key=lambda r: int(r.get('priority') or 0)):
