@@ -105,3 +105,35 @@ class BaselineClient:
             body = {k: v for k, v in nic.items() if k != 'etag'}
             body['properties'] = dict(nic['properties'], networkSecurityGroup={'id': nsg_id})
             self.write('PUT', nic['id'], body)
+
+    # -- find ----------------------------------------------------------------------------------------------
+    def list_all(self, path: str, api: str = NETWORK_API) -> list[dict]:
+        """Every item of an ARM list, following nextLink."""
+        items: list[dict] = []
+        url: str | None = path
+        while url:
+            page = self._send('GET', url, api=api).json()
+            items += page.get('value') or []
+            url = page.get('nextLink')
+        return items
+
+    def find_by_walk(self, subscription_id: str, addresses: list[str]) -> dict[str, list[str]]:
+        """The walk peers do to find the VM of an address: every NIC and every public IP of the subscription, paged
+        (cost grows with the estate, not with the number of addresses). Returns address -> the VM IDs holding it."""
+        sub = f'/subscriptions/{subscription_id}/providers/Microsoft.Network'
+        nics = self.list_all(f'{sub}/networkInterfaces')
+        pips = {p['id'].lower(): (p.get('properties') or {}).get('ipAddress')
+                for p in self.list_all(f'{sub}/publicIPAddresses')}
+        wanted = set(addresses)
+        found: dict[str, list[str]] = {a: [] for a in addresses}
+        for nic in nics:
+            props = nic.get('properties') or {}
+            vm = (props.get('virtualMachine') or {}).get('id')
+            for config in props.get('ipConfigurations') or []:
+                cprops = config.get('properties') or {}
+                held = {str(cprops.get('privateIPAddress')),
+                        str(pips.get(str((cprops.get('publicIPAddress') or {}).get('id')).lower()))}
+                for address in held & wanted:
+                    if vm and vm not in found[address]:
+                        found[address].append(vm)
+        return found

@@ -7,9 +7,11 @@
 2. writes an integration instance for it, as a user would save one in XSOAR: Custom cloud with the emulator's
    Entra ID and ARM URLs, client credentials of the soc-responder app (its secret read from an environment
    variable, not written in the file), and the emulator's CA for the integration's process;
-3. runs the incident through the local XSOAR harness, printing every war-room entry:
-   Test -> block two attacker IPs on edge-nsg -> isolate web-01 (web-nsg and web-02 untouched) ->
-   deallocate web-01 (polling followed) -> show web-01 -> release: unisolate, unblock, start;
+3. runs incident 1042 through the local XSOAR harness, printing every war-room entry. The alert names only an
+   address: 10.0.1.4 beaconing to two attacker IPs. Test -> find the VM holding 10.0.1.4 (web-01) -> snapshot
+   its disks before anything changes (polling followed) -> block the two attacker IPs on edge-nsg -> isolate
+   the VM found (web-nsg and web-02 untouched) -> deallocate it (polling followed) -> show it -> release:
+   unisolate, unblock, start. Every step after the find takes the VM by the ID the find put in the context;
 4. prints a before / contained / released summary of the Azure state read from the emulator.
 
 Exits 0 when every step did what it should; stops the emulator on exit, on Ctrl-C and on error.
@@ -35,6 +37,8 @@ from Tests.xsoar_local.runner import Printer, Style, load_params
 
 SCENARIO_FILE = os.path.join(REPO_ROOT, 'Tests', 'azure_emulator', 'scenarios', 'default.yaml')
 ATTACKER_IPS = ['203.0.113.7', '203.0.113.66']
+ALERT_HOST_IP = '10.0.1.4'     # the private address of web-01-nic0: all the alert knows of the host
+INCIDENT_ID = '1042'
 EDGE_NSG = 'edge-nsg'
 SHARED_NSG = 'web-nsg'
 TARGET_VM = 'web-01'
@@ -90,6 +94,9 @@ def summarize(state: dict) -> dict[str, str]:
         elif len(kind) == 3 and kind[1].lower() == 'networkinterfaces':
             nsg = _name((props.get('networkSecurityGroup') or {}).get('id'))
             rows[f'NIC {name}'] = f'NSG {nsg}'
+        elif len(kind) == 3 and kind[1].lower() == 'snapshots':
+            incremental = ' incremental' if props.get('incremental') else ''
+            rows[f'Snapshot {name}'] = f'{props.get("provisioningState") or "?"}{incremental}'
         elif len(kind) == 3 and kind[1].lower() == 'virtualmachines':
             rows[f'VM {name}'] = _find_power_state(body) or (props.get('provisioningState') or '?')
     return rows
@@ -118,9 +125,13 @@ def print_summary(stream, style: Style, snapshots: list[tuple[str, dict[str, str
 class Step:
     title: str
     command: str
-    args: dict
+    args: dict | Callable[[], dict]    # a callable: args that come from an earlier step's context
     poll: bool = False
     check: Callable[[RunResult, Any], None] | None = None
+    contained_view: bool = False       # the summary's "contained" column is read right after this step
+
+    def resolved_args(self) -> dict:
+        return self.args() if callable(self.args) else self.args
 
 
 def write_instance(emu: Any, directory: str) -> str:
@@ -189,6 +200,32 @@ def build_steps(emu: Any, web_nsg_before: Any, web02_before: str) -> list[Step]:
             if _nic_nsg(emu_, nic).lower() == SHARED_NSG:
                 raise DemoFailure(f'{nic} is still on {SHARED_NSG}')
 
+    found: dict[str, str] = {}
+
+    def found_web01(result: RunResult, _emu: Any) -> None:
+        items = [item for item in result.context.get('AzureContainment.Find', []) if isinstance(item, dict)]
+        vms = [vm for item in items if item.get('Status') == 'Found' for vm in item.get('VMs') or []]
+        if len(items) != 1 or len(vms) != 1 or vms[0].get('Name') != TARGET_VM:
+            raise DemoFailure(f'expected {ALERT_HOST_IP} to be found on {TARGET_VM} alone, got {items}')
+        found['vm_id'] = vms[0]['ID']
+
+    def by_found_id(**extra: str) -> Callable[[], dict]:
+        def args() -> dict:
+            if 'vm_id' not in found:
+                raise DemoFailure('no VM ID from the find step')
+            return {'vm_id': found['vm_id'], **extra}
+        return args
+
+    def snapshots_taken(result: RunResult, emu_: Any) -> None:
+        items = [item for item in result.context.get('AzureContainment.Snapshot', []) if isinstance(item, dict)]
+        roles = sorted(str(item.get('DiskRole')) for item in items)
+        states = {str(item.get('ProvisioningState')) for item in items}
+        if roles != ['Data', 'Data', 'OS'] or states != {'Succeeded'}:
+            raise DemoFailure(f'expected 3 succeeded snapshots (OS + 2 data disks), got {roles} {sorted(states)}')
+        held = [rid for rid in emu_.state().get('resources', {}) if '/providers/microsoft.compute/snapshots/' in rid]
+        if len(held) != 3:
+            raise DemoFailure(f'the emulator holds {len(held)} snapshots, expected 3')
+
     def neighbour_untouched(result: RunResult, emu_: Any) -> None:
         if _nic_nsg(emu_, 'web-02-nic0') != web02_before:
             raise DemoFailure(f'{NEIGHBOUR_VM} lost its NSG {web02_before}')
@@ -202,17 +239,21 @@ def build_steps(emu: Any, web_nsg_before: Any, web02_before: str) -> list[Step]:
     ips = ','.join(ATTACKER_IPS)
     return [
         Step('Test the instance (the Test button)', 'test-module', {}),
+        Step(f'The alert names only {ALERT_HOST_IP}: find the VM', 'azure-vm-find', {'ip': ALERT_HOST_IP},
+             check=found_web01),
+        Step(f'Keep the evidence first: snapshot every disk of {TARGET_VM} (polling followed)', 'azure-vm-snapshot',
+             by_found_id(interval_in_seconds='10'), poll=True, check=snapshots_taken),
         Step(f'Block the two attacker IPs on {EDGE_NSG}', 'azure-nsg-block-ip',
              {'ip': ips, 'nsg_name': EDGE_NSG},
              check=expect_context('AzureContainment.BlockedIP', 'Status', {'Blocked', 'AlreadyBlocked'})),
         Step(f'Isolate {TARGET_VM} (its NICs move to a dedicated deny-all NSG)', 'azure-vm-isolate',
-             {'vm_name': TARGET_VM}, check=isolated_only_web01),
+             by_found_id(), check=isolated_only_web01),
         Step(f'{NEIGHBOUR_VM} shares {SHARED_NSG}: still reachable, untouched', 'azure-vm-get',
              {'vm_name': NEIGHBOUR_VM}, check=neighbour_untouched),
         Step(f'Deallocate {TARGET_VM} (polling followed)', 'azure-vm-power',
-             {'vm_name': TARGET_VM, 'action': 'deallocate', 'interval_in_seconds': '10'}, poll=True,
+             by_found_id(action='deallocate', interval_in_seconds='10'), poll=True,
              check=expect_context('AzureContainment.VM', 'PowerState', {'deallocated', 'VM deallocated'})),
-        Step(f'Show {TARGET_VM}', 'azure-vm-get', {'vm_name': TARGET_VM}),
+        Step(f'Show {TARGET_VM}', 'azure-vm-get', by_found_id(), contained_view=True),
         Step(f'Release: unisolate {TARGET_VM}', 'azure-vm-unisolate', {'vm_name': TARGET_VM}, check=released),
         Step(f'Release: unblock the attacker IPs on {EDGE_NSG}', 'azure-nsg-unblock-ip',
              {'ip': ips, 'nsg_name': EDGE_NSG},
@@ -227,7 +268,8 @@ def run_step(index: int, total: int, step: Step, inst: XsoarInstance, emu: Any, 
              style: Style) -> None:
     out = printer.stream
     out.write('\n' + style.bold(f'[{index}/{total}] {step.title}') + '\n')
-    printer.header(step.command, step.args)
+    args = step.resolved_args()
+    printer.header(step.command, args)
     if step.poll:
         def on_run(run_index: int, result: RunResult) -> None:
             if run_index == 0 or not result.scheduled:
@@ -238,13 +280,13 @@ def run_step(index: int, total: int, step: Step, inst: XsoarInstance, emu: Any, 
                 printer.progress(f'polling {result.scheduled["command"]}: run {run_index + 1}, next check in '
                                  f'{result.scheduled["next_run_in_seconds"]}s (demo: waiting {POLL_WAIT_SECONDS:g}s)')
 
-        runs = inst.run_polling(step.command, step.args, sleep=True, max_sleep=POLL_WAIT_SECONDS, on_run=on_run)
+        runs = inst.run_polling(step.command, args, sleep=True, max_sleep=POLL_WAIT_SECONDS, on_run=on_run)
         printer.done()
         if runs[-1].timed_out:
             printer.entries(runs[-1])
         result = runs[-1]
     else:
-        result = inst.run(step.command, step.args)
+        result = inst.run(step.command, args)
         printer.entries(result)
     if not result.ok:
         raise DemoFailure(f'{step.command} returned an error entry: {result.errors[0].splitlines()[0]}')
@@ -293,7 +335,7 @@ def run_demo(step_mode: bool = False, keep_dir: str | None = None, color: bool |
         state_file = os.path.join(directory, 'demo-instance.state.json')
         if os.path.exists(state_file):
             os.remove(state_file)
-        inst = XsoarInstance(params, state_file=state_file, env=env)
+        inst = XsoarInstance(params, state_file=state_file, env=env, incident=INCIDENT_ID)
         stream.write(f'Instance: {instance_file} (client secret from ${SECRET_ENV}), context in {state_file}\n')
         # The emulator lives only as long as the demo: by hand means during a --step pause, from another shell.
         stream.write(f'Same commands by hand (during a --step pause, from another shell, with {SECRET_ENV} set to '
@@ -311,7 +353,7 @@ def run_demo(step_mode: bool = False, keep_dir: str | None = None, color: bool |
                 stream.flush()
                 sys.stdin.readline()
             run_step(index, len(steps), step, inst, emu, printer, style)
-            if step.command == 'azure-vm-get' and step.args.get('vm_name') == TARGET_VM:
+            if step.contained_view:
                 snapshots.append(('contained', summarize(emu.state())))
         snapshots.append(('released', summarize(emu.state())))
         stream.write('\n')

@@ -49,12 +49,27 @@ def test_demo_runs_end_to_end_and_exits_zero():
                                timeout=120, check=False)
     out = completed.stdout
     assert completed.returncode == 0, out[-3000:] + completed.stderr[-3000:]
-    for command in ('!test-module', '!azure-nsg-block-ip ip=203.0.113.7,203.0.113.66 nsg_name=edge-nsg',
-                    '!azure-vm-isolate vm_name=web-01', '!azure-vm-get vm_name=web-02',
-                    '!azure-vm-power vm_name=web-01 action=deallocate', '!azure-vm-get vm_name=web-01',
+    web01 = '/subscriptions/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee/resourceGroups/soc-demo-rg/providers/' \
+            'Microsoft.Compute/virtualMachines/web-01'
+    # From the alert's address to the VM: every command after the find takes the VM by the ID the find returned.
+    for command in ('!test-module', '!azure-vm-find ip=10.0.1.4', f'!azure-vm-snapshot vm_id={web01} ',
+                    '!azure-nsg-block-ip ip=203.0.113.7,203.0.113.66 nsg_name=edge-nsg',
+                    f'!azure-vm-isolate vm_id={web01}', '!azure-vm-get vm_name=web-02',
+                    f'!azure-vm-power vm_id={web01} action=deallocate', f'!azure-vm-get vm_id={web01}',
                     '!azure-vm-unisolate vm_name=web-01', '!azure-nsg-unblock-ip', 'action=start'):
         assert command in out
+    commands = [line for line in out.splitlines() if line.startswith('>>> !')]
+    assert [c.split()[1] for c in commands[:4]] == ['!test-module', '!azure-vm-find', '!azure-vm-snapshot',
+                                                    '!azure-nsg-block-ip']
     lines = out.splitlines()
+    assert '`10.0.1.4` | Found  | PrivateIP | web-01 (soc-demo-rg)' in lines
+    # The evidence stays: named from the incident, taken before isolation, still there after the release.
+    snapshot_rows = [i for i, line in enumerate(lines) if line.startswith('  Snapshot xsoar-inc1042-web-01_')]
+    assert len(snapshot_rows) == 3
+    for row in snapshot_rows:
+        assert [line.split() for line in lines[row + 1:row + 4]] == [
+            ['before', '(absent)'], ['contained', 'Succeeded', 'incremental'],
+            ['released', 'Succeeded', 'incremental']]
     assert 'ok' in lines
     assert '  NIC web-02-nic0: NSG web-nsg  (unchanged)' in lines
     assert any(line.startswith('  NSG web-nsg: 2 rule(s)') and line.endswith('(unchanged)') for line in lines)
