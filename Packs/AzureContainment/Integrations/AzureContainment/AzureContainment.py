@@ -2785,7 +2785,7 @@ def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
                      f'without them:\n{optional_actions_text(optional)}')
     else:
         lines.append(f'Optional permissions: all {len(OPTIONAL_ACTIONS)} granted (azure-vm-snapshot, azure-vm-find '
-                     'by public IP).')
+                     'by public IP, the isolation verdict).')
     return lines
 
 

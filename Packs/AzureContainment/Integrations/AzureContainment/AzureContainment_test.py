@@ -3054,3 +3054,17 @@ def test_block_reports_what_the_nsg_protects_and_always_allow_admin_rules(arm, c
     assert item['ProtectedNICCount'] == 3
     assert 'vendor-any' in item['Warning']
     assert 'is evaluated before the block' in item['Warning']
+
+
+def test_the_verification_actions_are_optional(requests_mock, rg_client):
+    """Network Contributor without the two verification actions (a custom role): ok, auth-test names them with the
+    verdict that needs them."""
+    granted = [a for a in [*ac.REQUIRED_ACTIONS, *ac.OPTIONAL_ACTIONS]
+               if a not in (ac.EFFECTIVE_NSG_ACTION, ac.ADMIN_RULES_ACTION)]
+    requests_mock.get(permissions_url(RG_SCOPE), json={'value': [{'actions': granted, 'notActions': []}]})
+    assert ac.test_module(rg_client, {}) == 'ok'
+    text = str(ac.auth_test_command(rg_client, {}).readable_output)
+    assert 'Optional permissions: 2 not granted' in text
+    assert f'{ac.EFFECTIVE_NSG_ACTION} (granted by the built-in role "Network Contributor"; needed by the isolation ' \
+           'verdict' in text
+    assert ac.ADMIN_RULES_ACTION in text
