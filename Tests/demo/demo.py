@@ -12,7 +12,8 @@
    its disks before anything changes (polling followed) -> block the two attacker IPs on edge-nsg -> isolate
    the VM found (web-nsg and web-02 untouched; its verdict, read from what Azure enforces: Verified) -> isolate
    app-01 of subscription SOC Apps (verdict Bypassed: an AlwaysAllow security admin rule) -> deallocate web-01
-   (polling followed) -> show it -> release: unisolate both, unblock, start. Every step after the find takes the VM by the ID the find put in the context;
+   (polling followed) -> show it -> release: unisolate both, unblock, start. Every step after the find takes the
+   VM by the ID the find put in the context;
 4. prints a before / contained / released summary of the Azure state read from the emulator.
 
 Exits 0 when every step did what it should; stops the emulator on exit, on Ctrl-C and on error.
