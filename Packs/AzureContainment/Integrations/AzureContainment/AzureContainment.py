@@ -4481,9 +4481,17 @@ def vm_get_command(client, args: dict) -> CommandResults:
     if not isolated:
         return _vm_results(out, f'VM {name}')
     iso_id = next(_nic_nsg(n) for n in nics if name_of(_nic_nsg(n)).lower() == iso_name.lower())
-    iso = get_nsg_or_none(client, parse_resource_id(iso_id, 'Microsoft.Network/networkSecurityGroups').path) or {}
+    try:
+        iso = get_nsg_or_none(client, parse_resource_id(iso_id, 'Microsoft.Network/networkSecurityGroups').path)
+        problem = None if iso is not None else 'it no longer exists'
+    except ContainmentError as err:
+        iso, problem = None, err.message
     iso_rules = props(iso).get('securityRules') or []
-    found = verify_isolation(client, vm, nics, iso_rules, request_open=not platform_closed(iso))
+    # Without the isolation NSG's content its forensic allows are unknown (none assumed: anything admitted is a
+    # bypass) and so is whether the platform services were left open on request (assumed not).
+    found = verify_isolation(client, vm, nics, iso_rules, request_open=iso is not None and not platform_closed(iso))
+    if problem:
+        found.check(f'Isolation NSG {name_of(iso_id)}', UNVERIFIABLE, f'reading it failed: {problem}')
     out['Verification'] = found.context()
     warning = verification_warning(found)
     if warning:
