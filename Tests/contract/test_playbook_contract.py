@@ -282,9 +282,9 @@ def test_a_bad_playbook_file_in_the_pack_fails_against_the_real_integration(tmp_
     bad = copy.deepcopy(_load(PACK / "Playbooks" / "playbook-Azure_Containment_-_Block_Attacker_IPs.yml"))
     block = next(t for t in bad["tasks"].values() if "azure-nsg-block-ip" in str(t["task"].get("script")))
     block["scriptarguments"]["nsg"] = block["scriptarguments"].pop("nsg_name")
-    bad["outputs"].append({"contextPath": "AzureContainment.BlockedIP.Priority", "description": ""})
+    bad["outputs"].append({"contextPath": "AzureContainment.BlockedIP.Owner", "description": ""})
     (tmp_path / "Playbooks").mkdir()
     (tmp_path / "Playbooks" / "playbook-Bad.yml").write_text(yaml.safe_dump(bad))
     problems = pc.check_files(pc.playbook_files(tmp_path), spec)
     assert any("playbook-Bad.yml" in p and "argument 'nsg' is not declared" in p for p in problems), problems
-    assert any("'AzureContainment.BlockedIP.Priority' is not an output" in p for p in problems), problems
+    assert any("'AzureContainment.BlockedIP.Owner' is not an output" in p for p in problems), problems

@@ -19,7 +19,7 @@ INTEGRATION = ROOT / "Packs" / "AzureContainment" / "Integrations" / "AzureConta
 # The commands that change Azure (design.md): execution: true on exactly these; polling: true on the power and
 # snapshot commands.
 AZURE_CHANGING = {"azure-nsg-block-ip", "azure-nsg-unblock-ip", "azure-vm-isolate", "azure-vm-unisolate",
-                  "azure-vm-power", "azure-vm-snapshot"}
+                  "azure-vm-power", "azure-vm-snapshot", "azure-nsg-block-expire"}
 POLLING = {"azure-vm-power", "azure-vm-snapshot"}
 
 

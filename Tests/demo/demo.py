@@ -9,11 +9,12 @@
    variable, not written in the file), and the emulator's CA for the integration's process;
 3. runs incident 1042 through the local XSOAR harness, printing every war-room entry. The alert names only an
    address: 10.0.1.4 beaconing to two attacker IPs. Test -> find the VM holding 10.0.1.4 (web-01) -> snapshot
-   its disks before anything changes (polling followed) -> block the two attacker IPs on edge-nsg -> isolate
-   the VM found (web-nsg and web-02 untouched; its verdict, read from what Azure enforces: Verified) -> isolate
-   app-01 of subscription SOC Apps (verdict Bypassed: an AlwaysAllow security admin rule) -> deallocate web-01
-   (polling followed) -> show it -> release: unisolate both, unblock, start. Every step after the find takes the
-   VM by the ID the find put in the context;
+   its disks before anything changes (polling followed) -> block the two attacker IPs on edge-nsg for 24 hours
+   -> list what is blocked (since / until when, for which incident) -> isolate the VM found (web-nsg and web-02
+   untouched; its verdict, read from what Azure enforces: Verified) -> isolate app-01 of subscription SOC Apps
+   (verdict Bypassed: an AlwaysAllow security admin rule) -> deallocate web-01 (polling followed) -> show it ->
+   release: unisolate both, unblock, start. Every step after the find takes the VM by the ID the find put in the
+   context;
 4. prints a before / contained / released summary of the Azure state read from the emulator.
 
 Exits 0 when every step did what it should; stops the emulator on exit, on Ctrl-C and on error.
@@ -30,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -41,6 +43,7 @@ SCENARIO_FILE = os.path.join(REPO_ROOT, 'Tests', 'azure_emulator', 'scenarios', 
 ATTACKER_IPS = ['203.0.113.7', '203.0.113.66']
 ALERT_HOST_IP = '10.0.1.4'     # the private address of web-01-nic0: all the alert knows of the host
 INCIDENT_ID = '1042'
+BLOCK_FOR = '24 hours'
 EDGE_NSG = 'edge-nsg'
 SHARED_NSG = 'web-nsg'
 TARGET_VM = 'web-01'
@@ -243,6 +246,19 @@ def build_steps(emu: Any, web_nsg_before: Any, web02_before: str) -> list[Step]:
         if len(held) != 3:
             raise DemoFailure(f'the emulator holds {len(held)} snapshots, expected 3')
 
+    def blocked_for_a_day(result: RunResult, _emu: Any) -> None:
+        items = [item for item in result.context.get('AzureContainment.BlockedIP', []) if isinstance(item, dict)]
+        listed = sorted((item.get('IP'), item.get('Direction')) for item in items)
+        expected = sorted((ip, direction) for ip in ATTACKER_IPS for direction in ('Inbound', 'Outbound'))
+        if listed != expected:
+            raise DemoFailure(f'block-list shows {listed}, expected {expected}')
+        for item in items:
+            blocked = datetime.fromisoformat(str(item.get('BlockedAt')).replace('Z', '+00:00'))
+            expires = datetime.fromisoformat(str(item.get('ExpiresAt')).replace('Z', '+00:00'))
+            lasts = (expires - blocked).total_seconds()
+            if item.get('Status') != 'Active' or item.get('IncidentID') != INCIDENT_ID or not 86400 <= lasts <= 86460:
+                raise DemoFailure(f'expected an active 24-hour block of incident {INCIDENT_ID}, got {item}')
+
     def neighbour_untouched(result: RunResult, emu_: Any) -> None:
         if _nic_nsg(emu_, 'web-02-nic0') != web02_before:
             raise DemoFailure(f'{NEIGHBOUR_VM} lost its NSG {web02_before}')
@@ -260,9 +276,11 @@ def build_steps(emu: Any, web_nsg_before: Any, web02_before: str) -> list[Step]:
              check=found_web01),
         Step(f'Keep the evidence first: snapshot every disk of {TARGET_VM} (polling followed)', 'azure-vm-snapshot',
              by_found_id(interval_in_seconds='10'), poll=True, check=snapshots_taken),
-        Step(f'Block the two attacker IPs on {EDGE_NSG}', 'azure-nsg-block-ip',
-             {'ip': ips, 'nsg_name': EDGE_NSG},
+        Step(f'Block the two attacker IPs on {EDGE_NSG} for 24 hours', 'azure-nsg-block-ip',
+             {'ip': ips, 'nsg_name': EDGE_NSG, 'expires_in': BLOCK_FOR},
              check=expect_context('AzureContainment.BlockedIP', 'Status', {'Blocked', 'AlreadyBlocked'})),
+        Step(f'What the pack blocks on {EDGE_NSG}: since when, until when, for which incident',
+             'azure-nsg-block-list', {'nsg_name': EDGE_NSG}, check=blocked_for_a_day),
         Step(f'Isolate {TARGET_VM} (its NICs move to a dedicated deny-all NSG)', 'azure-vm-isolate',
              by_found_id(), check=isolated_only_web01),
         Step(f'{NEIGHBOUR_VM} shares {SHARED_NSG}: still reachable, untouched', 'azure-vm-get',

@@ -54,16 +54,21 @@ def test_demo_runs_end_to_end_and_exits_zero():
     web01_id = web01
     # From the alert's address to the VM: every command after the find takes the VM by the ID the find returned.
     for command in ('!test-module', '!azure-vm-find ip=10.0.1.4', f'!azure-vm-snapshot vm_id={web01} ',
-                    '!azure-nsg-block-ip ip=203.0.113.7,203.0.113.66 nsg_name=edge-nsg',
+                    '!azure-nsg-block-ip ip=203.0.113.7,203.0.113.66 nsg_name=edge-nsg expires_in=24 hours',
+                    '!azure-nsg-block-list nsg_name=edge-nsg',
                     f'!azure-vm-isolate vm_id={web01}', '!azure-vm-get vm_name=web-02',
                     f'!azure-vm-power vm_id={web01} action=deallocate', f'!azure-vm-get vm_id={web01}',
                     '!azure-vm-unisolate vm_name=web-01', '!azure-nsg-unblock-ip', 'action=start'):
         assert command in out
     commands = [line for line in out.splitlines() if line.startswith('>>> !')]
-    assert [c.split()[1] for c in commands[:4]] == ['!test-module', '!azure-vm-find', '!azure-vm-snapshot',
-                                                    '!azure-nsg-block-ip']
+    assert [c.split()[1] for c in commands[:6]] == ['!test-module', '!azure-vm-find', '!azure-vm-snapshot',
+                                                    '!azure-nsg-block-ip', '!azure-nsg-block-list',
+                                                    '!azure-vm-isolate']
     lines = out.splitlines()
     assert '`10.0.1.4` | Found  | PrivateIP | web-01 (soc-demo-rg)' in lines
+    # The block's audit record lives in Azure (the rule description) and block-list reads it back.
+    assert sum(1 for line in lines if line.startswith('Description') and ' inc:1042 at:' in line) == 2
+    assert sum(1 for line in lines if line.split() == ['IncidentID', '1042']) == 4
     # The evidence stays: named from the incident, taken before isolation, still there after the release.
     snapshot_rows = [i for i, line in enumerate(lines) if line.startswith('  Snapshot xsoar-inc1042-web-01_')]
     assert len(snapshot_rows) == 3

@@ -3,6 +3,8 @@ the emulator's default scenario. Every behaviour of azure-nsg-block-ip / unblock
 azure-vm-power and the read-only views, checked on the emulator's state and its request log."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from Tests.e2e.support import (COMPUTE, NET, arm_requests, arm_writes, blocked_items, instance,
@@ -37,7 +39,7 @@ def test_block_then_unblock_restores_rules_exactly(emulator, xsoar):
     assert inbound_v4['sourceAddressPrefixes'] == ['192.0.2.0/24', '198.51.100.0/24', '203.0.113.7']
     assert inbound_v4['access'] == 'Deny'
     assert inbound_v4['priority'] == 100
-    assert inbound_v4['description'] == '[AzureContainment] INC-1001'
+    assert re.fullmatch(r'\[AzureContainment\] inc:none at:\d{8}T\d{6}Z exp:never INC-1001', inbound_v4['description'])
     outbound_v6 = [p for n, p in rules.items() if n.startswith('xsoar-block-out-v6-')][0]
     assert outbound_v6['destinationAddressPrefixes'] == ['2001:db8::/48']
     assert res.context['AzureContainment.NSGRule']
@@ -74,7 +76,8 @@ def test_description_is_kept_within_140_characters(emulator, xsoar):
     assert res.ok, res.errors
     description = pack_rules(emulator, 'edge-nsg')[0]['properties']['description']
     assert len(description) == 140
-    assert description.startswith('[AzureContainment] INC-77 ')
+    assert re.match(r'\[AzureContainment\] inc:none at:\d{8}T\d{6}Z exp:never INC-77 very long', description)
+    assert description.endswith('...')
     assert '140 characters' in res.readable
 
 

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
 
+from Tests.e2e.clock import run_at
 from Tests.e2e.support import (COMPUTE, NET, arm_requests, arm_writes, instance, last_seq,
                                                 network_state, pack_rules)
 from Tests.xsoar_local.harness import REPO_ROOT
@@ -25,6 +29,7 @@ TEST_PLAYBOOK = os.path.join(PACK, 'TestPlaybooks', 'playbook-AzureContainment_T
 BLOCK_IPS = os.path.join(PACK, 'Playbooks', 'playbook-Azure_Containment_-_Block_Attacker_IPs.yml')
 ISOLATE_VM = os.path.join(PACK, 'Playbooks', 'playbook-Azure_Containment_-_Isolate_VM.yml')
 CONTAIN_HOST = os.path.join(PACK, 'Playbooks', 'playbook-Azure_Containment_-_Contain_Host.yml')
+EXPIRE_BLOCKS = os.path.join(PACK, 'Playbooks', 'playbook-Azure_Containment_-_Expire_Blocks.yml')
 INCIDENT = '4242'
 WAIT_CAP = 0.2  # seconds: the emulator's VM transitions take one second (XSOAR would poll every 30 s)
 
@@ -175,7 +180,8 @@ def powered(*actions, vm='web-01'):
     return check
 
 
-def blocked(nsg, prefixes, directions=('Inbound', 'Outbound'), priority=100, status='Blocked', warning=None):
+def blocked(nsg, prefixes, directions=('Inbound', 'Outbound'), priority=100, status='Blocked', warning=None,
+            expires='never'):
     def check(emu, result, _before, _seq):
         rules = pack_rules(emu, nsg)
         assert sorted(r['properties']['direction'] for r in rules) == sorted(directions)
@@ -184,7 +190,9 @@ def blocked(nsg, prefixes, directions=('Inbound', 'Outbound'), priority=100, sta
             side = 'sourceAddressPrefixes' if props['direction'] == 'Inbound' else 'destinationAddressPrefixes'
             assert sorted(props[side]) == sorted(prefixes)
             assert (props['access'], props['priority']) == ('Deny', priority)
-            assert props['description'] == f'[AzureContainment] {INCIDENT}'  # the playbook's default: the incident ID
+            # the audit record (this incident, the time, the expiry), then the playbook's default text: the incident ID
+            assert re.fullmatch(rf'\[AzureContainment\] inc:{INCIDENT} at:\d{{8}}T\d{{6}}Z exp:{expires} {INCIDENT}',
+                                props['description']), props['description']
         items = result.outputs['AzureContainment.BlockedIP']
         items = items if isinstance(items, list) else [items]
         assert sorted((i['IP'], i['Direction']) for i in items) == sorted((p, d) for p in prefixes for d in directions)
@@ -196,6 +204,18 @@ def blocked(nsg, prefixes, directions=('Inbound', 'Outbound'), priority=100, sta
         names = result.outputs['AzureContainment.NSGRule.Name']  # the rules this run wrote
         written = sorted(r['name'] for r in rules) if status == 'Blocked' else []
         assert sorted(names if isinstance(names, list) else [names] if names else []) == written
+    return check
+
+
+def expires_after(**delta):
+    """Every BlockedIP output expires `delta` after its block time, rounded up to the whole minute."""
+    def check(_emu, result, _before, _seq):
+        items = result.outputs['AzureContainment.BlockedIP']
+        for item in items if isinstance(items, list) else [items]:
+            at = datetime.strptime(item['BlockedAt'], '%Y-%m-%dT%H:%M:%SZ')
+            end = datetime.strptime(item['ExpiresAt'], '%Y-%m-%dT%H:%M:%SZ')
+            assert timedelta(**delta) <= end - at < timedelta(**delta) + timedelta(minutes=1)
+            assert item['IncidentID'] == INCIDENT
     return check
 
 
@@ -248,6 +268,8 @@ BLOCK_RUNS = [
     case('shadowing-reviewed', {'IP': '203.0.113.7', 'NSGName': 'web-nsg', 'Direction': 'Inbound'}, {REVIEW: 'done'},
          'completed', blocked('web-nsg', ['203.0.113.7'], ('Inbound',), priority=101, warning='is evaluated before'),
          ran(REVIEW, 'Done')),
+    case('block-for-24-hours', {'IP': '203.0.113.7', 'NSGName': 'edge-nsg', 'ExpiresIn': '24 hours'}, {},
+         'completed', blocked('edge-nsg', ['203.0.113.7'], expires=r'\d{8}T\d{4}00Z'), expires_after(hours=24)),
     case('no-addresses', {}, {}, 'completed', ran('Done'), not_run(BLOCK), no_requests),
     case('refused-address', {'IP': '203.0.113.7,*', 'NSGName': 'edge-nsg'}, {}, 'failed',
          failed_at(BLOCK, "'*' (would match every address)"), no_writes, unchanged),
@@ -270,6 +292,39 @@ def test_blocking_again_writes_nothing_and_the_release_restores_the_nsg(emulator
     no_writes(emulator, again, before, seq)
     release = instance(emulator).run('azure-nsg-unblock-ip', {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'})
     assert release.ok
+    assert network_state(emulator) == before
+
+
+# ------------------------------------------------------------------------------------------ Expire Blocks
+def test_expire_blocks_removes_exactly_what_expired_on_the_nsgs_given(emulator, tmp_path):
+    """Blocks written two hours ago (a child process with its clock set back, Tests/e2e/clock.py) expire now."""
+    before = network_state(emulator)
+    writer = instance(emulator, state_file=str(tmp_path / 'context.json'))
+    ago = datetime.now(UTC) - timedelta(hours=2)
+    for ip, nsg, expires in [('203.0.113.7', 'edge-nsg', '1 hour'), ('198.51.100.8', 'edge-nsg', '7 days'),
+                             ('203.0.113.9', 'db-subnet-nsg', '30 minutes')]:
+        assert run_at(writer, ago, 'azure-nsg-block-ip', {'ip': ip, 'nsg_name': nsg, 'expires_in': expires}).ok
+    seq = last_seq(emulator)
+    dry = play(emulator, EXPIRE_BLOCKS, {'NSGNames': 'edge-nsg,db-subnet-nsg', 'DryRun': 'true'})
+    assert dry.ok, [(t.name, t.error) for t in dry.errors]
+    items = dry.outputs['AzureContainment.BlockedIP']
+    assert sorted((i['IP'], i['NSG'], i['Status']) for i in items) == [
+        ('203.0.113.7', 'edge-nsg', 'Expired'), ('203.0.113.7', 'edge-nsg', 'Expired'),
+        ('203.0.113.9', 'db-subnet-nsg', 'Expired'), ('203.0.113.9', 'db-subnet-nsg', 'Expired')]
+    assert arm_writes(emulator, seq) == []
+    done = play(emulator, EXPIRE_BLOCKS, {'NSGNames': 'edge-nsg,db-subnet-nsg'})
+    assert done.ok, [(t.name, t.error) for t in done.errors]
+    assert sorted((i['IP'], i['Direction'], i['Status']) for i in done.outputs['AzureContainment.BlockedIP']) == [
+        (ip, d, 'Unblocked') for ip in ('203.0.113.7', '203.0.113.9') for d in ('Inbound', 'Outbound')]
+    assert not pack_rules(emulator, 'db-subnet-nsg')
+    assert sorted(p for r in pack_rules(emulator, 'edge-nsg') for p in (
+        r['properties'].get('sourceAddressPrefixes') or r['properties'].get('destinationAddressPrefixes'))) == [
+        '198.51.100.8', '198.51.100.8']                       # the 7-day block stays
+    seq = last_seq(emulator)
+    again = play(emulator, EXPIRE_BLOCKS, {})                  # the instance's default NSG: nothing left to expire
+    assert again.ok
+    assert arm_writes(emulator, seq) == []
+    assert instance(emulator).run('azure-nsg-unblock-ip', {'ip': '198.51.100.8', 'nsg_name': 'edge-nsg'}).ok
     assert network_state(emulator) == before
 
 

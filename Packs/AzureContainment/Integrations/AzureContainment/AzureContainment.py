@@ -27,7 +27,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 import dataclasses
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -72,6 +73,7 @@ DEFAULT_MIN_BLOCK_PREFIX_V4 = 16        # no IPv4 block wider than /16 (65,536 a
 DEFAULT_MIN_BLOCK_PREFIX_V6 = 32        # no IPv6 block wider than /32 (an ISP-sized allocation)
 DEFAULT_MAX_IPS_PER_CALL = 1000         # a quarter of an NSG's 4,000-prefix budget per side
 DEFAULT_ALLOW_INTERNAL_BLOCK = False
+DEFAULT_MAX_BLOCK_DAYS = 3650           # instance param max_block_days: the longest expires_in (10 years: no limit)
 XSOAR_APP_NAME = 'ms-azure-compute'   # Cortex XSOAR's own multi-tenant Azure Compute application
 
 # Login host, ARM endpoint and scope always come from the same row: a token for one cloud is useless in another.
@@ -92,7 +94,7 @@ PARAM_DISPLAY = {
     'azure_ad_endpoint': 'Entra ID (Azure AD) endpoint', 'arm_endpoint': 'Resource Manager endpoint',
     'token_retrieval_url': 'Token retrieval URL', 'min_block_prefix_v4': 'Widest IPv4 block (prefix length)',
     'min_block_prefix_v6': 'Widest IPv6 block (prefix length)', 'max_ips_per_call': 'Most addresses per call',
-    'allow_internal_block': 'Allow blocking internal address space',
+    'allow_internal_block': 'Allow blocking internal address space', 'max_block_days': 'Longest expiring block (days)',
 }
 
 # Token reuse and request limits.
@@ -136,6 +138,8 @@ FORENSIC_RULE_PREFIX = 'xsoar-forensic-allow-in'  # + '-v4' / '-v6', priorities 
 ISOLATION_DENY_IN = 'xsoar-isolation-deny-all-in'
 ISOLATION_DENY_OUT = 'xsoar-isolation-deny-all-out'
 DEFAULT_FORENSIC_PORTS = ['22', '3389']
+ISOLATION_TAG_INCIDENT = 'xsoar-incident-id'   # tag on the isolation NSG: the incident of the run that wrote it
+ISOLATION_TAG_TIME = 'xsoar-isolated-at'        # ... and that run's UTC time (ISO 8601)
 ISOLATION_RECORD_TAG_PREFIX = 'xsoar-nic-'  # + hash of a NIC ID: tag on the isolation NSG recording its original
 AZURE_MAX_TAGS = 50                        # Azure: tags per resource
 AZURE_TAG_VALUE_MAX = 256                  # Azure: characters per tag value
@@ -2194,6 +2198,7 @@ class PrefixLimits(NamedTuple):
     max_items: int
     allow_internal: bool
     origin: dict[str, str]
+    max_block_days: int = 3650      # the longest expires_in of a block (instance param max_block_days)
 
 
 FORENSIC_LIMITS = PrefixLimits(FORENSIC_MIN_PREFIX, FORENSIC_MAX_SOURCES, True, {
@@ -2432,9 +2437,9 @@ def _is_any(value: Any) -> bool:
 def block_rule_problems(rule: dict) -> list[str]:
     """Why `rule` is not a block rule the pack wrote ([] = it is). Ownership is content, not a label: the pack's name
     (xsoar-block-<in|out>-<v4|v6>-<10 hex>) AND marker AND access Deny, protocol *, source and destination ports *,
-    its own side only IP prefixes of the name's family, the other side * - exactly what deny_rule_body writes (an
-    unblock only removes prefixes). A rule with the name or marker that differs in anything is foreign: never
-    counted as a block, never edited, reported as Tampered."""
+    its own side only IP prefixes of the name's family, the other side *, the description in the audit format
+    (BlockAudit) - exactly what deny_rule_body writes (an unblock only removes prefixes). A rule with the name or
+    marker that differs in anything is foreign: never counted as a block, never edited, reported as Tampered."""
     p = props(rule)
     problems = []
     match = BLOCK_RULE_NAME_RE.fullmatch(str(rule.get('name') or ''))
@@ -2442,6 +2447,8 @@ def block_rule_problems(rule: dict) -> list[str]:
         problems.append("its name is not one the pack writes")
     if not str(p.get('description') or '').startswith(PACK_MARKER):
         problems.append(f'its description lacks the marker {PACK_MARKER}')
+    elif BlockAudit.parse(p.get('description')) is None:
+        problems.append('its description is not in the audit format the pack writes (incident, time, expiry)')
     if p.get('access') != 'Deny':
         problems.append(f"its access is {p.get('access')!r}, not 'Deny'")
     if p.get('protocol') != '*':
@@ -2550,19 +2557,189 @@ def covering_networks(rules: list[dict], side: str, prefixes: list[Prefix]) -> d
     return found
 
 
-def block_rule_name(direction: str, family: str, prefixes: list[str]) -> str:
-    """Deterministic from content: parallel calls blocking the same prefixes write the same rule."""
-    digest = hashlib.sha1(','.join(sorted(prefixes)).encode()).hexdigest()[:10]  # nosec - a name, not security
+def block_rule_name(direction: str, family: str, prefixes: list[str], audit: 'BlockAudit | None' = None) -> str:
+    """Deterministic from content: parallel calls blocking the same prefixes until the same minute in the same
+    incident write the same rule. The expiry and incident are part of the content (one rule per expiry bucket, see
+    BlockAudit): a block until a later time is a new rule, never an edit of an existing one."""
+    material = ','.join(sorted(prefixes)) + (f'|{audit.bucket}' if audit is not None else '')
+    digest = hashlib.sha1(material.encode()).hexdigest()[:10]  # nosec - a name, not security
     return f'{PACK_RULE_PREFIX}{"in" if direction == "Inbound" else "out"}-{family}-{digest}'
 
 
-def block_description(text: Any) -> tuple[str, bool]:
-    """The pack marker plus the user's text within Azure's 140 characters; (description, truncated)."""
-    user = re.sub(r'\s+', ' ', str(text or '')).strip()
-    full = f'{PACK_MARKER} {user}' if user else f'{PACK_MARKER} blocked by Cortex XSOAR'
-    if len(full) <= RULE_DESCRIPTION_MAX:
-        return full, False
-    return full[:RULE_DESCRIPTION_MAX - 3] + '...', True
+# Block lifecycle: expiry and audit trail, both kept in Azure in the rule's description
+#
+# Why one rule per expiry bucket, with the expiry in the description: Azure is the only store that survives an
+# instance reset, an engine move or a reinstall, and a rule's description (140 characters) is the only free text a
+# security rule has (rules carry no tags). One description holds one expiry, so every rule the pack writes has
+# exactly one: the prefixes of one block call and direction, blocked until one minute (the expiry is rounded up to
+# the whole minute, so parallel identical calls in one minute name the same rule). An address's expiry is then the
+# latest expiry of the pack rules holding it, with no bookkeeping anywhere else:
+#   - a block until a later time (or permanent) than every rule holding the address already gives writes ONE new
+#     rule for all such addresses of the call (per direction and family), exactly like a new block; a block that
+#     is already in force at least as long writes nothing;
+#   - azure-nsg-block-expire deletes whole rules whose expiry passed: an address that a later rule still holds
+#     stays blocked by it, so exactly the addresses whose every block expired are removed, and deleting an expired
+#     rule can never remove a block another run is adding (blocks only create rules, never edit one);
+#   - consolidation only merges rules of the same bucket (same expiry AND same incident), so every address keeps
+#     its expiry and the incident that asked for it; merging across buckets would either cut an expiry short,
+#     extend it, or erase the audit trail. Rules of different buckets stay apart until they expire.
+
+BLOCK_AUDIT_TIME = '%Y%m%dT%H%M%SZ'            # compact UTC ISO 8601 basic format: 16 characters
+AUDIT_INCIDENT_RE = re.compile(r'[A-Za-z0-9_-]{1,40}')
+BLOCK_AUDIT_RE = re.compile(re.escape(PACK_MARKER) + r' inc:(?P<inc>[A-Za-z0-9_-]{1,40}) at:(?P<at>\d{8}T\d{6}Z) '
+                            r'exp:(?P<exp>\d{8}T\d{6}Z|never)(?: (?P<text>[^\r\n]*))?')
+BLOCK_NEVER = 'never'
+EXPIRES_IN_RE = re.compile(r'(\d{1,6}) ?([A-Za-z]+)')
+EXPIRES_IN_UNITS = {'minute': 60, 'minutes': 60, 'min': 60, 'mins': 60, 'hour': 3600, 'hours': 3600, 'hr': 3600,
+                    'hrs': 3600, 'day': 86400, 'days': 86400, 'week': 604800, 'weeks': 604800}
+MAX_BLOCK_SECONDS = 3650 * 86400               # a block longer than 10 years is a typo, not a decision
+DEFAULT_BLOCK_TEXT = 'blocked by Cortex XSOAR'
+
+
+def utc_now() -> datetime:
+    """The UTC time, to the second (what the audit trail records)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def audit_time(value: datetime | None) -> str | None:
+    """ISO 8601 UTC (2026-12-02T00:25:40Z) for the context, None for no time (a permanent block's expiry)."""
+    return value.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ') if value is not None else None
+
+
+def audit_incident(incident_id: str) -> str:
+    """The incident ID as the audit trail records it: NO_INCIDENT outside an incident; an ID with other characters
+    or longer than 40 is hashed (XSOAR's IDs are short numbers)."""
+    if not incident_id:
+        return NO_INCIDENT
+    if AUDIT_INCIDENT_RE.fullmatch(incident_id):
+        return incident_id
+    return 'h' + hashlib.sha1(incident_id.encode()).hexdigest()[:16]  # nosec - an identifier, not security
+
+
+def parse_expires_in(value: Any, max_days: int = MAX_BLOCK_SECONDS // 86400) -> int | None:
+    """The seconds of `expires_in` ('30 minutes', '24 hours', '7 days', '2 weeks'; '' or absent = permanent, None),
+    or an InputError naming the value and what is expected (before any request). `max_days`: the instance's
+    longest expiring block (param max_block_days); a permanent block is not bounded by it."""
+    text = '' if value is None else str(value).strip()
+    if not text:
+        return None
+    match = EXPIRES_IN_RE.fullmatch(text)
+    unit = EXPIRES_IN_UNITS.get(match.group(2).lower()) if match else None
+    expected = ("expected a whole number of minutes, hours, days or weeks, e.g. '30 minutes', '24 hours', '7 days' "
+                '(empty: a permanent block)')
+    if match is None or unit is None:
+        raise InputError(f'Invalid expires_in {shown_value(text)!r}: {expected}.')
+    seconds = int(match.group(1)) * unit
+    if seconds <= 0:
+        raise InputError(f'Invalid expires_in {shown_value(text)!r}: a block must last at least one minute; '
+                         f'{expected}.')
+    if seconds > min(MAX_BLOCK_SECONDS, max_days * 86400):
+        limit = min(MAX_BLOCK_SECONDS // 86400, max_days)
+        raise InputError(f'Invalid expires_in {shown_value(text)!r}: at most {limit} days (instance param '
+                         'max_block_days; leave expires_in empty for a permanent block).')
+    return seconds
+
+
+def expiry_after(now: datetime, seconds: int | None) -> datetime | None:
+    """now + seconds rounded up to the whole minute (None: permanent)."""
+    if seconds is None:
+        return None
+    end = now + timedelta(seconds=seconds)
+    if end.second or end.microsecond:
+        end = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return end
+
+
+@dataclass(frozen=True)
+class BlockAudit:
+    """What a pack rule's description records: the incident that asked for the block, when, until when (None =
+    permanent) and the user's text. Format (within Azure's 140 characters, the audit part never truncated):
+    `[AzureContainment] inc:<incident ID or none> at:<UTC yyyymmddThhmmssZ> exp:<UTC ...Z or never> <text>`."""
+    incident: str
+    blocked_at: datetime
+    expires_at: datetime | None
+    text: str = ''
+
+    @property
+    def bucket(self) -> str:
+        """What one rule holds: one expiry of one incident (see the lifecycle comment above)."""
+        return f'{self.incident}|{self.expiry_text}'
+
+    @property
+    def expiry_text(self) -> str:
+        return self.expires_at.strftime(BLOCK_AUDIT_TIME) if self.expires_at is not None else BLOCK_NEVER
+
+    @property
+    def incident_id(self) -> str | None:
+        return None if self.incident == NO_INCIDENT else self.incident
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def lasts_until(self, expires_at: datetime | None) -> bool:
+        """Whether this block is in force at least until `expires_at` (None: for ever)."""
+        if self.expires_at is None:
+            return True
+        return expires_at is not None and self.expires_at >= expires_at
+
+    def description(self) -> tuple[str, bool]:
+        """(the rule description, whether the user's text was shortened): the audit part whole, then as much of the
+        user's text as fits."""
+        head = f'{PACK_MARKER} inc:{self.incident} at:{self.blocked_at.strftime(BLOCK_AUDIT_TIME)} exp:{self.expiry_text}'
+        user = re.sub(r'\s+', ' ', self.text).strip() or DEFAULT_BLOCK_TEXT
+        room = RULE_DESCRIPTION_MAX - len(head) - 1
+        if len(user) <= room:
+            return f'{head} {user}', False
+        return f'{head} {user[:max(room - 3, 0)].rstrip()}...', True
+
+    def fields(self) -> dict:
+        """The audit fields of an AzureContainment.BlockedIP item."""
+        return {'BlockedAt': audit_time(self.blocked_at), 'ExpiresAt': audit_time(self.expires_at),
+                'IncidentID': self.incident_id}
+
+    @classmethod
+    def parse(cls, description: Any) -> 'BlockAudit | None':
+        """The audit of a description the pack wrote, None when it is not in the pack's format (or says a block
+        ends before it began)."""
+        match = BLOCK_AUDIT_RE.fullmatch(str(description or ''))
+        if not match or len(str(description)) > RULE_DESCRIPTION_MAX:
+            return None
+        try:
+            at = datetime.strptime(match.group('at'), BLOCK_AUDIT_TIME).replace(tzinfo=UTC)
+            exp = (None if match.group('exp') == BLOCK_NEVER
+                   else datetime.strptime(match.group('exp'), BLOCK_AUDIT_TIME).replace(tzinfo=UTC))
+        except ValueError:
+            return None
+        if exp is not None and exp <= at:
+            return None
+        return cls(match.group('inc'), at, exp, match.group('text') or '')
+
+
+def rule_audit(rule: dict) -> BlockAudit | None:
+    return BlockAudit.parse(props(rule).get('description'))
+
+
+def latest_first(rules: list[dict]) -> list[dict]:
+    """Pack rules ordered by expiry, permanent first, then the latest: the first one holding an address is the
+    block in force for it (covering_networks takes the first)."""
+    def key(rule: dict) -> tuple:
+        audit = rule_audit(rule)
+        expires = audit.expires_at if audit is not None else None
+        return (0, 0.0) if expires is None else (1, -expires.timestamp())
+    return sorted(rules, key=key)
+
+
+def current_block_audit(text: Any, expires_in: int | None, now: datetime | None = None) -> BlockAudit:
+    """The audit a block call writes: this incident, now, the expiry of expires_in seconds, the user's text."""
+    now = now or utc_now()
+    return BlockAudit(audit_incident(current_incident_id()), now, expiry_after(now, expires_in), str(text or ''))
+
+
+def block_description(text: Any, audit: BlockAudit | None = None) -> tuple[str, bool]:
+    """The pack marker, the audit (a permanent block of this incident, now, by default) and the user's text within
+    Azure's 140 characters; (description, truncated)."""
+    audit = audit or current_block_audit(text, None)
+    return BlockAudit(audit.incident, audit.blocked_at, audit.expires_at, str(text or '')).description()
 
 
 def lowest_free_priority(rules: list[dict], direction: str) -> int | None:
@@ -2919,20 +3096,23 @@ class BlockOutcome(NamedTuple):
     tampered: dict[str, list[str]]              # prefix -> look-alike rules that meet it (never counted)
     notes: list[str]
     rules_read: list[dict] | None               # the NSG's rules as last read; None if consolidation changed them
+    audits: dict[str, 'BlockAudit']             # prefix -> the block in force (latest expiry) or that would be
     nsg_read: dict | None = None                # the NSG as this call last read it (None: it read none)
 
 
-def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: list[Prefix], description: str,
+def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: list[Prefix], audit: BlockAudit,
                      dry_run: bool, rules_read: list[dict] | None = None) -> BlockOutcome:
     """Blocks one direction + address family with at most one rule write per round: a new rule, named after its
-    content, holding every wanted prefix that no pack rule covers yet. Each round re-reads the NSG (the round after
-    a write confirms it); a parallel writer's 429 or duplicate priority means another round.
+    content (prefixes, expiry, incident), holding every wanted prefix that no pack rule blocks at least until
+    audit.expires_at yet (a shorter block is extended by this one rule, never edited). Each round re-reads the NSG
+    (the round after a write confirms it); a parallel writer's 429 or duplicate priority means another round.
 
     `rules_read`: the NSG's rules as the previous direction/family just read them, used instead of the first GET.
     """
     texts = list(dict.fromkeys(p.text for p in wanted))
     by_text = {p.text: p for p in wanted}
     side = side_of(direction)
+    description, _ = audit.description()
     written: set[str] = set()
     written_names: set[str] = set()
     nsg_read: dict | None = None
@@ -2942,8 +3122,9 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
             rules_read = props(nsg_read).get('securityRules') or []
         rules, rules_read = rules_read, None   # every later round reads again
         own, lookalikes = classify_rules(rules, direction)
+        lasting = [r for r in latest_first(own) if (rule_audit(r) or audit).lasts_until(audit.expires_at)]
         covering = {text: rule for text, (rule, _) in
-                    covering_networks(own, side, [by_text[t] for t in texts]).items()}
+                    covering_networks(lasting, side, [by_text[t] for t in texts]).items()}
         missing = [t for t in texts if t not in covering]
         if not missing or dry_run:
             break
@@ -2961,7 +3142,7 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
             raise ContainmentError(f"NSG '{nsg.name}' has no free {direction} priority between {PRIORITY_MIN} and "
                                    f"{PRIORITY_MAX}: {direction} block of {', '.join(missing)} was not written.",
                                    code='LimitReached')
-        name = block_rule_name(direction, family, missing)
+        name = block_rule_name(direction, family, missing, audit)
         try:
             arm_write(client, 'PUT', rule_path(nsg.path, name), f'Writing rule {name}',
                       deny_rule_body(direction, missing, priority, description))
@@ -2975,33 +3156,52 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
     else:
         raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} block not confirmed.", code='NsgBusy')
     status: dict[str, tuple[str, str | None]] = {}
+    audits: dict[str, BlockAudit] = {}
     warnings: dict[str, list[str]] = {}
     tampered: dict[str, list[str]] = {}
     for text in texts:
         rule = covering.get(text)
         if rule is None:
             priority = lowest_free_priority(rules, direction) or PRIORITY_MAX
-            status[text] = ('WouldBlock', block_rule_name(direction, family, missing))
+            status[text] = ('WouldBlock', block_rule_name(direction, family, missing, audit))
+            audits[text] = audit
         else:
             priority = props(rule).get('priority') or 0
             status[text] = ('Blocked' if text in written else 'AlreadyBlocked', rule.get('name'))
+            audits[text] = rule_audit(rule) or audit
         warnings[text] = shadowing_warnings(rules, direction, priority, by_text[text])
         tampered[text] = tampered_warnings(lookalikes, by_text[text])
     written_rules = [r for r in rules if r.get('name') in written_names]
-    consolidating = bool(written) and len(of_family(own, direction, family)) + 1 > CONSOLIDATE_THRESHOLD
-    note = _consolidate_pack_rules(client, nsg, direction, family) if consolidating else None
+    family_rules = of_family(own, direction, family)
+    consolidating = (bool(written) and len(family_rules) + 1 > CONSOLIDATE_THRESHOLD
+                     and bool(consolidation_groups(family_rules, audit.blocked_at)))
+    note = _consolidate_pack_rules(client, nsg, direction, family, audit.blocked_at) if consolidating else None
     return BlockOutcome(status, written_rules, warnings, tampered, [note] if note else [],
-                        None if consolidating else rules, nsg_read)
+                        None if consolidating else rules, audits, nsg_read)
 
 
-def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str) -> str | None:
-    """Merges the pack's rules of one direction + family into one when there are more than the threshold.
+def consolidation_groups(rules: list[dict], now: datetime) -> list[list[dict]]:
+    """The pack rules that consolidation may merge: those of one bucket (same expiry and incident), not expired
+    (azure-nsg-block-expire removes those), in groups of at least two."""
+    groups: dict[str, list[dict]] = {}
+    for rule in rules:
+        audit = rule_audit(rule)
+        if audit is not None and not audit.expired(now):
+            groups.setdefault(audit.bucket, []).append(rule)
+    return [group for _, group in sorted(groups.items()) if len(group) > 1]
+
+
+def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str, now: datetime) -> str | None:
+    """Merges the pack's rules of one direction + family when there are more than the threshold: the rules of each
+    bucket (same expiry, same incident: consolidation_groups) into one, which keeps the bucket's expiry and
+    incident and its earliest block time, so every address keeps its expiry and audit trail.
 
     Called when the last read may be over the threshold; the rules are read again under the NSG
     lease (an unblock edits them too). The merged rule is written first and the merged-away rules deleted
     afterwards, so every prefix stays blocked throughout.
     """
     lease = NsgLease(nsg.path)
+    side = side_of(direction)
     for attempt in range(MAX_WRITE_ATTEMPTS):
         try:
             with lease:
@@ -3009,24 +3209,28 @@ def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str) ->
                 mine = pack_rules(rules, direction, family)
                 if len(mine) <= CONSOLIDATE_THRESHOLD:
                     return None
-                side = side_of(direction)
-                merged = sorted({canonical_text(t) for r in mine for t in rule_side_prefixes(r, side)},
-                                key=prefix_sort_key)
-                name = block_rule_name(direction, family, merged)
-                priority = lowest_free_priority(rules, direction)
-                if priority is None or len(rules) >= MAX_RULES_PER_NSG:
-                    return (f"Could not consolidate the pack's {direction} rules on '{nsg.name}': no room for the "
-                            'merged rule.')
-                description, _ = block_description(f'consolidated {len(mine)} pack rules')
-                if not any(r.get('name') == name for r in rules):
-                    lease.renew()
-                    arm_write(client, 'PUT', rule_path(nsg.path, name), f'Writing merged rule {name}',
-                              deny_rule_body(direction, merged, priority, description))
-                for rule in mine:
-                    if rule.get('name') != name:
+                for group in consolidation_groups(mine, now):
+                    audits = [rule_audit(r) for r in group]
+                    first = min((a for a in audits if a is not None), key=lambda a: a.blocked_at)
+                    merged = sorted({canonical_text(t) for r in group for t in rule_side_prefixes(r, side)},
+                                    key=prefix_sort_key)
+                    audit = BlockAudit(first.incident, first.blocked_at, first.expires_at,
+                                       f'consolidated {len(group)} pack rules')
+                    name = block_rule_name(direction, family, merged, audit)
+                    priority = lowest_free_priority(rules, direction)
+                    if priority is None or len(rules) >= MAX_RULES_PER_NSG:
+                        return (f"Could not consolidate the pack's {direction} rules on '{nsg.name}': no room for "
+                                'the merged rule.')
+                    if not any(r.get('name') == name for r in rules):
                         lease.renew()
-                        arm_write(client, 'DELETE', rule_path(nsg.path, rule['name']),
-                                  f'Deleting merged rule {rule["name"]}', busy_retry=True)
+                        body = deny_rule_body(direction, merged, priority, audit.description()[0])
+                        arm_write(client, 'PUT', rule_path(nsg.path, name), f'Writing merged rule {name}', body)
+                        rules = [*rules, {'name': name, **body}]
+                    for rule in group:
+                        if rule.get('name') != name:
+                            lease.renew()
+                            arm_write(client, 'DELETE', rule_path(nsg.path, rule['name']),
+                                      f'Deleting merged rule {rule["name"]}', busy_retry=True)
                 return None
         except RetryableError as err:
             backoff(attempt, err)
@@ -3043,14 +3247,16 @@ TAMPERED_OUTCOME = {'Blocked': 'It is blocked by the pack\'s rule {rule}.',
 
 
 def ip_item(prefix: Prefix, nsg: NsgRef, direction: str, state: str, rule: str | None, warnings: list[str],
-            tampered: list[str]) -> dict:
+            tampered: list[str], audit: BlockAudit | None = None) -> dict:
     """One AzureContainment.BlockedIP item. A look-alike rule that meets the address makes its Status Tampered; the
-    Warning then says what the pack itself did (`state`)."""
+    Warning then says what the pack itself did (`state`). `audit`: the block in force (its time, expiry,
+    incident)."""
     if tampered:
         warnings = [*tampered, TAMPERED_OUTCOME[state].format(rule=rule), *warnings]
     return {'IP': prefix.text, 'NSG': nsg.name, 'Direction': direction, 'Rule': rule,
             'Status': 'Tampered' if tampered else state, 'Warning': ' '.join(warnings) or None,
-            'ResourceGroup': nsg.resource_group, 'SubscriptionID': nsg.subscription}
+            'ResourceGroup': nsg.resource_group, 'SubscriptionID': nsg.subscription,
+            **(audit.fields() if audit is not None else {'BlockedAt': None, 'ExpiresAt': None, 'IncidentID': None})}
 
 
 def ip_items_table(title: str, items: list[dict]) -> str:
@@ -3064,7 +3270,9 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     except InvalidIpInput as err:
         return invalid_ip_input_results(err, 'azure-nsg-block-ip')
     dry_run = flag_arg(args, 'dry_run')
-    description, truncated = block_description(args.get('description'))
+    audit = current_block_audit(args.get('description'),
+                                parse_expires_in(args.get('expires_in'), client.limits.max_block_days))
+    truncated = audit.description()[1]
     items: list[dict] = []
     rules: list[dict] = []
     notes: list[str] = []
@@ -3077,8 +3285,7 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
             if not wanted:
                 continue
             try:
-                result = _block_direction(client, nsg, direction, family, wanted, description, dry_run,
-                                          rules_read)
+                result = _block_direction(client, nsg, direction, family, wanted, audit, dry_run, rules_read)
             except ContainmentError as err:
                 if not done:
                     raise
@@ -3090,10 +3297,12 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
             for p in wanted:
                 state, rule_name = result.status[p.text]
                 warnings = ([p.note] if p.note else []) + result.warnings.get(p.text, [])
-                items.append(ip_item(p, nsg, direction, state, rule_name, warnings, result.tampered.get(p.text, [])))
+                items.append(ip_item(p, nsg, direction, state, rule_name, warnings, result.tampered.get(p.text, []),
+                                     result.audits.get(p.text)))
             done.append(f'{direction} {", ".join(dict.fromkeys(p.text for p in wanted))}')
     if truncated:
-        notes.append(f"The description was shortened to fit Azure's {RULE_DESCRIPTION_MAX} characters.")
+        notes.append(f"The description was shortened to fit Azure's {RULE_DESCRIPTION_MAX} characters (with the "
+                     "pack's audit record: incident, time, expiry).")
     notes.extend(_add_protection(client, nsg, nsg_read, items, prefixes))
     title = f"Block on NSG {nsg.name}{' (dry run: nothing was changed)' if dry_run else ''}"
     readable = ip_items_table(title, items)
@@ -3269,6 +3478,200 @@ def nsg_unblock_ip_command(client, args: dict) -> CommandResults:
                                  found.get(p.text), [warning] if warning else [], tampered.get(p.text, [])))
     readable = ip_items_table(f'Unblock on NSG {nsg.name}', items)
     return CommandResults(readable_output=readable, raw_response=items, outputs={blocked_ip_key(): items})
+
+
+# azure-nsg-block-list, azure-nsg-block-expire
+
+DIRECTIONS = ('Inbound', 'Outbound')
+
+
+def nsg_refs(client, args: dict) -> list[NsgRef]:
+    """The NSGs of a list-valued nsg_name (default: the instance's default NSG), each validated before any
+    request."""
+    names = list(dict.fromkeys(argToList(args.get('nsg_name')))) or [client.default_nsg_name or '']
+    if len(names) > MAX_LISTED_ITEMS:
+        raise InputError(f'nsg_name names {len(names)} NSGs: at most {MAX_LISTED_ITEMS} per call.')
+    return [resolve_nsg(client, {**args, 'nsg_name': name}) for name in names]
+
+
+@dataclass(frozen=True)
+class HeldAddress:
+    """One address the pack's rules hold in one direction: the block in force (the latest expiry) and the rule."""
+    text: str
+    direction: str
+    rule: dict
+    audit: BlockAudit
+
+
+def held_addresses(own: list[dict], direction: str) -> dict[str, HeldAddress]:
+    """{address: its block in force} over the pack's rules of one direction: the rule with the latest expiry
+    (permanent first) that holds the address itself."""
+    held: dict[str, HeldAddress] = {}
+    for rule in latest_first(own):
+        audit = rule_audit(rule)
+        if audit is None:
+            continue
+        for text in rule_side_prefixes(rule, side_of(direction)):
+            key = canonical_text(text)
+            if key not in held:
+                held[key] = HeldAddress(key, direction, rule, audit)
+    return held
+
+
+def blocked_item(nsg: NsgRef, held: HeldAddress, status: str, warning: str | None = None) -> dict:
+    """An AzureContainment.BlockedIP item of block-list / block-expire: the block in force of one address."""
+    return {'IP': held.text, 'NSG': nsg.name, 'Direction': held.direction, 'Rule': held.rule.get('name'),
+            'Priority': props(held.rule).get('priority'), **held.audit.fields(), 'Status': status,
+            'Warning': warning, 'ResourceGroup': nsg.resource_group, 'SubscriptionID': nsg.subscription}
+
+
+def tampered_items(nsg: NsgRef, direction: str, lookalikes: list[TamperedRule], rules: list[dict],
+                   items: dict[str, dict]) -> None:
+    """Marks (or adds) the items of addresses that a look-alike rule holds: Status Tampered, the Warning says why
+    (it was never counted as a block) and which pack rule, if any, does block the address."""
+    priorities = {r.get('name'): props(r).get('priority') for r in rules}
+    for rule in lookalikes:
+        warning = (f"Rule '{rule.name}' carries the pack's name or marker but is not a rule the pack writes "
+                   f"({'; '.join(rule.problems)}): it is not counted as a block; check who made it.")
+        for text in rule.side:
+            key = canonical_text(text)
+            item = items.get(key)
+            if item is None:
+                audit = BlockAudit.parse(props(next((r for r in rules if r.get('name') == rule.name), {})).get(
+                    'description'))
+                items[key] = {'IP': key, 'NSG': nsg.name, 'Direction': direction, 'Rule': rule.name,
+                              'Priority': priorities.get(rule.name),
+                              **(audit.fields() if audit else {'BlockedAt': None, 'ExpiresAt': None,
+                                                               'IncidentID': None}),
+                              'Status': 'Tampered', 'Warning': warning, 'ResourceGroup': nsg.resource_group,
+                              'SubscriptionID': nsg.subscription}
+            else:
+                item['Warning'] = ' '.join(w for w in (warning, f"The pack's rule {item['Rule']} blocks it "
+                                                       f"({item['Status']}).", item.get('Warning')) if w)
+                item['Status'] = 'Tampered'
+
+
+def _ip_filter(args: dict) -> list[Prefix]:
+    values = argToList(args.get('ip'))
+    if not values:
+        return []
+    prefixes, bad = split_prefixes(values)
+    if bad:
+        raise InputError(invalid_prefixes_message('ip', bad))
+    return prefixes
+
+
+def _overlaps_any(text: str, wanted: list[Prefix]) -> bool:
+    net = as_network(text)
+    return net is not None and any(p.net.version == net.version and p.net.overlaps(net) for p in wanted)
+
+
+def block_list_command(client, args: dict) -> CommandResults:
+    """Every address the pack blocks on the NSGs given: its block in force (latest expiry) and Status Active or
+    Expired; addresses held by look-alike rules are Tampered. Sorted by NSG, direction and address; at most
+    `limit` items."""
+    nsgs = nsg_refs(client, args)
+    wanted = _ip_filter(args)
+    limit = limit_arg(args)
+    now = utc_now()
+    items: list[dict] = []
+    for nsg in nsgs:
+        rules = props(get_nsg(client, nsg.path)).get('securityRules') or []
+        for direction in DIRECTIONS:
+            own, lookalikes = classify_rules(rules, direction)
+            found = {key: blocked_item(nsg, held, 'Expired' if held.audit.expired(now) else 'Active')
+                     for key, held in held_addresses(own, direction).items()}
+            tampered_items(nsg, direction, lookalikes, rules, found)
+            items.extend(found[key] for key in sorted(found, key=prefix_sort_key))
+    if wanted:
+        items = [item for item in items if _overlaps_any(item['IP'], wanted)]
+    shown = items[:limit]
+    title = f"Addresses the pack blocks on {', '.join(n.name for n in nsgs)} (as of {audit_time(now)})"
+    readable = tableToMarkdown(title, [{**i, 'Warning': md_escape(i['Warning']) if i.get('Warning') else None}
+                                       for i in shown],
+                               headers=['IP', 'NSG', 'Direction', 'Status', 'ExpiresAt', 'IncidentID', 'BlockedAt',
+                                        'Rule', 'Priority', 'Warning'], removeNull=True)
+    if len(items) > limit:
+        readable += (f'\nShowing {limit} of {len(items)} addresses: raise limit, or narrow the list with ip or '
+                     'nsg_name.')
+    return CommandResults(readable_output=readable, outputs={blocked_ip_key(): shown}, raw_response=shown)
+
+
+def _expire_direction(client, nsg: NsgRef, direction: str, now: datetime, dry_run: bool) -> list[dict]:
+    """Deletes the pack's rules of one direction whose expiry passed (at `now`); the items of the addresses that
+    no other pack rule still holds (those are the ones it unblocks).
+
+    Unblock's path: each round takes the NSG lease, reads the rules and deletes the expired ones; the next round
+    re-reads to verify, only a round that finds none expired ends the loop. Whole expired rules are deleted, never
+    edited: a parallel block only ever creates rules (with a later expiry), so nothing it adds is lost, and an
+    address that a later rule holds stays blocked by it.
+    """
+    report: dict[str, dict] = {}
+    lease = NsgLease(nsg.path)
+    for attempt in range(MAX_WRITE_ATTEMPTS):
+        try:
+            with lease:
+                rules = props(get_nsg(client, nsg.path)).get('securityRules') or []
+                own = classify_rules(rules, direction)[0]
+                expired = latest_first([r for r in own if (rule_audit(r) or BlockAudit('', now, None)).expired(now)])
+                if not expired:
+                    return [report[key] for key in sorted(report, key=prefix_sort_key)]
+                remaining = [r for r in own if r not in expired]
+                if dry_run:
+                    _report_unheld(report, nsg, direction, expired, remaining, 'Expired')
+                    return [report[key] for key in sorted(report, key=prefix_sort_key)]
+                remaining += expired
+                for rule in expired:
+                    lease.renew()
+                    arm_write(client, 'DELETE', rule_path(nsg.path, rule['name']),
+                              f"Deleting expired rule {rule['name']}")
+                    # Reported by the run whose delete left the address in no pack rule: exactly once, even when
+                    # a parallel expiry (which waits for the lease) deletes another rule of the same address.
+                    remaining.remove(rule)
+                    _report_unheld(report, nsg, direction, [rule], remaining, 'Unblocked')
+        except RetryableError as err:
+            if attempt == MAX_WRITE_ATTEMPTS - 1:
+                raise
+            backoff(attempt, err)
+    raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} expiry not confirmed.", code='NsgBusy')
+
+
+def _report_unheld(report: dict[str, dict], nsg: NsgRef, direction: str, gone: list[dict], remaining: list[dict],
+                   status: str) -> None:
+    """Adds to `report` the addresses of the `gone` rules that no rule of `remaining` holds (equal or wider)."""
+    side = side_of(direction)
+    held = held_addresses(gone, direction)
+    still = covering_networks(remaining, side, [Prefix(key, as_network(key)) for key in held
+                                                 if as_network(key) is not None])
+    for key, address in held.items():
+        if key not in still:
+            report.setdefault(key, blocked_item(nsg, address, status))
+
+
+def block_expire_command(client, args: dict) -> CommandResults:
+    """Removes the addresses whose every block on the NSGs given has expired (Status Unblocked; Expired in a dry
+    run)."""
+    nsgs = nsg_refs(client, args)
+    dry_run = flag_arg(args, 'dry_run')
+    now = utc_now()
+    items: list[dict] = []
+    done: list[str] = []
+    for nsg in nsgs:
+        for direction in DIRECTIONS:
+            try:
+                items.extend(_expire_direction(client, nsg, direction, now, dry_run))
+            except ContainmentError as err:
+                if not done:
+                    raise
+                raise err.with_note(f'Already done by this call: {"; ".join(done)}.') from err
+            done.append(f'{nsg.name} {direction}')
+    what = 'would be unblocked (dry run: nothing was changed)' if dry_run else 'unblocked'
+    title = f"Expired blocks {what} on {', '.join(n.name for n in nsgs)} (as of {audit_time(now)})"
+    readable = tableToMarkdown(title, items, headers=['IP', 'NSG', 'Direction', 'Status', 'ExpiresAt', 'IncidentID',
+                                                      'BlockedAt', 'Rule'], removeNull=True)
+    if not items:
+        readable += '\nNo block has expired.'
+    return CommandResults(readable_output=readable, outputs={blocked_ip_key(): items}, raw_response=items)
 
 
 # azure-vm-isolate, azure-vm-unisolate
@@ -3523,7 +3926,8 @@ def _isolation_nsg_of(client, sub: str, rg: str, name: str, vm: dict) -> dict | 
 
 
 def _ensure_isolation_nsg(client, sub: str, rg: str, name: str, vm: dict, existing: dict | None,
-                          rules: list[dict], record: dict[str, str], dry_run: bool) -> IsolationNsg:
+                          rules: list[dict], record: dict[str, str], dry_run: bool,
+                          audit_tags: dict[str, str] | None = None) -> IsolationNsg:
     """Creates or updates the VM's isolation NSG: `rules` and the tags of the pack (VM, record); other tags kept."""
     path = nsg_path(sub, rg, name)
     location = vm.get('location')
@@ -3535,6 +3939,9 @@ def _ensure_isolation_nsg(client, sub: str, rg: str, name: str, vm: dict, existi
         return IsolationNsg(nsg_id, written=False, created=existing is None)
     existing_tags = (existing or {}).get('tags') or {}
     others = {k: v for k, v in existing_tags.items() if k not in pack_tags(existing_tags)}
+    # The audit trail: the incident and time of the run that wrote it (not part of pack_tags: a repeat that finds
+    # the NSG as wanted writes nothing and keeps the first run's).
+    others.update(audit_tags or isolation_audit_tags())
     if len(others) + len(tags) > AZURE_MAX_TAGS:
         raise ContainmentError(f"The isolation NSG '{name}' would need {len(others) + len(tags)} tags (Azure allows "
                                f'{AZURE_MAX_TAGS}): one per network interface of the VM plus one. Nothing was changed.')
@@ -3631,10 +4038,25 @@ def forensic_rule_rows(rules: list[dict]) -> list[dict]:
             for r in rules if str(r.get('name')).startswith(FORENSIC_RULE_PREFIX)]
 
 
+def isolation_audit_tags() -> dict[str, str]:
+    """The audit tags an isolation NSG write carries: this run's incident (NO_INCIDENT outside one) and UTC time."""
+    return {ISOLATION_TAG_INCIDENT: _tag_value(current_incident_id() or NO_INCIDENT),
+            ISOLATION_TAG_TIME: audit_time(utc_now()) or ''}
+
+
+def isolation_audit(tags: Any) -> dict:
+    """IncidentID and IsolatedAt of an Isolation item, from the isolation NSG's audit tags."""
+    tags = tags if isinstance(tags, dict) else {}
+    incident = tags.get(ISOLATION_TAG_INCIDENT)
+    return {'IncidentID': None if incident in (None, '', NO_INCIDENT) else incident,
+            'IsolatedAt': tags.get(ISOLATION_TAG_TIME) or None}
+
+
 def _isolation_output(vm: dict, iso_id: str | None, status: str, nic_rows: list[NicRow], subnet_nsgs: dict,
                       error: str | None = None, forensic: list[dict] | None = None,
-                      warnings: list[str] | None = None) -> dict:
+                      warnings: list[str] | None = None, audit: dict | None = None) -> dict:
     out = {'VM': vm.get('name'), 'VMID': vm.get('id'), 'IsolationNSG': iso_id, 'Status': status,
+           **(audit or {'IncidentID': None, 'IsolatedAt': None}),
            'NICs': [row.context() for row in nic_rows],
            'SubnetNSGs': sorted({v for v in subnet_nsgs.values() if v}),
            'ForensicRules': forensic_rule_rows(forensic or [])}
@@ -3721,14 +4143,18 @@ def vm_isolate_command(client, args: dict) -> CommandResults:
         todo.append((nic, record[key]))
         rows.append(NicRow.of(nic, current or NO_NSG, current if dry_run else iso_id))
     rules = _isolation_rules(allow, ports, record_digest(str(vm.get('id')), record), close_platform=not request_open)
-    iso_id, _, created = _ensure_isolation_nsg(client, sub, rg, iso_name, vm, existing, rules, record, dry_run)
+    audit_tags = isolation_audit_tags()
+    iso = _ensure_isolation_nsg(client, sub, rg, iso_name, vm, existing, rules, record, dry_run, audit_tags)
+    iso_id, created = iso.id, iso.created
+    audit = isolation_audit(audit_tags if iso.written or dry_run else (existing or {}).get('tags'))
     reachable = reachable_text(request_open, forensic_rule_rows(rules))
     if dry_run:
-        out = _isolation_output(vm, iso_id, 'WouldIsolate', rows, subnet_nsgs, forensic=rules, warnings=warnings)
+        out = _isolation_output(vm, iso_id, 'WouldIsolate', rows, subnet_nsgs, forensic=rules, warnings=warnings,
+                                audit=audit)
         return _isolation_results(out, f'Isolation of {vm_name} (dry run: nothing was changed)', reachable)
     if not todo:
         return _verified_isolation(client, vm, nics, rules, request_open, 'AlreadyIsolated', iso_id, rows,
-                                   subnet_nsgs, warnings, f'{vm_name} is already isolated')
+                                   subnet_nsgs, warnings, f'{vm_name} is already isolated', audit)
     outcomes = _write_nics(client, [(nic, iso_id, {**(nic.get('tags') or {}), ORIGINAL_NSG_TAG: original})
                                     for nic, original in todo])   # in parallel, once the isolation NSG exists
     for failed in outcomes:
@@ -3737,18 +4163,18 @@ def vm_isolate_command(client, args: dict) -> CommandResults:
             return _rollback_isolation(client, vm, failed.nic, failed.error, switched, iso_id, iso_name, sub, rg,
                                        created, subnet_nsgs, nics)
     return _verified_isolation(client, vm, nics, rules, request_open, 'Isolated', iso_id, rows, subnet_nsgs,
-                               warnings, f'{vm_name} is isolated on {iso_name}')
+                               warnings, f'{vm_name} is isolated on {iso_name}', audit)
 
 
 def _verified_isolation(client, vm: dict, nics: list[dict], rules: list[dict], request_open: bool, status: str,
                         iso_id: str, rows: list[NicRow], subnet_nsgs: dict, warnings: list[str],
-                        title: str) -> CommandResults:
+                        title: str, audit: Any) -> CommandResults:
     """The entry of an isolation in force, with its verification (AzureContainment.Isolation.Verification): a
     Bypassed verdict is a warning of the entry, not an error."""
     found = verify_isolation(client, vm, nics, rules, request_open)
     warning = verification_warning(found)
     out = _isolation_output(vm, iso_id, status, rows, subnet_nsgs, forensic=rules,
-                            warnings=[*warnings, *([warning] if warning else [])])
+                            warnings=[*warnings, *([warning] if warning else [])], audit=audit)
     out['Verification'] = found.context()
     return _isolation_results(out, title, reachable_text(request_open, forensic_rule_rows(rules))
                               + verification_markdown(found))
@@ -5274,7 +5700,9 @@ def block_limits(params: dict) -> PrefixLimits:
                         param_flag(params.get('allow_internal_block'), DEFAULT_ALLOW_INTERNAL_BLOCK), {
                             'v4': 'the widest IPv4 block this instance allows (instance param min_block_prefix_v4)',
                             'v6': 'the widest IPv6 block this instance allows (instance param min_block_prefix_v6)',
-                            'items': 'instance param max_ips_per_call'})
+                            'items': 'instance param max_ips_per_call'},
+                        int_param('max_block_days', params.get('max_block_days') or DEFAULT_MAX_BLOCK_DAYS,
+                                  DEFAULT_MAX_BLOCK_DAYS, 1, MAX_BLOCK_SECONDS // 86400))
 
 
 def build_client(params: dict) -> AzureClient:
@@ -5304,6 +5732,8 @@ def main() -> None:
         'azure-containment-auth-reset': auth_reset_command,
         'azure-nsg-block-ip': nsg_block_ip_command,
         'azure-nsg-unblock-ip': nsg_unblock_ip_command,
+        'azure-nsg-block-list': block_list_command,
+        'azure-nsg-block-expire': block_expire_command,
         'azure-vm-isolate': vm_isolate_command,
         'azure-vm-unisolate': vm_unisolate_command,
         'azure-vm-power': vm_power_command,

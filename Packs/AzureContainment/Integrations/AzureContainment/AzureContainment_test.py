@@ -990,14 +990,30 @@ def test_block_rule_name_is_deterministic_and_valid():
     ac.validate_name(a, 'rule')
 
 
+AUDIT_HEAD = re.compile(r'\[AzureContainment\] inc:[A-Za-z0-9_-]+ at:\d{8}T\d{6}Z exp:(\d{8}T\d{6}Z|never) ')
+
+
 def test_description_fits_140():
     text, truncated = ac.block_description('INC-1 ' + 'x' * 300)
     assert len(text) == 140
-    assert text.startswith('[AzureContainment] INC-1')
+    head = AUDIT_HEAD.match(text)
+    assert head
+    assert text[head.end():].startswith('INC-1 xxx')
+    assert text.endswith('...')
     assert truncated
     text, truncated = ac.block_description('INC-42')
-    assert text == '[AzureContainment] INC-42'
+    assert AUDIT_HEAD.match(text)
+    assert text.endswith(' exp:never INC-42')
     assert not truncated
+
+
+def rule_holding(arm, nsg: str, direction: str, prefixes: list[str]) -> dict:
+    """The pack rule of `direction` whose own side holds exactly `prefixes`."""
+    side = 'sourceAddressPrefixes' if direction == 'Inbound' else 'destinationAddressPrefixes'
+    found = [r for r in arm.rules(nsg) if r['name'].startswith('xsoar-block-')
+             and r['properties']['direction'] == direction and r['properties'].get(side) == prefixes]
+    assert len(found) == 1, [r['name'] for r in arm.rules(nsg)]
+    return found[0]
 
 
 def test_lowest_free_priority():
@@ -1029,16 +1045,17 @@ def test_block_writes_one_rule_per_direction_and_family(arm, client):
     assert not [w for w in arm.writes() if w[0] != 'PUT']
     rules = {r['name']: r['properties'] for r in arm.rules('edge-nsg')}
     assert len(rules) == 4
-    inbound_v4 = rules[ac.block_rule_name('Inbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])]
+    inbound_v4 = rule_holding(arm, 'edge-nsg', 'Inbound', ['198.51.100.0/24', '203.0.113.7'])['properties']
     assert inbound_v4['sourceAddressPrefixes'] == ['198.51.100.0/24', '203.0.113.7']
     assert inbound_v4['destinationAddressPrefix'] == '*'
     assert inbound_v4['access'] == 'Deny'
     assert inbound_v4['protocol'] == '*'
     assert inbound_v4['priority'] == 100
-    assert inbound_v4['description'] == '[AzureContainment] INC-7'
-    inbound_v6 = rules[ac.block_rule_name('Inbound', 'v6', ['2001:db8::/48'])]
+    assert AUDIT_HEAD.match(inbound_v4['description'])
+    assert inbound_v4['description'].endswith(' exp:never INC-7')
+    inbound_v6 = rule_holding(arm, 'edge-nsg', 'Inbound', ['2001:db8::/48'])['properties']
     assert inbound_v6['priority'] == 101
-    outbound_v4 = rules[ac.block_rule_name('Outbound', 'v4', ['198.51.100.0/24', '203.0.113.7'])]
+    outbound_v4 = rule_holding(arm, 'edge-nsg', 'Outbound', ['198.51.100.0/24', '203.0.113.7'])['properties']
     assert outbound_v4['destinationAddressPrefixes'] == ['198.51.100.0/24', '203.0.113.7']
     assert outbound_v4['priority'] == 100
     nsg_rules = [v for k, v in result.outputs.items() if k.startswith('AzureContainment.NSGRule')][0]
@@ -1256,7 +1273,7 @@ def test_unblock_inside_cidr_is_not_split(arm, client):
 
 def test_unblock_reverifies_after_parallel_readd(arm, client):
     ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
-    name = ac.block_rule_name('Inbound', 'v4', ['203.0.113.7', '203.0.113.8'])
+    name = rule_holding(arm, 'edge-nsg', 'Inbound', ['203.0.113.7', '203.0.113.8'])['name']
     original = [r for r in arm.rules('edge-nsg') if r['name'] == name][0]['properties']
 
     calls = {'n': 0}
@@ -1286,7 +1303,7 @@ def test_foreign_rules_never_touched(arm, client):
     # The look-alike without the marker does not count: the pack writes its own rule. Since issue 9 the item says
     # so with Status Tampered (it was Blocked): the Warning names the look-alike and the pack's own rule.
     item = blocked_ip_items(result)[0]
-    own = ac.block_rule_name('Inbound', 'v4', ['203.0.113.7'])
+    own = [r['name'] for r in arm.rules('edge-nsg') if ac.is_pack_rule(r)][0]
     assert (item['Status'], item['Rule']) == ('Tampered', own)
     assert "Rule 'xsoar-block-in-v4-lookalike'" in item['Warning']
     assert f"It is blocked by the pack's rule {own}." in item['Warning']
@@ -1930,7 +1947,8 @@ def test_forensic_rules_are_shown_in_readable_context_and_dry_run(arm, client):
 # ---- ownership is content ----
 
 PACK_DENY = {'direction': 'Inbound', 'access': 'Deny', 'protocol': '*', 'priority': 300,
-             'description': '[AzureContainment] INC-1', 'sourceAddressPrefixes': ['203.0.113.7'],
+             'description': '[AzureContainment] inc:1 at:20260101T000000Z exp:never INC-1',
+             'sourceAddressPrefixes': ['203.0.113.7'],
              'destinationAddressPrefix': '*', 'sourcePortRange': '*', 'destinationPortRange': '*'}
 LOOKALIKE = 'xsoar-block-in-v4-0123456789'
 
@@ -1942,6 +1960,9 @@ LOOKALIKE = 'xsoar-block-in-v4-0123456789'
     ({'sourcePortRange': '1024-65535'}, 'its source ports are not *'),
     ({'destinationAddressPrefix': '10.0.1.4'}, 'its destination is not *'),
     ({'description': 'made by hand'}, 'its description lacks the marker'),
+    ({'description': '[AzureContainment] INC-1'}, 'not in the audit format'),
+    ({'description': '[AzureContainment] inc:1 at:20260101T000000Z exp:20251231T000000Z x'}, 'not in the audit format'),
+    ({'description': '[AzureContainment] inc:1 at:20261301T000000Z exp:never x'}, 'not in the audit format'),
     ({'direction': 'Outbound', 'destinationAddressPrefix': '*'}, 'is not the one its name says'),
     ({'sourceAddressPrefixes': ['*']}, 'its source is not a list of IPv4 addresses'),
     ({'sourceAddressPrefixes': ['203.0.113.0/24', 'AzureCloud']}, 'its source is not a list of IPv4 addresses'),
@@ -1980,7 +2001,8 @@ def test_rules_the_pack_writes_and_edits_stay_its_own(arm, client):
     result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.8,2001:db8::1', 'nsg_name': 'edge-nsg'})
     assert {i['Status'] for i in blocked_ip_items(result)} == {'AlreadyBlocked'}
     assert ac.block_rule_problems({'name': ac.block_rule_name('Inbound', 'v4', ['203.0.113.9']),
-                                   **ac.deny_rule_body('Inbound', ['203.0.113.9'], 100, '[AzureContainment] x')}) == []
+                                   **ac.deny_rule_body('Inbound', ['203.0.113.9'], 100,
+                                                       ac.block_description('x')[0])}) == []
 
 
 # ---- isolation record ----
@@ -2051,7 +2073,7 @@ def test_unisolate_refuses_a_recorded_original_that_is_not_an_nsg(arm, client):
     key = ac.record_tag(f'{NET}/networkInterfaces/web-02-nic0')
     nsg['tags'][key] = vm_id
     arm.nic('web-02-nic0')['tags'][ac.ORIGINAL_NSG_TAG] = vm_id
-    record = {k: v for k, v in nsg['tags'].items() if k != ac.ISOLATION_VM_TAG}
+    record = {k: v for k, v in ac.pack_tags(nsg['tags']).items() if k != ac.ISOLATION_VM_TAG}
     for rule in nsg['properties']['securityRules']:
         if rule['name'] == ac.ISOLATION_DENY_IN:
             rule['properties']['description'] = f'{ac.DENY_IN_DESCRIPTION}; record {ac.record_digest(vm_id, record)}'
@@ -2349,12 +2371,16 @@ def test_the_description_cannot_plant_a_link_or_break_a_table(arm, client):
     result = ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound',
                                             'description': EVIL_TEXT})
     readable = str(result.readable_output)
-    assert arm.rules('edge-nsg')[0]['properties']['description'].startswith('[AzureContainment] [click](')
+    description = arm.rules('edge-nsg')[0]['properties']['description']
+    head = AUDIT_HEAD.match(description)
+    assert head
+    assert description[head.end():].startswith('[click](')
     assert_inert(readable)
     rows = table_rows(readable, '| xsoar-block-')
     assert len(rows) == 1
     assert len(rows[0]) == 7                                    # the text's pipe did not add a column
-    assert rows[0][6].strip().startswith('`[AzureContainment] [click](https://evil.example/x) ')
+    assert rows[0][6].strip().startswith('`[AzureContainment] inc:')
+    assert ' [click](https://evil.example/x) ' in rows[0][6]
 
 
 def test_refused_items_are_quoted_as_code_in_the_war_room(arm, client):
@@ -3068,3 +3094,192 @@ def test_the_verification_actions_are_optional(requests_mock, rg_client):
     assert f'{ac.EFFECTIVE_NSG_ACTION} (granted by the built-in role "Network Contributor"; needed by the isolation ' \
            'verdict' in text
     assert ac.ADMIN_RULES_ACTION in text
+
+
+# ---- block lifecycle: expiry and audit trail ----
+
+T0 = datetime.datetime(2026, 12, 1, 9, 0, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The integration's clock (ac.utc_now), set by the test: clock['now'] = ..."""
+    state = {'now': T0}
+    monkeypatch.setattr(ac, 'utc_now', lambda: state['now'])
+    return state
+
+
+@pytest.mark.parametrize(('text', 'seconds'), [
+    ('30 minutes', 1800), ('1 minute', 60), ('24 hours', 86400), ('24hours', 86400), ('7 days', 604800),
+    ('2 Weeks', 1209600), ('1 hr', 3600), (' 90 mins ', 5400), ('', None), (None, None), ('3650 days', 3650 * 86400)])
+def test_expires_in_accepts_whole_minutes_hours_days_weeks(text, seconds):
+    assert ac.parse_expires_in(text) == seconds
+
+
+@pytest.mark.parametrize(('text', 'message'), [
+    ('0 hours', 'at least one minute'), ('-1 days', "Invalid expires_in '-1 days'"), ('1.5 hours', 'whole number'),
+    ('tomorrow', 'whole number'), ('24', 'whole number'), ('1 fortnight', 'whole number'),
+    ('3651 days', 'at most 3650 days'), ('9999999 weeks', 'whole number'), ('1 hour; drop', 'whole number')])
+def test_expires_in_refuses_nonsense_naming_the_value(text, message):
+    with pytest.raises(ac.InputError, match=re.escape(message)):
+        ac.parse_expires_in(text)
+
+
+def test_expiry_is_rounded_up_to_the_whole_minute():
+    assert ac.expiry_after(T0, 3600) == T0 + datetime.timedelta(hours=1)
+    assert ac.expiry_after(T0 + datetime.timedelta(seconds=1), 3600) == T0 + datetime.timedelta(hours=1, minutes=1)
+    assert ac.expiry_after(T0, None) is None
+
+
+def test_audit_round_trip_within_140_characters():
+    audit = ac.BlockAudit('4242', T0, T0 + datetime.timedelta(days=7), 'brute force ' * 20)
+    description, truncated = audit.description()
+    assert truncated
+    assert len(description) == 140
+    parsed = ac.BlockAudit.parse(description)
+    assert parsed is not None
+    assert (parsed.incident, parsed.blocked_at, parsed.expires_at) == ('4242', T0, T0 + datetime.timedelta(days=7))
+    assert parsed.text.endswith('...')
+    long_id = ac.audit_incident('x' * 41)
+    assert re.fullmatch(r'h[0-9a-f]{16}', long_id)
+    assert ac.audit_incident('') == 'none'
+    assert ac.audit_incident('1042') == '1042'
+    widest = ac.BlockAudit('a' * 40, T0, T0 + datetime.timedelta(minutes=1), 'x' * 200).description()[0]
+    assert len(widest) == 140
+    assert ac.BlockAudit.parse(widest) is not None
+    assert ac.BlockAudit.parse('[AzureContainment] inc:1 at:20260101T000000Z exp:never') is not None
+    for bad in ('[AzureContainment] x', '[AzureContainment] inc:1 at:20260101T000000Z exp:20260101T000000Z x',
+                '[AzureContainment] inc:1 at:20260101T000000Z exp:never x\ny', 'inc:1 at:20260101T000000Z exp:never',
+                '[AzureContainment] inc:a b at:20260101T000000Z exp:never'):
+        assert ac.BlockAudit.parse(bad) is None
+
+
+def test_latest_expiry_wins_with_zero_writes_when_already_long_enough(arm, client, clock, incident):
+    block = {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'}
+    first = blocked_ip_items(ac.nsg_block_ip_command(client, {**block, 'expires_in': '7 days'}))[0]
+    assert (first['Status'], first['ExpiresAt'], first['IncidentID'], first['BlockedAt']) == (
+        'Blocked', '2026-12-08T09:00:00Z', '4242', '2026-12-01T09:00:00Z')
+    writes = len(arm.writes())
+    clock['now'] = T0 + datetime.timedelta(minutes=1)
+    shorter = blocked_ip_items(ac.nsg_block_ip_command(client, {**block, 'expires_in': '1 hour'}))[0]
+    assert (shorter['Status'], shorter['ExpiresAt']) == ('AlreadyBlocked', '2026-12-08T09:00:00Z')
+    assert len(arm.writes()) == writes
+    longer = blocked_ip_items(ac.nsg_block_ip_command(client, {**block, 'expires_in': '30 days'}))[0]
+    assert (longer['Status'], longer['ExpiresAt']) == ('Blocked', '2026-12-31T09:01:00Z')
+    assert len(arm.writes()) == writes + 1
+    permanent = blocked_ip_items(ac.nsg_block_ip_command(client, block))[0]
+    assert (permanent['Status'], permanent['ExpiresAt']) == ('Blocked', None)
+    assert len(arm.writes()) == writes + 2
+    assert blocked_ip_items(ac.nsg_block_ip_command(client, {**block, 'expires_in': '1 week'}))[0]['Status'] == \
+        'AlreadyBlocked'
+    assert len(arm.writes()) == writes + 2
+    assert len([r for r in arm.rules('edge-nsg') if ac.is_pack_rule(r)]) == 3
+
+
+def test_bad_expires_in_is_refused_before_any_request(arm, client):
+    with pytest.raises(ac.InputError, match="Invalid expires_in 'soon'"):
+        ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'expires_in': 'soon'})
+    assert arm.writes() == []
+
+
+def test_consolidation_merges_only_one_expiry_and_incident_and_keeps_every_expiry(arm, client, clock, monkeypatch):
+    monkeypatch.setattr(ac, 'CONSOLIDATE_THRESHOLD', 3)
+    for i in range(1, 4):
+        ac.nsg_block_ip_command(client, {'ip': f'203.0.113.{i}', 'nsg_name': 'edge-nsg', 'direction': 'Inbound',
+                                         'expires_in': '1 day'})
+    for i in range(4, 7):
+        ac.nsg_block_ip_command(client, {'ip': f'203.0.113.{i}', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    pack = [r for r in arm.rules('edge-nsg') if ac.is_pack_rule(r)]
+    audits = [(ac.rule_audit(r), sorted(r['properties']['sourceAddressPrefixes'])) for r in pack]
+    expiries = sorted((audit.expiry_text if audit else '?', prefixes) for audit, prefixes in audits)
+    assert expiries == [('20261202T090000Z', ['203.0.113.1', '203.0.113.2', '203.0.113.3']),
+                        ('never', ['203.0.113.4', '203.0.113.5', '203.0.113.6'])]
+    listed = {i['IP']: i['ExpiresAt'] for i in blocked_ip_items(ac.block_list_command(client, {'nsg_name': 'edge-nsg'}))}
+    assert listed == {**{f'203.0.113.{i}': '2026-12-02T09:00:00Z' for i in range(1, 4)},
+                      **{f'203.0.113.{i}': None for i in range(4, 7)}}
+
+
+def test_block_list_reports_active_expired_and_tampered_and_pages(arm, client, clock):
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'expires_in': '1 hour'})
+    ac.nsg_block_ip_command(client, {'ip': '2001:db8::7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'})
+    arm.add_rule('edge-nsg', LOOKALIKE, {**PACK_DENY, 'protocol': 'Udp', 'sourceAddressPrefixes': ['198.51.100.1']})
+    writes = len(arm.writes())
+    clock['now'] = T0 + datetime.timedelta(hours=1)
+    items = blocked_ip_items(ac.block_list_command(client, {'nsg_name': 'edge-nsg'}))
+    assert [(i['IP'], i['Direction'], i['Status']) for i in items] == [
+        ('198.51.100.1', 'Inbound', 'Tampered'), ('203.0.113.7', 'Inbound', 'Expired'),
+        ('2001:db8::7', 'Inbound', 'Active'), ('203.0.113.7', 'Outbound', 'Expired')]
+    assert items[0]['Rule'] == LOOKALIKE
+    assert items[1]['ExpiresAt'] == '2026-12-01T10:00:00Z'
+    assert items[1]['IncidentID'] is None
+    assert items[1]['Priority'] == 100
+    assert len(arm.writes()) == writes
+    page = ac.block_list_command(client, {'nsg_name': 'edge-nsg', 'ip': '203.0.113.0/24', 'limit': '1'})
+    assert [i['IP'] for i in blocked_ip_items(page)] == ['203.0.113.7']
+    assert 'Showing 1 of 2 addresses' in str(page.readable_output)
+    with pytest.raises(ac.InputError, match='limit'):
+        ac.block_list_command(client, {'limit': '0'})
+
+
+def test_block_expire_removes_exactly_the_addresses_whose_every_block_expired(arm, client, clock):
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,203.0.113.8,198.51.100.0/24', 'nsg_name': 'edge-nsg',
+                                     'direction': 'Inbound', 'expires_in': '1 hour'})
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.8', 'nsg_name': 'edge-nsg', 'direction': 'Inbound',
+                                     'expires_in': '2 days'})
+    ac.nsg_block_ip_command(client, {'ip': '198.51.100.0/23', 'nsg_name': 'edge-nsg', 'direction': 'Inbound',
+                                     'expires_in': '2 days'})
+    clock['now'] = T0 + datetime.timedelta(minutes=59)
+    writes = len(arm.writes())
+    assert blocked_ip_items(ac.block_expire_command(client, {'nsg_name': 'edge-nsg'})) == []
+    assert len(arm.writes()) == writes
+    clock['now'] = T0 + datetime.timedelta(hours=1)
+    dry = blocked_ip_items(ac.block_expire_command(client, {'nsg_name': 'edge-nsg', 'dry_run': 'true'}))
+    assert [(i['IP'], i['Status']) for i in dry] == [('203.0.113.7', 'Expired')]
+    assert len(arm.writes()) == writes
+    done = blocked_ip_items(ac.block_expire_command(client, {'nsg_name': 'edge-nsg'}))
+    assert [(i['IP'], i['Status']) for i in done] == [('203.0.113.7', 'Unblocked')]   # .8 and the /24 stay held
+    assert [w[0] for w in arm.writes()[writes:]] == ['DELETE']
+    held = sorted(p for r in arm.rules('edge-nsg') for p in r['properties']['sourceAddressPrefixes'])
+    assert held == ['198.51.100.0/23', '203.0.113.8']
+
+
+def test_block_expire_leaves_foreign_and_tampered_rules_alone(arm, client, clock):
+    arm.add_rule('edge-nsg', LOOKALIKE, {
+        **PACK_DENY, 'protocol': 'Tcp',
+        'description': '[AzureContainment] inc:1 at:20260101T000000Z exp:20260102T000000Z expired look-alike'})
+    clock['now'] = T0 + datetime.timedelta(days=400)
+    assert blocked_ip_items(ac.block_expire_command(client, {'nsg_name': 'edge-nsg'})) == []
+    assert arm.writes() == []
+    assert [r['name'] for r in arm.rules('edge-nsg')] == [LOOKALIKE]
+
+
+def test_nsg_name_lists_are_validated_before_any_request(arm, client):
+    with pytest.raises(ac.InputError, match="Invalid nsg_name 'a/b'"):
+        ac.block_expire_command(client, {'nsg_name': 'edge-nsg,a/b'})
+    with pytest.raises(ac.InputError, match='at most 20'):
+        ac.block_list_command(client, {'nsg_name': ','.join(f'n{i}' for i in range(21))})
+    assert arm.writes() == []
+
+
+def test_isolation_nsg_records_incident_and_time(arm, client, clock, incident):
+    out = ac.vm_isolate_command(client, {'vm_name': 'web-01'}).outputs
+    assert (out['IncidentID'], out['IsolatedAt']) == ('4242', '2026-12-01T09:00:00Z')
+    tags = arm.nsg('xsoar-isolation-web-01')['tags']
+    assert (tags[ac.ISOLATION_TAG_INCIDENT], tags[ac.ISOLATION_TAG_TIME]) == ('4242', '2026-12-01T09:00:00Z')
+    clock['now'] = T0 + datetime.timedelta(hours=1)
+    again = ac.vm_isolate_command(client, {'vm_name': 'web-01'}).outputs
+    assert (again['Status'], again['IsolatedAt']) == ('AlreadyIsolated', '2026-12-01T09:00:00Z')
+
+
+def test_the_admin_bounds_expiring_blocks_not_permanent_ones(arm, client, clock):
+    client.limits = ac.block_limits({'max_block_days': '30'})
+    with pytest.raises(ac.InputError, match=re.escape("Invalid expires_in '31 days': at most 30 days (instance param")):
+        ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'expires_in': '31 days'})
+    assert arm.writes() == []
+    ok = blocked_ip_items(ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg',
+                                                           'direction': 'Inbound', 'expires_in': '30 days'}))
+    assert ok[0]['ExpiresAt'] == '2026-12-31T09:00:00Z'
+    assert ac.block_limits({}).max_block_days == ac.DEFAULT_MAX_BLOCK_DAYS
+    for bad in ('0', '3651', 'ten'):
+        with pytest.raises(ac.InputError, match=r'Longest expiring block \(days\)'):
+            ac.block_limits({'max_block_days': bad})
