@@ -3408,6 +3408,7 @@ class UnblockOutcome(NamedTuple):
     removed: dict[str, str]       # prefix -> the rule it was removed from
     explained: dict[str, str]     # prefix -> why it is NotBlocked although a pack rule covers it
     tampered: dict[str, list[str]]   # prefix -> look-alike rules that meet it (never edited)
+    audits: dict[str, 'BlockAudit'] | None = None   # prefix -> the block in force that was removed (latest expiry)
 
 
 def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefix]) -> UnblockOutcome:
@@ -3419,11 +3420,17 @@ def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefi
     side = side_of(direction)
     targets = {p.text for p in prefixes}
     found: dict[str, str] = {}
+    audits: dict[str, BlockAudit] = {}
     lease = NsgLease(nsg.path)
     for attempt in range(MAX_WRITE_ATTEMPTS):
         try:
             with lease:
                 rules = props(get_nsg(client, nsg.path)).get('securityRules') or []
+                for rule in latest_first(pack_rules(rules, direction)):   # the block in force of each prefix
+                    audit = rule_audit(rule)
+                    for t in rule_side_prefixes(rule, side):
+                        if canonical_text(t) in targets and audit is not None:
+                            audits.setdefault(canonical_text(t), audit)
                 holders = []
                 for rule in pack_rules(rules, direction):
                     texts = rule_side_prefixes(rule, side)
@@ -3436,7 +3443,7 @@ def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefi
                     lookalikes = classify_rules(rules, direction)[1]
                     return UnblockOutcome(found, _inside_blocked_ranges(rules, direction, [
                         p for p in prefixes if p.text not in found]),
-                        {p.text: tampered_warnings(lookalikes, p) for p in prefixes})
+                        {p.text: tampered_warnings(lookalikes, p) for p in prefixes}, audits)
                 for rule, remaining in holders:
                     lease.renew()
                     path = rule_path(nsg.path, rule['name'])
@@ -3471,11 +3478,12 @@ def nsg_unblock_ip_command(client, args: dict) -> CommandResults:
         return invalid_ip_input_results(err, 'azure-nsg-unblock-ip')
     items: list[dict] = []
     for direction in directions:
-        found, explain, tampered = _unblock_direction(client, nsg, direction, prefixes)
+        found, explain, tampered, audits = _unblock_direction(client, nsg, direction, prefixes)
         for p in prefixes:
             warning = explain.get(p.text) or p.note
             items.append(ip_item(p, nsg, direction, 'Unblocked' if p.text in found else 'NotBlocked',
-                                 found.get(p.text), [warning] if warning else [], tampered.get(p.text, [])))
+                                 found.get(p.text), [warning] if warning else [], tampered.get(p.text, []),
+                                 (audits or {}).get(p.text) if p.text in found else None))
     readable = ip_items_table(f'Unblock on NSG {nsg.name}', items)
     return CommandResults(readable_output=readable, raw_response=items, outputs={blocked_ip_key(): items})
 
@@ -4290,7 +4298,8 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
     if any(done.error is not None for done in outcomes):
         return _rollback_release(client, vm, outcomes, iso.get('id') or iso_path, subnet_nsgs, nics)
     arm_write(client, 'DELETE', iso_path, f'Deleting isolation NSG {iso_name}', busy_retry=True)
-    out = _isolation_output(vm, iso.get('id') or iso_path, 'Released', rows, subnet_nsgs, warnings=warnings)
+    out = _isolation_output(vm, iso.get('id') or iso_path, 'Released', rows, subnet_nsgs, warnings=warnings,
+                            audit=isolation_audit(iso.get('tags')))   # the isolation this release ended
     return _isolation_results(out, f'{vm_name} is released: original NSGs restored, {iso_name} deleted')
 
 

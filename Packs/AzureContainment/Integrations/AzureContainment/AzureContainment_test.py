@@ -3283,3 +3283,24 @@ def test_the_admin_bounds_expiring_blocks_not_permanent_ones(arm, client, clock)
     for bad in ('0', '3651', 'ten'):
         with pytest.raises(ac.InputError, match=r'Longest expiring block \(days\)'):
             ac.block_limits({'max_block_days': bad})
+
+
+def test_unblock_items_name_the_block_they_removed(arm, client, clock, incident):
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound',
+                                     'expires_in': '1 hour'})
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound',
+                                     'expires_in': '2 days'})
+    items = blocked_ip_items(ac.nsg_unblock_ip_command(client, {'ip': '203.0.113.7,203.0.113.8',
+                                                                'nsg_name': 'edge-nsg', 'direction': 'Inbound'}))
+    removed = {i['IP']: i for i in items}
+    assert (removed['203.0.113.7']['Status'], removed['203.0.113.7']['ExpiresAt'],
+            removed['203.0.113.7']['IncidentID']) == ('Unblocked', '2026-12-03T09:00:00Z', '4242')
+    assert (removed['203.0.113.8']['Status'], removed['203.0.113.8']['IncidentID']) == ('NotBlocked', None)
+    assert not [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
+
+
+def test_release_names_the_isolation_it_ended(arm, client, clock, incident):
+    ac.vm_isolate_command(client, {'vm_name': 'web-01'})
+    clock['now'] = T0 + datetime.timedelta(hours=3)
+    out = ac.vm_unisolate_command(client, {'vm_name': 'web-01'}).outputs
+    assert (out['Status'], out['IncidentID'], out['IsolatedAt']) == ('Released', '4242', '2026-12-01T09:00:00Z')
