@@ -111,9 +111,13 @@ class StandaloneEmulator:
         return self._control('POST', 'faults', json={'kind': kind, **spec}).json()
 
 
+VERIFICATION_POSTS = ('/effectiveNetworkSecurityGroups', '/listNetworkManagerEffectiveSecurityAdminRules')
+
+
 def count_requests(log: list[dict]) -> dict[str, int]:
     """Entra ID (login listener) and ARM requests of a request-log slice: login, oidc (discovery), token, other
-    login; ARM read (GET), write (PUT/PATCH/POST/DELETE), poll (GET of an operation status URL)."""
+    login; ARM read (GET), write (PUT/PATCH/POST/DELETE), poll (GET of an operation status URL), verify (the
+    read-only POSTs of the isolation verification: effective security rules, effective security admin rules)."""
     counts: collections.Counter = collections.Counter()
     for entry in log:
         path = entry['path']
@@ -129,9 +133,11 @@ def count_requests(log: list[dict]) -> dict[str, int]:
             counts['arm_poll'] += 1
         elif entry['method'] == 'GET':
             counts['arm_read'] += 1
+        elif entry['method'] == 'POST' and path.split('?')[0].endswith(VERIFICATION_POSTS):
+            counts['arm_verify'] += 1   # the verification's reads: POSTs that change nothing
         else:
             counts['arm_write'] += 1
-    for key in ('login', 'oidc', 'token', 'arm_read', 'arm_write', 'arm_poll'):
+    for key in ('login', 'oidc', 'token', 'arm_read', 'arm_write', 'arm_poll', 'arm_verify'):
         counts.setdefault(key, 0)
     return dict(counts)
 

@@ -31,7 +31,23 @@ def _load(path: Path) -> dict:
 def test_the_pack_has_its_playbooks_and_test_playbook():
     ids = {_load(p)["id"] for p in PLAYBOOKS}
     assert {"Azure Containment - Block Attacker IPs", "Azure Containment - Isolate VM",
-            "Azure Containment - Contain Host", "AzureContainment_Test"} <= ids
+            "Azure Containment - Contain Host", "Azure Containment - Expire Blocks", "AzureContainment_Test"} <= ids
+
+
+def test_expire_playbook_runs_only_the_expiry_over_the_nsgs_given_and_block_takes_an_expiry():
+    playbook = _load(PACK / "Playbooks" / "playbook-Azure_Containment_-_Expire_Blocks.yml")
+    assert pc.commands_used(playbook) == ["azure-nsg-block-expire"]
+    expire = next(t for t in playbook["tasks"].values() if "azure-nsg-block-expire" in str(t["task"].get("script")))
+    assert expire["scriptarguments"]["nsg_name"]["complex"]["root"] == "inputs.NSGNames"
+    assert expire["scriptarguments"]["dry_run"]["complex"]["root"] == "inputs.DryRun"
+    assert {i["key"]: i["value"] for i in playbook["inputs"]}["DryRun"] == {"simple": "false"}
+    readme = (PACK / "Playbooks" / "playbook-Azure_Containment_-_Expire_Blocks_README.md").read_text()
+    assert "## Schedule it as a job" in readme
+    assert "**New Job**" in readme
+    block = _load(PACK / "Playbooks" / "playbook-Azure_Containment_-_Block_Attacker_IPs.yml")
+    task = next(t for t in block["tasks"].values() if "azure-nsg-block-ip" in str(t["task"].get("script")))
+    assert task["scriptarguments"]["expires_in"] == {"complex": {"root": "inputs.ExpiresIn"}}
+    assert {i["key"]: i["value"] for i in block["inputs"]}["ExpiresIn"] == {}       # default: permanent
 
 
 @pytest.mark.parametrize("path", PLAYBOOKS, ids=[p.name for p in PLAYBOOKS])

@@ -10,9 +10,11 @@
 3. runs incident 1042 through the local XSOAR harness, printing every war-room entry. The alert names only an
    address: 10.0.1.4 beaconing to two attacker IPs. Test -> find the VM holding 10.0.1.4 (web-01) -> snapshot
    its disks before anything changes (polling followed) -> block the two attacker IPs on edge-nsg for 24 hours
-   -> list what is blocked (since / until when, for which incident) -> isolate
-   the VM found (web-nsg and web-02 untouched) -> deallocate it (polling followed) -> show it -> release:
-   unisolate, unblock, start. Every step after the find takes the VM by the ID the find put in the context;
+   -> list what is blocked (since / until when, for which incident) -> isolate the VM found (web-nsg and web-02
+   untouched; its verdict, read from what Azure enforces: Verified) -> isolate app-01 of subscription SOC Apps
+   (verdict Bypassed: an AlwaysAllow security admin rule) -> deallocate web-01 (polling followed) -> show it ->
+   release: unisolate both, unblock, start. Every step after the find takes the VM by the ID the find put in the
+   context;
 4. prints a before / contained / released summary of the Azure state read from the emulator.
 
 Exits 0 when every step did what it should; stops the emulator on exit, on Ctrl-C and on error.
@@ -46,6 +48,9 @@ EDGE_NSG = 'edge-nsg'
 SHARED_NSG = 'web-nsg'
 TARGET_VM = 'web-01'
 NEIGHBOUR_VM = 'web-02'
+BYPASSED_VM = 'app-01'         # subscription SOC Apps: its VNet's network manager has an AlwaysAllow admin rule
+APPS = {'vm_name': BYPASSED_VM, 'subscription_id': 'bbbbbbbb-cccc-dddd-eeee-ffffffffffff', 'resource_group': 'soc-app-rg'}
+ADMIN_RULE = 'always-allow-vendor-rdp'
 APP = 'soc-responder'
 SECRET_ENV = 'AZURE_CONTAINMENT_DEMO_CLIENT_SECRET'
 POLL_WAIT_SECONDS = 1.0
@@ -202,6 +207,18 @@ def build_steps(emu: Any, web_nsg_before: Any, web02_before: str) -> list[Step]:
         for nic in ('web-01-nic0', 'web-01-nic1'):
             if _nic_nsg(emu_, nic).lower() == SHARED_NSG:
                 raise DemoFailure(f'{nic} is still on {SHARED_NSG}')
+        expect_verdict('Verified')(result, emu_)
+
+    def expect_verdict(verdict: str, rule: str | None = None) -> Callable[[RunResult, Any], None]:
+        """The isolation's verification (read from what Azure enforces) says `verdict`, naming `rule`."""
+        def check(result: RunResult, _emu: Any) -> None:
+            items = [item for item in result.context.get('AzureContainment.Isolation', []) if isinstance(item, dict)]
+            found = [item.get('Verification') or {} for item in items]
+            rules = [b.get('Rule') for v in found for b in v.get('Bypasses') or []]
+            if [v.get('Verdict') for v in found] != [verdict] or (rule and rule not in rules):
+                raise DemoFailure(f'expected the verdict {verdict}' + (f' naming {rule}' if rule else '')
+                                  + f', got {found}')
+        return check
 
     found: dict[str, str] = {}
 
@@ -268,11 +285,15 @@ def build_steps(emu: Any, web_nsg_before: Any, web02_before: str) -> list[Step]:
              by_found_id(), check=isolated_only_web01),
         Step(f'{NEIGHBOUR_VM} shares {SHARED_NSG}: still reachable, untouched', 'azure-vm-get',
              {'vm_name': NEIGHBOUR_VM}, check=neighbour_untouched),
+        Step(f'{BYPASSED_VM} (subscription SOC Apps) is behind an AlwaysAllow security admin rule: isolate it, '
+             'the verdict says Bypassed', 'azure-vm-isolate', APPS, check=expect_verdict('Bypassed', ADMIN_RULE)),
         Step(f'Deallocate {TARGET_VM} (polling followed)', 'azure-vm-power',
              by_found_id(action='deallocate', interval_in_seconds='10'), poll=True,
              check=expect_context('AzureContainment.VM', 'PowerState', {'deallocated', 'VM deallocated'})),
         Step(f'Show {TARGET_VM}', 'azure-vm-get', by_found_id(), contained_view=True),
         Step(f'Release: unisolate {TARGET_VM}', 'azure-vm-unisolate', {'vm_name': TARGET_VM}, check=released),
+        Step(f'Release: unisolate {BYPASSED_VM}', 'azure-vm-unisolate', APPS,
+             check=expect_context('AzureContainment.Isolation', 'Status', {'Released'})),
         Step(f'Release: unblock the attacker IPs on {EDGE_NSG}', 'azure-nsg-unblock-ip',
              {'ip': ips, 'nsg_name': EDGE_NSG},
              check=expect_context('AzureContainment.BlockedIP', 'Status', {'Unblocked', 'NotBlocked'})),

@@ -51,6 +51,7 @@ def test_demo_runs_end_to_end_and_exits_zero():
     assert completed.returncode == 0, out[-3000:] + completed.stderr[-3000:]
     web01 = '/subscriptions/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee/resourceGroups/soc-demo-rg/providers/' \
             'Microsoft.Compute/virtualMachines/web-01'
+    web01_id = web01
     # From the alert's address to the VM: every command after the find takes the VM by the ID the find returned.
     for command in ('!test-module', '!azure-vm-find ip=10.0.1.4', f'!azure-vm-snapshot vm_id={web01} ',
                     '!azure-nsg-block-ip ip=203.0.113.7,203.0.113.66 nsg_name=edge-nsg expires_in=24 hours',
@@ -81,6 +82,16 @@ def test_demo_runs_end_to_end_and_exits_zero():
     web01 = lines.index('  VM web-01')
     assert [line.split() for line in lines[web01 + 1:web01 + 4]] == [
         ['before', 'running'], ['contained', 'deallocated'], ['released', 'running']]
+    # The verdicts, read from what the emulator's Azure enforces: web-01 Verified, app-01 Bypassed by the admin rule.
+    isolate_web01, isolate_app01 = (out.index(f'!azure-vm-isolate {args}') for args in (
+        f'vm_id={web01_id}', 'vm_name=app-01 subscription_id=bbbbbbbb-cccc-dddd-eeee-ffffffffffff'))
+    assert out.index('Verification: Verified', isolate_web01) < isolate_app01
+    assert out.index('Verification: Bypassed', isolate_app01) < out.index('!azure-vm-power', isolate_app01)
+    assert 'always-allow-vendor-rdp' in out[isolate_app01:]
+    assert '!azure-vm-unisolate vm_name=app-01' in out
+    app_nic = lines.index('  NIC app-01-nic0')
+    assert [line.split() for line in lines[app_nic + 1:app_nic + 4]] == [
+        ['before', 'NSG', '-'], ['contained', 'NSG', 'xsoar-isolation-app-01'], ['released', 'NSG', '-']]
     assert 'Emulator stopped.' in lines
     assert 'demo-responder-secret' not in out
     assert 'demo-responder-secret' not in completed.stderr

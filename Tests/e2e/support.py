@@ -66,8 +66,14 @@ def arm_requests(emu, since: int = 0) -> list[dict]:
     return [e for e in emu.request_log(since) if e['listener'] == 'arm' and '/_emulator' not in e['path']]
 
 
+READ_ONLY_POSTS = ('/effectiveNetworkSecurityGroups', '/listNetworkManagerEffectiveSecurityAdminRules')
+
+
 def arm_writes(emu, since: int = 0) -> list[dict]:
-    return [e for e in arm_requests(emu, since) if e['method'] in ('PUT', 'DELETE', 'POST', 'PATCH')]
+    """The state-changing ARM requests after `since`: the verification's reads are POSTs (effective security rules,
+    effective security admin rules) but change nothing, so they are left out."""
+    return [e for e in arm_requests(emu, since) if e['method'] in ('PUT', 'DELETE', 'POST', 'PATCH')
+            and not e['path'].split('?')[0].endswith(READ_ONLY_POSTS)]
 
 
 def blocked_items(result) -> list[dict]:

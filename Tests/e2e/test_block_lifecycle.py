@@ -227,13 +227,14 @@ FOREIGN = {'name': 'deny-bad-actors', 'direction': 'Inbound', 'access': 'Deny', 
 TAMPERED_TCP = {**FOREIGN, 'name': 'xsoar-block-in-v4-0123456789', 'protocol': 'Tcp', 'priority': 410,
                 'description': '[AzureContainment] inc:42 at:20260101T000000Z exp:never planted',
                 'source_address_prefixes': ['203.0.113.50']}
-TAMPERED_OLD = {**FOREIGN, 'name': 'xsoar-block-in-v4-abcdefabcd', 'priority': 420,
-                'description': '[AzureContainment] INC-1', 'source_address_prefixes': ['203.0.113.51']}
+# A block written by version 1.0.0 (marker + text, no audit record): still the pack's, permanent, no incident.
+V1_BLOCK = {**FOREIGN, 'name': 'xsoar-block-in-v4-abcdefabcd', 'priority': 420,
+            'description': '[AzureContainment] blocked by Cortex XSOAR', 'source_address_prefixes': ['203.0.113.51']}
 
 
 def test_block_list_on_an_nsg_with_foreign_and_tampered_rules(emulator, tmp_path, t0):
     load_changed_scenario(emulator, lambda rg: named(rg['network_security_groups'], NSG)['security_rules'].extend(
-        [dict(FOREIGN), dict(TAMPERED_TCP), dict(TAMPERED_OLD)]))
+        [dict(FOREIGN), dict(TAMPERED_TCP), dict(V1_BLOCK)]))
     xsoar = xsoar_in(emulator, tmp_path, incident='1001')
     ok(run_at(xsoar, t0, 'azure-nsg-block-ip', {'ip': '203.0.113.7', 'nsg_name': NSG, 'direction': 'Inbound',
                                                 'expires_in': '1 hour'}))
@@ -251,8 +252,8 @@ def test_block_list_on_an_nsg_with_foreign_and_tampered_rules(emulator, tmp_path
     assert "Rule 'xsoar-block-in-v4-0123456789'" in tcp['Warning']                # ... next to the look-alike
     assert "its protocol is 'Tcp'" in tcp['Warning']
     old = items[('203.0.113.51', 'Inbound')]
-    assert (old['Status'], old['Rule'], old['Priority']) == ('Tampered', TAMPERED_OLD['name'], 420)
-    assert 'not in the audit format' in old['Warning']
+    assert (old['Status'], old['Rule'], old['Priority']) == ('Active', V1_BLOCK['name'], 420)
+    assert (old['BlockedAt'], old['ExpiresAt'], old['IncidentID']) == (None, None, None)
     assert arm_writes(emulator, seq) == []                                        # read-only
     assert '198.51.100.9' not in res.readable                                    # a foreign rule is not the pack's
     page = ok(run_at(xsoar, t0 + timedelta(hours=2), 'azure-nsg-block-list',
@@ -261,8 +262,15 @@ def test_block_list_on_an_nsg_with_foreign_and_tampered_rules(emulator, tmp_path
     assert 'Showing 1 of 3 addresses' in page.readable
     ok(run_at(xsoar, t0 + timedelta(hours=2), 'azure-nsg-block-expire', {'nsg_name': NSG}))
     names = {r['name'] for r in nsg_rules(emulator, NSG)}
-    assert {FOREIGN['name'], TAMPERED_TCP['name'], TAMPERED_OLD['name']} <= names   # never touched
+    assert {FOREIGN['name'], TAMPERED_TCP['name']} <= names                      # never touched
     assert not holders(emulator, '203.0.113.7')
+    # After an upgrade, expire never removes what 1.0.0 blocked (it is permanent); unblock still does.
+    ok(run_at(xsoar, t0 + timedelta(days=400), 'azure-nsg-block-expire', {'nsg_name': NSG}))
+    assert [r['name'] for r in holders(emulator, '203.0.113.51')] == [V1_BLOCK['name']]
+    ok(run_at(xsoar, t0 + timedelta(days=400), 'azure-nsg-unblock-ip', {'ip': '203.0.113.51', 'nsg_name': NSG,
+                                                                      'direction': 'Inbound'}))
+    assert holders(emulator, '203.0.113.51') == []
+    assert {FOREIGN['name'], TAMPERED_TCP['name']} <= {r['name'] for r in nsg_rules(emulator, NSG)}
 
 
 def test_block_list_and_expire_refuse_bad_input_before_any_request(emulator, tmp_path, t0):

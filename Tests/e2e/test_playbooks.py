@@ -36,6 +36,7 @@ WAIT_CAP = 0.2  # seconds: the emulator's VM transitions take one second (XSOAR 
 APPROVE = 'Approve isolating the virtual machine?'
 RELEASE = 'Release the virtual machine from isolation?'
 REVIEW = 'Review the allow rules that shadow the block'
+UNATTACHED = 'attached to no subnet and no network interface'   # edge-nsg protects nothing: every item says so
 
 
 def play(emu, path: str, inputs: dict | None = None, answers: dict | None = None) -> PlaybookResult:
@@ -257,9 +258,10 @@ def test_the_test_playbook_through_the_command_line(emulator, tmp_path):
 BLOCK = 'Block the IP addresses in the network security group'
 BLOCK_RUNS = [
     case('block-both-ways', {'IP': '203.0.113.7,198.51.100.0/24', 'NSGName': 'edge-nsg'}, {}, 'completed',
-         blocked('edge-nsg', ['203.0.113.7', '198.51.100.0/24']), not_run(REVIEW)),
+         blocked('edge-nsg', ['203.0.113.7', '198.51.100.0/24'], warning=UNATTACHED), not_run(REVIEW)),
     case('default-nsg-inbound', {'IP': '203.0.113.7', 'Direction': 'Inbound'}, {}, 'completed',
-         blocked('edge-nsg', ['203.0.113.7'], ('Inbound',)), not_run(REVIEW)),  # the instance's default NSG
+         blocked('edge-nsg', ['203.0.113.7'], ('Inbound',), warning=UNATTACHED),
+         not_run(REVIEW)),  # the instance's default NSG
     case('shadowing-allow-rule-stops-for-review', {'IP': '203.0.113.7', 'NSGName': 'web-nsg', 'Direction': 'Inbound'},
          {}, 'waiting', blocked('web-nsg', ['203.0.113.7'], ('Inbound',), priority=101, warning="'allow-https-in'"),
          waiting_at(REVIEW)),
@@ -267,7 +269,8 @@ BLOCK_RUNS = [
          'completed', blocked('web-nsg', ['203.0.113.7'], ('Inbound',), priority=101, warning='is evaluated before'),
          ran(REVIEW, 'Done')),
     case('block-for-24-hours', {'IP': '203.0.113.7', 'NSGName': 'edge-nsg', 'ExpiresIn': '24 hours'}, {},
-         'completed', blocked('edge-nsg', ['203.0.113.7'], expires=r'\d{8}T\d{4}00Z'), expires_after(hours=24)),
+         'completed', blocked('edge-nsg', ['203.0.113.7'], expires=r'\d{8}T\d{4}00Z', warning=UNATTACHED),
+         expires_after(hours=24)),
     case('no-addresses', {}, {}, 'completed', ran('Done'), not_run(BLOCK), no_requests),
     case('refused-address', {'IP': '203.0.113.7,*', 'NSGName': 'edge-nsg'}, {}, 'failed',
          failed_at(BLOCK, "'*' (would match every address)"), no_writes, unchanged),
@@ -286,7 +289,7 @@ def test_blocking_again_writes_nothing_and_the_release_restores_the_nsg(emulator
     seq = last_seq(emulator)
     again = play(emulator, BLOCK_IPS, inputs)
     assert again.ok
-    blocked('edge-nsg', ['203.0.113.7'], status='AlreadyBlocked')(emulator, again, before, seq)
+    blocked('edge-nsg', ['203.0.113.7'], status='AlreadyBlocked', warning=UNATTACHED)(emulator, again, before, seq)
     no_writes(emulator, again, before, seq)
     release = instance(emulator).run('azure-nsg-unblock-ip', {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'})
     assert release.ok
@@ -329,6 +332,22 @@ def test_expire_blocks_removes_exactly_what_expired_on_the_nsgs_given(emulator, 
 # ------------------------------------------------------------------------------------------ Isolate VM
 DEALLOCATE, START = 'Deallocate the virtual machine', 'Start the virtual machine'
 SNAPSHOT = 'Snapshot the disks of the virtual machine'
+BYPASS_REVIEW = 'Review the isolation bypass'
+# app-01 (subscription SOC Apps): its VNet's network manager has an AlwaysAllow admin rule (vendor RDP from the
+# Internet) that no NSG can close, so its isolation is verified Bypassed.
+APP_01 = ('/subscriptions/bbbbbbbb-cccc-dddd-eeee-ffffffffffff/resourceGroups/soc-app-rg/providers/Microsoft.Compute/'
+          'virtualMachines/app-01')
+APP_ISOLATION = {'VMID': APP_01, 'RequireApproval': 'false', 'Snapshot': 'False', 'WaitForRelease': 'False'}
+
+
+def verdict(expected, rule=None):
+    """The isolation's verification verdict in the playbook's outputs (and the bypass rule it names)."""
+    def check(_emu, result, _before, _seq):
+        found = single(result.outputs['AzureContainment.Isolation'])['Verification']
+        assert found['Verdict'] == expected, found
+        if rule:
+            assert rule in [b['Rule'] for b in found['Bypasses']], found['Bypasses']
+    return check
 ISOLATE_RUNS = [
     case('approved-isolated-awaiting-release', {'VMName': 'web-01'}, {APPROVE: 'Yes'}, 'waiting',
          isolated(), waiting_at(RELEASE), powered()),
@@ -337,7 +356,11 @@ ISOLATE_RUNS = [
     case('approval-refused', {'VMName': 'web-01'}, {APPROVE: 'No'}, 'completed',
          ran('Done'), not_run('Isolate the virtual machine'), no_requests),
     case('no-approval-kept-isolated', {'VMName': 'web-01', 'RequireApproval': 'false'}, {RELEASE: 'No'}, 'completed',
-         isolated(), not_run(APPROVE), powered()),
+         isolated(), not_run(APPROVE, BYPASS_REVIEW), powered(), verdict('Verified')),
+    case('bypassed-stops-for-review', APP_ISOLATION, {}, 'waiting', waiting_at(BYPASS_REVIEW),
+         verdict('Bypassed', 'always-allow-vendor-rdp'), not_run(DEALLOCATE)),
+    case('bypass-reviewed', APP_ISOLATION, {BYPASS_REVIEW: 'done'}, 'completed', ran(BYPASS_REVIEW, 'Done'),
+         verdict('Bypassed', 'always-allow-vendor-rdp')),
     case('deallocated-released-started', {'VMName': 'web-01', 'RequireApproval': 'False', 'Deallocate': 'True',
                                           'Snapshot': 'false'},
          {RELEASE: 'Yes'}, 'completed', released(), powered('deallocate', 'start'), ran(DEALLOCATE, START)),

@@ -164,8 +164,12 @@ def test_fake_isolate_admits_exactly_the_forensic_sources_the_policy_allows(monk
     assert result.outputs['ForensicRules'] == AzureContainment.forensic_rule_rows(
         [r for r in rules if r['properties']['access'] == 'Allow'])
     denies = [r['properties'] for r in rules if r['properties']['access'] == 'Deny']
-    assert sorted(d['direction'] for d in denies) == ['Inbound', 'Outbound']
-    assert all(d['sourceAddressPrefix'] == d['destinationAddressPrefix'] == '*' for d in denies)
+    deny_all = [d for d in denies if d['destinationAddressPrefix'] == '*']
+    assert sorted(d['direction'] for d in deny_all) == ['Inbound', 'Outbound']
+    assert all(d['sourceAddressPrefix'] == '*' for d in deny_all)
+    # and the platform services, denied outbound by their service tags (issue 11)
+    assert sorted(d['destinationAddressPrefix'] for d in denies if d not in deny_all) == [
+        'AzurePlatformDNS', 'AzurePlatformIMDS', 'AzurePlatformLKM']
 
 
 # ---- against the emulator through main(): a few examples ----

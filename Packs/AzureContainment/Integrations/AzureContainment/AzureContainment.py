@@ -26,6 +26,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -275,7 +276,49 @@ OPTIONAL_ACTIONS: dict[str, tuple[str, str]] = {
     'Microsoft.Compute/snapshots/write': ('Disk Snapshot Contributor', 'azure-vm-snapshot'),
     'Microsoft.Network/publicIPAddresses/read': ('Network Contributor', 'azure-vm-find by public IP'),
     'Microsoft.Network/virtualNetworks/read': ('Network Contributor', 'azure-vm-find (subnet NSGs)'),
+    # Verification (azure-vm-isolate, azure-vm-get of an isolated VM, and the admin-rule check of a block): without
+    # them containment works and the verdict says Unverifiable, naming the action.
+    'Microsoft.Network/networkInterfaces/effectiveNetworkSecurityGroups/action': (
+        'Network Contributor', 'the isolation verdict (effective security rules of each NIC)'),
+    'Microsoft.Network/virtualNetworks/listNetworkManagerEffectiveSecurityAdminRules/action': (
+        'Network Contributor', 'the isolation verdict and azure-nsg-block-ip (Virtual Network Manager security admin '
+        'rules of the VNet)'),
 }
+EFFECTIVE_NSG_ACTION = 'Microsoft.Network/networkInterfaces/effectiveNetworkSecurityGroups/action'
+ADMIN_RULES_ACTION = 'Microsoft.Network/virtualNetworks/listNetworkManagerEffectiveSecurityAdminRules/action'
+
+
+class PlatformService(NamedTuple):
+    """An Azure platform service that no NSG rule filters unless a rule names its service tag (Microsoft, "Network
+    security groups: Azure platform considerations"): the isolation NSG denies it outbound on the ports it uses."""
+    tag: str
+    rule: str          # the isolation NSG's deny rule for it
+    priority: int
+    protocol: str
+    port: str
+    what: str
+
+
+# DNS: 168.63.129.16 UDP/TCP 53; IMDS: 169.254.169.254 TCP 80 (instance metadata, managed-identity tokens);
+# LKM: Windows license activation, the KMS protocol on TCP 1688. Just before the deny-all outbound rule (4096).
+PLATFORM_SERVICES: tuple[PlatformService, ...] = (
+    PlatformService('AzurePlatformDNS', 'xsoar-isolation-deny-platform-dns', PRIORITY_MAX - 3, '*', '53',
+                    'Azure-provided DNS at 168.63.129.16 (UDP and TCP 53: name lookups, and DNS tunnelling)'),
+    PlatformService('AzurePlatformIMDS', 'xsoar-isolation-deny-platform-imds', PRIORITY_MAX - 2, 'Tcp', '80',
+                    'the Instance Metadata Service at 169.254.169.254 (TCP 80: metadata and managed-identity '
+                    'tokens)'),
+    PlatformService('AzurePlatformLKM', 'xsoar-isolation-deny-platform-lkm', PRIORITY_MAX - 1, 'Tcp', '1688',
+                    'Windows license activation (KMS, TCP 1688)'),
+)
+# What no NSG rule can close (Microsoft, "What is IP address 168.63.129.16?"): the VM agent's channel to the host.
+AGENT_CHANNEL_NOTE = ('The VM agent\'s channel to the host (WireServer 168.63.129.16, TCP 80 and 32526) is not subject '
+                      'to network security groups, so it stays open: the agent keeps reporting, and Run Command and '
+                      'extensions stay usable for forensics as far as they need nothing else (what they would '
+                      'download from the Internet or Storage is denied like all other outbound traffic). DHCP and '
+                      'the load balancer\'s health probes stay open too.')
+VERIFY_LRO_TIMEOUT = 120                   # seconds one NIC's effective security rules may take
+ADMIN_RULES_MAX_PAGES = 50                 # pages of a VNet's effective security admin rules read at most
+BLOCK_MAX_NIC_READS = 20                   # NICs of a blocked NSG read to find their VNets (admin rules)
 
 _RESET_STEP = ('run !azure-containment-auth-reset, then !azure-containment-generate-login-url, sign in, paste the '
                'new code (or the whole redirect URL) into "Authorization code", save the instance and run '
@@ -2650,6 +2693,11 @@ AUDIT_INCIDENT_RE = re.compile(r'[A-Za-z0-9_-]{1,40}')
 BLOCK_AUDIT_RE = re.compile(re.escape(PACK_MARKER) + r' inc:(?P<inc>[A-Za-z0-9_-]{1,40}) at:(?P<at>\d{8}T\d{6}Z) '
                             r'exp:(?P<exp>\d{8}T\d{6}Z|never)(?: (?P<text>[^\r\n]*))?')
 BLOCK_NEVER = 'never'
+# What version 1.0.0 wrote, before the audit trail: the marker and the user's text. Such a rule is still the pack's
+# block (its content is what the pack wrote), permanent and of no known incident or time; an upgrade must not turn
+# every block already in Azure into a foreign rule that unblock may no longer remove.
+BLOCK_V1_RE = re.compile(re.escape(PACK_MARKER) + r' (?P<text>(?!inc:)[^\r\n]+)')
+BLOCK_V1_BUCKET = 'v1.0.0|never'
 EXPIRES_IN_RE = re.compile(r'(\d{1,6}) ?([A-Za-z]+)')
 EXPIRES_IN_UNITS = {'minute': 60, 'minutes': 60, 'min': 60, 'mins': 60, 'hour': 3600, 'hours': 3600, 'hr': 3600,
                     'hrs': 3600, 'day': 86400, 'days': 86400, 'week': 604800, 'weeks': 604800}
@@ -2715,15 +2763,19 @@ def expiry_after(now: datetime, seconds: int | None) -> datetime | None:
 class BlockAudit:
     """What a pack rule's description records: the incident that asked for the block, when, until when (None =
     permanent) and the user's text. Format (within Azure's 140 characters, the audit part never truncated):
-    `[AzureContainment] inc:<incident ID or none> at:<UTC yyyymmddThhmmssZ> exp:<UTC ...Z or never> <text>`."""
+    `[AzureContainment] inc:<incident ID or none> at:<UTC yyyymmddThhmmssZ> exp:<UTC ...Z or never> <text>`.
+    `blocked_at` None: a rule of version 1.0.0 (BLOCK_V1_RE), permanent, of no known incident."""
     incident: str
-    blocked_at: datetime
+    blocked_at: datetime | None
     expires_at: datetime | None
     text: str = ''
 
     @property
     def bucket(self) -> str:
-        """What one rule holds: one expiry of one incident (see the lifecycle comment above)."""
+        """What one rule holds: one expiry of one incident (see the lifecycle comment above); 1.0.0's rules merge
+        only with each other."""
+        if self.blocked_at is None:
+            return BLOCK_V1_BUCKET
         return f'{self.incident}|{self.expiry_text}'
 
     @property
@@ -2745,9 +2797,13 @@ class BlockAudit:
 
     def description(self) -> tuple[str, bool]:
         """(the rule description, whether the user's text was shortened): the audit part whole, then as much of the
-        user's text as fits."""
-        head = f'{PACK_MARKER} inc:{self.incident} at:{self.blocked_at.strftime(BLOCK_AUDIT_TIME)} exp:{self.expiry_text}'
+        user's text as fits. A 1.0.0 rule (merged by consolidation) keeps 1.0.0's format: it has no time to record."""
         user = re.sub(r'\s+', ' ', self.text).strip() or DEFAULT_BLOCK_TEXT
+        if self.blocked_at is None:
+            head = PACK_MARKER
+        else:
+            head = (f'{PACK_MARKER} inc:{self.incident} at:{self.blocked_at.strftime(BLOCK_AUDIT_TIME)} '
+                    f'exp:{self.expiry_text}')
         room = RULE_DESCRIPTION_MAX - len(head) - 1
         if len(user) <= room:
             return f'{head} {user}', False
@@ -2762,9 +2818,12 @@ class BlockAudit:
     def parse(cls, description: Any) -> 'BlockAudit | None':
         """The audit of a description the pack wrote, None when it is not in the pack's format (or says a block
         ends before it began)."""
-        match = BLOCK_AUDIT_RE.fullmatch(str(description or ''))
-        if not match or len(str(description)) > RULE_DESCRIPTION_MAX:
+        if len(str(description or '')) > RULE_DESCRIPTION_MAX:
             return None
+        match = BLOCK_AUDIT_RE.fullmatch(str(description or ''))
+        if not match:
+            v1 = BLOCK_V1_RE.fullmatch(str(description or ''))
+            return cls(NO_INCIDENT, None, None, v1.group('text')) if v1 else None
         try:
             at = datetime.strptime(match.group('at'), BLOCK_AUDIT_TIME).replace(tzinfo=UTC)
             exp = (None if match.group('exp') == BLOCK_NEVER
@@ -3028,7 +3087,7 @@ def run_connection_checks(client: AzureClient, allow_redeem: bool) -> list[str]:
                      f'without them:\n{optional_actions_text(optional)}')
     else:
         lines.append(f'Optional permissions: all {len(OPTIONAL_ACTIONS)} granted (azure-vm-snapshot, azure-vm-find '
-                     'by public IP).')
+                     'by public IP, the isolation verdict).')
     return lines
 
 
@@ -3163,6 +3222,7 @@ class BlockOutcome(NamedTuple):
     notes: list[str]
     rules_read: list[dict] | None               # the NSG's rules as last read; None if consolidation changed them
     audits: dict[str, 'BlockAudit']             # prefix -> the block in force (latest expiry) or that would be
+    nsg_read: dict | None = None                # the NSG as this call last read it (None: it read none)
 
 
 def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: list[Prefix], audit: BlockAudit,
@@ -3182,9 +3242,11 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
     description, _ = audit.description()
     written: set[str] = set()
     written_names: set[str] = set()
+    nsg_read: dict | None = None
     for attempt in range(MAX_WRITE_ATTEMPTS):
         if rules_read is None:
-            rules_read = props(get_nsg(client, nsg.path)).get('securityRules') or []
+            nsg_read = get_nsg(client, nsg.path)
+            rules_read = props(nsg_read).get('securityRules') or []
         rules, rules_read = rules_read, None   # every later round reads again
         own, lookalikes = classify_rules(rules, direction)
         lasting = [r for r in latest_first(own) if (rule_audit(r) or audit).lasts_until(audit.expires_at)]
@@ -3240,11 +3302,12 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
         tampered[text] = tampered_warnings(lookalikes, by_text[text])
     written_rules = [r for r in rules if r.get('name') in written_names]
     family_rules = of_family(own, direction, family)
+    now = audit.blocked_at or utc_now()   # the call's own audit always has its time
     consolidating = (bool(written) and len(family_rules) + 1 > CONSOLIDATE_THRESHOLD
-                     and bool(consolidation_groups(family_rules, audit.blocked_at)))
-    note = _consolidate_pack_rules(client, nsg, direction, family, audit.blocked_at) if consolidating else None
+                     and bool(consolidation_groups(family_rules, now)))
+    note = _consolidate_pack_rules(client, nsg, direction, family, now) if consolidating else None
     return BlockOutcome(status, written_rules, warnings, tampered, [note] if note else [],
-                        None if consolidating else rules, audits)
+                        None if consolidating else rules, audits, nsg_read)
 
 
 def consolidation_groups(rules: list[dict], now: datetime) -> list[list[dict]]:
@@ -3278,7 +3341,8 @@ def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str, no
                     return None
                 for group in consolidation_groups(mine, now):
                     audits = [rule_audit(r) for r in group]
-                    first = min((a for a in audits if a is not None), key=lambda a: a.blocked_at)
+                    first = min((a for a in audits if a is not None),
+                                key=lambda a: a.blocked_at.timestamp() if a.blocked_at is not None else 0.0)
                     merged = sorted({canonical_text(t) for r in group for t in rule_side_prefixes(r, side)},
                                     key=prefix_sort_key)
                     audit = BlockAudit(first.incident, first.blocked_at, first.expires_at,
@@ -3348,6 +3412,7 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     notes: list[str] = []
     rules_read: list[dict] | None = None   # the NSG as last read: the next direction/family starts from it
     journal: list[str] = []                # the rules this call created, in order
+    nsg_read: dict | None = None           # ... and its body (what it is attached to)
     for direction in directions:
         for family in ('v4', 'v6'):
             wanted = [p for p in prefixes if p.family == family]
@@ -3361,6 +3426,7 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
                     raise
                 raise _rollback_block(client, nsg, journal, err) from err
             rules_read = result.rules_read
+            nsg_read = result.nsg_read or nsg_read
             rules.extend(result.rules)
             notes.extend(result.notes)
             for p in wanted:
@@ -3371,6 +3437,7 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     if truncated:
         notes.append(f"The description was shortened to fit Azure's {RULE_DESCRIPTION_MAX} characters (with the "
                      "pack's audit record: incident, time, expiry).")
+    notes.extend(_add_protection(client, nsg, nsg_read, items, prefixes))
     title = f"Block on NSG {nsg.name}{' (dry run: nothing was changed)' if dry_run else ''}"
     readable = ip_items_table(title, items)
     rule_rows = [rule_output(r, nsg.name) for r in rules]
@@ -3415,11 +3482,95 @@ def _rollback_block(client, nsg: NsgRef, journal: list[str], err: ContainmentErr
                          'deleted; nothing is blocked by this call. Fix the cause and run azure-nsg-block-ip again.')
 
 
+class Protection(NamedTuple):
+    """What an NSG protects: the subnets and NICs it is attached to, and the VNets they are in."""
+    subnets: list[str]
+    nics: list[str]
+    vnets: list[str]
+    notes: list[str]
+
+
+def nsg_protection(client, body: dict) -> Protection:
+    """The subnets and NICs an NSG (as GET returns it) is attached to, and their VNets: a subnet's from its ID, a
+    NIC's from its IP configurations (up to BLOCK_MAX_NIC_READS NICs are read; the note says when more were not)."""
+    subnets = [str(r.get('id')) for r in props(body).get('subnets') or [] if isinstance(r, dict) and r.get('id')]
+    nics = [str(r.get('id')) for r in props(body).get('networkInterfaces') or [] if isinstance(r, dict) and r.get('id')]
+    vnets = {s.split('/subnets/')[0].lower(): s.split('/subnets/')[0] for s in subnets}
+    notes = []
+    read = []
+    for nic_id in nics[:BLOCK_MAX_NIC_READS]:
+        try:
+            read.append(_get_nic(client, nic_id))
+        except ContainmentError as err:
+            notes.append(f'Could not read network interface {name_of(nic_id)} to find its VNet: {err.message}')
+    if len(nics) > BLOCK_MAX_NIC_READS:
+        notes.append(f'Only the VNets of the first {BLOCK_MAX_NIC_READS} of {len(nics)} network interfaces were '
+                     'checked for security admin rules.')
+    vnets.update({v.lower(): v for v in _vnet_ids(read)})
+    return Protection(subnets, nics, list(vnets.values()), notes)
+
+
+def admin_allow_warnings(items: list[dict], vnet_id: str, direction: str, prefix: Prefix) -> list[str]:
+    """AlwaysAllow security admin rules of a VNet that admit `prefix` in `direction`: evaluated before every NSG,
+    they let it through whatever the block says (reported as a shadowing allow rule is)."""
+    side = 'sources' if direction == 'Inbound' else 'destinations'
+    way = 'in' if direction == 'Inbound' else 'out'
+    found = []
+    for item in items:
+        p = props(item)
+        if p.get('access') != 'AlwaysAllow' or p.get('direction') != direction:
+            continue
+        hits = [text for text in admin_rule_prefixes(p.get(side)) if admits(text, prefix.net)]
+        if hits:
+            found.append(f"AlwaysAllow {admin_rule_text(item)} on VNet {name_of(vnet_id)} is evaluated before the "
+                         f"block (before every NSG) and still lets {prefix.text} {way} through its {side[:-1]} "
+                         f"{', '.join(hits)}.")
+    return found
+
+
+def _add_protection(client, nsg: NsgRef, body: dict | None, items: list[dict], prefixes: list[Prefix]) -> list[str]:
+    """Adds to each BlockedIP item what the NSG protects (ProtectedSubnets / ProtectedNICs and their counts, a
+    warning when it is attached to nothing) and the AlwaysAllow admin rules of those VNets that admit its address.
+    Returns the notes of the entry (an admin-rule read that failed)."""
+    if body is None:
+        body = get_nsg(client, nsg.path)
+    protection = nsg_protection(client, body)
+    notes = [f'NSG {nsg.name} protects {len(protection.subnets)} subnet(s)'
+             + (f" ({', '.join(name_of(x) for x in protection.subnets[:MAX_LISTED_ITEMS])})" if protection.subnets
+                else '') + f' and {len(protection.nics)} network interface(s)'
+             + (f" ({', '.join(name_of(x) for x in protection.nics[:MAX_LISTED_ITEMS])})" if protection.nics else '')
+             + '.', *protection.notes]
+    admin: dict[str, list[dict]] = {}
+    for vnet_id in protection.vnets:
+        try:
+            admin[vnet_id] = read_admin_rules(client, vnet_id)
+        except ContainmentError as err:
+            notes.append(f'The security admin rules of VNet {name_of(vnet_id)} were not checked: '
+                         + unverifiable_reason(err, ADMIN_RULES_ACTION, 'the Virtual Network Manager security admin '
+                                               'rules'))
+    unattached = (f"NSG {nsg.name} is attached to no subnet and no network interface: this block protects nothing "
+                  'until the NSG is attached.') if not protection.subnets and not protection.nics else None
+    by_text = {p.text: p for p in prefixes}
+    for item in items:
+        extra = [unattached] if unattached else []
+        prefix = by_text.get(item['IP'])
+        if prefix is not None:
+            for vnet_id, rules in admin.items():
+                extra += admin_allow_warnings(rules, vnet_id, item['Direction'], prefix)
+        item.update({'ProtectedSubnets': [name_of(s) for s in protection.subnets],
+                     'ProtectedSubnetCount': len(protection.subnets),
+                     'ProtectedNICs': [name_of(n) for n in protection.nics], 'ProtectedNICCount': len(protection.nics)})
+        if extra:
+            item['Warning'] = ' '.join([*([item['Warning']] if item.get('Warning') else []), *extra])
+    return notes
+
+
 class UnblockOutcome(NamedTuple):
     """What the unblock of one direction did."""
     removed: dict[str, str]       # prefix -> the rule it was removed from
     explained: dict[str, str]     # prefix -> why it is NotBlocked although a pack rule covers it
     tampered: dict[str, list[str]]   # prefix -> look-alike rules that meet it (never edited)
+    audits: dict[str, 'BlockAudit'] | None = None   # prefix -> the block in force that was removed (latest expiry)
 
 
 def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefix],
@@ -3433,11 +3584,17 @@ def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefi
     side = side_of(direction)
     targets = {p.text for p in prefixes}
     found: dict[str, str] = {}
+    audits: dict[str, BlockAudit] = {}
     lease = NsgLease(nsg.path)
     for attempt in range(MAX_WRITE_ATTEMPTS):
         try:
             with lease:
                 rules = props(get_nsg(client, nsg.path)).get('securityRules') or []
+                for rule in latest_first(pack_rules(rules, direction)):   # the block in force of each prefix
+                    audit = rule_audit(rule)
+                    for t in rule_side_prefixes(rule, side):
+                        if canonical_text(t) in targets and audit is not None:
+                            audits.setdefault(canonical_text(t), audit)
                 holders = []
                 for rule in pack_rules(rules, direction):
                     texts = rule_side_prefixes(rule, side)
@@ -3450,7 +3607,7 @@ def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefi
                     lookalikes = classify_rules(rules, direction)[1]
                     return UnblockOutcome(found, _inside_blocked_ranges(rules, direction, [
                         p for p in prefixes if p.text not in found]),
-                        {p.text: tampered_warnings(lookalikes, p) for p in prefixes})
+                        {p.text: tampered_warnings(lookalikes, p) for p in prefixes}, audits)
                 for rule, remaining in holders:
                     lease.renew()
                     if journal is not None:
@@ -3525,7 +3682,7 @@ def nsg_unblock_ip_command(client, args: dict) -> CommandResults:
     journal: dict[str, dict] = {}   # the rules this call changed, as they were
     for direction in directions:
         try:
-            found, explain, tampered = _unblock_direction(client, nsg, direction, prefixes, journal)
+            found, explain, tampered, audits = _unblock_direction(client, nsg, direction, prefixes, journal)
         except ContainmentError as err:
             if not journal:
                 raise
@@ -3533,7 +3690,8 @@ def nsg_unblock_ip_command(client, args: dict) -> CommandResults:
         for p in prefixes:
             warning = explain.get(p.text) or p.note
             items.append(ip_item(p, nsg, direction, 'Unblocked' if p.text in found else 'NotBlocked',
-                                 found.get(p.text), [warning] if warning else [], tampered.get(p.text, [])))
+                                 found.get(p.text), [warning] if warning else [], tampered.get(p.text, []),
+                                 (audits or {}).get(p.text) if p.text in found else None))
     readable = ip_items_table(f'Unblock on NSG {nsg.name}', items)
     return CommandResults(readable_output=readable, raw_response=items, outputs={blocked_ip_key(): items})
 
@@ -3880,8 +4038,23 @@ def verified_record(nsg: dict, vm_id: str) -> dict[str, str] | None:
     return record if deny_in and props(deny_in[0]).get('description') == wanted else None
 
 
-def _isolation_rules(allow: list[Prefix], ports: list[str], digest: str) -> list[dict]:
-    rules = []
+def platform_rules() -> list[dict]:
+    """The isolation NSG's outbound deny rules for the platform services (PLATFORM_SERVICES)."""
+    return [{'name': svc.rule, 'properties': {
+        'priority': svc.priority, 'direction': 'Outbound', 'access': 'Deny', 'protocol': svc.protocol,
+        'sourceAddressPrefix': '*', 'sourcePortRange': '*', 'destinationAddressPrefix': svc.tag,
+        'destinationPortRange': svc.port, 'description': f'{PACK_MARKER} isolation: deny {svc.tag}'}}
+        for svc in PLATFORM_SERVICES]
+
+
+def platform_closed(nsg: dict) -> bool:
+    """Whether an isolation NSG holds the platform deny rules (the variant without them: allow_platform_services)."""
+    names = {str(r.get('name')) for r in props(nsg).get('securityRules') or []}
+    return all(svc.rule in names for svc in PLATFORM_SERVICES)
+
+
+def _isolation_rules(allow: list[Prefix], ports: list[str], digest: str, close_platform: bool = True) -> list[dict]:
+    rules = platform_rules() if close_platform else []
     for family, priority in (('v4', PRIORITY_MIN), ('v6', PRIORITY_MIN + 1)):
         prefixes = [p.text for p in allow if p.family == family]
         if prefixes:
@@ -3912,7 +4085,7 @@ def isolation_nsg_problems(nsg: dict) -> list[str]:
     rules, and at most the two forensic allow rules within the forensic limits - nothing else."""
     problems = [] if props(nsg).get('flushConnection') else ['flushConnection is off']
     rules = {str(r.get('name')): props(r) for r in props(nsg).get('securityRules') or []}
-    expected = {r['name']: r['properties'] for r in _isolation_rules([], [], '')}
+    expected = {r['name']: r['properties'] for r in _isolation_rules([], [], '', close_platform=False)}
     for name, wanted in expected.items():
         existing = dict(rules.get(name) or {})
         described = str(existing.pop('description', '') or '')
@@ -3923,7 +4096,15 @@ def isolation_nsg_problems(nsg: dict) -> list[str]:
         name = f'{FORENSIC_RULE_PREFIX}-{family}'
         if name in rules and not forensic_rule_ok(rules[name], family, priority):
             problems.append(f"rule {name} is not a forensic allow rule within the pack's limits")
-    allowed = set(expected) | {f'{FORENSIC_RULE_PREFIX}-{f}' for f in ('v4', 'v6')}
+    # The platform deny rules: all three exactly as the pack writes them, or none (allow_platform_services=true).
+    platform = {r['name']: r['properties'] for r in platform_rules()}
+    present = [name for name in platform if name in rules]
+    if present and len(present) != len(platform):
+        problems.append(f"it holds only some of the platform deny rules ({', '.join(present)}): the pack writes all "
+                        f'{len(platform)} or none')
+    problems += [f"rule {name} is not the pack's platform deny rule" for name in present
+                 if not rule_matches(rules[name], platform[name])]
+    allowed = set(expected) | set(platform) | {f'{FORENSIC_RULE_PREFIX}-{f}' for f in ('v4', 'v6')}
     problems += [f'rule {name!r} is not one the pack writes' for name in rules if name not in allowed]
     sources = sum(len(p.get('sourceAddressPrefixes') or []) for n, p in rules.items() if n.startswith(
         FORENSIC_RULE_PREFIX) and isinstance(p.get('sourceAddressPrefixes'), list))
@@ -4161,7 +4342,8 @@ def vm_isolate_command(client, args: dict) -> CommandResults:
     sub, rg, vm_name = resolve_vm(client, args)
     allow, ports = forensic_input(args)
     dry_run = flag_arg(args, 'dry_run')
-    vm = _get_vm(client, sub, rg, vm_name)
+    request_open = flag_arg(args, 'allow_platform_services')
+    vm = _get_vm(client, sub, rg, vm_name, instance_view=True)   # its power state: for the verification
     iso_name = _isolation_nsg_name(vm_name)
     nic_ids = _vm_nic_ids(vm)
     if not nic_ids:
@@ -4196,19 +4378,19 @@ def vm_isolate_command(client, args: dict) -> CommandResults:
         record[key] = nsg_tag_value(current)
         todo.append((nic, record[key]))
         rows.append(NicRow.of(nic, current or NO_NSG, current if dry_run else iso_id))
-    rules = _isolation_rules(allow, ports, record_digest(str(vm.get('id')), record))
+    rules = _isolation_rules(allow, ports, record_digest(str(vm.get('id')), record), close_platform=not request_open)
     audit_tags = isolation_audit_tags()
     iso = _ensure_isolation_nsg(client, sub, rg, iso_name, vm, existing, rules, record, dry_run, audit_tags)
     iso_id, created = iso.id, iso.created
     audit = isolation_audit(audit_tags if iso.written or dry_run else (existing or {}).get('tags'))
+    reachable = reachable_text(request_open, forensic_rule_rows(rules))
     if dry_run:
         out = _isolation_output(vm, iso_id, 'WouldIsolate', rows, subnet_nsgs, forensic=rules, warnings=warnings,
                                 audit=audit)
-        return _isolation_results(out, f'Isolation of {vm_name} (dry run: nothing was changed)')
+        return _isolation_results(out, f'Isolation of {vm_name} (dry run: nothing was changed)', reachable)
     if not todo:
-        out = _isolation_output(vm, iso_id, 'AlreadyIsolated', rows, subnet_nsgs, forensic=rules, warnings=warnings,
-                                audit=audit)
-        return _isolation_results(out, f'{vm_name} is already isolated')
+        return _verified_isolation(client, vm, nics, rules, request_open, 'AlreadyIsolated', iso_id, rows,
+                                   subnet_nsgs, warnings, f'{vm_name} is already isolated', audit)
     outcomes = _write_nics(client, [(nic, iso_id, {**(nic.get('tags') or {}), ORIGINAL_NSG_TAG: original})
                                     for nic, original in todo])   # in parallel, once the isolation NSG exists
     for failed in outcomes:
@@ -4216,9 +4398,22 @@ def vm_isolate_command(client, args: dict) -> CommandResults:
             switched = [done.nic for done in outcomes if done is not failed]   # every other write may have landed
             return _rollback_isolation(client, vm, failed.nic, failed.error, switched, iso_id, iso_name, sub, rg,
                                        created, subnet_nsgs, nics)
-    out = _isolation_output(vm, iso_id, 'Isolated', rows, subnet_nsgs, forensic=rules, warnings=warnings,
-                            audit=audit)
-    return _isolation_results(out, f'{vm_name} is isolated on {iso_name}')
+    return _verified_isolation(client, vm, nics, rules, request_open, 'Isolated', iso_id, rows, subnet_nsgs,
+                               warnings, f'{vm_name} is isolated on {iso_name}', audit)
+
+
+def _verified_isolation(client, vm: dict, nics: list[dict], rules: list[dict], request_open: bool, status: str,
+                        iso_id: str, rows: list[NicRow], subnet_nsgs: dict, warnings: list[str],
+                        title: str, audit: Any) -> CommandResults:
+    """The entry of an isolation in force, with its verification (AzureContainment.Isolation.Verification): a
+    Bypassed verdict is a warning of the entry, not an error."""
+    found = verify_isolation(client, vm, nics, rules, request_open)
+    warning = verification_warning(found)
+    out = _isolation_output(vm, iso_id, status, rows, subnet_nsgs, forensic=rules,
+                            warnings=[*warnings, *([warning] if warning else [])], audit=audit)
+    out['Verification'] = found.context()
+    return _isolation_results(out, title, reachable_text(request_open, forensic_rule_rows(rules))
+                              + verification_markdown(found))
 
 
 def _rollback_isolation(client, vm: dict, failed_nic: dict, err: Exception, switched: list[dict], iso_id: str,
@@ -4337,7 +4532,8 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
         failed = [NicWrite(outcomes[0].nic, err)] + [NicWrite(done.nic, None) for done in outcomes[1:]]
         return _rollback_release(client, vm, failed, iso.get('id') or iso_path, subnet_nsgs, nics,
                                  f"Release of VM '{vm_name}' failed deleting its isolation NSG {iso_name}: {err}")
-    out = _isolation_output(vm, iso.get('id') or iso_path, 'Released', rows, subnet_nsgs, warnings=warnings)
+    out = _isolation_output(vm, iso.get('id') or iso_path, 'Released', rows, subnet_nsgs, warnings=warnings,
+                            audit=isolation_audit(iso.get('tags')))   # the isolation this release ended
     return _isolation_results(out, f'{vm_name} is released: original NSGs restored, {iso_name} deleted')
 
 
@@ -4361,6 +4557,467 @@ def _rollback_release(client, vm: dict, outcomes: list[NicWrite], iso_id: str, s
     message = (f'{problem}. Rolled back: every network interface is on the isolation NSG again; the VM is still '
                'isolated. Fix the cause and run azure-vm-unisolate again.')
     return _rolled_back(vm, iso_id, rows, subnet_nsgs, f"Release of {vm.get('name')} rolled back", message)
+
+
+# Verification: what Azure enforces on an isolated VM. The isolation NSG is what the pack wrote; Azure decides
+# what passes from the effective security rules of each NIC (its subnet's NSG and its own, evaluated together: a
+# flow passes only when every NSG that applies admits it) and, before them, the Virtual Network Manager security
+# admin rules of its VNet (AlwaysAllow admits a flow whatever the NSGs say). Rules are compared as boxes (protocols,
+# source and destination networks and ports); an allow rule counts as admitting unless one deny rule evaluated
+# before it covers it whole, so a partly narrowed allow rule is still reported (it admits something).
+
+ALL_NETS = (ipaddress.ip_network('0.0.0.0/0'), ipaddress.ip_network('::/0'))
+ALL_PORTS = ((0, 65535),)
+VERIFIED, BYPASSED, UNVERIFIABLE = 'Verified', 'Bypassed', 'Unverifiable'
+
+
+class FlowBox(NamedTuple):
+    """The flows a rule matches: protocols (None = all), networks and port ranges on each side."""
+    protocols: frozenset | None
+    sources: tuple
+    source_ports: tuple
+    destinations: tuple
+    destination_ports: tuple
+
+
+def _port_ranges(values: list) -> tuple:
+    out = []
+    for value in values or ['*']:
+        text = str(value).strip()
+        if text in ('*', '', 'any'):
+            return ALL_PORTS
+        low, _, high = text.partition('-')
+        try:
+            out.append((int(low), int(high or low)))
+        except ValueError:
+            continue
+    return tuple(out)
+
+
+def _networks(values: list, tag_map: dict) -> tuple:
+    """Networks of prefix values: '*' (and ARM's effective form of it, 0.0.0.0/0) is every address; a service tag
+    is what Azure expanded it to (tag_map), nothing when Azure did not expand it."""
+    nets: list = []
+    for value in values or ['*']:
+        text = str(value).strip()
+        if text.lower() in ('*', 'any', '0.0.0.0/0'):
+            nets.extend(ALL_NETS)
+            continue
+        net = as_network(text)
+        if net is not None:
+            nets.append(net)
+            continue
+        expanded = next((v for k, v in tag_map.items() if str(k).lower() == text.lower()), None) or []
+        nets.extend(n for n in (as_network(e) for e in expanded) if n is not None)
+    return tuple(dict.fromkeys(nets))
+
+
+def _side_values(rule: dict, side: str, field_name: str) -> list:
+    plural = rule.get(f'{side}{field_name}es' if field_name.endswith('Prefix') else f'{side}{field_name}s')
+    if isinstance(plural, list) and plural:
+        return plural
+    one = rule.get(f'{side}{field_name}')
+    return [one] if one not in (None, '') else ['*']
+
+
+def effective_rule_box(rule: dict, tag_map: dict) -> FlowBox:
+    """The box of an effective security rule (expanded prefixes where Azure gives them)."""
+    protocol = str(rule.get('protocol') or '*').lower()
+    sides = {}
+    for side in ('source', 'destination'):
+        expanded = rule.get(f'expanded{side.capitalize()}AddressPrefix')
+        if isinstance(expanded, list):   # a service tag as Azure expanded it (a tag it expands to nothing: no flow)
+            sides[side] = _networks(expanded, {}) if expanded else ()
+        else:
+            sides[side] = _networks(_side_values(rule, side, 'AddressPrefix'), tag_map)
+    return FlowBox(None if protocol in ('all', '*', 'any') else frozenset({protocol}),
+                   sides['source'], _port_ranges(_side_values(rule, 'source', 'PortRange')),
+                   sides['destination'], _port_ranges(_side_values(rule, 'destination', 'PortRange')))
+
+
+def _nets_within(inner: tuple, outer: tuple) -> bool:
+    return all(any(n.version == o.version and n.subnet_of(o) for o in outer) for n in inner)
+
+
+def _ports_within(inner: tuple, outer: tuple) -> bool:
+    return all(any(lo >= olo and hi <= ohi for olo, ohi in outer) for lo, hi in inner)
+
+
+def box_covers(outer: FlowBox, inner: FlowBox) -> bool:
+    """Every flow of `inner` is one of `outer`."""
+    if outer.protocols is not None and (inner.protocols is None or not inner.protocols <= outer.protocols):
+        return False
+    return (_nets_within(inner.sources, outer.sources) and _nets_within(inner.destinations, outer.destinations)
+            and _ports_within(inner.source_ports, outer.source_ports)
+            and _ports_within(inner.destination_ports, outer.destination_ports))
+
+
+def _net_overlap(a: tuple, b: tuple) -> tuple:
+    return tuple(dict.fromkeys(x if x.subnet_of(y) else y for x in a for y in b
+                               if x.version == y.version and x.overlaps(y)))
+
+
+def _port_overlap(a: tuple, b: tuple) -> tuple:
+    return tuple((max(x[0], y[0]), min(x[1], y[1])) for x in a for y in b if max(x[0], y[0]) <= min(x[1], y[1]))
+
+
+def box_intersection(a: FlowBox, b: FlowBox) -> FlowBox | None:
+    """The flows both boxes match (None: none)."""
+    protocols = a.protocols if b.protocols is None else b.protocols if a.protocols is None else a.protocols & b.protocols
+    box = FlowBox(protocols, _net_overlap(a.sources, b.sources), _port_overlap(a.source_ports, b.source_ports),
+                  _net_overlap(a.destinations, b.destinations),
+                  _port_overlap(a.destination_ports, b.destination_ports))
+    if protocols == frozenset() or not all(box[1:]):
+        return None
+    return box
+
+
+def forensic_boxes(iso_rules: list[dict]) -> list[FlowBox]:
+    """The forensic allows of an isolation NSG: inbound TCP from its sources to any address on its ports."""
+    return [FlowBox(frozenset({'tcp'}), _networks(row['SourceAddressPrefixes'], {}), ALL_PORTS, ALL_NETS,
+                    _port_ranges(row['DestinationPortRanges'])) for row in forensic_rule_rows(iso_rules)]
+
+
+def within_forensic(box: FlowBox, direction: str, forensic: list[FlowBox]) -> bool:
+    return direction == 'Inbound' and any(box_covers(allowed, box) for allowed in forensic)
+
+
+class EffectiveRule(NamedTuple):
+    """One rule of an effective NSG entry: the NSG it belongs to, the rule as Azure shows it, its box."""
+    nsg: str
+    rule: dict
+    box: FlowBox
+
+    @property
+    def label(self) -> str:
+        return f"{self.nsg}/{str(self.rule.get('name') or '').split('/', 1)[-1]}"
+
+    def text(self) -> str:
+        r = self.rule
+        src = r.get('sourceAddressPrefix') or ', '.join(map(str, r.get('sourceAddressPrefixes') or [])) or '*'
+        dst = r.get('destinationAddressPrefix') or ', '.join(map(str, r.get('destinationAddressPrefixes') or [])) \
+            or '*'
+        ports = r.get('destinationPortRange') or ', '.join(map(str, r.get('destinationPortRanges') or [])) or '*'
+        return (f"{self.label} (priority {r.get('priority')}: {r.get('access')} {r.get('direction')} "
+                f"{r.get('protocol') or '*'} from {src} to {dst} on port(s) {ports})")
+
+
+def admitting_rules(entry: dict, direction: str) -> list[EffectiveRule]:
+    """The allow rules of one effective NSG entry in `direction` that no earlier deny rule covers whole."""
+    nsg = name_of((entry.get('networkSecurityGroup') or {}).get('id')) or 'NSG'
+    tag_map: dict = entry['tagMap'] if isinstance(entry.get('tagMap'), dict) else {}
+    rules = sorted((r for r in entry.get('effectiveSecurityRules') or []
+                    if isinstance(r, dict) and r.get('direction') == direction),
+                   key=lambda r: int(r.get('priority') or 0))
+    denies: list[FlowBox] = []
+    out: list[EffectiveRule] = []
+    for rule in rules:
+        box = effective_rule_box(rule, tag_map)
+        if rule.get('access') == 'Deny':
+            denies.append(box)
+        elif not any(box_covers(deny, box) for deny in denies):
+            out.append(EffectiveRule(nsg, rule, box))
+    return out
+
+
+def first_rule_meeting(entry: dict, box: FlowBox) -> EffectiveRule | None:
+    """The rule of an entry that decides (at least part of) the flows of `box`: the first by priority that meets
+    it, in the box's direction (inbound)."""
+    nsg = name_of((entry.get('networkSecurityGroup') or {}).get('id')) or 'NSG'
+    tag_map: dict = entry['tagMap'] if isinstance(entry.get('tagMap'), dict) else {}
+    for rule in sorted((r for r in entry.get('effectiveSecurityRules') or []
+                        if isinstance(r, dict) and r.get('direction') == 'Inbound'),
+                       key=lambda r: int(r.get('priority') or 0)):
+        candidate = effective_rule_box(rule, tag_map)
+        if box_intersection(candidate, box) is not None:
+            return EffectiveRule(nsg, rule, candidate)
+    return None
+
+
+@dataclasses.dataclass
+class Verification:
+    """AzureContainment.Isolation.Verification / AzureContainment.VM.Verification, and the notes of the entry."""
+    checks: list[dict] = dataclasses.field(default_factory=list)
+    bypasses: list[dict] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def check(self, name: str, result: str, detail: str) -> None:
+        self.checks.append({'Name': name, 'Result': result, 'Detail': detail})
+
+    def bypass(self, source: str, rule: str, direction: str, detail: str) -> None:
+        self.bypasses.append({'Source': source, 'Rule': rule, 'Direction': direction, 'Detail': detail})
+
+    @property
+    def verdict(self) -> str:
+        if self.bypasses:
+            return BYPASSED
+        return UNVERIFIABLE if any(c['Result'] == UNVERIFIABLE for c in self.checks) else VERIFIED
+
+    def context(self) -> dict:
+        return {'Verdict': self.verdict, 'Checks': self.checks, 'Bypasses': self.bypasses}
+
+
+def analyse_effective(nic_name: str, entries: list[dict], forensic: list[FlowBox], iso_rules: list[dict],
+                      request_open: bool, found: Verification) -> None:
+    """The effective NSGs of one NIC: every path that admits traffic beyond the forensic allows is a bypass (the
+    allow rules of each entry, combined: a flow passes only when every entry admits it); forensic access that a
+    subnet NSG blocks gets a note; the platform deny rules are checked in effect."""
+    name = f'Effective security rules of {nic_name}'
+    before = len(found.bypasses)
+    if not entries:
+        found.bypass('EffectiveSecurityRule', f'{nic_name} (no NSG)', 'Inbound, Outbound',
+                     f'No network security group applies to {nic_name} (none on it, none on its subnet): Azure '
+                     'admits every flow.')
+    for direction in ('Inbound', 'Outbound'):
+        paths: list[tuple[list[EffectiveRule], FlowBox]] = [([], FlowBox(None, ALL_NETS, ALL_PORTS, ALL_NETS,
+                                                                         ALL_PORTS))] if entries else []
+        for entry in entries:
+            paths = [([*rules, rule], box) for rules, so_far in paths for rule in admitting_rules(entry, direction)
+                     for box in [box_intersection(so_far, rule.box)] if box is not None]
+        for rules, box in paths:
+            if within_forensic(box, direction, forensic):
+                continue
+            first, *others = rules
+            detail = f'{nic_name}: {first.text()} admits {direction.lower()} traffic beyond the forensic allows'
+            if others:
+                detail += ', and ' + ', '.join(o.text() for o in others) + ' admits it too'
+            found.bypass('EffectiveSecurityRule', ' + '.join(r.label for r in rules), direction, detail + '.')
+    subnet_entries = [e for e in entries if (e.get('association') or {}).get('subnet')]
+    for allowed, row in zip(forensic_boxes(iso_rules), forensic_rule_rows(iso_rules), strict=True):
+        for entry in subnet_entries:
+            decider = first_rule_meeting(entry, allowed)
+            if decider is not None and decider.rule.get('access') == 'Deny':
+                note = (f"Forensic access {row['Name']} ({', '.join(row['SourceAddressPrefixes'])} on TCP "
+                        f"{', '.join(row['DestinationPortRanges'])}) to {nic_name} is blocked (at least in part) by "
+                        f'the subnet NSG rule {decider.text()}: allow it there too, or the analyst cannot get in.')
+                found.notes.append(note)
+                found.check(f'Forensic access to {nic_name}', 'Note', note)
+    denied = {str(r.get('destinationAddressPrefix') or '').lower() for e in entries
+              for r in e.get('effectiveSecurityRules') or [] if isinstance(r, dict)
+              and r.get('direction') == 'Outbound' and r.get('access') == 'Deny'}
+    if not request_open:
+        for svc in PLATFORM_SERVICES:
+            if svc.tag.lower() not in denied:
+                found.bypass('PlatformService', svc.tag, 'Outbound',
+                             f'{nic_name}: no effective rule denies {svc.tag}, so {svc.what} stays reachable '
+                             '(Azure exempts it from every NSG rule that does not name the tag).')
+    count = len(found.bypasses) - before
+    in_effect = ', '.join(name_of((e.get('networkSecurityGroup') or {}).get('id')) for e in entries) or 'none'
+    found.check(name, BYPASSED if count else 'Passed',
+                f'{count} path(s) admit traffic beyond the forensic allows.' if count else
+                f'NSGs in effect: {in_effect}; nothing is admitted beyond the forensic allows.')
+
+
+def admin_rule_prefixes(items: Any) -> list[str]:
+    return [str(i.get('addressPrefix')) for i in items or [] if isinstance(i, dict) and i.get('addressPrefix')] \
+        or ['*']
+
+
+def admin_rule_box(p: dict) -> FlowBox:
+    """The box of an inbound admin rule as far as the forensic allows go: its protocol, sources and ports (its
+    destinations are the VM's side, which the forensic allows do not restrict). Service tags: see the caller."""
+    protocol = str(p.get('protocol') or 'Any').lower()
+    return FlowBox(None if protocol in ('any', '*', 'all') else frozenset({protocol}),
+                   _networks(admin_rule_prefixes(p.get('sources')), {}),
+                   _port_ranges(p.get('sourcePortRanges') or ['*']), ALL_NETS,
+                   _port_ranges(p.get('destinationPortRanges') or ['*']))
+
+
+def admin_rule_text(item: dict) -> str:
+    p = props(item)
+    parts = str(item.get('id') or '').split('/')
+    manager = parts[parts.index('networkManagers') + 1] if 'networkManagers' in parts else 'a network manager'
+    collection = parts[parts.index('ruleCollections') + 1] if 'ruleCollections' in parts else '?'
+    return (f"security admin rule {name_of(item.get('id'))} (network manager {manager}, rule collection "
+            f"{collection}, priority {p.get('priority')}: {p.get('access')} {p.get('direction')} "
+            f"{p.get('protocol') or 'Any'} from {', '.join(admin_rule_prefixes(p.get('sources')))} to "
+            f"{', '.join(admin_rule_prefixes(p.get('destinations')))} on port(s) "
+            f"{', '.join(map(str, p.get('destinationPortRanges') or ['*']))})")
+
+
+def always_allow_bypasses(items: list[dict], vm_ips: list[Any], forensic: list[FlowBox]) -> list[tuple[dict, str]]:
+    """(admin rule, what it admits) for each AlwaysAllow admin rule that reaches the VM beyond the forensic allows:
+    its VM side (destinations inbound, sources outbound) covers one of the VM's addresses, and what it admits on
+    the other side is not within a forensic allow. A service tag on the other side (Internet, ...) is beyond."""
+    found = []
+    for item in items:
+        p = props(item)
+        if p.get('access') != 'AlwaysAllow':
+            continue
+        direction = str(p.get('direction') or '')
+        vm_side = admin_rule_prefixes(p.get('destinations') if direction == 'Inbound' else p.get('sources'))
+        if not any(admits(text, ip) for text in vm_side for ip in vm_ips):
+            continue
+        other = admin_rule_prefixes(p.get('sources') if direction == 'Inbound' else p.get('destinations'))
+        tagged = any(as_network(x) is None and x != '*' for x in other)
+        if not tagged and within_forensic(admin_rule_box(p), direction, forensic):
+            continue
+        found.append((item, f'{admin_rule_text(item)} admits {direction.lower()} traffic whatever the NSGs say '
+                            '(AlwaysAllow is evaluated before them), beyond the forensic allows.'))
+    return found
+
+
+def read_admin_rules(client, vnet_id: str) -> list[dict]:
+    """Every effective security admin rule of a VNet (Virtual Network Manager), following skipToken."""
+    path = parse_resource_id(vnet_id, 'Microsoft.Network/virtualNetworks', 'virtual network ID').path
+    items: list[dict] = []
+    token = None
+    for _ in range(ADMIN_RULES_MAX_PAGES):
+        page = client.arm_json('POST', f'{path}/listNetworkManagerEffectiveSecurityAdminRules',
+                               api_version=NETWORK_API_VERSION, body={'skipToken': token} if token else {})
+        items.extend(i for i in page.get('value') or [] if isinstance(i, dict))
+        token = page.get('skipToken')
+        if not token:
+            return items
+    raise ContainmentError(f'the security admin rules of VNet {name_of(vnet_id)} span more than '
+                           f'{ADMIN_RULES_MAX_PAGES} pages', code='TooManyPages')
+
+
+def read_effective_nsgs(client, nic_id: str) -> list[dict]:
+    """A NIC's effective NSGs: POST effectiveNetworkSecurityGroups, a long-running operation whose result is at its
+    Location (final-state-via location), polled after each Retry-After."""
+    path = parse_resource_id(nic_id, 'Microsoft.Network/networkInterfaces', 'network interface ID').path
+    response = client.arm_request('POST', f'{path}/effectiveNetworkSecurityGroups', api_version=NETWORK_API_VERSION)
+    location = response.headers.get('Location')
+    if response.status_code == 200 or not location:
+        if response.status_code != 200:   # Azure-AsyncOperation only: its status, then the NIC's result is unknown
+            raise_if_failed('Reading the effective security rules', client.operations.wait(response,
+                                                                                           VERIFY_LRO_TIMEOUT))
+        return list(json_or_empty(response).get('value') or [])
+    deadline = time.monotonic() + VERIFY_LRO_TIMEOUT
+    wait = parse_retry_after(response.headers.get('Retry-After'))
+    while True:
+        if wait:
+            client.sleep(min(float(wait), max(0.0, deadline - time.monotonic())))
+        status = client.operations.status(location)
+        if status.status != 'InProgress':
+            raise_if_failed('Reading the effective security rules', status)
+            body = status.body if isinstance(status.body, dict) else {}
+            return [e for e in body.get('value') or [] if isinstance(e, dict)]
+        if time.monotonic() >= deadline:
+            raise ContainmentError(code='OperationTimeout', seconds=VERIFY_LRO_TIMEOUT)
+        wait = status.retry_after
+
+
+def unverifiable_reason(err: Exception, action: str, what: str) -> str:
+    """Why a verification read failed, for a check's Detail: the missing action when Azure refused it."""
+    if isinstance(err, ArmForbidden):
+        return (f'missing permission: the identity may not perform {action} (granted by Network Contributor), so '
+                f'{what} could not be read. Containment itself does not need it.')
+    if isinstance(err, ArmBadRequest) and 'RunningVm' in str(getattr(err, 'code', '')):
+        return f'the VM is not running: Azure computes {what} only for a network interface of a running VM.'
+    message = err.message if isinstance(err, ContainmentError) else str(err)
+    return f'reading {what} failed: {first_line(message)}'
+
+
+def _nic_ips(nics: list[dict]) -> list[Any]:
+    return [net for nic in nics for c in props(nic).get('ipConfigurations') or []
+            for net in [as_network(props(c).get('privateIPAddress'))] if net is not None]
+
+
+def _vnet_ids(nics: list[dict]) -> list[str]:
+    ids = [str((props(c).get('subnet') or {}).get('id')).split('/subnets/')[0]
+           for nic in nics for c in props(nic).get('ipConfigurations') or [] if (props(c).get('subnet') or {}).get('id')]
+    return list({i.lower(): i for i in ids}.values())
+
+
+def _read_all_effective(client, nics: list[dict]) -> list[tuple[dict, list[dict] | None, Exception | None]]:
+    def one(nic: dict) -> tuple[dict, list[dict] | None, Exception | None]:
+        try:
+            return nic, read_effective_nsgs(client, str(nic.get('id'))), None
+        except Exception as err:  # noqa: BLE001 - a failed read is this check's outcome (Unverifiable)
+            return nic, None, err
+    if len(nics) < 2:
+        return [one(nic) for nic in nics]
+    client.credential.get_token()   # as _write_nics: no worker needs the integration context for a token
+    with ThreadPoolExecutor(max_workers=min(NIC_WRITE_PARALLELISM, len(nics))) as pool:
+        return list(pool.map(one, nics))
+
+
+def verify_isolation(client, vm: dict, nics: list[dict], iso_rules: list[dict], request_open: bool) -> Verification:
+    """The verdict on an isolated VM from what Azure enforces (see the section comment). `vm` carries its instance
+    view; `iso_rules` are the isolation NSG's rules; `request_open`: the platform services were left open on request
+    (the isolation NSG has no platform deny rules)."""
+    found = Verification()
+    forensic = forensic_boxes(iso_rules)
+    if request_open:
+        found.check('Platform services', 'LeftOpen',
+                    'Left open on request (allow_platform_services=true, or isolated by an earlier version of the '
+                    'pack): ' + '; '.join(svc.what for svc in PLATFORM_SERVICES) + ' stay reachable.')
+    else:
+        found.check('Platform services', 'Passed', 'The isolation NSG denies ' + ', '.join(
+            f'{svc.tag} ({svc.protocol} {svc.port})' for svc in PLATFORM_SERVICES) + ' outbound.')
+    power = _instance_status(vm, 'PowerState')
+    if power != 'running':
+        for nic in nics:
+            found.check(f"Effective security rules of {nic.get('name')}", UNVERIFIABLE,
+                        f"the VM is not running (power state {power or 'unknown'}): Azure computes effective "
+                        'security rules only for a network interface of a running VM. Run azure-vm-get once it runs.')
+    else:
+        for nic, entries, err in _read_all_effective(client, nics):
+            if err is not None or entries is None:
+                found.check(f"Effective security rules of {nic.get('name')}", UNVERIFIABLE,
+                            unverifiable_reason(err or ValueError('no result'), EFFECTIVE_NSG_ACTION,
+                                                'its effective security rules'))
+                continue
+            analyse_effective(str(nic.get('name')), entries, forensic, iso_rules, request_open, found)
+    vm_ips = _nic_ips(nics)
+    for vnet_id in _vnet_ids(nics):
+        name = f'Security admin rules of VNet {name_of(vnet_id)}'
+        try:
+            items = read_admin_rules(client, vnet_id)
+        except ContainmentError as err:
+            found.check(name, UNVERIFIABLE, unverifiable_reason(err, ADMIN_RULES_ACTION,
+                                                                'the Virtual Network Manager security admin rules'))
+            continue
+        hits = always_allow_bypasses(items, vm_ips, forensic)
+        for item, detail in hits:
+            found.bypass('SecurityAdminRule', name_of(item.get('id')), str(props(item).get('direction')), detail)
+        found.check(name, BYPASSED if hits else 'Passed',
+                    f'{len(hits)} AlwaysAllow admin rule(s) admit traffic whatever the NSGs say.' if hits else
+                    f'{len(items)} admin rule(s) in effect, none AlwaysAllow beyond the forensic allows.')
+    return found
+
+
+def verification_markdown(found: Verification) -> str:
+    """The verdict, its checks and bypasses, and the notes, for the readable output."""
+    verdict = found.verdict
+    text = f'\n**Verification: {verdict}**'
+    text += {VERIFIED: ' (what Azure enforces admits nothing beyond the forensic allows)',
+             BYPASSED: ' (traffic still passes: see the bypasses)',
+             UNVERIFIABLE: ' (a check could not run: see why)'}[verdict]
+    text += '\n' + tableToMarkdown('Verification checks', [{**c, 'Detail': md_escape(c['Detail'])}
+                                                           for c in found.checks],
+                                   headers=['Name', 'Result', 'Detail'])
+    if found.bypasses:
+        text += tableToMarkdown('Bypasses', [{**b, 'Detail': md_escape(b['Detail'])} for b in found.bypasses],
+                                headers=['Source', 'Rule', 'Direction', 'Detail'])
+    for note in found.notes:
+        text += f'\n**Note:** {md_escape(note)}'
+    return text
+
+
+def verification_warning(found: Verification) -> str | None:
+    if found.verdict != BYPASSED:
+        return None
+    return (f'Isolation is bypassed: {len(found.bypasses)} path(s) still admit traffic ('
+            + '; '.join(f"{b['Source']} {b['Rule']}" for b in found.bypasses[:MAX_LISTED_ITEMS]) + ').')
+
+
+def reachable_text(request_open: bool, forensic: list[dict]) -> str:
+    """What stays reachable through the isolation (the readable output of isolate)."""
+    lines = ['**What stays reachable:**']
+    if forensic:
+        lines.append('- the forensic allows above (inbound TCP only)')
+    if request_open:
+        lines.append('- the Azure platform services, left open on request (allow_platform_services=true): '
+                     + '; '.join(svc.what for svc in PLATFORM_SERVICES))
+    else:
+        lines.append('- not the Azure platform services: DNS, instance metadata (managed-identity tokens) and '
+                     'license activation are denied by rules naming AzurePlatformDNS, AzurePlatformIMDS and '
+                     'AzurePlatformLKM')
+    lines.append(f'- {AGENT_CHANNEL_NOTE}')
+    return '\n'.join(lines)
 
 
 # azure-vm-power and the read-only views
@@ -4502,7 +5159,26 @@ def vm_get_command(client, args: dict) -> CommandResults:
     iso_name = _isolation_nsg_name(name)
     isolated = any(name_of(_nic_nsg(n)).lower() == iso_name.lower() for n in nics)   # a tag alone proves nothing
     out = _vm_output(vm, nics, subnet_nsgs, isolated)
-    return _vm_results(out, f'VM {name}')
+    if not isolated:
+        return _vm_results(out, f'VM {name}')
+    iso_id = next(_nic_nsg(n) for n in nics if name_of(_nic_nsg(n)).lower() == iso_name.lower())
+    try:
+        iso = get_nsg_or_none(client, parse_resource_id(iso_id, 'Microsoft.Network/networkSecurityGroups').path)
+        problem = None if iso is not None else 'it no longer exists'
+    except ContainmentError as err:
+        iso, problem = None, err.message
+    iso_rules = props(iso).get('securityRules') or []
+    # Without the isolation NSG's content its forensic allows are unknown (none assumed: anything admitted is a
+    # bypass) and so is whether the platform services were left open on request (assumed not).
+    found = verify_isolation(client, vm, nics, iso_rules, request_open=iso is not None and not platform_closed(iso))
+    if problem:
+        found.check(f'Isolation NSG {name_of(iso_id)}', UNVERIFIABLE, f'reading it failed: {problem}')
+    out['Verification'] = found.context()
+    warning = verification_warning(found)
+    if warning:
+        out['Warning'] = warning
+    return _vm_results(out, f'VM {name}', (f'\n**Warning:** {md_escape(warning)}' if warning else '')
+                       + verification_markdown(found))
 
 
 def vm_list_command(client, args: dict) -> CommandResults:

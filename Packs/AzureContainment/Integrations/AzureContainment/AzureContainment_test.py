@@ -1963,7 +1963,7 @@ LOOKALIKE = 'xsoar-block-in-v4-0123456789'
     ({'sourcePortRange': '1024-65535'}, 'its source ports are not *'),
     ({'destinationAddressPrefix': '10.0.1.4'}, 'its destination is not *'),
     ({'description': 'made by hand'}, 'its description lacks the marker'),
-    ({'description': '[AzureContainment] INC-1'}, 'not in the audit format'),
+    ({'description': '[AzureContainment] inc:INC 1 at:20260101T000000Z exp:never'}, 'not in the audit format'),
     ({'description': '[AzureContainment] inc:1 at:20260101T000000Z exp:20251231T000000Z x'}, 'not in the audit format'),
     ({'description': '[AzureContainment] inc:1 at:20261301T000000Z exp:never x'}, 'not in the audit format'),
     ({'direction': 'Outbound', 'destinationAddressPrefix': '*'}, 'is not the one its name says'),
@@ -2937,6 +2937,221 @@ def test_backoff_refuses_a_retry_after_beyond_the_retry_policy():
     ac.backoff(client, 0, ac.ArmThrottled(code='TooManyRequests', retry_after=2))
     assert len(waits) == 1
     assert 2 < waits[0] < 2.3   # Retry-After plus a jittered share
+
+
+# --- verification: the verdict read from what Azure enforces ---------------------------------------------------------
+
+def eff_rule(name, direction, access, priority, source='0.0.0.0/0', dest='0.0.0.0/0', port='0-65535',
+             protocol='All', **extra):
+    return {'name': name, 'protocol': protocol, 'sourcePortRange': '0-65535', 'destinationPortRange': port,
+            'sourceAddressPrefix': source, 'destinationAddressPrefix': dest, 'access': access,
+            'priority': priority, 'direction': direction, **extra}
+
+
+def eff_entry(nsg, rules, subnet=False):
+    association = {'subnet': {'id': f'{NET}/virtualNetworks/v/subnets/s'}} if subnet else \
+        {'networkInterface': {'id': f'{NET}/networkInterfaces/n'}}
+    return {'networkSecurityGroup': {'id': f'{NET}/networkSecurityGroups/{nsg}'}, 'association': association,
+            'effectiveSecurityRules': rules}
+
+
+ISO_RULES = ac._isolation_rules([ac.parse_prefix('198.51.100.0/24')], ['22', '3389'], 'digest')
+ISOLATION_EFFECTIVE = eff_entry('xsoar-isolation-vm', [
+    eff_rule('securityRules/xsoar-forensic-allow-in-v4', 'Inbound', 'Allow', 100, source='198.51.100.0/24',
+             port='22-22', protocol='Tcp'),
+    eff_rule('securityRules/xsoar-forensic-allow-in-v4', 'Inbound', 'Allow', 100, source='198.51.100.0/24',
+             port='3389-3389', protocol='Tcp'),
+    *[eff_rule(f'securityRules/{svc.rule}', 'Outbound', 'Deny', svc.priority, dest=svc.tag, port=f'{svc.port}-{svc.port}',
+               expandedDestinationAddressPrefix=['168.63.129.16/32']) for svc in ac.PLATFORM_SERVICES],
+    eff_rule('securityRules/xsoar-isolation-deny-all-in', 'Inbound', 'Deny', 4096),
+    eff_rule('securityRules/xsoar-isolation-deny-all-out', 'Outbound', 'Deny', 4096),
+    eff_rule('defaultSecurityRules/AllowVnetInBound', 'Inbound', 'Allow', 65000, source='VirtualNetwork',
+             expandedSourceAddressPrefix=['10.0.0.0/16']),
+    eff_rule('defaultSecurityRules/AllowInternetOutBound', 'Outbound', 'Allow', 65001, dest='Internet',
+             expandedDestinationAddressPrefix=['1.0.0.0/8'])])
+
+
+def analysed(entries, request_open=False):
+    found = ac.Verification()
+    ac.analyse_effective('nic0', entries, ac.forensic_boxes(ISO_RULES), ISO_RULES, request_open, found)
+    return found
+
+
+def test_verdict_verified_when_the_isolation_nsg_holds():
+    found = analysed([ISOLATION_EFFECTIVE])
+    assert found.bypasses == []
+    assert found.verdict == 'Verified'
+    assert found.checks[0]['Result'] == 'Passed'
+
+
+def test_verdict_names_an_allow_rule_before_the_deny_all():
+    entry = copy.deepcopy(ISOLATION_EFFECTIVE)
+    entry['effectiveSecurityRules'].append(eff_rule('securityRules/backdoor', 'Inbound', 'Allow', 200, source='Internet',
+                                                    port='8080-8080', protocol='Tcp',
+                                                    expandedSourceAddressPrefix=['1.0.0.0/8']))
+    found = analysed([entry])
+    assert found.verdict == 'Bypassed'
+    [bypass] = found.bypasses
+    assert (bypass['Source'], bypass['Rule'], bypass['Direction']) == (
+        'EffectiveSecurityRule', 'xsoar-isolation-vm/backdoor', 'Inbound')
+    assert 'from Internet' in bypass['Detail']
+    assert '8080' in bypass['Detail']
+
+
+def test_a_default_rule_after_the_deny_all_admits_nothing_but_without_an_nsg_everything_passes():
+    assert analysed([ISOLATION_EFFECTIVE]).bypasses == []   # AllowVnetInBound (65000) is behind deny-all (4096)
+    found = analysed([])
+    assert found.verdict == 'Bypassed'
+    assert found.bypasses[0]['Rule'] == 'nic0 (no NSG)'
+
+
+def test_a_flow_passes_only_where_every_nsg_admits_it():
+    """NIC NSG and subnet NSG together: the subnet's allow is no bypass while the isolation NSG denies; a subnet
+    NSG that denies part of a forensic allow gets a note naming its rule."""
+    subnet = eff_entry('subnet-nsg', [
+        eff_rule('securityRules/allow-https-in', 'Inbound', 'Allow', 100, source='Internet', port='443-443',
+                 protocol='Tcp', expandedSourceAddressPrefix=['1.0.0.0/8']),
+        eff_rule('defaultSecurityRules/DenyAllInBound', 'Inbound', 'Deny', 65500)], subnet=True)
+    found = analysed([ISOLATION_EFFECTIVE, subnet])
+    assert found.verdict == 'Verified'
+    assert [c['Result'] for c in found.checks] == ['Note', 'Passed']
+    assert 'subnet-nsg/DenyAllInBound' in found.notes[0]
+    opened = copy.deepcopy(ISOLATION_EFFECTIVE)
+    opened['effectiveSecurityRules'].insert(0, eff_rule('securityRules/any-in', 'Inbound', 'Allow', 90))
+    found = analysed([opened, subnet])
+    assert {b['Rule'] for b in found.bypasses} == {'xsoar-isolation-vm/any-in + subnet-nsg/allow-https-in'}
+
+
+def test_a_forensic_allow_is_not_a_bypass_but_a_wider_one_is():
+    entry = copy.deepcopy(ISOLATION_EFFECTIVE)
+    entry['effectiveSecurityRules'][0]['sourceAddressPrefix'] = '198.51.0.0/16'   # wider than what the pack wrote
+    found = analysed([entry])
+    assert [b['Rule'] for b in found.bypasses] == ['xsoar-isolation-vm/xsoar-forensic-allow-in-v4']
+
+
+def test_platform_services_without_a_deny_rule_are_a_bypass_unless_left_open_on_request():
+    entry = copy.deepcopy(ISOLATION_EFFECTIVE)
+    entry['effectiveSecurityRules'] = [r for r in entry['effectiveSecurityRules']
+                                       if 'deny-platform' not in r['name']]
+    found = analysed([entry])
+    assert {b['Rule'] for b in found.bypasses} == {'AzurePlatformDNS', 'AzurePlatformIMDS', 'AzurePlatformLKM'}
+    assert {b['Source'] for b in found.bypasses} == {'PlatformService'}
+    assert analysed([entry], request_open=True).verdict == 'Verified'
+
+
+def admin_item(name, access, direction='Inbound', sources=('Internet',), destinations=('*',), ports=('3389',)):
+    return {'id': f'{NET}/networkManagers/avnm/securityAdminConfigurations/c/ruleCollections/coll/rules/{name}',
+            'kind': 'Custom', 'properties': {
+                'access': access, 'direction': direction, 'priority': 300, 'protocol': 'Tcp',
+                'sources': [{'addressPrefix': s, 'addressPrefixType': 'IPPrefix'} for s in sources],
+                'destinations': [{'addressPrefix': d, 'addressPrefixType': 'IPPrefix'} for d in destinations],
+                'sourcePortRanges': ['0-65535'], 'destinationPortRanges': list(ports)}}
+
+
+def test_always_allow_admin_rules_are_bypasses_beyond_the_forensic_allows():
+    vm = [ipaddress.ip_network('10.0.1.4/32')]
+    forensic = ac.forensic_boxes(ISO_RULES)
+    items = [admin_item('deny-telnet', 'Deny'), admin_item('allow-https', 'Allow'),
+             admin_item('vendor-rdp', 'AlwaysAllow'),
+             admin_item('forensic-like', 'AlwaysAllow', sources=('198.51.100.0/25',), ports=('22',)),
+             admin_item('other-vnet', 'AlwaysAllow', destinations=('10.9.0.0/16',)),
+             admin_item('exfil', 'AlwaysAllow', direction='Outbound', sources=('VirtualNetwork',),
+                        destinations=('203.0.113.0/24',), ports=('443',))]
+    names = [ac.name_of(item['id']) for item, _ in ac.always_allow_bypasses(items, vm, forensic)]
+    assert names == ['vendor-rdp', 'exfil']
+
+
+def test_verdict_order_bypassed_over_unverifiable_over_verified():
+    found = ac.Verification()
+    found.check('a', 'Passed', '')
+    assert found.verdict == 'Verified'
+    found.check('b', 'Unverifiable', 'missing permission')
+    assert found.verdict == 'Unverifiable'
+    found.bypass('SecurityAdminRule', 'r', 'Inbound', 'd')
+    assert found.context()['Verdict'] == 'Bypassed'
+
+
+def test_isolation_ownership_accepts_both_variants_and_nothing_between():
+    def nsg(rules):
+        return {'properties': {'flushConnection': True, 'securityRules': rules}}
+    closed = ac._isolation_rules([], [], 'digest')
+    open_ = ac._isolation_rules([], [], 'digest', close_platform=False)
+    assert ac.isolation_nsg_problems(nsg(closed)) == []
+    assert ac.isolation_nsg_problems(nsg(open_)) == []
+    assert ac.platform_closed(nsg(closed))
+    assert not ac.platform_closed(nsg(open_))
+    partial = [r for r in closed if r['name'] != 'xsoar-isolation-deny-platform-lkm']
+    assert any('only some of the platform deny rules' in p for p in ac.isolation_nsg_problems(nsg(partial)))
+    widened = copy.deepcopy(closed)
+    next(r for r in widened if r['name'] == 'xsoar-isolation-deny-platform-dns')['properties'][
+        'destinationPortRange'] = '54'
+    assert any('platform deny rule' in p for p in ac.isolation_nsg_problems(nsg(widened)))
+
+
+def test_isolate_verifies_and_reports_what_stays_reachable(arm, client):
+    result = ac.vm_isolate_command(client, {'vm_name': 'web-01', 'allow_ip': '198.51.100.0/24'})
+    assert result.outputs['Verification']['Verdict'] == 'Verified'
+    rules = {r['name'] for r in arm.rules('xsoar-isolation-web-01')}
+    assert {svc.rule for svc in ac.PLATFORM_SERVICES} <= rules
+    assert 'What stays reachable' in str(result.readable_output)
+    posts = [p for m, p in arm.log if m == 'POST']
+    assert sum(p.endswith('/effectiveNetworkSecurityGroups') for p in posts) == 2
+    assert sum(p.endswith('/listNetworkManagerEffectiveSecurityAdminRules') for p in posts) == 1
+
+
+def test_isolate_verdicts_of_a_stopped_vm_a_missing_permission_and_an_admin_rule(arm, client):
+    stopped = ac.vm_isolate_command(client, {'vm_name': 'db-01'})
+    assert stopped.outputs['Verification']['Verdict'] == 'Unverifiable'
+    assert not any(p.endswith('/effectiveNetworkSecurityGroups') for _, p in arm.log)
+    arm.inject('POST', '/effectiveNetworkSecurityGroups', 403, 'AuthorizationFailed')
+    refused = ac.vm_isolate_command(client, {'vm_name': 'web-02'})
+    detail = next(c['Detail'] for c in refused.outputs['Verification']['Checks'] if 'web-02-nic0' in c['Name'])
+    assert ac.EFFECTIVE_NSG_ACTION in detail
+    assert refused.outputs['Verification']['Verdict'] == 'Unverifiable'
+    arm.admin_rules[f'{NET}/virtualNetworks/soc-vnet'.lower()] = [
+        admin_item('a', 'Deny'), admin_item('b', 'Allow'), admin_item('vendor-rdp', 'AlwaysAllow')]   # 2 pages
+    bypassed = ac.vm_get_command(client, {'vm_name': 'web-02'})
+    assert bypassed.outputs['Verification']['Verdict'] == 'Bypassed'
+    assert [b['Rule'] for b in bypassed.outputs['Verification']['Bypasses']] == ['vendor-rdp']
+    assert 'vendor-rdp' in bypassed.outputs['Warning']
+
+
+def test_isolate_with_allow_platform_services_writes_no_platform_rules(arm, client):
+    result = ac.vm_isolate_command(client, {'vm_name': 'web-02', 'allow_platform_services': 'true'})
+    assert not {svc.rule for svc in ac.PLATFORM_SERVICES} & {r['name'] for r in arm.rules('xsoar-isolation-web-02')}
+    checks = {c['Name']: c for c in result.outputs['Verification']['Checks']}
+    assert checks['Platform services']['Result'] == 'LeftOpen'
+    assert result.outputs['Verification']['Verdict'] == 'Verified'
+
+
+def test_block_reports_what_the_nsg_protects_and_always_allow_admin_rules(arm, client):
+    items = blocked_ip_items(ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'}))
+    assert all('protects nothing' in i['Warning'] for i in items)
+    assert {(i['ProtectedSubnetCount'], i['ProtectedNICCount']) for i in items} == {(0, 0)}
+    arm.admin_rules[f'{NET}/virtualNetworks/soc-vnet'.lower()] = [
+        admin_item('vendor-any', 'AlwaysAllow', sources=('*',), ports=('0-65535',))]
+    items = blocked_ip_items(ac.nsg_block_ip_command(client, {'ip': '203.0.113.8', 'nsg_name': 'web-nsg',
+                                                              'direction': 'Inbound'}))
+    [item] = items
+    assert item['ProtectedNICCount'] == 3
+    assert 'vendor-any' in item['Warning']
+    assert 'is evaluated before the block' in item['Warning']
+
+
+def test_the_verification_actions_are_optional(requests_mock, rg_client):
+    """Network Contributor without the two verification actions (a custom role): ok, auth-test names them with the
+    verdict that needs them."""
+    granted = [a for a in [*ac.REQUIRED_ACTIONS, *ac.OPTIONAL_ACTIONS]
+               if a not in (ac.EFFECTIVE_NSG_ACTION, ac.ADMIN_RULES_ACTION)]
+    requests_mock.get(permissions_url(RG_SCOPE), json={'value': [{'actions': granted, 'notActions': []}]})
+    assert ac.test_module(rg_client, {}) == 'ok'
+    text = str(ac.auth_test_command(rg_client, {}).readable_output)
+    assert 'Optional permissions: 2 not granted' in text
+    assert f'{ac.EFFECTIVE_NSG_ACTION} (granted by the built-in role "Network Contributor"; needed by the isolation ' \
+           'verdict' in text
+    assert ac.ADMIN_RULES_ACTION in text
+
+
 # ---- block lifecycle: expiry and audit trail ----
 
 T0 = datetime.datetime(2026, 12, 1, 9, 0, tzinfo=datetime.UTC)
@@ -2989,7 +3204,17 @@ def test_audit_round_trip_within_140_characters():
     assert len(widest) == 140
     assert ac.BlockAudit.parse(widest) is not None
     assert ac.BlockAudit.parse('[AzureContainment] inc:1 at:20260101T000000Z exp:never') is not None
-    for bad in ('[AzureContainment] x', '[AzureContainment] inc:1 at:20260101T000000Z exp:20260101T000000Z x',
+    # What 1.0.0 wrote (marker + text) is a permanent block of no known incident or time, kept in its format when
+    # consolidation merges such rules.
+    v1 = ac.BlockAudit.parse('[AzureContainment] blocked by Cortex XSOAR')
+    assert v1 is not None
+    assert (v1.incident_id, v1.blocked_at, v1.expires_at, v1.text) == (None, None, None, 'blocked by Cortex XSOAR')
+    assert v1.bucket == 'v1.0.0|never'
+    assert v1.description() == ('[AzureContainment] blocked by Cortex XSOAR', False)
+    assert v1.fields() == {'BlockedAt': None, 'ExpiresAt': None, 'IncidentID': None}
+    assert v1.lasts_until(T0 + datetime.timedelta(days=7))
+    for bad in ('[AzureContainment]', '[AzureContainment] ',
+                '[AzureContainment] inc:1 at:20260101T000000Z exp:20260101T000000Z x',
                 '[AzureContainment] inc:1 at:20260101T000000Z exp:never x\ny', 'inc:1 at:20260101T000000Z exp:never',
                 '[AzureContainment] inc:a b at:20260101T000000Z exp:never'):
         assert ac.BlockAudit.parse(bad) is None
@@ -3124,3 +3349,24 @@ def test_the_admin_bounds_expiring_blocks_not_permanent_ones(arm, client, clock)
     for bad in ('0', '3651', 'ten'):
         with pytest.raises(ac.InputError, match=r'Longest expiring block \(days\)'):
             ac.block_limits({'max_block_days': bad})
+
+
+def test_unblock_items_name_the_block_they_removed(arm, client, clock, incident):
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound',
+                                     'expires_in': '1 hour'})
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound',
+                                     'expires_in': '2 days'})
+    items = blocked_ip_items(ac.nsg_unblock_ip_command(client, {'ip': '203.0.113.7,203.0.113.8',
+                                                                'nsg_name': 'edge-nsg', 'direction': 'Inbound'}))
+    removed = {i['IP']: i for i in items}
+    assert (removed['203.0.113.7']['Status'], removed['203.0.113.7']['ExpiresAt'],
+            removed['203.0.113.7']['IncidentID']) == ('Unblocked', '2026-12-03T09:00:00Z', '4242')
+    assert (removed['203.0.113.8']['Status'], removed['203.0.113.8']['IncidentID']) == ('NotBlocked', None)
+    assert not [r for r in arm.rules('edge-nsg') if r['name'].startswith('xsoar-block-')]
+
+
+def test_release_names_the_isolation_it_ended(arm, client, clock, incident):
+    ac.vm_isolate_command(client, {'vm_name': 'web-01'})
+    clock['now'] = T0 + datetime.timedelta(hours=3)
+    out = ac.vm_unisolate_command(client, {'vm_name': 'web-01'}).outputs
+    assert (out['Status'], out['IncidentID'], out['IsolatedAt']) == ('Released', '4242', '2026-12-01T09:00:00Z')

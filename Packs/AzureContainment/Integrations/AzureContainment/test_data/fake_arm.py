@@ -87,6 +87,47 @@ def _rule(name: str, direction: str, access: str, priority: int, source: str, po
         'destinationPortRange': port}}
 
 
+READ_ONLY_POSTS = ('/effectiveNetworkSecurityGroups', '/listNetworkManagerEffectiveSecurityAdminRules')
+DEFAULT_RULES = [  # Azure's default rules as effective rules show them (protocol All, ports 0-65535)
+    {'name': 'defaultSecurityRules/AllowVnetInBound', 'protocol': 'All', 'sourcePortRange': '0-65535',
+     'destinationPortRange': '0-65535', 'sourceAddressPrefix': 'VirtualNetwork',
+     'expandedSourceAddressPrefix': ['10.0.0.0/16', '168.63.129.16/32'], 'destinationAddressPrefix': 'VirtualNetwork',
+     'expandedDestinationAddressPrefix': ['10.0.0.0/16', '168.63.129.16/32'], 'access': 'Allow', 'priority': 65000,
+     'direction': 'Inbound'},
+    {'name': 'defaultSecurityRules/DenyAllInBound', 'protocol': 'All', 'sourcePortRange': '0-65535',
+     'destinationPortRange': '0-65535', 'sourceAddressPrefix': '0.0.0.0/0', 'destinationAddressPrefix': '0.0.0.0/0',
+     'access': 'Deny', 'priority': 65500, 'direction': 'Inbound'},
+    {'name': 'defaultSecurityRules/AllowInternetOutBound', 'protocol': 'All', 'sourcePortRange': '0-65535',
+     'destinationPortRange': '0-65535', 'sourceAddressPrefix': '0.0.0.0/0', 'destinationAddressPrefix': 'Internet',
+     'expandedDestinationAddressPrefix': ['1.0.0.0/8', '203.0.113.0/24'], 'access': 'Allow', 'priority': 65001,
+     'direction': 'Outbound'},
+    {'name': 'defaultSecurityRules/DenyAllOutBound', 'protocol': 'All', 'sourcePortRange': '0-65535',
+     'destinationPortRange': '0-65535', 'sourceAddressPrefix': '0.0.0.0/0', 'destinationAddressPrefix': '0.0.0.0/0',
+     'access': 'Deny', 'priority': 65500, 'direction': 'Outbound'}]
+
+
+def effective_form(rule: dict) -> dict:
+    """A stored security rule as effective rules show it (a simplified version of Azure's form)."""
+    p = rule['properties']
+    out = {'name': f"securityRules/{rule['name']}", 'protocol': 'All' if p.get('protocol') == '*' else p.get('protocol'),
+           'access': p.get('access'), 'priority': p.get('priority'), 'direction': p.get('direction')}
+    for side in ('source', 'destination'):
+        for one, many in (('AddressPrefix', 'AddressPrefixes'), ('PortRange', 'PortRanges')):
+            if p.get(f'{side}{many}'):
+                out[f'{side}{many}'] = list(p[f'{side}{many}'])
+            else:
+                value = p.get(f'{side}{one}') or '*'
+                if value == '*':
+                    value = '0-65535' if one == 'PortRange' else '0.0.0.0/0'
+                out[f'{side}{one}'] = value
+    tags = {'AzurePlatformDNS': ['168.63.129.16/32'], 'AzurePlatformIMDS': ['169.254.169.254/32'],
+            'AzurePlatformLKM': ['23.102.135.246/32'], 'Internet': ['1.0.0.0/8', '203.0.113.0/24']}
+    for side in ('source', 'destination'):
+        if out.get(f'{side}AddressPrefix') in tags:
+            out[f'expanded{side.capitalize()}AddressPrefix'] = tags[out[f'{side}AddressPrefix']]
+    return out
+
+
 class FakeArm(BaseAdapter):
     """The default scenario in memory: web-nsg (allow-https-in from * at 100, allow-ssh-admin at 110), edge-nsg,
     db-subnet-nsg on db-subnet; VMs web-01 (two NICs on web-nsg), web-02 (web-nsg), db-01 (no NIC NSG).
@@ -109,6 +150,9 @@ class FakeArm(BaseAdapter):
         self.graph_quota: list[tuple[int, str]] = []  # (remaining, resets-after) for the next Graph answers
         self.snapshot_creating_reads = 1             # GETs of a new snapshot that still read 'Creating'
         self.failing_snapshots: set[str] = set()     # snapshot names whose creation fails (they vanish)
+        self.admin_rules: dict[str, list[dict]] = {}   # VNet ID (lower case) -> its effective security admin rules
+        self.admin_page_size = 2
+        self.effective_results: dict[str, dict] = {}   # Location URL -> the effective NSGs it answers
         self._lock = threading.RLock()    # parallel NIC writes send from several threads: one request at a time
         self._ids = itertools.count(1)
         self._build()
@@ -221,7 +265,9 @@ class FakeArm(BaseAdapter):
         return {v['name']: v for k, v in self.resources.items() if '/providers/microsoft.compute/snapshots/' in k}
 
     def writes(self) -> list[tuple[str, str]]:
-        return [entry for entry in self.log if entry[0] in ('PUT', 'DELETE', 'POST', 'PATCH')]
+        """The state-changing requests (the read-only POSTs of the verification excluded)."""
+        return [entry for entry in self.log if entry[0] in ('PUT', 'DELETE', 'POST', 'PATCH')
+                and not entry[1].endswith(READ_ONLY_POSTS)]
 
     def snapshot(self) -> dict:
         state = copy.deepcopy(self.resources)
@@ -311,6 +357,11 @@ class FakeArm(BaseAdapter):
         if method in ('PUT', 'DELETE', 'POST') and self.before_write:
             hook, self.before_write = self.before_write, None
             hook(method, path)
+        if '/operationresults/' in path.lower():
+            result = self.effective_results.get(str(request.url).split('?')[0])
+            if result is None:
+                raise ArmFault(404, 'NotFound', f'Operation {request.url} not found.')
+            return Answer(200, copy.deepcopy(result))
         if '/operations/' in path:
             return self._operation(str(request.url))
         return self._route(method, path, params, copy.deepcopy(body))
@@ -382,6 +433,15 @@ class FakeArm(BaseAdapter):
             items = [self._view(k, instance_view=status_only) for k in self.resources
                      if f'/{kind}/' in k and k.startswith(scope)]
             return self._page(items, path, params)
+        if low.endswith('/effectivenetworksecuritygroups') and method == 'POST':
+            return self._effective(low.rsplit('/', 1)[0])
+        if low.endswith('/listnetworkmanagereffectivesecurityadminrules') and method == 'POST':
+            rules = self.admin_rules.get(low.rsplit('/', 1)[0], [])
+            start = int((body or {}).get('skipToken') or 0)
+            page: dict = {'value': copy.deepcopy(rules[start:start + self.admin_page_size])}
+            if start + self.admin_page_size < len(rules):
+                page['skipToken'] = str(start + self.admin_page_size)
+            return Answer(200, page)
         m = re.fullmatch(r'(.*/virtualmachines/[^/]+)/(start|poweroff|deallocate|restart)', low)
         if m and method == 'POST':
             vm = self.resources.get(m.group(1))
@@ -532,6 +592,35 @@ class FakeArm(BaseAdapter):
         del view['creating_reads']
         view['properties']['provisioningState'] = 'Creating'
         return self._started(202 if snapshot is None else 200, view, 'Microsoft.Compute', resource=low)
+
+    def _effective(self, nic_key: str) -> Answer:
+        """POST effectiveNetworkSecurityGroups: 400 unless a running VM uses the NIC, else 202 + Location whose
+        result lists the NIC's NSG, then its subnet's, each with its rules and Azure's default rules."""
+        nic = self.resources.get(nic_key)
+        if nic is None:
+            raise ArmFault(404, 'ResourceNotFound', f'NIC {nic_key} not found')
+        vms = [v for v in self.resources.values() if '/virtualMachines/' in v.get('id', '') and any(
+            ref['id'].lower() == nic_key for ref in v['properties']['networkProfile']['networkInterfaces'])]
+        if not vms or vms[0].get('power') != 'running':
+            raise ArmFault(400, 'NicMustBeAttachedToRunningVmToGetEffectiveSecurityGroups',
+                           'Network interface must be attached to a running VM.')
+        entries = []
+        nsg_id = ((nic.get('properties') or {}).get('networkSecurityGroup') or {}).get('id')
+        subnet_id = nic['properties']['ipConfigurations'][0]['properties']['subnet']['id']
+        subnet_nsg = ((self.resources.get(subnet_id.lower(), {}).get('properties') or {}).get('networkSecurityGroup')
+                      or {}).get('id')
+        for ref, association in ((nsg_id, {'networkInterface': {'id': nic['id']}}),
+                                 (subnet_nsg, {'subnet': {'id': subnet_id}})):
+            nsg = self.resources.get(str(ref).lower()) if ref else None
+            if nsg is not None:
+                rules = [effective_form(r) for r in nsg['properties']['securityRules']]
+                entries.append({'networkSecurityGroup': {'id': nsg['id']}, 'association': association,
+                                'effectiveSecurityRules': rules + copy.deepcopy(DEFAULT_RULES)})
+        url = f'{ARM}/subscriptions/{SUB}/providers/Microsoft.Network/locations/eastus/operationResults/op{next(self._ids)}'
+        self.operations[url] = ['result']
+        self.effective_results[url] = {'value': entries}
+        return Answer(202, None, {'Location': url + f'?api-version={AzureContainment.NETWORK_API_VERSION}',
+                                  'Retry-After': '1'})
 
     def _page(self, items: list, path: str, params: dict) -> Answer:
         start = int(params.get('skip', 0)) if params else 0
