@@ -21,7 +21,11 @@ WRITES = {
     'azure-nsg-block-expire': ['DELETE securityRules/xsoar-block-in-v4-1525163637',
                                'DELETE securityRules/xsoar-block-out-v4-1525163637'],
     'azure-vm-isolate': ['PUT networkSecurityGroups/xsoar-isolation-web-01', 'PUT networkInterfaces/web-01-nic0',
-                         'PUT networkInterfaces/web-01-nic1'],
+                         'PUT networkInterfaces/web-01-nic1',
+                         # the verification's read-only actions: POSTs, so the emulator counts them as writes
+                         'POST web-01-nic0/effectiveNetworkSecurityGroups',
+                         'POST web-01-nic1/effectiveNetworkSecurityGroups',
+                         'POST soc-vnet/listNetworkManagerEffectiveSecurityAdminRules'],
     'azure-vm-unisolate': ['PUT networkInterfaces/web-01-nic0', 'PUT networkInterfaces/web-01-nic1',
                            'DELETE networkSecurityGroups/xsoar-isolation-web-01'],
     'azure-vm-power deallocate': ['POST web-01/deallocate'],
