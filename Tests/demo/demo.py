@@ -44,8 +44,8 @@ ATTACKER_IPS = ['203.0.113.7', '203.0.113.66']
 ALERT_HOST_IP = '10.0.1.4'     # the private address of web-01-nic0: all the alert knows of the host
 INCIDENT_ID = '1042'
 BLOCK_FOR = '24 hours'
-EDGE_NSG = 'edge-nsg'
-SHARED_NSG = 'web-nsg'
+EDGE_NSG = 'edge-nsg'          # the instance's default NSG (attached to nothing in the scenario)
+SHARED_NSG = 'web-nsg'         # web-01's and web-02's NSG: the block goes here, where it protects them
 TARGET_VM = 'web-01'
 NEIGHBOUR_VM = 'web-02'
 BYPASSED_VM = 'app-01'         # subscription SOC Apps: its VNet's network manager has an AlwaysAllow admin rule
@@ -182,7 +182,12 @@ def _resource(emu: Any, kind: str, name: str) -> dict | None:
 def _nsg_rules(emu: Any, nsg: str) -> Any:
     """What isolation must never change on a shared NSG: its rules (NIC/subnet back-references may change)."""
     props = (_resource(emu, 'networksecuritygroups', nsg) or {}).get('properties') or {}
-    return props.get('securityRules'), props.get('defaultSecurityRules'), props.get('flushConnection')
+
+    def content(rules: Any) -> list:   # a rule as written: etags change with every write to the NSG
+        return sorted(((r.get('name'), {k: v for k, v in (r.get('properties') or {}).items()
+                                        if k != 'provisioningState'}) for r in rules or []), key=lambda r: str(r[0]))
+    return content(props.get('securityRules')), content(props.get('defaultSecurityRules')), \
+        props.get('flushConnection')
 
 
 def _nic_nsg(emu: Any, nic: str) -> str:
@@ -191,6 +196,9 @@ def _nic_nsg(emu: Any, nic: str) -> str:
 
 
 def build_steps(emu: Any, web_nsg_before: Any, web02_before: str) -> list[Step]:
+    # web-nsg's rules as the block left them: what isolation must then leave alone
+    blocked_rules: dict[str, Any] = {}
+
     def expect_context(path: str, field: str, allowed: set) -> Callable[[RunResult, Any], None]:
         def check(result: RunResult, _emu: Any) -> None:
             values = {str(item.get(field)) for item in result.context.get(path, []) if isinstance(item, dict)}
@@ -200,7 +208,7 @@ def build_steps(emu: Any, web_nsg_before: Any, web02_before: str) -> list[Step]:
 
     def isolated_only_web01(result: RunResult, emu_: Any) -> None:
         expect_context('AzureContainment.Isolation', 'Status', {'Isolated', 'AlreadyIsolated'})(result, emu_)
-        if _nsg_rules(emu_, SHARED_NSG) != web_nsg_before:
+        if _nsg_rules(emu_, SHARED_NSG) != blocked_rules.get(SHARED_NSG):
             raise DemoFailure(f'the rules of {SHARED_NSG} changed: isolation must never edit a shared NSG')
         if _nic_nsg(emu_, 'web-02-nic0') != web02_before:
             raise DemoFailure(f'{NEIGHBOUR_VM} lost its NSG {web02_before}')
@@ -246,6 +254,15 @@ def build_steps(emu: Any, web_nsg_before: Any, web02_before: str) -> list[Step]:
         if len(held) != 3:
             raise DemoFailure(f'the emulator holds {len(held)} snapshots, expected 3')
 
+    def blocked(result: RunResult, emu_: Any) -> None:
+        expect_context('AzureContainment.BlockedIP', 'Status', {'Blocked', 'AlreadyBlocked'})(result, emu_)
+        blocked_rules[SHARED_NSG] = _nsg_rules(emu_, SHARED_NSG)
+
+    def unblocked(result: RunResult, emu_: Any) -> None:
+        expect_context('AzureContainment.BlockedIP', 'Status', {'Unblocked', 'NotBlocked'})(result, emu_)
+        if _nsg_rules(emu_, SHARED_NSG) != web_nsg_before:
+            raise DemoFailure(f'{SHARED_NSG} is not back to its rules before the incident')
+
     def blocked_for_a_day(result: RunResult, _emu: Any) -> None:
         items = [item for item in result.context.get('AzureContainment.BlockedIP', []) if isinstance(item, dict)]
         listed = sorted((item.get('IP'), item.get('Direction')) for item in items)
@@ -276,11 +293,10 @@ def build_steps(emu: Any, web_nsg_before: Any, web02_before: str) -> list[Step]:
              check=found_web01),
         Step(f'Keep the evidence first: snapshot every disk of {TARGET_VM} (polling followed)', 'azure-vm-snapshot',
              by_found_id(interval_in_seconds='10'), poll=True, check=snapshots_taken),
-        Step(f'Block the two attacker IPs on {EDGE_NSG} for 24 hours', 'azure-nsg-block-ip',
-             {'ip': ips, 'nsg_name': EDGE_NSG, 'expires_in': BLOCK_FOR},
-             check=expect_context('AzureContainment.BlockedIP', 'Status', {'Blocked', 'AlreadyBlocked'})),
-        Step(f'What the pack blocks on {EDGE_NSG}: since when, until when, for which incident',
-             'azure-nsg-block-list', {'nsg_name': EDGE_NSG}, check=blocked_for_a_day),
+        Step(f'Block the two attacker IPs on {SHARED_NSG} (web-01 and web-02) for 24 hours', 'azure-nsg-block-ip',
+             {'ip': ips, 'nsg_name': SHARED_NSG, 'expires_in': BLOCK_FOR}, check=blocked),
+        Step(f'What the pack blocks on {SHARED_NSG}: since when, until when, for which incident',
+             'azure-nsg-block-list', {'nsg_name': SHARED_NSG}, check=blocked_for_a_day),
         Step(f'Isolate {TARGET_VM} (its NICs move to a dedicated deny-all NSG)', 'azure-vm-isolate',
              by_found_id(), check=isolated_only_web01),
         Step(f'{NEIGHBOUR_VM} shares {SHARED_NSG}: still reachable, untouched', 'azure-vm-get',
@@ -294,9 +310,8 @@ def build_steps(emu: Any, web_nsg_before: Any, web02_before: str) -> list[Step]:
         Step(f'Release: unisolate {TARGET_VM}', 'azure-vm-unisolate', {'vm_name': TARGET_VM}, check=released),
         Step(f'Release: unisolate {BYPASSED_VM}', 'azure-vm-unisolate', APPS,
              check=expect_context('AzureContainment.Isolation', 'Status', {'Released'})),
-        Step(f'Release: unblock the attacker IPs on {EDGE_NSG}', 'azure-nsg-unblock-ip',
-             {'ip': ips, 'nsg_name': EDGE_NSG},
-             check=expect_context('AzureContainment.BlockedIP', 'Status', {'Unblocked', 'NotBlocked'})),
+        Step(f'Release: unblock the attacker IPs on {SHARED_NSG}', 'azure-nsg-unblock-ip',
+             {'ip': ips, 'nsg_name': SHARED_NSG}, check=unblocked),
         Step(f'Release: start {TARGET_VM} (polling followed)', 'azure-vm-power',
              {'vm_name': TARGET_VM, 'action': 'start', 'interval_in_seconds': '10'}, poll=True,
              check=expect_context('AzureContainment.VM', 'PowerState', {'running', 'VM running'})),

@@ -54,8 +54,8 @@ def test_demo_runs_end_to_end_and_exits_zero():
     web01_id = web01
     # From the alert's address to the VM: every command after the find takes the VM by the ID the find returned.
     for command in ('!test-module', '!azure-vm-find ip=10.0.1.4', f'!azure-vm-snapshot vm_id={web01} ',
-                    '!azure-nsg-block-ip ip=203.0.113.7,203.0.113.66 nsg_name=edge-nsg expires_in=24 hours',
-                    '!azure-nsg-block-list nsg_name=edge-nsg',
+                    '!azure-nsg-block-ip ip=203.0.113.7,203.0.113.66 nsg_name=web-nsg expires_in=24 hours',
+                    '!azure-nsg-block-list nsg_name=web-nsg',
                     f'!azure-vm-isolate vm_id={web01}', '!azure-vm-get vm_name=web-02',
                     f'!azure-vm-power vm_id={web01} action=deallocate', f'!azure-vm-get vm_id={web01}',
                     '!azure-vm-unisolate vm_name=web-01', '!azure-nsg-unblock-ip', 'action=start'):
@@ -78,7 +78,16 @@ def test_demo_runs_end_to_end_and_exits_zero():
             ['released', 'Succeeded', 'incremental']]
     assert 'ok' in lines
     assert '  NIC web-02-nic0: NSG web-nsg  (unchanged)' in lines
-    assert any(line.startswith('  NSG web-nsg: 2 rule(s)') and line.endswith('(unchanged)') for line in lines)
+    # The block goes on web-nsg, where it protects web-01 and web-02, and the release takes exactly it away again.
+    assert 'Note: NSG web-nsg protects 0 subnet(s) and 3 network interface(s) (web-01-nic0, web-01-nic1, ' \
+           'web-02-nic0).' in lines
+    nsg = lines.index('  NSG web-nsg')
+    before, contained, released = (line.split(None, 1) for line in lines[nsg + 1:nsg + 4])
+    assert before == ['before', '2 rule(s): allow-https-in(Allow Inbound 100), allow-ssh-admin(Allow Inbound 110)']
+    assert released == ['released', before[1]]
+    assert contained[1].startswith('4 rule(s): ')
+    assert 'xsoar-block-out-v4-' in contained[1]
+    assert '  NSG edge-nsg: 0 rule(s)  (unchanged)' in lines
     web01 = lines.index('  VM web-01')
     assert [line.split() for line in lines[web01 + 1:web01 + 4]] == [
         ['before', 'running'], ['contained', 'deallocated'], ['released', 'running']]

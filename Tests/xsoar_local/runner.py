@@ -142,6 +142,22 @@ class Style:
         return self._wrap('36', text)
 
 
+_MD_ESCAPE_RE = re.compile(r'\\([!-/:-@\[-`{-~])')   # CommonMark: a backslash before ASCII punctuation
+_CODE_SPAN_RE = re.compile(r'(`+)(.+?)\1')
+
+
+def unescape_markdown(text: str) -> str:
+    """What a markdown viewer shows for backslash escapes (``edge\\-nsg`` -> ``edge-nsg``); code spans are left
+    as they are, as in CommonMark."""
+    out, last = [], 0
+    for span in _CODE_SPAN_RE.finditer(text):
+        out.append(_MD_ESCAPE_RE.sub(r'\1', text[last:span.start()]))
+        out.append(span.group(0))
+        last = span.end()
+    out.append(_MD_ESCAPE_RE.sub(r'\1', text[last:]))
+    return ''.join(out)
+
+
 def _split_row(line: str) -> list[str]:
     body = line.strip()
     if body.startswith('|'):
@@ -149,7 +165,7 @@ def _split_row(line: str) -> list[str]:
     if body.endswith('|') and not body.endswith('\\|'):
         body = body[:-1]
     cells = re.split(r'(?<!\\)\|', body)
-    return [c.strip().replace('\\|', '|').replace('<br>', ' / ') for c in cells]
+    return [unescape_markdown(c.strip()).replace('<br>', ' / ') for c in cells]
 
 
 def _render_table(rows: list[list[str]], style: Style, width: int) -> list[str]:
@@ -181,7 +197,7 @@ def _render_table(rows: list[list[str]], style: Style, width: int) -> list[str]:
 
 def render_markdown(text: str, style: Style, width: int | None = None) -> str:
     """Markdown as a terminal shows it: headings in bold, tables aligned (or one block per row when too wide),
-    ``**bold**`` in bold, escaped pipes and ``<br>`` undone."""
+    ``**bold**`` in bold, backslash escapes and ``<br>`` undone."""
     width = width or shutil.get_terminal_size((120, 24)).columns
     lines = text.splitlines()
     out: list[str] = []
@@ -202,7 +218,8 @@ def render_markdown(text: str, style: Style, width: int | None = None) -> str:
         if heading:
             out.append(style.bold(heading.group(2)))
         else:
-            out.append(re.sub(r'\*\*(.+?)\*\*', lambda m: style.bold(m.group(1)), line).replace('<br>', ' / '))
+            bolded = re.sub(r'\*\*(.+?)\*\*', lambda m: style.bold(m.group(1)), line)
+            out.append(unescape_markdown(bolded).replace('<br>', ' / '))
         i += 1
     return '\n'.join(out)
 

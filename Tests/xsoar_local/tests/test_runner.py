@@ -361,6 +361,15 @@ def test_render_markdown_table_and_wide_fallback():
     assert wide.splitlines() == ['Name         n', 'Description  ' + 'x' * 50]
 
 
+def test_render_markdown_undoes_backslash_escapes_outside_code_spans():
+    # What tableToMarkdown / md_escape write so that alert text stays inert, as a markdown viewer shows it.
+    md = ('Warning: NSG edge\\-nsg is attached to nothing\\: \\(none\\)\n|Name|Detail|\n|---|---|\n'
+          '| web\\-01 | a \\*b\\* `c\\-d` |')
+    assert render_markdown(md, Style(False), width=80).splitlines() == [
+        'Warning: NSG edge-nsg is attached to nothing: (none)', 'Name   | Detail', '-------+-------------',
+        'web-01 | a *b* `c\\-d`']
+
+
 def test_real_azure_example_takes_every_secret_from_the_environment(monkeypatch):
     example = os.path.join(REPO_ROOT, 'Tests', 'xsoar_local', 'examples', 'real-azure.example.yml')
     for name in ('AZURE_CLIENT_ID', 'AZURE_TENANT_ID', 'AZURE_CLIENT_SECRET'):

@@ -3498,11 +3498,24 @@ def nsg_protection(client, body: dict) -> Protection:
     vnets = {s.split('/subnets/')[0].lower(): s.split('/subnets/')[0] for s in subnets}
     notes = []
     read = []
-    for nic_id in nics[:BLOCK_MAX_NIC_READS]:
+
+    def one(nic_id: str) -> dict | ContainmentError:
         try:
-            read.append(_get_nic(client, nic_id))
+            return _get_nic(client, nic_id)
         except ContainmentError as err:
-            notes.append(f'Could not read network interface {name_of(nic_id)} to find its VNet: {err.message}')
+            return err
+    wanted = nics[:BLOCK_MAX_NIC_READS]
+    if len(wanted) > 1:   # read at once, as the verification's reads: a shared NSG may hold many NICs
+        client.credential.get_token()   # as _write_nics: no worker needs the integration context for a token
+        with ThreadPoolExecutor(max_workers=min(NIC_WRITE_PARALLELISM, len(wanted))) as pool:
+            answers = list(pool.map(one, wanted))
+    else:
+        answers = [one(nic_id) for nic_id in wanted]
+    for nic_id, answer in zip(wanted, answers, strict=True):
+        if isinstance(answer, ContainmentError):
+            notes.append(f'Could not read network interface {name_of(nic_id)} to find its VNet: {answer.message}')
+        else:
+            read.append(answer)
     if len(nics) > BLOCK_MAX_NIC_READS:
         notes.append(f'Only the VNets of the first {BLOCK_MAX_NIC_READS} of {len(nics)} network interfaces were '
                      'checked for security admin rules.')
