@@ -67,7 +67,7 @@ def _inside(net: ipaddress.IPv4Network | ipaddress.IPv6Network,
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(batches=st.lists(prefix_lists, min_size=1, max_size=3), direction=directions, nsg=nsgs)
 def test_fake_block_then_unblock_is_identity(monkeypatch, batches, direction, nsg):
-    monkeypatch.setattr(AzureContainment, 'backoff', lambda attempt, err=None: None)
+    monkeypatch.setattr(AzureContainment, 'backoff', lambda client, attempt, err=None: None)
     arm = fake_arm.FakeArm()
     client = arm.client()
     before = arm.snapshot()
@@ -85,7 +85,7 @@ def test_fake_block_then_unblock_is_identity(monkeypatch, batches, direction, ns
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(vm=vms, allow=forensic, allow_ports=ports, repeat=st.booleans())
 def test_fake_isolate_then_unisolate_is_identity(monkeypatch, vm, allow, allow_ports, repeat):
-    monkeypatch.setattr(AzureContainment, 'backoff', lambda attempt, err=None: None)
+    monkeypatch.setattr(AzureContainment, 'backoff', lambda client, attempt, err=None: None)
     arm = fake_arm.FakeArm()
     client = arm.client()
     before = arm.snapshot()

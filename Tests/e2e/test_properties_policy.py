@@ -103,7 +103,7 @@ def _check_block(values: list[str], policy: oracle.Policy, direction: str, run, 
 @example(values=['169.254.169.0/24'], policy=oracle.Policy(allow_internal=True), direction='Both')
 @example(values=['::ffff:203.0.113.9', '::ffff:10.0.0.1'], policy=oracle.Policy(), direction='Inbound')
 def test_fake_block_denies_exactly_what_the_policy_allows(monkeypatch, values, policy, direction):
-    monkeypatch.setattr(AzureContainment, 'backoff', lambda attempt, err=None: None)
+    monkeypatch.setattr(AzureContainment, 'backoff', lambda client, attempt, err=None: None)
     arm = fake_arm.FakeArm()
     client = arm.client(**_params(policy))
 
@@ -136,7 +136,7 @@ def test_fake_block_denies_exactly_what_the_policy_allows(monkeypatch, values, p
 @example(sources=['198.51.100.0/23'], ports=['22'], vm='web-01')
 @example(sources=['2001:db8::/63'], ports=['22'], vm='web-01')
 def test_fake_isolate_admits_exactly_the_forensic_sources_the_policy_allows(monkeypatch, sources, ports, vm):
-    monkeypatch.setattr(AzureContainment, 'backoff', lambda attempt, err=None: None)
+    monkeypatch.setattr(AzureContainment, 'backoff', lambda client, attempt, err=None: None)
     arm = fake_arm.FakeArm()
     client = arm.client()
     args = {'vm_name': vm, 'allow_ip': sources, 'allow_ports': ports}

@@ -95,12 +95,21 @@ PARAM_DISPLAY = {
     'token_retrieval_url': 'Token retrieval URL', 'min_block_prefix_v4': 'Widest IPv4 block (prefix length)',
     'min_block_prefix_v6': 'Widest IPv6 block (prefix length)', 'max_ips_per_call': 'Most addresses per call',
     'allow_internal_block': 'Allow blocking internal address space', 'max_block_days': 'Longest expiring block (days)',
+    'time_budget': 'Time budget of a command (seconds)', 'request_timeout': 'Request timeout (seconds)',
 }
 
 # Token reuse and request limits.
 TOKEN_REFRESH_MARGIN_SECONDS = 300      # a cached access token is replaced this long before it expires
 CLIENT_ASSERTION_LIFETIME = 600         # seconds a certificate client assertion (signed JWT) is valid
-HTTP_TIMEOUT = (10, 60)                 # (connect, read) seconds for every request
+HTTP_CONNECT_TIMEOUT = 10               # connect seconds of every request (the read timeout: request_timeout)
+DEFAULT_REQUEST_TIMEOUT = 60            # instance param request_timeout: read timeout of one request (1-600 s)
+# Instance param time_budget: the most a command (one run: a polling command's first run or one of its polls) waits
+# in all, requests and pauses together. XSOAR ends a command that runs longer than its timeout (the docker command
+# timeout, 5 minutes by default) and then nobody learns what was done: the budget ends first, with an error saying
+# what was done and what was not. 240 s + ROLLBACK_RESERVE_SECONDS = 270 s, leaving 30 s of the 300 s for the
+# process start, the token and the entries.
+DEFAULT_TIME_BUDGET = 240
+ROLLBACK_RESERVE_SECONDS = 30           # what a rollback may still spend after the budget ran out
 ARM_MAX_RETRIES = 4                     # 429/5xx retries of one ARM request (after the first attempt)
 ARM_MAX_RETRY_WAIT_SECONDS = 30         # a Retry-After longer than this is not waited for: the error says when
 ARM_DEFAULT_RETRY_SECONDS = 2           # back-off base when a 429/5xx carries no Retry-After
@@ -607,10 +616,12 @@ class AzureSession(requests.Session):
     endpoints, which are on the engine's own host or link-local) ignores every proxy.
     """
 
-    def __init__(self, *, verify: bool = True, proxies: dict | None = None, direct: bool = False):
+    def __init__(self, *, verify: bool = True, proxies: dict | None = None, direct: bool = False,
+                 budget: 'TimeBudget | None' = None):
         super().__init__()
         self.default_verify = verify
         self.direct = direct
+        self.budget = budget or TimeBudget()   # the command's time budget: bounds every request's timeout
         self.last_response: requests.Response | None = None
         if proxies and not direct:
             self.proxies.update(proxies)
@@ -624,7 +635,7 @@ class AzureSession(requests.Session):
         if kwargs.get('verify') is None:
             kwargs['verify'] = self.default_verify
         if kwargs.get('timeout') is None:
-            kwargs['timeout'] = HTTP_TIMEOUT
+            kwargs['timeout'] = self.budget.request_timeout(f'a request to {host_of(url)}')
         kwargs['allow_redirects'] = False
         if self.direct:
             kwargs['proxies'] = dict(NO_PROXIES)
@@ -1142,7 +1153,7 @@ class ManagedIdentityCredential(_MsalCredential):
     def __init__(self, settings: AuthSettings, cloud: Cloud, session: AzureSession):
         super().__init__(settings, cloud, session)
         self.client_id = settings.managed_identities_client_id
-        self.identity_session = AzureSession(verify=session.default_verify, direct=True)
+        self.identity_session = AzureSession(verify=session.default_verify, direct=True, budget=session.budget)
 
     @classmethod
     def check(cls, settings: AuthSettings) -> None:
@@ -1304,6 +1315,76 @@ CREDENTIALS: dict[str, type[Credential]] = {
 }
 
 
+# Retries: where each one lives, and why the hand-written ones are not urllib3's Retry.
+# - A connection that fails before any response (connect error, reset, read timeout): urllib3's Retry through
+#   requests (AzureSession's adapter: connect=3, read=2, for GET, PUT, DELETE, HEAD, OPTIONS, which ARM makes
+#   idempotent). Entra ID's requests (MSAL's) go through the same session and get the same.
+# Hand-written, because ARM's semantics need more than urllib3 can be told:
+# - RetryPolicy in AzureClient.arm_request (429 / 5xx): urllib3 would sleep whatever Retry-After says (600 s too)
+#   and cannot stop at the command's time budget; the policy refuses a wait beyond ARM_MAX_RETRY_WAIT_SECONDS or
+#   the budget and the user's error says when to retry. A 401 ExpiredAuthenticationToken is sent again with a new
+#   token (a new Authorization header: not something a transport retry can do).
+# - arm_request(resend_idempotent=True): a POST whose connection failed, sent again (VM power actions only; the
+#   adapter's allowed_methods holds for every POST of the session, MSAL's token redemptions included).
+# - The NSG write rounds of _block_direction, _unblock_direction and _consolidate_pack_rules (back-off()): after a
+#   429 AnotherOperation / SecurityRuleConflict / lost lease the next write is recomputed from a fresh read of the
+#   NSG (a parallel writer changed it); resending the same request would lose its update or duplicate a priority.
+# - OperationPoller.wait: not a retry, the wait for a long-running operation (its Retry-After between polls).
+# - NsgLease.acquire and update_integration_context: compare-and-set rounds on the integration context (no HTTP).
+# - GraphQuota: Resource Graph's own quota headers; XsoarAppCredential: the Cortex XSOAR token service's back-off.
+
+
+class TimeBudget:
+    """The time one command run may spend (instance param time_budget) and the writes it made so far.
+
+    Every wait of the client (a Retry-After, a back-off, a poll interval) and every request's timeout is bounded by
+    what is left; a wait that would go past the end raises TimeBudgetExhausted instead of waiting, saying which
+    writes were done and what was not. A rollback gets ROLLBACK_RESERVE_SECONDS more (reserve()), once."""
+
+    def __init__(self, seconds: float = DEFAULT_TIME_BUDGET, read_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+                 clock: Callable[[], float] = time.monotonic):
+        self.seconds = float(seconds)
+        self.read_timeout = float(read_timeout)
+        self._clock = clock
+        self.deadline = clock() + self.seconds
+        self.reserved = False
+        self.done: list[str] = []   # the writes ARM accepted in this run ("PUT rule x"), in order
+
+    def remaining(self) -> float:
+        return self.deadline - self._clock()
+
+    def record(self, method: str, path: str) -> None:
+        kind = path.split('?', 1)[0].rstrip('/').split('/')
+        label = f'{kind[-2]}/{kind[-1]}' if len(kind) >= 2 else path
+        self.done.append(f'{method} {urllib.parse.unquote(label)}')
+
+    def exhausted(self, what: str) -> ContainmentError:
+        done = '; '.join(self.done) if self.done else 'nothing (no write was made)'
+        return ContainmentError(
+            f'The time budget of {int(self.seconds)} s (instance param time_budget) ran out {what}. Done in Azure: '
+            f'{done}. Not done: {what.removeprefix("while ").removeprefix("before ")} and everything after it. Fix: '
+            'run the same command again (it finds what is done and finishes the rest), or its reverse to undo it.',
+            code='TimeBudgetExhausted')
+
+    def check(self, seconds: float, what: str) -> None:
+        """Raises TimeBudgetExhausted when waiting `seconds` now would end past the budget."""
+        if seconds > self.remaining():
+            raise self.exhausted(what)
+
+    def request_timeout(self, what: str) -> tuple[float, float]:
+        """(connect, read) timeout of the next request: request_timeout, at most what is left of the budget."""
+        left = self.remaining()
+        if left <= 0:
+            raise self.exhausted(f'before {what}')
+        return min(float(HTTP_CONNECT_TIMEOUT), left), min(self.read_timeout, left)
+
+    def reserve(self) -> None:
+        """A rollback is starting: it may spend ROLLBACK_RESERVE_SECONDS beyond what is left (once per run)."""
+        if not self.reserved:
+            self.reserved = True
+            self.deadline = max(self.deadline, self._clock()) + ROLLBACK_RESERVE_SECONDS
+
+
 class RetryPolicy:
     """When an ARM request that was throttled (429) or failed in Azure (5xx) is sent again: after Retry-After when
     ARM gives one, else after an exponential back-off from `base_seconds`; at most `max_retries` times, and never
@@ -1381,7 +1462,7 @@ class OperationPoller:
             return self.status(response)
         first_wait = parse_retry_after(response.headers.get('Retry-After'))
         if first_wait:
-            self.client.sleep(min(float(first_wait), float(timeout_seconds)))
+            self.client.pause(min(float(first_wait), float(timeout_seconds)), 'while waiting for an operation')
         while True:
             status = self.status(url)
             if status.status != 'InProgress':
@@ -1389,7 +1470,7 @@ class OperationPoller:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ContainmentError(code='OperationTimeout', seconds=int(timeout_seconds))
-            self.client.sleep(max(0.0, min(float(status.retry_after), remaining)))
+            self.client.pause(max(0.0, min(float(status.retry_after), remaining)), 'while waiting for an operation')
 
 
 class AzureClient:
@@ -1406,7 +1487,8 @@ class AzureClient:
         self.resource_group = resource_group
         self.default_nsg_name = default_nsg_name
         self.session = credential.session   # one transport for Entra ID and ARM
-        self.sleep = sleep    # every wait of the client (retries, polls) goes through it
+        self.budget: TimeBudget = self.session.budget   # the run's time budget and the writes it made
+        self.sleep = sleep    # every wait of the client (retries, polls) goes through it (by pause())
         self.retry = retry or RetryPolicy()
         self.operations = OperationPoller(self)
 
@@ -1423,11 +1505,16 @@ class AzureClient:
         return self.arm_url + path
 
     def arm_request(self, method: str, path: str, *, api_version: str | None = None, params: dict | None = None,
-                    body: Any = None, retry_busy: bool = True) -> requests.Response:
+                    body: Any = None, retry_busy: bool = True, resend_idempotent: bool = False) -> requests.Response:
         """One ARM call. `path` is "/subscriptions/..." (or a full ARM URL such as a nextLink or an operation URL,
         which keeps its own api-version). 429/5xx are sent again as the retry policy says unless
         retry_busy=False. A 401 with an expired or invalid token refreshes the token once. Errors raise the
-        ArmError subclass of parse_arm_error, or ConnectionFailure without a response."""
+        ArmError subclass of parse_arm_error, or ConnectionFailure without a response.
+
+        Connections that fail before a response are sent again by urllib3's Retry (the session's adapter) for
+        GET, PUT, DELETE, HEAD; not for POST, which may not be idempotent (token redemption). `resend_idempotent`:
+        this POST is (a VM power action: a second start of a starting VM starts nothing twice), so it is sent again
+        after such a failure, as the retry policy spaces its retries."""
         url = self._url(path)
         query = dict(params or {})
         if api_version and 'api-version' not in parse_qs(urlparse(url).query):
@@ -1444,6 +1531,13 @@ class AzureClient:
             except (requests.exceptions.SSLError, requests.exceptions.ConnectionError,
                     requests.exceptions.Timeout) as exc:
                 failure = connection_failure(exc, url)
+                if (resend_idempotent and not isinstance(exc, requests.exceptions.SSLError)
+                        and retries < self.retry.max_retries):
+                    retries += 1
+                    wait = self.retry.base_seconds * 2 ** (retries - 1)
+                    debug_arm_request(method, url, started, None, f'{failure.code}; sent again in {wait} s')
+                    self.pause(wait, f'while waiting {wait:g} s to send {method} {name_of(urlparse(url).path)} again')
+                    continue
                 debug_arm_request(method, url, started, None, f'{failure.code}')
                 raise failure from None
             except RedirectRefused as refused:
@@ -1451,6 +1545,8 @@ class AzureClient:
                 raise
             if response.status_code < 400:
                 debug_arm_request(method, url, started, response)
+                if method in ('PUT', 'PATCH', 'POST', 'DELETE'):
+                    self.budget.record(method, urlparse(url).path)
                 return response
             err = parse_arm_error(response)
             if isinstance(err, ArmAuthenticationFailed) and not refreshed and err.code in TOKEN_REFRESH_CODES:
@@ -1464,7 +1560,15 @@ class AzureClient:
                 raise non_ascii_note(err, url) if isinstance(err, ArmNotFound) else err
             retries += 1
             debug_arm_request(method, url, started, response, f'{err.code}; retry {retries} in {wait} s')
-            self.sleep(wait)
+            self.pause(wait, f'while waiting {wait:g} s (Retry-After) to send {method} '
+                             f'{name_of(urlparse(url).path)} again')
+
+    def pause(self, seconds: float, what: str) -> None:
+        """Every wait of the client: sleeps `seconds`, or raises TimeBudgetExhausted when that would end past the
+        run's time budget."""
+        self.budget.check(seconds, what)
+        if seconds > 0:
+            self.sleep(seconds)
 
     def arm_json(self, method: str, path: str, **kwargs: Any) -> dict:
         """arm_request, then the parsed JSON body ({} when the body is empty)."""
@@ -2843,11 +2947,16 @@ def blocked_ip_key() -> str:
 
 # Writes, long-running operations, retries
 
-def backoff(attempt: int, err: ContainmentError | None = None) -> None:
-    """Waits Retry-After (when given) plus a jittered, bounded exponential share, so parallel writers spread out."""
+def backoff(client, attempt: int, err: ContainmentError | None = None) -> None:
+    """Waits Retry-After (when given) plus a jittered, bounded exponential share, so parallel writers spread out.
+    A Retry-After longer than the retry policy waits (client.retry.max_wait_seconds) is not waited for: `err` is
+    raised, its text saying when to try again; a wait past the run's time budget raises TimeBudgetExhausted."""
     retry_after = float((err.retry_after if err is not None else None) or 0)
+    if err is not None and retry_after > client.retry.max_wait_seconds:
+        raise err
     spread = min(BACKOFF_CAP_SECONDS, 0.25 * (2 ** attempt))
-    time.sleep(min(BACKOFF_CAP_SECONDS * 2, retry_after) + random.uniform(0.05, spread))  # nosec - jitter only
+    wait = retry_after + random.uniform(0.05, spread)  # nosec - jitter only
+    client.pause(wait, f'while waiting {wait:.1f} s for a busy resource' + (f' ({err.code})' if err else ''))
 
 
 def raise_if_failed(what: str, operation: OperationStatus) -> None:
@@ -3117,13 +3226,15 @@ class BlockOutcome(NamedTuple):
 
 
 def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: list[Prefix], audit: BlockAudit,
-                     dry_run: bool, rules_read: list[dict] | None = None) -> BlockOutcome:
+                     dry_run: bool, rules_read: list[dict] | None = None,
+                     journal: list[str] | None = None) -> BlockOutcome:
     """Blocks one direction + address family with at most one rule write per round: a new rule, named after its
     content (prefixes, expiry, incident), holding every wanted prefix that no pack rule blocks at least until
     audit.expires_at yet (a shorter block is extended by this one rule, never edited). Each round re-reads the NSG
     (the round after a write confirms it); a parallel writer's 429 or duplicate priority means another round.
 
     `rules_read`: the NSG's rules as the previous direction/family just read them, used instead of the first GET.
+    `journal`: the names of the rules this call created are appended to it (what a rollback deletes).
     """
     texts = list(dict.fromkeys(p.text for p in wanted))
     by_text = {p.text: p for p in wanted}
@@ -3160,6 +3271,8 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
                                    code='LimitReached')
         name = block_rule_name(direction, family, missing, audit)
         try:
+            if journal is not None and name not in journal and not any(r.get('name') == name for r in rules):
+                journal.append(name)   # before the write: a write that fails may still have landed
             arm_write(client, 'PUT', rule_path(nsg.path, name), f'Writing rule {name}',
                       deny_rule_body(direction, missing, priority, description))
             written.update(missing)
@@ -3168,7 +3281,7 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
             if attempt == MAX_WRITE_ATTEMPTS - 1:
                 raise
             demisto.debug(f'block {direction}/{family} on {nsg.name}: {err.code}, re-reading')
-            backoff(attempt, err)
+            backoff(client, attempt, err)
     else:
         raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} block not confirmed.", code='NsgBusy')
     status: dict[str, tuple[str, str | None]] = {}
@@ -3251,7 +3364,10 @@ def _consolidate_pack_rules(client, nsg: NsgRef, direction: str, family: str, no
                                       f'Deleting merged rule {rule["name"]}', busy_retry=True)
                 return None
         except RetryableError as err:
-            backoff(attempt, err)
+            try:
+                backoff(client, attempt, err)
+            except ContainmentError as waited:
+                return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: {waited}"
         except ContainmentError as err:
             return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: {err}"
     return f"Consolidation of the pack's {direction} rules on '{nsg.name}' postponed: the NSG stayed busy."
@@ -3294,8 +3410,8 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     items: list[dict] = []
     rules: list[dict] = []
     notes: list[str] = []
-    done: list[str] = []
     rules_read: list[dict] | None = None   # the NSG as last read: the next direction/family starts from it
+    journal: list[str] = []                # the rules this call created, in order
     nsg_read: dict | None = None           # ... and its body (what it is attached to)
     for direction in directions:
         for family in ('v4', 'v6'):
@@ -3303,11 +3419,12 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
             if not wanted:
                 continue
             try:
-                result = _block_direction(client, nsg, direction, family, wanted, audit, dry_run, rules_read)
+                result = _block_direction(client, nsg, direction, family, wanted, audit, dry_run, rules_read,
+                                          journal)
             except ContainmentError as err:
-                if not done:
+                if not journal:
                     raise
-                raise err.with_note(f'Already blocked by this call: {"; ".join(done)}.') from err
+                raise _rollback_block(client, nsg, journal, err) from err
             rules_read = result.rules_read
             nsg_read = result.nsg_read or nsg_read
             rules.extend(result.rules)
@@ -3317,7 +3434,6 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
                 warnings = ([p.note] if p.note else []) + result.warnings.get(p.text, [])
                 items.append(ip_item(p, nsg, direction, state, rule_name, warnings, result.tampered.get(p.text, []),
                                      result.audits.get(p.text)))
-            done.append(f'{direction} {", ".join(dict.fromkeys(p.text for p in wanted))}')
     if truncated:
         notes.append(f"The description was shortened to fit Azure's {RULE_DESCRIPTION_MAX} characters (with the "
                      "pack's audit record: incident, time, expiry).")
@@ -3336,6 +3452,34 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     if rule_rows:
         outputs[context_key('AzureContainment.NSGRule', ['ID'])] = rule_rows
     return CommandResults(readable_output=readable, outputs=outputs, raw_response=items)
+
+
+def _rollback_block(client, nsg: NsgRef, journal: list[str], err: ContainmentError) -> ContainmentError:
+    """A block that failed after it created rules: they are deleted again (a call blocks every direction or none),
+    newest first. The error to raise: the failure, and what the rollback did or could not do."""
+    client.budget.reserve()
+    left = []
+    try:
+        present = {r.get('name') for r in props(get_nsg(client, nsg.path)).get('securityRules') or []}
+    except ContainmentError:
+        present = set(journal)   # unknown: delete each (a DELETE of a rule that is not there changes nothing)
+    removed = []
+    for name in reversed(journal):
+        if name not in present:
+            continue   # the write that failed never landed
+        try:
+            arm_write(client, 'DELETE', rule_path(nsg.path, name), f'Rolling back rule {name}', busy_retry=True)
+            removed.append(name)
+        except ArmNotFound:
+            continue
+        except ContainmentError as undo_err:
+            left.append(f'{name} ({undo_err.code})')
+    if left:
+        return err.with_note(f"Rolling back failed: the pack rule(s) {', '.join(left)} this call wrote are still on "
+                             f"NSG '{nsg.name}', so the block holds in some directions only. Fix: run the same "
+                             'azure-nsg-block-ip again to complete it, or azure-nsg-unblock-ip to remove it.')
+    return err.with_note(f"Rolled back: the rule(s) this call had written ({', '.join(removed) or 'none'}) were "
+                         'deleted; nothing is blocked by this call. Fix the cause and run azure-nsg-block-ip again.')
 
 
 class Protection(NamedTuple):
@@ -3442,11 +3586,13 @@ class UnblockOutcome(NamedTuple):
     audits: dict[str, 'BlockAudit'] | None = None   # prefix -> the block in force that was removed (latest expiry)
 
 
-def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefix]) -> UnblockOutcome:
+def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefix],
+                       journal: dict[str, dict] | None = None) -> UnblockOutcome:
     """Removes `prefixes` from the pack's rules of one direction.
 
     Each round takes the NSG lease, reads the rules, and writes the edited ones (a rule left empty is deleted).
     The next round re-reads to verify; only a round that finds none of the prefixes left ends the loop.
+    `journal`: each rule this call changes, as it was before its first change (what a rollback puts back).
     """
     side = side_of(direction)
     targets = {p.text for p in prefixes}
@@ -3477,6 +3623,8 @@ def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefi
                         {p.text: tampered_warnings(lookalikes, p) for p in prefixes}, audits)
                 for rule, remaining in holders:
                     lease.renew()
+                    if journal is not None:
+                        journal.setdefault(rule['name'], copy.deepcopy(rule))
                     path = rule_path(nsg.path, rule['name'])
                     if remaining:
                         body = writable_rule_body(rule)
@@ -3488,8 +3636,44 @@ def _unblock_direction(client, nsg: NsgRef, direction: str, prefixes: list[Prefi
         except RetryableError as err:
             if attempt == MAX_WRITE_ATTEMPTS - 1:
                 raise
-            backoff(attempt, err)
+            backoff(client, attempt, err)
     raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} unblock not confirmed.", code='NsgBusy')
+
+
+def _put_back_rules(client, nsg: NsgRef, journal: dict[str, dict]) -> tuple[list[str], list[str]]:
+    """Puts every rule of `journal` (as read before this call changed or deleted it) back exactly, under the NSG's
+    lease, skipping those whose change never landed: (rules put back, "rule (code)" that could not be)."""
+    client.budget.reserve()
+    left: list[str] = []
+    restored: list[str] = []
+    try:
+        with NsgLease(nsg.path):
+            current = {r.get('name'): r for r in props(get_nsg(client, nsg.path)).get('securityRules') or []}
+            for name, rule in journal.items():
+                if name in current and writable_rule_body(current[name]) == writable_rule_body(rule):
+                    continue   # its write never landed
+                try:
+                    arm_write(client, 'PUT', rule_path(nsg.path, name), f'Rolling back rule {name}',
+                              writable_rule_body(rule), busy_retry=True)
+                    restored.append(name)
+                except ContainmentError as undo_err:
+                    left.append(f'{name} ({undo_err.code})')
+    except ContainmentError as lease_err:
+        left = [f'{name} ({lease_err.code})' for name in journal]
+    return restored, left
+
+
+def _rollback_unblock(client, nsg: NsgRef, journal: dict[str, dict], err: ContainmentError) -> ContainmentError:
+    """An unblock that failed after it changed rules: each is put back exactly as it was read (an unblock removes
+    the addresses in every direction or in none). The error to raise: the failure and what the rollback did."""
+    restored, left = _put_back_rules(client, nsg, journal)
+    if left:
+        return err.with_note(f"Rolling back failed for the rule(s) {', '.join(left)} on NSG '{nsg.name}': the "
+                             'addresses are unblocked in some directions only. Fix: run the same azure-nsg-unblock-ip '
+                             'again to complete it, or azure-nsg-block-ip to block them again.')
+    return err.with_note(f"Rolled back: the rule(s) this call had changed ({', '.join(restored) or 'none'}) were put "
+                         'back as they were; the addresses are still blocked. Fix the cause and run '
+                         'azure-nsg-unblock-ip again.')
 
 
 def _inside_blocked_ranges(rules: list[dict], direction: str, prefixes: list[Prefix]) -> dict[str, str]:
@@ -3508,8 +3692,14 @@ def nsg_unblock_ip_command(client, args: dict) -> CommandResults:
     except InvalidIpInput as err:
         return invalid_ip_input_results(err, 'azure-nsg-unblock-ip')
     items: list[dict] = []
+    journal: dict[str, dict] = {}   # the rules this call changed, as they were
     for direction in directions:
-        found, explain, tampered, audits = _unblock_direction(client, nsg, direction, prefixes)
+        try:
+            found, explain, tampered, audits = _unblock_direction(client, nsg, direction, prefixes, journal)
+        except ContainmentError as err:
+            if not journal:
+                raise
+            raise _rollback_unblock(client, nsg, journal, err) from err
         for p in prefixes:
             warning = explain.get(p.text) or p.note
             items.append(ip_item(p, nsg, direction, 'Unblocked' if p.text in found else 'NotBlocked',
@@ -3636,7 +3826,8 @@ def block_list_command(client, args: dict) -> CommandResults:
     return CommandResults(readable_output=readable, outputs={blocked_ip_key(): shown}, raw_response=shown)
 
 
-def _expire_direction(client, nsg: NsgRef, direction: str, now: datetime, dry_run: bool) -> list[dict]:
+def _expire_direction(client, nsg: NsgRef, direction: str, now: datetime, dry_run: bool,
+                      journal: dict[str, dict] | None = None) -> list[dict]:
     """Deletes the pack's rules of one direction whose expiry passed (at `now`); the items of the addresses that
     no other pack rule still holds (those are the ones it unblocks).
 
@@ -3662,6 +3853,8 @@ def _expire_direction(client, nsg: NsgRef, direction: str, now: datetime, dry_ru
                 remaining += expired
                 for rule in expired:
                     lease.renew()
+                    if journal is not None:   # what a rollback puts back
+                        journal.setdefault(rule['name'], copy.deepcopy(rule))
                     arm_write(client, 'DELETE', rule_path(nsg.path, rule['name']),
                               f"Deleting expired rule {rule['name']}")
                     # Reported by the run whose delete left the address in no pack rule: exactly once, even when
@@ -3671,7 +3864,7 @@ def _expire_direction(client, nsg: NsgRef, direction: str, now: datetime, dry_ru
         except RetryableError as err:
             if attempt == MAX_WRITE_ATTEMPTS - 1:
                 raise
-            backoff(attempt, err)
+            backoff(client, attempt, err)
     raise ContainmentError(f"NSG '{nsg.name}' stayed busy: {direction} expiry not confirmed.", code='NsgBusy')
 
 
@@ -3687,6 +3880,24 @@ def _report_unheld(report: dict[str, dict], nsg: NsgRef, direction: str, gone: l
             report.setdefault(key, blocked_item(nsg, address, status))
 
 
+def _rollback_expire(journals: list[tuple[NsgRef, dict[str, dict]]], client, err: ContainmentError) -> ContainmentError:
+    """An expiry that failed after it deleted rules: they are put back as they were (still expired: the next expiry
+    removes them), so one call removes every expired block or none. The error: the failure and the rollback."""
+    restored: list[str] = []
+    left: list[str] = []
+    for nsg, journal in journals:
+        if journal:
+            done, failed = _put_back_rules(client, nsg, journal)
+            restored += [f'{name} on {nsg.name}' for name in done]
+            left += [f'{name} on {nsg.name}' for name in failed]
+    if left:
+        return err.with_note(f"Rolling back failed for {', '.join(left)}: those expired blocks are gone, the others "
+                             'are still there. Fix: run azure-nsg-block-expire again to remove the rest.')
+    return err.with_note(f"Rolled back: the expired rule(s) this call had deleted ({', '.join(restored) or 'none'}) "
+                         'were put back; no expired block was removed. Fix the cause and run azure-nsg-block-expire '
+                         'again.')
+
+
 def block_expire_command(client, args: dict) -> CommandResults:
     """Removes the addresses whose every block on the NSGs given has expired (Status Unblocked; Expired in a dry
     run)."""
@@ -3694,16 +3905,15 @@ def block_expire_command(client, args: dict) -> CommandResults:
     dry_run = flag_arg(args, 'dry_run')
     now = utc_now()
     items: list[dict] = []
-    done: list[str] = []
-    for nsg in nsgs:
+    journals: list[tuple[NsgRef, dict[str, dict]]] = [(nsg, {}) for nsg in nsgs]   # the rules deleted, as they were
+    for nsg, journal in journals:
         for direction in DIRECTIONS:
             try:
-                items.extend(_expire_direction(client, nsg, direction, now, dry_run))
+                items.extend(_expire_direction(client, nsg, direction, now, dry_run, journal))
             except ContainmentError as err:
-                if not done:
+                if not any(j for _, j in journals):
                     raise
-                raise err.with_note(f'Already done by this call: {"; ".join(done)}.') from err
-            done.append(f'{nsg.name} {direction}')
+                raise _rollback_expire(journals, client, err) from err
     what = 'would be unblocked (dry run: nothing was changed)' if dry_run else 'unblocked'
     title = f"Expired blocks {what} on {', '.join(n.name for n in nsgs)} (as of {audit_time(now)})"
     readable = tableToMarkdown(title, items, headers=['IP', 'NSG', 'Direction', 'Status', 'ExpiresAt', 'IncidentID',
@@ -4003,7 +4213,7 @@ def _put_nic(client, nic: dict, nsg_id: str | None, tags: dict | None) -> None:
     else:
         body['tags'] = tags
     parsed = parse_resource_id(nic.get('id'), 'Microsoft.Network/networkInterfaces', 'network interface ID')
-    arm_write(client, 'PUT', parsed.path, f"Updating network interface {nic.get('name')}", body)
+    arm_write(client, 'PUT', parsed.path, f"Updating network interface {nic.get('name')}", body, busy_retry=True)
 
 
 class NicWrite(NamedTuple):
@@ -4223,6 +4433,7 @@ def _rollback_isolation(client, vm: dict, failed_nic: dict, err: Exception, swit
                         iso_name: str, sub: str, rg: str, created: bool, subnet_nsgs: dict,
                         nics: list[dict]) -> CommandResults:
     """Puts every NIC switched by this run back exactly as it was (original NSG, original tags)."""
+    client.budget.reserve()
     failures = _undo_nic_writes(client, [failed_nic] + list(reversed(switched)))
     problem = f"Isolation of VM '{vm.get('name')}' failed at network interface '{failed_nic.get('name')}': {err}"
     if failures:
@@ -4328,19 +4539,27 @@ def vm_unisolate_command(client, args: dict) -> CommandResults:
     outcomes = _write_nics(client, todo)   # in parallel; the isolation NSG goes only once every NIC left it
     if any(done.error is not None for done in outcomes):
         return _rollback_release(client, vm, outcomes, iso.get('id') or iso_path, subnet_nsgs, nics)
-    arm_write(client, 'DELETE', iso_path, f'Deleting isolation NSG {iso_name}', busy_retry=True)
+    try:
+        arm_write(client, 'DELETE', iso_path, f'Deleting isolation NSG {iso_name}', busy_retry=True)
+    except ContainmentError as err:   # the NICs go back on it: released entirely or still isolated, never half
+        failed = [NicWrite(outcomes[0].nic, err)] + [NicWrite(done.nic, None) for done in outcomes[1:]]
+        return _rollback_release(client, vm, failed, iso.get('id') or iso_path, subnet_nsgs, nics,
+                                 f"Release of VM '{vm_name}' failed deleting its isolation NSG {iso_name}: {err}")
     out = _isolation_output(vm, iso.get('id') or iso_path, 'Released', rows, subnet_nsgs, warnings=warnings,
                             audit=isolation_audit(iso.get('tags')))   # the isolation this release ended
     return _isolation_results(out, f'{vm_name} is released: original NSGs restored, {iso_name} deleted')
 
 
 def _rollback_release(client, vm: dict, outcomes: list[NicWrite], iso_id: str, subnet_nsgs: dict,
-                      nics: list[dict]) -> CommandResults:
-    """A release where a NIC write failed: the NICs already released go back on the isolation NSG exactly as they
-    were (tags included), so the VM is either released or still isolated, never half of each."""
+                      nics: list[dict], problem: str = '') -> CommandResults:
+    """A release where a NIC write (or the deletion of the isolation NSG after them) failed: the NICs already
+    released go back on the isolation NSG exactly as they were (tags included), so the VM is either released or
+    still isolated, never half of each."""
     failed = next(done for done in outcomes if done.error is not None)
+    client.budget.reserve()
     failures = _undo_nic_writes(client, [done.nic for done in outcomes])
-    problem = f"Release of VM '{vm.get('name')}' failed at network interface '{failed.nic.get('name')}': {failed.error}"
+    problem = problem or (f"Release of VM '{vm.get('name')}' failed at network interface '{failed.nic.get('name')}': "
+                          f'{failed.error}')
     if failures:
         raise ContainmentError(
             f"{problem}. Putting the others back on the isolation NSG also failed for {'; '.join(failures)}. Every "
@@ -4899,7 +5118,7 @@ def vm_power_command(client, args: dict) -> CommandResults:
         status = client.operations.status(url)
         if status.status == 'InProgress':
             return _power_schedule(args, url, started, interval, timeout, name, action)
-        raise_if_failed(what, status)
+        _raise_if_power_failed(what, status)
         return _power_final(client, sub, rg, name, action)
     vm = _get_vm(client, sub, rg, name, instance_view=True)
     current = _instance_status(vm, 'PowerState')
@@ -4915,14 +5134,23 @@ def vm_power_command(client, args: dict) -> CommandResults:
     skip_shutdown = argToBoolean(args.get('skip_shutdown') or 'false')
     params = {'skipShutdown': 'true' if skip_shutdown else 'false'} if action == 'poweroff' else None
     response = client.arm_request('POST', f'{vm_path(sub, rg, name)}/{POWER_ENDPOINT[action]}',
-                                  api_version=COMPUTE_API_VERSION, params=params)
+                                  api_version=COMPUTE_API_VERSION, params=params, resend_idempotent=True)
     url = operation_url_of(response)
     if not polling:
-        wait_for_write(client, response, what, timeout)
+        _raise_if_power_failed(what, client.operations.wait(response, timeout))
         return _power_final(client, sub, rg, name, action)
     if response.status_code in (200, 204) or not url:
         return _power_final(client, sub, rg, name, action)
     return _power_schedule(args, url, None, interval, timeout, name, action)
+
+
+def _raise_if_power_failed(what: str, status: OperationStatus) -> None:
+    try:
+        raise_if_failed(what, status)
+    except ContainmentError as err:
+        raise err.with_note('Fix: check the power state with azure-vm-get, remove the cause Azure names, and run '
+                            'azure-vm-power again (it does nothing when the VM is already in the state asked).') \
+            from None
 
 
 def _power_schedule(args: dict, url: str, started: str | None, interval: int, timeout: int, name: str,
@@ -5164,7 +5392,7 @@ class GraphQuota:
         if seconds > self.client.retry.max_wait_seconds:
             raise err.with_note(f'Resource Graph\'s quota resets in {int(seconds + 0.999)} s; run the command '
                                 'again then.')
-        self.client.sleep(seconds)
+        self.client.pause(seconds, 'while waiting for Resource Graph\'s quota')
 
     def post(self, body: dict) -> dict:
         """One query page, after waiting for the quota when the last answer said none is left."""
@@ -5547,6 +5775,29 @@ def _finish_items(items: list[dict]) -> list[dict]:
     return items
 
 
+def _complete_or_none(client, items: list[dict]) -> list[dict]:
+    """A snapshot set is evidence of one moment: when a disk of it failed, the snapshots this run took of the other
+    disks (Status Created) are deleted again (Status RolledBack), so a re-run takes the whole set at one moment instead
+    of completing an old one. Snapshots taken earlier (AlreadyExists) are never deleted. Runs once nothing is in
+    progress; the only write a follow-up poll can make."""
+    if not any(i['Status'] in ('Failed', 'Conflict') for i in items):
+        return items
+    client.budget.reserve()
+    for item in items:
+        if item['Status'] != 'Created' or not item.get('ID'):
+            continue
+        try:
+            path = parse_resource_id(item['ID'], 'Microsoft.Compute/snapshots').path
+            response = client.arm_request('DELETE', path, api_version=DISK_API_VERSION)
+            wait_for_write(client, response, f"Deleting snapshot {item['Name']}")
+            item.update(Status='RolledBack', Message='Deleted again: the set of this run is incomplete. Run '
+                                                     'azure-vm-snapshot again to take every disk at one moment.')
+        except ContainmentError as err:
+            item['Message'] = (f"Kept: deleting it to roll back the incomplete set failed ({err.code}); run "
+                               'azure-vm-snapshot again to complete the set.')
+    return items
+
+
 def parse_snapshot_disks(value: Any) -> str:
     which = str(value or 'all').strip().lower()
     if which not in SNAPSHOT_DISKS:
@@ -5556,8 +5807,9 @@ def parse_snapshot_disks(value: Any) -> str:
 
 def vm_snapshot_command(client, args: dict) -> CommandResults:
     """azure-vm-snapshot: incremental snapshots of the VM's disks as evidence. The first run writes (at most one
-    PUT per disk, none for a snapshot this incident already took); the scheduled follow-ups only read: every piece of
-    state they need is in their arguments (snapshot_key, started_at) or in Azure."""
+    PUT per disk, none for a snapshot this incident already took); the scheduled follow-ups only read (but for the
+    rollback of an incomplete set, _complete_or_none): every piece of state they need is in their arguments
+    (snapshot_key, started_at) or in Azure, so a follow-up in a fresh process (an engine restart) finishes it."""
     ref = resolve_vm(client, args)
     which = parse_snapshot_disks(args.get('disks'))
     target_rg = args.get('target_resource_group')
@@ -5602,7 +5854,7 @@ def vm_snapshot_command(client, args: dict) -> CommandResults:
         return _snapshot_followup(client, args, vm, plans, rg, started, started_at, key, interval, timeout,
                                   schedule=False)
     if all(_snapshot_state(item) == 'done' for item in items):
-        return _snapshot_results(vm, _finish_items(items), power)
+        return _snapshot_results(vm, _complete_or_none(client, _finish_items(items)), power)
     return _snapshot_schedule(args, vm, items, key, started, interval, timeout, power)
 
 
@@ -5628,7 +5880,7 @@ def _snapshot_followup(client, args: dict, vm: dict, plans: list[DiskPlan], rg: 
     power = next((i['SourcePowerState'] for i in items if i.get('SourcePowerState')), None)
     pending = [i for i in items if _snapshot_state(i) != 'done']
     if not pending or not schedule:
-        return _snapshot_results(vm, _finish_items(items), power)
+        return _snapshot_results(vm, _complete_or_none(client, _finish_items(items)), power)
     if (datetime.now(UTC) - started_at).total_seconds() > timeout:
         raise ContainmentError(f"Snapshots of VM '{vm.get('name')}' still in progress after {timeout} s: "
                                f"{', '.join(str(i['Name']) for i in pending)}. They may still finish in Azure: run "
@@ -5666,6 +5918,10 @@ def _snapshot_results(vm: dict, items: list[dict], power: str | None) -> Command
     if failed:   # an error entry whose text says what is missing; the items are still in the context
         message = (f"{len(failed)} of {len(items)} disk(s) of VM {vm.get('name')} have no snapshot from this run: "
                    + ' '.join(str(i['Message']) for i in failed))
+        rolled_back = [str(i['Name']) for i in items if i['Status'] == 'RolledBack']
+        if rolled_back:
+            message += (f" Rolled back: the snapshot(s) this run had taken ({', '.join(rolled_back)}) were deleted, "
+                        'so no incomplete set is left. Fix the cause and run azure-vm-snapshot again.')
         results.entry_type = EntryType.ERROR
         results.raw_response = message
         results.readable_output = f'**Error:** {message}\n{readable}'
@@ -5757,7 +6013,11 @@ def build_client(params: dict) -> AzureClient:
     credential_class = CREDENTIALS[auth_mode(params, settings)]
     credential_class.check(settings)
     limits = block_limits(params)
-    session = AzureSession(verify=not param_flag(params.get('insecure')), proxies=handle_proxy())
+    budget = TimeBudget(int_param('time_budget', params.get('time_budget') or DEFAULT_TIME_BUDGET, DEFAULT_TIME_BUDGET,
+                                  10, 3600),
+                        int_param('request_timeout', params.get('request_timeout') or DEFAULT_REQUEST_TIMEOUT,
+                                  DEFAULT_REQUEST_TIMEOUT, 1, 600))
+    session = AzureSession(verify=not param_flag(params.get('insecure')), proxies=handle_proxy(), budget=budget)
     return AzureClient(credential=credential_class(settings, cloud, session), arm_url=cloud.arm_url,
                        subscription_id=subscription_id, resource_group=(params.get('resource_group') or '').strip(),
                        default_nsg_name=(params.get('default_nsg_name') or '').strip(), limits=limits)

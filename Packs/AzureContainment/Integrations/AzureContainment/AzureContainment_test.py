@@ -14,6 +14,7 @@ import os
 import random
 import re
 import threading
+import types
 from urllib.parse import parse_qs
 
 import demistomock as demisto
@@ -891,7 +892,7 @@ NET = fake_arm.NET
 @pytest.fixture
 def arm(monkeypatch):
     """The in-memory ARM: its state and request log are what the tests assert on."""
-    monkeypatch.setattr(ac, 'backoff', lambda attempt, err=None: None)
+    monkeypatch.setattr(ac, 'backoff', lambda client, attempt, err=None: None)
     return fake_arm.FakeArm()
 
 
@@ -1233,7 +1234,9 @@ def test_block_limit_error_says_what_was_and_was_not_blocked(arm, client, monkey
         ac.nsg_block_ip_command(client, {'ip': '203.0.113.7,203.0.113.8', 'nsg_name': 'edge-nsg'})
     text = str(exc.value)
     assert 'Outbound block of 203.0.113.7, 203.0.113.8 was not written' in text
-    assert 'Already blocked by this call: Inbound 203.0.113.7, 203.0.113.8' in text
+    assert 'Rolled back: the rule(s) this call had written (xsoar-block-in-v4-' in text   # all directions or none
+    assert [method for method, _ in arm.writes()] == ['PUT', 'DELETE']
+    assert not [r for r in arm.nsg('edge-nsg')['properties']['securityRules'] if r['name'].startswith('xsoar-')]
 
 
 def test_block_rule_count_limit(arm, client, monkeypatch):
@@ -1380,7 +1383,7 @@ def test_isolate_nic_without_nsg_reports_subnet_nsg(arm, client):
 
 def test_isolate_failure_on_second_nic_rolls_back(arm, client):
     before = arm.snapshot()
-    arm.inject('PUT', 'web-01-nic1', 500, 'InternalServerError')
+    arm.inject('PUT', 'web-01-nic1', 400, 'InvalidRequestFormat')   # not retried
     result = ac.vm_isolate_command(client, {'vm_name': 'web-01'})
     assert result.outputs['Status'] == 'RolledBack'
     assert result.entry_type == ac.EntryType.ERROR
@@ -1389,8 +1392,8 @@ def test_isolate_failure_on_second_nic_rolls_back(arm, client):
 
 
 def test_isolate_rollback_failure_says_rerun(arm, client):
-    arm.inject('PUT', 'web-01-nic1', 500, 'InternalServerError')
-    arm.inject('PUT', '/web-01-nic0', 500, 'InternalServerError', skip=1)  # the rollback of nic0 fails too
+    arm.inject('PUT', 'web-01-nic1', 400, 'InvalidRequestFormat')   # not retried
+    arm.inject('PUT', '/web-01-nic0', 400, 'InvalidRequestFormat', skip=1)  # the rollback of nic0 fails too
     with pytest.raises(ac.DemistoException) as exc:
         ac.vm_isolate_command(client, {'vm_name': 'web-01'})
     assert 'Rolling back also failed' in str(exc.value)
@@ -1474,7 +1477,7 @@ def test_isolate_writes_the_nics_at_once_at_most_8(arm, client, monkeypatch):
 def test_isolate_one_nic_failing_among_parallel_writes_rolls_back_exactly(arm, client, failing):
     nics = add_vm(arm, 'wide-01', 4)
     before = arm.snapshot()
-    arm.inject('PUT', f'/{nics[failing]}', 500, 'InternalServerError')
+    arm.inject('PUT', f'/{nics[failing]}', 400, 'InvalidRequestFormat')   # not retried
     result = ac.vm_isolate_command(client, {'vm_name': 'wide-01'})
     assert result.outputs['Status'] == 'RolledBack'
     assert result.entry_type == ac.EntryType.ERROR
@@ -1506,7 +1509,7 @@ def test_unisolate_writes_the_nics_at_once_and_rolls_back_a_failed_release(arm, 
     original = arm.snapshot()
     assert ac.vm_isolate_command(client, {'vm_name': 'wide-01'}).outputs['Status'] == 'Isolated'
     isolated = arm.snapshot()
-    arm.inject('PUT', f'/{nics[2]}', 500, 'InternalServerError')
+    arm.inject('PUT', f'/{nics[2]}', 400, 'InvalidRequestFormat')   # not retried
     result = ac.vm_unisolate_command(client, {'vm_name': 'wide-01'})
     assert result.outputs['Status'] == 'RolledBack'
     assert result.entry_type == ac.EntryType.ERROR
@@ -1523,8 +1526,8 @@ def test_unisolate_rollback_failure_says_rerun(arm, client):
     nics = add_vm(arm, 'wide-01', 3)
     original = arm.snapshot()
     ac.vm_isolate_command(client, {'vm_name': 'wide-01'})
-    arm.inject('PUT', f'/{nics[0]}', 500, 'InternalServerError')
-    arm.inject('PUT', f'/{nics[1]}', 500, 'InternalServerError', skip=1)   # putting nic1 back fails too
+    arm.inject('PUT', f'/{nics[0]}', 400, 'InvalidRequestFormat')   # not retried
+    arm.inject('PUT', f'/{nics[1]}', 400, 'InvalidRequestFormat', skip=1)   # putting nic1 back fails too
     with pytest.raises(ac.DemistoException) as exc:
         ac.vm_unisolate_command(client, {'vm_name': 'wide-01'})
     assert 'also failed' in str(exc.value)
@@ -2881,6 +2884,59 @@ def test_snapshot_poll_after_an_engine_restart_needs_only_its_arguments(arm, inc
     final = poll_to_the_end(fresh, first)
     assert final.outputs[0]['Status'] == 'Created'
     assert len(snapshot_puts(arm)) == 1
+
+
+# --- the time budget (instance param time_budget) -----------------------------------------------------------------
+
+def test_time_budget_refuses_a_wait_past_its_end_naming_what_was_done():
+    now = [1000.0]
+    budget = ac.TimeBudget(30, 60, clock=lambda: now[0])
+    budget.record('PUT', '/subscriptions/s/resourceGroups/g/providers/Microsoft.Network/networkSecurityGroups/n/'
+                  'securityRules/xsoar-block-in-v4-1')
+    now[0] += 25
+    budget.check(4.9, 'while waiting')   # fits
+    with pytest.raises(ac.ContainmentError) as exc:
+        budget.check(5.1, 'while waiting 5.1 s (Retry-After) to send PUT x again')
+    assert exc.value.code == 'TimeBudgetExhausted'
+    text = str(exc.value)
+    assert 'time budget of 30 s (instance param time_budget) ran out while waiting 5.1 s' in text
+    assert 'Done in Azure: PUT securityRules/xsoar-block-in-v4-1.' in text
+    assert 'Not done: waiting 5.1 s (Retry-After) to send PUT x again and everything after it' in text
+
+
+def test_time_budget_bounds_the_request_timeout_and_gives_a_rollback_its_reserve_once():
+    now = [0.0]
+    budget = ac.TimeBudget(100, 60, clock=lambda: now[0])
+    assert budget.request_timeout('a request') == (10.0, 60.0)
+    now[0] = 95.0
+    assert budget.request_timeout('a request') == (5.0, 5.0)
+    now[0] = 101.0
+    with pytest.raises(ac.ContainmentError, match='nothing \\(no write was made\\)'):
+        budget.request_timeout('a request to h')
+    budget.reserve()
+    budget.reserve()   # once per run
+    assert budget.remaining() == ac.ROLLBACK_RESERVE_SECONDS
+
+
+def test_time_budget_params_default_and_bounds():
+    budget = ac.build_client(params()).budget
+    assert (budget.seconds, budget.read_timeout) == (ac.DEFAULT_TIME_BUDGET, ac.DEFAULT_REQUEST_TIMEOUT)
+    assert ac.DEFAULT_TIME_BUDGET + ac.ROLLBACK_RESERVE_SECONDS <= 300 - 30   # XSOAR's 5 minutes, 30 s to spare
+    budget = ac.build_client(params(time_budget='45', request_timeout='5')).budget
+    assert (budget.seconds, budget.read_timeout) == (45, 5)
+    with pytest.raises(ac.InputError, match='time_budget'):
+        ac.build_client(params(time_budget='9'))
+
+
+def test_backoff_refuses_a_retry_after_beyond_the_retry_policy():
+    waits: list[float] = []
+    client = types.SimpleNamespace(retry=ac.RetryPolicy(), pause=lambda seconds, what: waits.append(seconds))
+    err = ac.ArmThrottled(code='TooManyRequests', retry_after=int(ac.ARM_MAX_RETRY_WAIT_SECONDS) + 1)
+    with pytest.raises(ac.ArmThrottled):
+        ac.backoff(client, 0, err)
+    ac.backoff(client, 0, ac.ArmThrottled(code='TooManyRequests', retry_after=2))
+    assert len(waits) == 1
+    assert 2 < waits[0] < 2.3   # Retry-After plus a jittered share
 
 
 # --- verification: the verdict read from what Azure enforces ---------------------------------------------------------
