@@ -164,6 +164,7 @@ def test_find_batches_values_one_query_per_hundred(one_page):
     wide = instance(one_page)
     wide.params['max_find_values'] = '500'
     result = wide.run('azure-vm-find', {'ip': ','.join(values)})
+    assert result.ok, result.errors
     items = result.context['AzureContainment.Find']
     assert len(items) == 150
     assert [i['VMs'][0]['Name'] for i in items if i['Status'] == 'Found'] == ['web-02']
