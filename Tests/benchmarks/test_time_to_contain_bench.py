@@ -283,6 +283,7 @@ def _lro_rows(figures, rows: list[dict], where: str) -> None:
 
 # ------------------------------------------------------------------------------- (g) the demo incident
 CONTAINMENT_STEPS = ('azure-nsg-block-ip', 'azure-vm-isolate')   # and the deallocation (azure-vm-power off)
+ALERT_STEPS = ('test-module', 'azure-vm-find', 'azure-vm-snapshot')   # before them: the VM found, its evidence kept
 
 
 def _is_containment(step) -> bool:
@@ -324,7 +325,10 @@ def test_demo_incident_step_by_step(benchmark, azure_like, figures):
                          'containment': _is_containment(step), 'excess': lro_poll_excess(log, effective)})
 
     benchmark.pedantic(one_incident, rounds=1, iterations=1)
-    contained = sum(r['seconds'] for r in rows[:max(i for i, r in enumerate(rows) if r['containment']) + 1])
+    # From the alert to contained: every step of incident 1042 up to its last containment step (the find and the
+    # snapshots included); the demo's side steps (the block-list, web-02, app-01's Bypassed example) are not.
+    last = max(i for i, r in enumerate(rows) if r['containment'])
+    contained = sum(r['seconds'] for r in rows[:last + 1] if r['containment'] or r['command'] in ALERT_STEPS)
     for i, row in enumerate(rows, 1):
         c = row['counts']
         assert c['entra'] == 0, row   # the token of the warm-up serves every step
@@ -333,7 +337,8 @@ def test_demo_incident_step_by_step(benchmark, azure_like, figures):
             'ARM reads': c['reads'], 'polls': c['polls'], 'verify POSTs': c['verify'], 'writes': c['writes'],
             'deletes': c['deletes'], 'run s': row['seconds'], 'Azure s': _azure_s(row['seconds'])},
             note=f'{SCALE_NOTE}; polling commands followed at XSOAR\'s shortest interval ({XSOAR_MIN_INTERVAL} s, '
-                 f'x {LATENCY_SCALE:g}); contained (IPs blocked, VM isolated and deallocated) after '
+                 f'x {LATENCY_SCALE:g}); from the alert to contained (VM found, disks snapshotted, IPs blocked, VM '
+                 f'isolated and deallocated) after '
                  f'{contained:.1f} s, about {_azure_s(contained):.0f} s in Azure')
     figures.series['incident'] = {'steps': [{'step': f"{i}. {r['command']}", 'seconds': r['seconds'],
                                              'containment': r['containment']} for i, r in enumerate(rows, 1)],
