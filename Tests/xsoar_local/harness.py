@@ -487,10 +487,13 @@ class XsoarInstance:
         return results
 
     def run_in_subprocess(self, command: str, args: dict | None = None, poll: bool = False,
-                          timeout: float = 300, extra_cli_args: list[str] | None = None) -> RunResult:
+                          timeout: float = 300, extra_cli_args: list[str] | None = None,
+                          module: str = 'Tests.xsoar_local', extra_env: dict[str, str] | None = None) -> RunResult:
         """Same as ``run`` but in a separate process: ``python -m Tests.xsoar_local run <command> name=value ...
         --params <tmp yaml> --state <file> --json --integration <path> [--incident ID] [--no-poll]``; parses its
-        JSON (the child rebuilds the incident from its ID).
+        JSON (the child rebuilds the incident from its ID). ``module``: another entry point with the runner's
+        command line (Tests.e2e.clock: the same runner on a controlled clock); ``extra_env``: more of the child's
+        environment.
 
         Without a ``state_file`` the in-memory context is handed to the child through a temporary state file and
         read back afterwards. With ``poll=True`` the child follows polling (without sleeping) and the last run is
@@ -506,7 +509,7 @@ class XsoarInstance:
             if not state_path:
                 state_path = os.path.join(tmp, 'state.json')
                 FileContextStore(state_path).write(self.integration_context, -1)
-            cli = [sys.executable, '-m', 'Tests.xsoar_local', 'run', command]
+            cli = [sys.executable, '-m', module, 'run', command]
             for name, value in args.items():
                 text = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
                 cli.append(f'{name}={text}')
@@ -516,7 +519,7 @@ class XsoarInstance:
             cli += ['--poll-interval', '0'] if poll else ['--no-poll']
             cli += list(extra_cli_args or [])
             child_env = dict(os.environ)
-            for name, value in self.env.items():
+            for name, value in {**self.env, **(extra_env or {})}.items():
                 if value is None:
                     child_env.pop(name, None)
                 else:
