@@ -2693,7 +2693,7 @@ AUDIT_INCIDENT_RE = re.compile(r'[A-Za-z0-9_-]{1,40}')
 BLOCK_AUDIT_RE = re.compile(re.escape(PACK_MARKER) + r' inc:(?P<inc>[A-Za-z0-9_-]{1,40}) at:(?P<at>\d{8}T\d{6}Z) '
                             r'exp:(?P<exp>\d{8}T\d{6}Z|never)(?: (?P<text>[^\r\n]*))?')
 BLOCK_NEVER = 'never'
-# What version 1.0.0 wrote, before the audit trail: the marker and the user's text. Such a rule is still the pack's
+# What versions 1.0.0 and 1.1.0 wrote, before the audit trail: the marker and the user's text. Such a rule is still the pack's
 # block (its content is what the pack wrote), permanent and of no known incident or time; an upgrade must not turn
 # every block already in Azure into a foreign rule that unblock may no longer remove.
 BLOCK_V1_RE = re.compile(re.escape(PACK_MARKER) + r' (?P<text>(?!inc:)[^\r\n]+)')
