@@ -81,7 +81,22 @@ def test_isolation_denies_the_platform_services_and_is_verified(emulator, xsoar)
     assert xsoar.run('azure-vm-unisolate', {'vm_name': 'web-01'}).ok   # the variant the pack writes is its own
 
 
-def test_platform_services_left_open_on_request_still_verified(emulator, xsoar):
+def test_platform_services_stay_denied_when_alert_data_asks_unless_the_admin_allows_it(emulator, xsoar):
+    """allow_platform_services comes from alert data: an instance whose admin did not check
+    allow_platform_services_on_request refuses it with an error entry and sends nothing to Azure."""
+    seq = last_seq(emulator)
+    res = xsoar.run('azure-vm-isolate', {'vm_name': 'web-02', 'allow_platform_services': 'true'})
+    assert not res.ok
+    assert len(res.errors) == 1
+    assert "allow_platform_services is 'true'" in res.errors[0]
+    assert 'Let an isolation leave the Azure platform services open on request' in res.errors[0]
+    assert 'Nothing was changed' in res.errors[0]
+    assert arm_requests(emulator, seq) == []
+    assert emulator.resource(f'{NET}/networkSecurityGroups/xsoar-isolation-web-02') is None
+
+
+def test_platform_services_left_open_on_request_still_verified(emulator):
+    xsoar = instance(emulator, allow_platform_services_on_request=True)
     res = xsoar.run('azure-vm-isolate', {'vm_name': 'web-02', 'allow_platform_services': 'true'})
     assert res.ok, res.errors
     assert platform_rules(emulator, 'xsoar-isolation-web-02') == {}   # no platform deny rule in Azure

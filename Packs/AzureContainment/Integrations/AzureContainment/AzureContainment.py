@@ -73,6 +73,7 @@ DEFAULT_MIN_BLOCK_PREFIX_V4 = 16        # no IPv4 block wider than /16 (65,536 a
 DEFAULT_MIN_BLOCK_PREFIX_V6 = 32        # no IPv6 block wider than /32 (an ISP-sized allocation)
 DEFAULT_MAX_IPS_PER_CALL = 1000         # a quarter of an NSG's 4,000-prefix budget per side
 DEFAULT_ALLOW_INTERNAL_BLOCK = False
+DEFAULT_PLATFORM_SERVICES_ON_REQUEST = False   # instance param allow_platform_services_on_request
 DEFAULT_MAX_BLOCK_DAYS = 3650           # instance param max_block_days: the longest expires_in (10 years: no limit)
 XSOAR_APP_NAME = 'ms-azure-compute'   # Cortex XSOAR's own multi-tenant Azure Compute application
 
@@ -95,6 +96,7 @@ PARAM_DISPLAY = {
     'token_retrieval_url': 'Token retrieval URL', 'min_block_prefix_v4': 'Widest IPv4 block (prefix length)',
     'min_block_prefix_v6': 'Widest IPv6 block (prefix length)', 'max_ips_per_call': 'Most addresses per call',
     'allow_internal_block': 'Allow blocking internal address space', 'max_block_days': 'Longest expiring block (days)',
+    'allow_platform_services_on_request': 'Let an isolation leave the Azure platform services open on request',
     'time_budget': 'Time budget of a command (seconds)', 'request_timeout': 'Request timeout (seconds)',
 }
 
@@ -1479,9 +1481,12 @@ class AzureClient:
 
     def __init__(self, *, credential: Credential, arm_url: str, subscription_id: str = '', resource_group: str = '',
                  default_nsg_name: str = '', sleep: Callable[[float], None] = time.sleep,
-                 retry: RetryPolicy | None = None, limits: 'PrefixLimits | None' = None):
+                 retry: RetryPolicy | None = None, limits: 'PrefixLimits | None' = None,
+                 platform_services_on_request: bool = DEFAULT_PLATFORM_SERVICES_ON_REQUEST):
         self.credential = credential
         self.limits = limits or block_limits({})   # the admin's address policy for blocks (instance params)
+        # Whether azure-vm-isolate may honour allow_platform_services=true (instance param: alert data cannot).
+        self.platform_services_on_request = platform_services_on_request
         self.arm_url = arm_url.rstrip('/')
         self.subscription_id = subscription_id
         self.resource_group = resource_group
@@ -4351,11 +4356,28 @@ def forensic_input(args: dict) -> tuple[list[Prefix], list[str]]:
     return allow, ports
 
 
+def platform_services_input(client, args: dict) -> bool:
+    """Whether this isolation leaves the Azure platform services open (allow_platform_services=true). The argument
+    comes from alert data, and an isolated VM that still reaches DNS and the metadata service can tunnel data out
+    and fetch its managed identity's tokens: so only an instance whose admin checked
+    allow_platform_services_on_request honours it; elsewhere it is refused before any request."""
+    if not flag_arg(args, 'allow_platform_services'):
+        return False
+    if not client.platform_services_on_request:
+        raise InputError(
+            "allow_platform_services is 'true', but this instance does not let an isolation leave the Azure platform "
+            'services open (DNS, the instance metadata service with its managed-identity tokens, license '
+            "activation). Expected: false (the default), or an admin checks the instance param \""
+            f"{PARAM_DISPLAY['allow_platform_services_on_request']}\" (allow_platform_services_on_request). "
+            'Nothing was changed.', code='PlatformServicesNotAllowed')
+    return True
+
+
 def vm_isolate_command(client, args: dict) -> CommandResults:
+    request_open = platform_services_input(client, args)
     sub, rg, vm_name = resolve_vm(client, args)
     allow, ports = forensic_input(args)
     dry_run = flag_arg(args, 'dry_run')
-    request_open = flag_arg(args, 'allow_platform_services')
     vm = _get_vm(client, sub, rg, vm_name, instance_view=True)   # its power state: for the verification
     iso_name = _isolation_nsg_name(vm_name)
     nic_ids = _vm_nic_ids(vm)
@@ -6020,7 +6042,9 @@ def build_client(params: dict) -> AzureClient:
     session = AzureSession(verify=not param_flag(params.get('insecure')), proxies=handle_proxy(), budget=budget)
     return AzureClient(credential=credential_class(settings, cloud, session), arm_url=cloud.arm_url,
                        subscription_id=subscription_id, resource_group=(params.get('resource_group') or '').strip(),
-                       default_nsg_name=(params.get('default_nsg_name') or '').strip(), limits=limits)
+                       default_nsg_name=(params.get('default_nsg_name') or '').strip(), limits=limits,
+                       platform_services_on_request=param_flag(params.get('allow_platform_services_on_request'),
+                                                               DEFAULT_PLATFORM_SERVICES_ON_REQUEST))
 
 
 def main() -> None:

@@ -3116,7 +3116,22 @@ def test_isolate_verdicts_of_a_stopped_vm_a_missing_permission_and_an_admin_rule
     assert 'vendor-rdp' in bypassed.outputs['Warning']
 
 
-def test_isolate_with_allow_platform_services_writes_no_platform_rules(arm, client):
+@pytest.mark.parametrize('param', [None, 'false'])
+def test_isolate_refuses_allow_platform_services_unless_the_admin_allows_it(arm, param):
+    """The argument comes from alert data: without the instance param it is refused before any request."""
+    client = arm.client(**({} if param is None else {'allow_platform_services_on_request': param}))
+    with pytest.raises(ac.InputError) as refused:
+        ac.vm_isolate_command(client, {'vm_name': 'web-02', 'allow_platform_services': 'true'})
+    assert refused.value.code == 'PlatformServicesNotAllowed'
+    assert "allow_platform_services is 'true'" in str(refused.value)
+    assert 'allow_platform_services_on_request' in str(refused.value)
+    assert arm.log == []   # nothing was sent, not even a read
+    ac.vm_isolate_command(client, {'vm_name': 'web-02', 'allow_platform_services': 'false'})
+    assert {svc.rule for svc in ac.PLATFORM_SERVICES} <= {r['name'] for r in arm.rules('xsoar-isolation-web-02')}
+
+
+def test_isolate_with_allow_platform_services_writes_no_platform_rules(arm):
+    client = arm.client(allow_platform_services_on_request='true')
     result = ac.vm_isolate_command(client, {'vm_name': 'web-02', 'allow_platform_services': 'true'})
     assert not {svc.rule for svc in ac.PLATFORM_SERVICES} & {r['name'] for r in arm.rules('xsoar-isolation-web-02')}
     checks = {c['Name']: c for c in result.outputs['Verification']['Checks']}
