@@ -11,6 +11,7 @@ from Tests.e2e.support import blocked_items, instance, network_state, pack_rules
 
 PARALLEL = 12
 UNBLOCKERS = 6   # processes editing one multi-prefix rule; with the lease they run one after another
+ARM_RETRIES = 4  # the integration's ARM_MAX_RETRIES: how often a failed read is sent again
 
 
 def _run_all(xsoar, calls):
@@ -84,3 +85,33 @@ def test_parallel_unblocks_of_one_multi_prefix_rule(emulator, tmp_path):
     assert [[i['Status'] for i in blocked_items(r)] for r in results] == [['Unblocked']] * UNBLOCKERS
     assert _prefixes_by_direction(emulator, 'edge-nsg') == {'Inbound': [kept], 'Outbound': []}
     assert 'azure_containment_leases' not in xsoar.integration_context  # every lease was released
+
+
+def test_a_rollback_keeps_the_rules_a_parallel_block_of_the_same_address_relies_on(emulator, tmp_path):
+    """Run A (its own process) writes the inbound rule; its outbound write is held in Azure (applied, not yet
+    answered). Meanwhile run B blocks the same address for the same incident: both rules already hold it, so B
+    writes nothing and reports it blocked. Then A fails (the NSG cannot be read any more) and rolls back. A
+    rollback that deleted A's rules would leave B's reported block missing from Azure; both rules must stay."""
+    xsoar = instance(emulator, state_file=str(tmp_path / 'context.json'))
+    assert xsoar.run('azure-nsg-list', {}).ok
+    args = {'ip': '203.0.113.77', 'nsg_name': 'edge-nsg'}
+    hold = emulator.hold_write(1, path_contains='/securityRules/xsoar-block-out-', timeout_seconds=120)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        run_a = pool.submit(xsoar.run_in_subprocess, 'azure-nsg-block-ip', args, False, 400)
+        emulator.wait_for_hold(60, hold['id'])
+        run_b = xsoar.run('azure-nsg-block-ip', args)
+        # A's next read of the NSG and its retries fail (503, Retry-After 0 for speed); its rollback's read works
+        emulator.inject_fault('503', method='GET', path_contains='/networkSecurityGroups/edge-nsg',
+                              count=ARM_RETRIES + 1, retry_after=0)
+        emulator.release_hold()
+        a = run_a.result()
+    emulator.clear_faults()
+    assert run_b.ok, run_b.errors
+    assert {i['Status'] for i in blocked_items(run_b)} == {'AlreadyBlocked'}
+    assert not a.ok
+    rules = _prefixes_by_direction(emulator, 'edge-nsg')
+    assert rules == {'Inbound': ['203.0.113.77'], 'Outbound': ['203.0.113.77']}   # B's block is in Azure
+    assert 'Kept the rule(s) xsoar-block-in-v4-' in a.errors[0]
+    assert 'another block of this instance holds the same addresses' in a.errors[0]
+    assert xsoar.run('azure-nsg-unblock-ip', args).ok
+    assert pack_rules(emulator, 'edge-nsg') == []

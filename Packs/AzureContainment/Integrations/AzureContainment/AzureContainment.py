@@ -126,6 +126,8 @@ PKCE_VERIFIER_BYTES = 48                # secrets.token_urlsafe(48) = 64 charact
 LEASE_TTL_SECONDS = 60                  # a lease nobody renews lapses after this (a crashed run)
 LEASE_WAIT_SECONDS = 120                # how long a run waits for another run's lease on the same NSG
 LEASE_MAX_AHEAD_SECONDS = 2 * LEASE_TTL_SECONDS   # a lease expiring later than this is impossible: ignored, cleaned
+CTX_CLAIMS_KEY = 'azure_containment_block_claims'   # {NSG ID/rule (lower case): {relied, deleted}}, see BlockClaims
+CLAIM_MARGIN_SECONDS = 60               # beyond a run's budget and rollback reserve: clock and engine slack
 
 GUID_RE = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')
 DOMAIN_RE = re.compile(r'^(?=.{4,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$')
@@ -2072,6 +2074,136 @@ class NsgLease:
         self.release()
 
 
+# Why blocks record what they rely on. A block that finds its addresses already held by a pack rule writes nothing
+# (AlreadyBlocked), and two identical blocks write the same rule (its name comes from its content). If the run that
+# wrote that rule then fails in another direction, its rollback deletes the rule, and the block that relied on it
+# reports an address blocked that no longer is. So, for the rules young enough that their writer may still roll them
+# back (written within its time budget and rollback reserve), a block that succeeds records its reliance in the
+# integration context, and a rollback deletes only rules no other run relies on, marking them deleted first. A block
+# that finds such a mark after its last read (or a deletion still under way) reads again and writes what is missing.
+# Both steps are one compare-and-set on the context, so one of the two always sees the other. Like NsgLease, this
+# covers the runs of one instance.
+
+class BlockClaims:
+    """The reliance and deletion records of one NSG's young pack rules (CTX_CLAIMS_KEY), for one run.
+
+    Record: {'relied': {run: expires}, 'deleted': {'owner': run, 'at': time or None while deleting, 'expires'}}.
+    Records lapse after `window` (a run's time budget, its rollback reserve and CLAIM_MARGIN_SECONDS); malformed
+    ones are ignored and dropped by the next write."""
+
+    def __init__(self, nsg_id: str, window: float, clock: Callable[[], float] = time.time):
+        self.prefix = nsg_id.lower().rstrip('/') + '/'
+        self.run = secrets.token_hex(8)
+        self.window = window
+        self._clock = clock
+
+    def _key(self, rule_name: str) -> str:
+        return self.prefix + rule_name.lower()
+
+    def rely(self, read_at: dict[str, float]) -> set[str]:
+        """Records that this run relies on the rules `read_at` names (each as the read at that time saw it). Returns
+        the ones it cannot rely on: a rollback is deleting them, or deleted them after that read."""
+        unsafe: set[str] = set()
+
+        def change(context: dict) -> bool:
+            unsafe.clear()
+            now = self._clock()
+            table = valid_claims(context.get(CTX_CLAIMS_KEY), now)
+            for name, seen_at in read_at.items():
+                record = table.setdefault(self._key(name), {'relied': {}})
+                deleted = record.get('deleted')
+                if deleted and deleted['owner'] != self.run and (deleted['at'] is None or deleted['at'] >= seen_at):
+                    unsafe.add(name)
+                else:
+                    record['relied'][self.run] = now + self.window
+            _store_claims(context, table)
+            return True
+        update_integration_context(change)
+        return set(unsafe)
+
+    def claim_for_rollback(self, names: list[str], until: float) -> tuple[list[str], list[str]]:
+        """(the rules this rollback may delete, now marked as being deleted until `until`; the ones another run
+        relies on, which stay)."""
+        deletable: list[str] = []
+        kept: list[str] = []
+
+        def change(context: dict) -> bool:
+            deletable.clear()
+            kept.clear()
+            now = self._clock()
+            table = valid_claims(context.get(CTX_CLAIMS_KEY), now)
+            for key, record in table.items():   # this run failed: it relies on nothing any more
+                if key.startswith(self.prefix):
+                    record['relied'].pop(self.run, None)
+            for name in names:
+                record = table.setdefault(self._key(name), {'relied': {}})
+                if record['relied']:
+                    kept.append(name)
+                else:
+                    deletable.append(name)
+                    record['deleted'] = {'owner': self.run, 'at': None, 'expires': max(until, now + 1)}
+            _store_claims(context, table)
+            return True
+        update_integration_context(change)
+        return list(deletable), list(kept)
+
+    def mark_deleted(self, names: list[str]) -> None:
+        """The rollback's deletes are done (or failed: then the rule stands, and may be relied on again)."""
+        def change(context: dict) -> bool:
+            now = self._clock()
+            table = valid_claims(context.get(CTX_CLAIMS_KEY), now)
+            for name in names:
+                record = table.setdefault(self._key(name), {'relied': {}})
+                record['deleted'] = {'owner': self.run, 'at': now, 'expires': now + self.window}
+            _store_claims(context, table)
+            return True
+        update_integration_context(change)
+
+
+def _store_claims(context: dict, table: dict) -> None:
+    """Puts the claim table back into the context, leaving out records that hold nothing (no key when empty)."""
+    table = {key: record for key, record in table.items() if record.get('relied') or record.get('deleted')}
+    if table:
+        context[CTX_CLAIMS_KEY] = table
+    else:
+        context.pop(CTX_CLAIMS_KEY, None)
+
+
+def valid_claims(stored: Any, now: float) -> dict:
+    """The claim records of the context still in force, well-formed (see BlockClaims); the rest is left out with a
+    debug line (lapsed ones silently), so the next write drops it."""
+    if not isinstance(stored, dict):
+        if stored:
+            demisto.debug('Azure Containment: the block claim table was unreadable: ignored and dropped')
+        return {}
+
+    def live(expires: Any) -> bool:
+        return isinstance(expires, int | float) and not isinstance(expires, bool) and expires > now
+
+    table: dict[str, dict] = {}
+    for key, record in stored.items():
+        relied = record.get('relied') if isinstance(record, dict) else None
+        deleted = record.get('deleted') if isinstance(record, dict) else None
+        if not (isinstance(key, str) and isinstance(relied, dict)
+                and (deleted is None or (isinstance(deleted, dict) and isinstance(deleted.get('owner'), str)
+                                         and (deleted.get('at') is None
+                                              or isinstance(deleted.get('at'), int | float))))):
+            demisto.debug(f'Azure Containment: a malformed block claim on {name_of(str(key))} was ignored and dropped')
+            continue
+        clean: dict[str, Any] = {'relied': {run: exp for run, exp in relied.items()
+                                            if isinstance(run, str) and live(exp)}}
+        if deleted is not None and live(deleted.get('expires')):
+            clean['deleted'] = {'owner': deleted['owner'], 'at': deleted.get('at'), 'expires': deleted['expires']}
+        if clean['relied'] or 'deleted' in clean:
+            table[key] = clean
+    return table
+
+
+def claim_window(client) -> float:
+    """How long a block rule stays young: its writer may roll it back until its budget and reserve are spent."""
+    return client.budget.seconds + ROLLBACK_RESERVE_SECONDS + CLAIM_MARGIN_SECONDS
+
+
 # Resource names, IDs and the command's scope (validated before a name enters a URL)
 
 def _validated(value: Any, pattern: re.Pattern, what: str, expected: str) -> str:
@@ -3225,13 +3357,20 @@ class BlockOutcome(NamedTuple):
     warnings: dict[str, list[str]]              # prefix -> allow rules that still let it through
     tampered: dict[str, list[str]]              # prefix -> look-alike rules that meet it (never counted)
     notes: list[str]
-    rules_read: list[dict] | None               # the NSG's rules as last read; None if consolidation changed them
+    rules_read: 'NsgRead | None'                # the NSG's rules as last read; None if consolidation changed them
     audits: dict[str, 'BlockAudit']             # prefix -> the block in force (latest expiry) or that would be
     nsg_read: dict | None = None                # the NSG as this call last read it (None: it read none)
+    read_at: float = 0.0                        # time.time() before the read that `status` comes from
+
+
+class NsgRead(NamedTuple):
+    """An NSG's rules as one GET returned them, and the time.time() just before it was sent."""
+    rules: list[dict]
+    at: float
 
 
 def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: list[Prefix], audit: BlockAudit,
-                     dry_run: bool, rules_read: list[dict] | None = None,
+                     dry_run: bool, rules_read: NsgRead | None = None,
                      journal: list[str] | None = None) -> BlockOutcome:
     """Blocks one direction + address family with at most one rule write per round: a new rule, named after its
     content (prefixes, expiry, incident), holding every wanted prefix that no pack rule blocks at least until
@@ -3250,9 +3389,10 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
     nsg_read: dict | None = None
     for attempt in range(MAX_WRITE_ATTEMPTS):
         if rules_read is None:
+            started = time.time()
             nsg_read = get_nsg(client, nsg.path)
-            rules_read = props(nsg_read).get('securityRules') or []
-        rules, rules_read = rules_read, None   # every later round reads again
+            rules_read = NsgRead(props(nsg_read).get('securityRules') or [], started)
+        (rules, read_at), rules_read = rules_read, None   # every later round reads again
         own, lookalikes = classify_rules(rules, direction)
         lasting = [r for r in latest_first(own) if (rule_audit(r) or audit).lasts_until(audit.expires_at)]
         covering = {text: rule for text, (rule, _) in
@@ -3312,7 +3452,7 @@ def _block_direction(client, nsg: NsgRef, direction: str, family: str, wanted: l
                      and bool(consolidation_groups(family_rules, now)))
     note = _consolidate_pack_rules(client, nsg, direction, family, now) if consolidating else None
     return BlockOutcome(status, written_rules, warnings, tampered, [note] if note else [],
-                        None if consolidating else rules, audits, nsg_read)
+                        None if consolidating else NsgRead(rules, read_at), audits, nsg_read, read_at)
 
 
 def consolidation_groups(rules: list[dict], now: datetime) -> list[list[dict]]:
@@ -3415,30 +3555,37 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     items: list[dict] = []
     rules: list[dict] = []
     notes: list[str] = []
-    rules_read: list[dict] | None = None   # the NSG as last read: the next direction/family starts from it
+    rules_read: NsgRead | None = None      # the NSG as last read: the next direction/family starts from it
     journal: list[str] = []                # the rules this call created, in order
     nsg_read: dict | None = None           # ... and its body (what it is attached to)
-    for direction in directions:
-        for family in ('v4', 'v6'):
-            wanted = [p for p in prefixes if p.family == family]
-            if not wanted:
-                continue
-            try:
+    parts: list[BlockPart] = []
+    claims = BlockClaims(nsg.path, claim_window(client))   # this call's reliance on young rules (see BlockClaims)
+    try:
+        for direction in directions:
+            for family in ('v4', 'v6'):
+                wanted = [p for p in prefixes if p.family == family]
+                if not wanted:
+                    continue
                 result = _block_direction(client, nsg, direction, family, wanted, audit, dry_run, rules_read,
                                           journal)
-            except ContainmentError as err:
-                if not journal:
-                    raise
-                raise _rollback_block(client, nsg, journal, err) from err
-            rules_read = result.rules_read
-            nsg_read = result.nsg_read or nsg_read
-            rules.extend(result.rules)
-            notes.extend(result.notes)
-            for p in wanted:
-                state, rule_name = result.status[p.text]
-                warnings = ([p.note] if p.note else []) + result.warnings.get(p.text, [])
-                items.append(ip_item(p, nsg, direction, state, rule_name, warnings, result.tampered.get(p.text, []),
-                                     result.audits.get(p.text)))
+                rules_read = result.rules_read
+                parts.append(BlockPart(direction, family, wanted, result))
+        if not dry_run:
+            parts = _rely_on_young_rules(client, nsg, parts, audit, journal, claims)
+    except ContainmentError as err:
+        if not journal:
+            raise
+        raise _rollback_block(client, nsg, journal, err, claims) from err
+    for part in parts:
+        result = part.outcome
+        nsg_read = result.nsg_read or nsg_read
+        rules.extend(result.rules)
+        notes.extend(result.notes)
+        for p in part.wanted:
+            state, rule_name = result.status[p.text]
+            warnings = ([p.note] if p.note else []) + result.warnings.get(p.text, [])
+            items.append(ip_item(p, nsg, part.direction, state, rule_name, warnings, result.tampered.get(p.text, []),
+                                 result.audits.get(p.text)))
     if truncated:
         notes.append(f"The description was shortened to fit Azure's {RULE_DESCRIPTION_MAX} characters (with the "
                      "pack's audit record: incident, time, expiry).")
@@ -3459,11 +3606,60 @@ def nsg_block_ip_command(client, args: dict) -> CommandResults:
     return CommandResults(readable_output=readable, outputs=outputs, raw_response=items)
 
 
-def _rollback_block(client, nsg: NsgRef, journal: list[str], err: ContainmentError) -> ContainmentError:
+class BlockPart(NamedTuple):
+    """One direction + address family of a block call, and what its block did."""
+    direction: str
+    family: str
+    wanted: list[Prefix]
+    outcome: BlockOutcome
+
+
+def _rely_on_young_rules(client, nsg: NsgRef, parts: list[BlockPart], audit: BlockAudit, journal: list[str],
+                         claims: BlockClaims) -> list[BlockPart]:
+    """Records this call's reliance on the young rules that hold its addresses (see BlockClaims); a part whose rule
+    a rollback of another run deleted (or is deleting) since it was read is blocked again: read, written if
+    missing, and checked again. Returns the parts as they stand."""
+    young_since = utc_now() - timedelta(seconds=claims.window)
+    for attempt in range(MAX_WRITE_ATTEMPTS):
+        read_at: dict[str, float] = {}
+        for part in parts:
+            for text, (state, name) in part.outcome.status.items():
+                held_by = part.outcome.audits.get(text)
+                if (state in ('Blocked', 'AlreadyBlocked') and name and held_by is not None
+                        and held_by.blocked_at is not None and held_by.blocked_at >= young_since):
+                    read_at[name] = min(read_at.get(name, part.outcome.read_at), part.outcome.read_at)
+        if not read_at:
+            return parts
+        try:
+            unsafe = claims.rely(read_at)
+        except ContainmentError as err:   # the context kept changing: the block stands, unrecorded (as before)
+            demisto.debug(f'block on {nsg.name}: its reliance was not recorded: {err.code}')
+            return parts
+        if not unsafe:
+            return parts
+        demisto.debug(f'block on {nsg.name}: {len(unsafe)} rule(s) rolled back by another run, blocking again')
+        backoff(client, attempt)
+        parts = [part._replace(outcome=_block_direction(client, nsg, part.direction, part.family, part.wanted, audit,
+                                                        False, None, journal))
+                 if any(name in unsafe for _, name in part.outcome.status.values()) else part
+                 for part in parts]
+    raise ContainmentError(f"NSG '{nsg.name}': another run kept rolling back the rules of this block; not "
+                           'confirmed.', code='NsgBusy')
+
+
+def _rollback_block(client, nsg: NsgRef, journal: list[str], err: ContainmentError,
+                    claims: BlockClaims) -> ContainmentError:
     """A block that failed after it created rules: they are deleted again (a call blocks every direction or none),
-    newest first. The error to raise: the failure, and what the rollback did or could not do."""
+    newest first, except a rule another run of this instance relies on (BlockClaims): it stays. The error to raise:
+    the failure, and what the rollback did or could not do."""
     client.budget.reserve()
     left = []
+    recorded = True
+    try:
+        journal, kept = claims.claim_for_rollback(journal, time.time() + max(client.budget.remaining(), 0) + 1)
+    except ContainmentError as claim_err:   # unrecorded: delete as if nobody relied on them
+        demisto.debug(f'rollback on {nsg.name}: the claims were not read: {claim_err.code}')
+        recorded, kept = False, []
     try:
         present = {r.get('name') for r in props(get_nsg(client, nsg.path)).get('securityRules') or []}
     except ContainmentError:
@@ -3479,10 +3675,20 @@ def _rollback_block(client, nsg: NsgRef, journal: list[str], err: ContainmentErr
             continue
         except ContainmentError as undo_err:
             left.append(f'{name} ({undo_err.code})')
+    if recorded and journal:
+        try:
+            claims.mark_deleted(journal)
+        except ContainmentError as claim_err:   # the marks lapse by themselves (their expiry)
+            demisto.debug(f'rollback on {nsg.name}: the deletions were not marked: {claim_err.code}')
+    shared = (f" Kept the rule(s) {', '.join(kept)}: another block of this instance holds the same addresses with "
+              'them, so those addresses stay blocked by that block.' if kept else '')
     if left:
         return err.with_note(f"Rolling back failed: the pack rule(s) {', '.join(left)} this call wrote are still on "
                              f"NSG '{nsg.name}', so the block holds in some directions only. Fix: run the same "
-                             'azure-nsg-block-ip again to complete it, or azure-nsg-unblock-ip to remove it.')
+                             f'azure-nsg-block-ip again to complete it, or azure-nsg-unblock-ip to remove it.{shared}')
+    if kept:
+        return err.with_note(f"Rolled back: the rule(s) this call had written ({', '.join(removed) or 'none'}) were "
+                             f'deleted.{shared} Fix the cause and run azure-nsg-block-ip again.')
     return err.with_note(f"Rolled back: the rule(s) this call had written ({', '.join(removed) or 'none'}) were "
                          'deleted; nothing is blocked by this call. Fix the cause and run azure-nsg-block-ip again.')
 

@@ -1239,6 +1239,122 @@ def test_block_limit_error_says_what_was_and_was_not_blocked(arm, client, monkey
     assert not [r for r in arm.nsg('edge-nsg')['properties']['securityRules'] if r['name'].startswith('xsoar-')]
 
 
+def claim_table() -> dict:
+    return demisto.getIntegrationContext().get(ac.CTX_CLAIMS_KEY) or {}
+
+
+def pack_rule_names(arm, nsg='edge-nsg') -> list[str]:
+    return sorted(r['name'] for r in arm.rules(nsg) if r['name'].startswith('xsoar-block-'))
+
+
+def test_block_records_its_reliance_on_the_young_rules_it_stands_on(arm, client):
+    ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'})
+    names = pack_rule_names(arm)
+    table = claim_table()
+    assert sorted(key.rsplit('/', 1)[1] for key in table) == names   # both directions, one record each
+    [(run, expires)] = {item for record in table.values() for item in record['relied'].items()}
+    assert expires == pytest.approx(ac.time.time() + ac.claim_window(client), abs=5)
+    assert ac.claim_window(client) == ac.DEFAULT_TIME_BUDGET + ac.ROLLBACK_RESERVE_SECONDS + ac.CLAIM_MARGIN_SECONDS
+
+
+def test_rollback_keeps_the_rules_a_parallel_block_of_the_same_addresses_relies_on(arm, client):
+    """Run A writes the inbound rule; before its outbound write, run B blocks the same address (the inbound rule
+    holds it: AlreadyBlocked; B writes the outbound rule, the same name A writes next). Then A fails: its rollback
+    must leave both rules, or B's reported block would be gone from Azure."""
+    args = {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'}
+    other = arm.client()
+    seen: dict = {}
+
+    def before_outbound(method, path):
+        seen['b'] = ac.nsg_block_ip_command(other, args)   # B, while A waits for its outbound write
+        arm.inject('GET', '/networkSecurityGroups/edge-nsg', 500, 'InternalServerError', count=50)
+
+    arm.before_write = lambda method, path: setattr(arm, 'before_write', before_outbound)   # skip A's first write
+    with pytest.raises(ac.DemistoException) as failed:
+        ac.nsg_block_ip_command(client, args)
+    assert {(i['Direction'], i['Status']) for i in blocked_ip_items(seen['b'])} == {
+        ('Inbound', 'AlreadyBlocked'), ('Outbound', 'Blocked')}
+    names = pack_rule_names(arm)
+    assert len(names) == 2                               # both of B's rules are still in Azure
+    assert not [m for m, path in arm.writes() if m == 'DELETE']
+    inbound, outbound = sorted(names)   # xsoar-block-in-..., xsoar-block-out-...: A's journal order
+    assert f'Kept the rule(s) {inbound}, {outbound}' in str(failed.value)
+    assert 'another block of this instance holds the same addresses' in str(failed.value)
+
+
+def test_rollback_without_a_parallel_block_deletes_and_marks_its_rules(arm, client):
+    arm.inject('PUT', '/securityRules/xsoar-block-out-', 403, 'AuthorizationFailed')
+    with pytest.raises(ac.DemistoException, match='Rolled back'):
+        ac.nsg_block_ip_command(client, {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg'})
+    assert pack_rule_names(arm) == []
+    table = claim_table()   # the written inbound rule and the outbound one whose write failed (it may have landed)
+    assert sorted(key.rsplit('/', 1)[1][:len('xsoar-block-in')] for key in table) == [
+        'xsoar-block-in', 'xsoar-block-ou']
+    assert all(record['relied'] == {} for record in table.values())               # the failed run relies on nothing
+    assert all(record['deleted']['at'] is not None for record in table.values())  # deleted, not being deleted
+
+
+def test_block_that_read_a_rule_a_rollback_then_deleted_blocks_again(arm, client, monkeypatch):
+    """B writes its rules; meanwhile another run's rollback (A, same bucket, same rule names) marks the inbound
+    rule as being deleted and deletes it. B's reliance check sees the mark, waits, reads again, writes the rule
+    again and reports it blocked: Azure holds what B says."""
+    args = {'ip': '203.0.113.7', 'nsg_name': 'edge-nsg', 'direction': 'Inbound'}
+    state: dict = {}
+    real_rely = ac.BlockClaims.rely
+
+    def rely_after_a_rollback_started(self, read_at):
+        if not state:
+            [name] = read_at
+            state['name'] = name
+            other = ac.BlockClaims(self.prefix.rstrip('/'), self.window)
+            assert other.claim_for_rollback([name], ac.time.time() + 60) == ([name], [])
+        return real_rely(self, read_at)
+
+    def pause(seconds):   # A's DELETE lands while B waits (after the reliance check; other waits are polls)
+        if 'name' in state and 'deleted' not in state:
+            state['deleted'] = True
+            arm.rules('edge-nsg')[:] = [r for r in arm.rules('edge-nsg') if r['name'] != state['name']]
+            ac.BlockClaims(f'{NET}/networkSecurityGroups/edge-nsg', 60).mark_deleted([state['name']])
+
+    client.sleep = pause
+    monkeypatch.setattr(ac, 'backoff', lambda client, attempt, err=None: client.sleep(0.1))   # the fixture's no-op
+    monkeypatch.setattr(ac.BlockClaims, 'rely', rely_after_a_rollback_started)
+    result = ac.nsg_block_ip_command(client, args)
+    assert [i['Status'] for i in blocked_ip_items(result)] == ['Blocked']
+    assert pack_rule_names(arm) == [state['name']]       # written again after A deleted it
+    assert [path for m, path in arm.writes() if m == 'PUT'].count(
+        f"{NET}/networkSecurityGroups/edge-nsg/securityRules/{state['name']}") == 2
+
+
+def test_block_claims_protocol_without_azure():
+    clock = [1000.0]
+    a = ac.BlockClaims('/subscriptions/s/nsg/N', 100, clock=lambda: clock[0])
+    b = ac.BlockClaims('/subscriptions/s/nsg/N', 100, clock=lambda: clock[0])
+    assert a.run != b.run
+    assert b.rely({'R1': 990.0}) == set()                                   # nobody deletes R1: relied on
+    assert a.claim_for_rollback(['R1', 'R2'], 1050) == (['R2'], ['R1'])    # R1 stays, R2 is A's to delete
+    assert b.rely({'R2': 995.0}) == {'R2'}                                  # being deleted: not to rely on
+    clock[0] = 1010.0
+    a.mark_deleted(['R2'])
+    assert b.rely({'R2': 1005.0}) == {'R2'}                                 # read before the delete landed
+    assert b.rely({'R2': 1011.0}) == set()                                  # read after: what it saw is new
+    clock[0] = 1200.0                                                       # everything lapsed
+    assert b.rely({}) == set()
+    assert claim_table() == {}                                              # and the next write dropped it
+
+
+@pytest.mark.parametrize('stored', ['garbage', ['x'], {'k': 'v'}, {'k': {'relied': 'x'}},
+                                    {'k': {'relied': {}, 'deleted': {'owner': 5}}},
+                                    {'k': {'relied': {'run': 'soon'}}}])
+def test_malformed_block_claims_are_ignored_and_dropped(stored):
+    ac.set_integration_context({ac.CTX_CLAIMS_KEY: stored, 'other': 1})
+    claims = ac.BlockClaims('/n', 100)
+    assert claims.claim_for_rollback(['R'], ac.time.time() + 10) == (['R'], [])
+    table = claim_table()
+    assert list(table) == ['/n/r']
+    assert demisto.getIntegrationContext()['other'] == 1
+
+
 def test_block_rule_count_limit(arm, client, monkeypatch):
     monkeypatch.setattr(ac, 'MAX_RULES_PER_NSG', 2)
     with pytest.raises(ac.DemistoException, match='already has 2 security rules'):
