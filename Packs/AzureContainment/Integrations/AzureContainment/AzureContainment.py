@@ -10,6 +10,7 @@ from CommonServerUserPython import *
 
 import base64
 import copy
+import functools
 import hashlib
 import ipaddress
 import json
@@ -26,8 +27,6 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-import dataclasses
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
@@ -129,14 +128,16 @@ LEASE_MAX_AHEAD_SECONDS = 2 * LEASE_TTL_SECONDS   # a lease expiring later than 
 CTX_CLAIMS_KEY = 'azure_containment_block_claims'   # {NSG ID/rule (lower case): {relied, deleted}}, see BlockClaims
 CLAIM_MARGIN_SECONDS = 60               # beyond a run's budget and rollback reserve: clock and engine slack
 
-GUID_RE = re.compile(r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')
-DOMAIN_RE = re.compile(r'^(?=.{4,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$')
-AUTH_CODE_RE = re.compile(r'^[A-Za-z0-9._\-~+/=]{8,}$')
-RESOURCE_GROUP_RE = re.compile(r'[-\w.()]{0,89}[-\w()]')   # Azure: 1-90 characters, not ending with '.'
+# Patterns are strings, compiled on first use by re's own cache (re.fullmatch(GUID_RE, text)): XSOAR executes the
+# whole module on every command and most commands need two or three of them (compiling all cost ~6 ms a run).
+GUID_RE = r'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
+DOMAIN_RE = r'^(?=.{4,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$'
+AUTH_CODE_RE = r'^[A-Za-z0-9._\-~+/=]{8,}$'
+RESOURCE_GROUP_RE = r'[-\w.()]{0,89}[-\w()]'   # Azure: 1-90 characters, not ending with '.'
 
-RESOURCE_NAME_RE = re.compile(r'\w(?:[\w.-]{0,78}\w)?')   # Azure: 1-80, starts with a word char, ends with one (or _)
-RESOURCE_TYPE_RE = re.compile(r'[A-Za-z][A-Za-z0-9.]{0,99}')
-SERVICE_TAG_RE = re.compile(r'[A-Za-z][A-Za-z0-9.\-]*')
+RESOURCE_NAME_RE = r'\w(?:[\w.-]{0,78}\w)?'   # Azure: 1-80, starts with a word char, ends with one (or _)
+RESOURCE_TYPE_RE = r'[A-Za-z][A-Za-z0-9.]{0,99}'
+SERVICE_TAG_RE = r'[A-Za-z][A-Za-z0-9.\-]*'
 RESOURCE_NAME_RULES = ("an Azure resource name is 1-80 characters, begins and ends with a letter, digit or '_', and "
                "contains only letters, digits, '.', '-' and '_' (no '/', '?', '#', '%' or spaces)")
 
@@ -156,7 +157,7 @@ ISOLATION_TAG_TIME = 'xsoar-isolated-at'        # ... and that run's UTC time (I
 ISOLATION_RECORD_TAG_PREFIX = 'xsoar-nic-'  # + hash of a NIC ID: tag on the isolation NSG recording its original
 AZURE_MAX_TAGS = 50                        # Azure: tags per resource
 AZURE_TAG_VALUE_MAX = 256                  # Azure: characters per tag value
-BLOCK_RULE_NAME_RE = re.compile(r'xsoar-block-(in|out)-(v4|v6)-[0-9a-f]{10}')
+BLOCK_RULE_NAME_RE = r'xsoar-block-(in|out)-(v4|v6)-[0-9a-f]{10}'
 
 # Address policy. Command arguments come from alert data: what an alert may block or open is bounded here and by the
 # admin's instance params, never by an argument. Block targets that are refused whatever the params: blocking them
@@ -234,15 +235,15 @@ DEFAULT_FIND_LIMIT = 50                    # the limit argument: candidate VMs l
 FIND_SCOPES = ('subscription', 'all')
 # A value goes into the query only when it is an IP address (in canonical form) or a name made of these characters:
 # no quote, backslash, space or operator can reach the KQL text.
-FIND_NAME_RE = re.compile(r'[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?')
-KQL_SAFE_LITERAL_RE = re.compile(r'[A-Za-z0-9_.:-]+')
+FIND_NAME_RE = r'[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?'
+KQL_SAFE_LITERAL_RE = r'[A-Za-z0-9_.:-]+'
 
 # azure-vm-snapshot: incremental snapshots of managed disks (Microsoft.Compute/snapshots of the disk resource
 # provider, its own api-versions), named xsoar-<key>-<disk>-<hash of the disk ID> where <key> is inc<incident ID>
 # (a repeat in the same incident finds the snapshot instead of making another) or, outside an incident, t<UTC minute>.
 DISK_API_VERSION = '2023-10-02'
 SNAPSHOT_NAME_PREFIX = 'xsoar-'
-SNAPSHOT_KEY_RE = re.compile(r'inc[A-Za-z0-9_-]{1,32}|t\d{12}')
+SNAPSHOT_KEY_RE = r'inc[A-Za-z0-9_-]{1,32}|t\d{12}'
 SNAPSHOT_DISKS = ('all', 'os', 'data')
 SNAPSHOT_TAG_INCIDENT = 'xsoar-incident-id'      # the XSOAR incident ID, or NO_INCIDENT
 SNAPSHOT_TAG_VM = 'xsoar-source-vm'              # resource ID of the VM the disk belonged to
@@ -1803,14 +1804,15 @@ def param_flag(value: Any, default: bool = False) -> bool:
 
 def require_guid(value: str, field: str, where: str) -> str:
     """`value` when it is a GUID, else an InputError naming the field (no request is made)."""
-    if not GUID_RE.fullmatch(value or ''):
+    if not re.fullmatch(GUID_RE, value or ''):
         raise InputError(code='InvalidGuid', field=field, where=where)
     return value
 
 
 def validate_tenant(value: str) -> str:
     """A tenant is a GUID or a verified domain name (contoso.onmicrosoft.com); anything else is refused."""
-    if GUID_RE.fullmatch(value or '') or (DOMAIN_RE.match(value or '') and not re.fullmatch(r'[0-9a-fA-F-]+', value)):
+    if re.fullmatch(GUID_RE, value or '') or (re.match(DOMAIN_RE, value or '')
+                                               and not re.fullmatch(r'[0-9a-fA-F-]+', value)):
         return value
     raise InputError(code='InvalidGuid', field='Token (tenant ID)',
                      where='copy the Directory (tenant) ID from Entra ID > Overview (or the app registration\'s '
@@ -1852,7 +1854,7 @@ def clean_auth_code(raw: str) -> str:
         if len(codes) != 1 or not codes[0]:
             raise InputError(code='InvalidAuthCode', detail='no code= value found in it')
         text = codes[0]
-    if not AUTH_CODE_RE.match(text):
+    if not re.match(AUTH_CODE_RE, text):
         raise InputError(code='InvalidAuthCode',
                          detail='it contains spaces or characters a code never has, or is too short')
     return text
@@ -2206,9 +2208,9 @@ def claim_window(client) -> float:
 
 # Resource names, IDs and the command's scope (validated before a name enters a URL)
 
-def _validated(value: Any, pattern: re.Pattern, what: str, expected: str) -> str:
+def _validated(value: Any, pattern: str, what: str, expected: str) -> str:
     """`value` when the whole of it matches `pattern`, else an error naming the value and what is expected."""
-    if not isinstance(value, str) or not pattern.fullmatch(value):
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
         raise InputError(f'Invalid {what} {value!r}: {expected}.')
     return value
 
@@ -2281,11 +2283,11 @@ def parse_resource_id(resource_id: Any, expected_type: str | None = None, what: 
     namespace = parts[6]
     types, names = [], []
     for i in range(7, len(parts), 2):
-        if not RESOURCE_TYPE_RE.fullmatch(parts[i]):
+        if not re.fullmatch(RESOURCE_TYPE_RE, parts[i]):
             raise InputError(f'Invalid {what} {resource_id!r}: {parts[i]!r} is not a resource type.')
         types.append(parts[i])
         names.append(validate_name(parts[i + 1], f'name in {what} {resource_id!r}'))
-    if not RESOURCE_TYPE_RE.fullmatch(namespace):
+    if not re.fullmatch(RESOURCE_TYPE_RE, namespace):
         raise InputError(f'Invalid {what} {resource_id!r}: {namespace!r} is not a resource provider.')
     full_type = '/'.join([namespace] + types)
     if expected_type and full_type.lower() != expected_type.lower():
@@ -2403,7 +2405,7 @@ def parse_prefix(item: Any) -> Prefix:
     try:
         net = ipaddress.ip_network(raw, strict=False)
     except ValueError:
-        if SERVICE_TAG_RE.fullmatch(raw):
+        if re.fullmatch(SERVICE_TAG_RE, raw):
             raise ValueError('looks like a service tag; only IP addresses and CIDRs are accepted') from None
         raise ValueError('is not an IPv4/IPv6 address or CIDR') from None
     mapped = isinstance(net, ipaddress.IPv6Network) and net.subnet_of(IPV4_MAPPED)
@@ -2446,8 +2448,13 @@ FORENSIC_LIMITS = PrefixLimits(FORENSIC_MIN_PREFIX, FORENSIC_MAX_SOURCES, True, 
     'v4': 'the widest forensic source the pack allows', 'v6': 'the widest forensic source the pack allows',
     'items': 'the most forensic sources the pack allows'})
 
-_ALWAYS_REFUSED_NETS = [(ipaddress.ip_network(text), label) for text, label in ALWAYS_REFUSED]
-_INTERNAL_NETS = [(ipaddress.ip_network(text), label) for text, label in INTERNAL_RANGES]
+
+@functools.cache
+def address_classes() -> tuple[list[tuple[Any, str]], list[tuple[Any, str]]]:
+    """ALWAYS_REFUSED and INTERNAL_RANGES as (network, label) pairs, parsed on first use: only the commands that
+    check addresses need them, and XSOAR executes the module on every command."""
+    return ([(ipaddress.ip_network(text), label) for text, label in ALWAYS_REFUSED],
+            [(ipaddress.ip_network(text), label) for text, label in INTERNAL_RANGES])
 
 
 def _class_problems(net: Any, classes: list[tuple[Any, str]], suffix: str = '') -> list[str]:
@@ -2467,9 +2474,10 @@ def prefix_problems(prefix: Prefix, limits: PrefixLimits) -> list[str]:
     """Why the policy refuses `prefix` ([] = accepted): an address class refused whatever the params, internal space
     unless allowed, a prefix wider than allowed."""
     net = prefix.net
-    problems = _class_problems(net, _ALWAYS_REFUSED_NETS)
+    refused, internal = address_classes()
+    problems = _class_problems(net, refused)
     if not limits.allow_internal:
-        problems += _class_problems(net, _INTERNAL_NETS,
+        problems += _class_problems(net, internal,
                                     '; refused unless the instance param allow_internal_block is checked')
     widest = limits.min_prefix[prefix.family]
     if net.prefixlen < widest:
@@ -2683,7 +2691,7 @@ def block_rule_problems(rule: dict) -> list[str]:
     marker that differs in anything is foreign: never counted as a block, never edited, reported as Tampered."""
     p = props(rule)
     problems = []
-    match = BLOCK_RULE_NAME_RE.fullmatch(str(rule.get('name') or ''))
+    match = re.fullmatch(BLOCK_RULE_NAME_RE, str(rule.get('name') or ''))
     if not match:
         problems.append("its name is not one the pack writes")
     if not str(p.get('description') or '').startswith(PACK_MARKER):
@@ -2826,16 +2834,16 @@ def block_rule_name(direction: str, family: str, prefixes: list[str], audit: 'Bl
 #     extend it, or erase the audit trail. Rules of different buckets stay apart until they expire.
 
 BLOCK_AUDIT_TIME = '%Y%m%dT%H%M%SZ'            # compact UTC ISO 8601 basic format: 16 characters
-AUDIT_INCIDENT_RE = re.compile(r'[A-Za-z0-9_-]{1,40}')
-BLOCK_AUDIT_RE = re.compile(re.escape(PACK_MARKER) + r' inc:(?P<inc>[A-Za-z0-9_-]{1,40}) at:(?P<at>\d{8}T\d{6}Z) '
-                            r'exp:(?P<exp>\d{8}T\d{6}Z|never)(?: (?P<text>[^\r\n]*))?')
+AUDIT_INCIDENT_RE = r'[A-Za-z0-9_-]{1,40}'
+BLOCK_AUDIT_RE = (re.escape(PACK_MARKER) + r' inc:(?P<inc>[A-Za-z0-9_-]{1,40}) at:(?P<at>\d{8}T\d{6}Z) '
+                  r'exp:(?P<exp>\d{8}T\d{6}Z|never)(?: (?P<text>[^\r\n]*))?')
 BLOCK_NEVER = 'never'
 # What versions 1.0.0 and 1.1.0 wrote, before the audit trail: the marker and the user's text. Such a rule is still the pack's
 # block (its content is what the pack wrote), permanent and of no known incident or time; an upgrade must not turn
 # every block already in Azure into a foreign rule that unblock may no longer remove.
-BLOCK_V1_RE = re.compile(re.escape(PACK_MARKER) + r' (?P<text>(?!inc:)[^\r\n]+)')
+BLOCK_V1_RE = re.escape(PACK_MARKER) + r' (?P<text>(?!inc:)[^\r\n]+)'
 BLOCK_V1_BUCKET = 'v1.0.0|never'
-EXPIRES_IN_RE = re.compile(r'(\d{1,6}) ?([A-Za-z]+)')
+EXPIRES_IN_RE = r'(\d{1,6}) ?([A-Za-z]+)'
 EXPIRES_IN_UNITS = {'minute': 60, 'minutes': 60, 'min': 60, 'mins': 60, 'hour': 3600, 'hours': 3600, 'hr': 3600,
                     'hrs': 3600, 'day': 86400, 'days': 86400, 'week': 604800, 'weeks': 604800}
 MAX_BLOCK_SECONDS = 3650 * 86400               # a block longer than 10 years is a typo, not a decision
@@ -2857,7 +2865,7 @@ def audit_incident(incident_id: str) -> str:
     or longer than 40 is hashed (XSOAR's IDs are short numbers)."""
     if not incident_id:
         return NO_INCIDENT
-    if AUDIT_INCIDENT_RE.fullmatch(incident_id):
+    if re.fullmatch(AUDIT_INCIDENT_RE, incident_id):
         return incident_id
     return 'h' + hashlib.sha1(incident_id.encode()).hexdigest()[:16]  # nosec - an identifier, not security
 
@@ -2869,7 +2877,7 @@ def parse_expires_in(value: Any, max_days: int = MAX_BLOCK_SECONDS // 86400) -> 
     text = '' if value is None else str(value).strip()
     if not text:
         return None
-    match = EXPIRES_IN_RE.fullmatch(text)
+    match = re.fullmatch(EXPIRES_IN_RE, text)
     unit = EXPIRES_IN_UNITS.get(match.group(2).lower()) if match else None
     expected = ("expected a whole number of minutes, hours, days or weeks, e.g. '30 minutes', '24 hours', '7 days' "
                 '(empty: a permanent block)')
@@ -2896,8 +2904,9 @@ def expiry_after(now: datetime, seconds: int | None) -> datetime | None:
     return end
 
 
-@dataclass(frozen=True)
-class BlockAudit:
+# NamedTuples rather than frozen dataclasses: a dataclass costs about 1 ms of every command (XSOAR executes the module
+# each time), a NamedTuple a fifth of that.
+class BlockAudit(NamedTuple):
     """What a pack rule's description records: the incident that asked for the block, when, until when (None =
     permanent) and the user's text. Format (within Azure's 140 characters, the audit part never truncated):
     `[AzureContainment] inc:<incident ID or none> at:<UTC yyyymmddThhmmssZ> exp:<UTC ...Z or never> <text>`.
@@ -2957,9 +2966,9 @@ class BlockAudit:
         ends before it began)."""
         if len(str(description or '')) > RULE_DESCRIPTION_MAX:
             return None
-        match = BLOCK_AUDIT_RE.fullmatch(str(description or ''))
+        match = re.fullmatch(BLOCK_AUDIT_RE, str(description or ''))
         if not match:
-            v1 = BLOCK_V1_RE.fullmatch(str(description or ''))
+            v1 = re.fullmatch(BLOCK_V1_RE, str(description or ''))
             return cls(NO_INCIDENT, None, None, v1.group('text')) if v1 else None
         try:
             at = datetime.strptime(match.group('at'), BLOCK_AUDIT_TIME).replace(tzinfo=UTC)
@@ -3934,8 +3943,7 @@ def nsg_refs(client, args: dict) -> list[NsgRef]:
     return [resolve_nsg(client, {**args, 'nsg_name': name}) for name in names]
 
 
-@dataclass(frozen=True)
-class HeldAddress:
+class HeldAddress(NamedTuple):
     """One address the pack's rules hold in one direction: the block in force (the latest expiry) and the rule."""
     text: str
     direction: str
@@ -4975,12 +4983,14 @@ def first_rule_meeting(entry: dict, box: FlowBox) -> EffectiveRule | None:
     return None
 
 
-@dataclasses.dataclass
 class Verification:
-    """AzureContainment.Isolation.Verification / AzureContainment.VM.Verification, and the notes of the entry."""
-    checks: list[dict] = dataclasses.field(default_factory=list)
-    bypasses: list[dict] = dataclasses.field(default_factory=list)
-    notes: list[str] = dataclasses.field(default_factory=list)
+    """AzureContainment.Isolation.Verification / AzureContainment.VM.Verification, and the notes of the entry. A
+    plain class: a dataclass costs about 1 ms of every command (XSOAR executes the module each time)."""
+
+    def __init__(self) -> None:
+        self.checks: list[dict] = []
+        self.bypasses: list[dict] = []
+        self.notes: list[str] = []
 
     def check(self, name: str, result: str, detail: str) -> None:
         self.checks.append({'Name': name, 'Result': result, 'Detail': detail})
@@ -5506,7 +5516,7 @@ def parse_find_values(args: dict, max_values: int) -> list[FindValue]:
         values.append(FindValue('ip', text, str(address)))
     for raw in argToList(args.get('hostname')):
         text = str(raw).strip()
-        if not FIND_NAME_RE.fullmatch(text):
+        if not re.fullmatch(FIND_NAME_RE, text):
             bad.append(f'{text!r} (hostname: a VM or computer name is letters, digits, \'.\', \'-\' and \'_\', '
                        'beginning and ending with a letter, digit or \'_\')')
             continue
@@ -5526,7 +5536,7 @@ def parse_find_values(args: dict, max_values: int) -> list[FindValue]:
 def kql_literal(text: str) -> str:
     """A KQL string literal for a validated address or name. Anything with a character outside the safe set is
     refused, so quoting can never be escaped whatever validation came before."""
-    if not KQL_SAFE_LITERAL_RE.fullmatch(text):
+    if not re.fullmatch(KQL_SAFE_LITERAL_RE, text):
         raise InputError(f'Refusing to put {text!r} into a Resource Graph query: only addresses and names are allowed.')
     return f"'{text}'"
 
@@ -5688,7 +5698,7 @@ def find_subscriptions(client: AzureClient, args: dict) -> list[str]:
         sub, _ = command_scope(client, {'subscription_id': args.get('subscription_id')}, require_rg=False)
         return [sub]
     listed = client.list_pages('/subscriptions', api_version=SUBSCRIPTIONS_API_VERSION)
-    return sorted({str(s['subscriptionId']) for s in listed if GUID_RE.fullmatch(str(s.get('subscriptionId') or ''))})
+    return sorted({str(s['subscriptionId']) for s in listed if re.fullmatch(GUID_RE, str(s.get('subscriptionId') or ''))})
 
 
 def _canonical_ip(text: Any) -> str | None:

@@ -2963,7 +2963,7 @@ def test_snapshot_names_fit_azure_and_never_collide():
                               'Microsoft.Compute/disks/' + long_disk)
     assert len(name_a) <= 80
     assert name_a != name_b
-    assert ac.RESOURCE_NAME_RE.fullmatch(name_a)
+    assert re.fullmatch(ac.RESOURCE_NAME_RE, name_a)
     assert ac.snapshot_key('INC-7_a', datetime.datetime(2025, 1, 31, 12, 5)) == 'incINC-7_a'
     hashed = ac.snapshot_key('7/../../x', datetime.datetime(2025, 1, 31))
     assert re.fullmatch(r'inc[0-9a-f]{16}', hashed)
