@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import jwt
@@ -1291,12 +1291,16 @@ class XsoarAppCredential(Credential):
                               f'!azure-containment-auth-reset lifts the wait.')
 
 
+def stored_number(value: Any) -> TypeGuard[int | float]:
+    """Whether a value read back from the integration context is a number (JSON's true/false are not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def xsoar_app_slot(slot: dict) -> dict:
     """The Cortex XSOAR application's slot with only well-formed entries (a token string and its expiry, a back-off
     record with numbers): anything else was corrupted and is ignored with a debug line (a token is requested again
     and the next write replaces it)."""
-    def number(value: Any) -> bool:
-        return isinstance(value, int | float) and not isinstance(value, bool)
+    number = stored_number
     clean: dict = {}
     if isinstance(slot.get('access_token'), str) and number(slot.get('expires_on')):
         clean.update(access_token=slot['access_token'], expires_on=slot['expires_on'])
@@ -1987,7 +1991,7 @@ def valid_leases(stored: Any, now: float, max_ahead: float = LEASE_MAX_AHEAD_SEC
     for key, lease in stored.items():
         expires = lease.get('expires') if isinstance(lease, dict) else None
         if not (isinstance(key, str) and isinstance(lease, dict) and isinstance(lease.get('owner'), str)
-                and lease['owner'] and isinstance(expires, int | float) and not isinstance(expires, bool)):
+                and lease['owner'] and stored_number(expires)):
             demisto.debug(f'Azure Containment: a malformed NSG lease on {name_of(str(key))} was ignored and dropped')
         elif expires > now + max_ahead:
             demisto.debug(f'Azure Containment: an NSG lease on {name_of(key)} expiring {int(expires - now)} s ahead '
@@ -2099,28 +2103,35 @@ class BlockClaims:
         self.window = window
         self._clock = clock
 
-    def _key(self, rule_name: str) -> str:
-        return self.prefix + rule_name.lower()
+    def _record(self, table: dict, rule_name: str) -> dict:
+        return table.setdefault(self.prefix + rule_name.lower(), {'relied': {}})
+
+    def _update(self, edit: Callable[[dict, float], None]) -> None:
+        """One compare-and-set of the claim table: `edit(table, now)` changes its live, well-formed records (it may
+        run again when another run wrote in between)."""
+        def change(context: dict) -> bool:
+            now = self._clock()
+            table = valid_claims(context.get(CTX_CLAIMS_KEY), now)
+            edit(table, now)
+            _store_claims(context, table)
+            return True
+        update_integration_context(change)
 
     def rely(self, read_at: dict[str, float]) -> set[str]:
         """Records that this run relies on the rules `read_at` names (each as the read at that time saw it). Returns
         the ones it cannot rely on: a rollback is deleting them, or deleted them after that read."""
         unsafe: set[str] = set()
 
-        def change(context: dict) -> bool:
+        def edit(table: dict, now: float) -> None:
             unsafe.clear()
-            now = self._clock()
-            table = valid_claims(context.get(CTX_CLAIMS_KEY), now)
             for name, seen_at in read_at.items():
-                record = table.setdefault(self._key(name), {'relied': {}})
+                record = self._record(table, name)
                 deleted = record.get('deleted')
                 if deleted and deleted['owner'] != self.run and (deleted['at'] is None or deleted['at'] >= seen_at):
                     unsafe.add(name)
                 else:
                     record['relied'][self.run] = now + self.window
-            _store_claims(context, table)
-            return True
-        update_integration_context(change)
+        self._update(edit)
         return set(unsafe)
 
     def claim_for_rollback(self, names: list[str], until: float) -> tuple[list[str], list[str]]:
@@ -2129,37 +2140,28 @@ class BlockClaims:
         deletable: list[str] = []
         kept: list[str] = []
 
-        def change(context: dict) -> bool:
+        def edit(table: dict, now: float) -> None:
             deletable.clear()
             kept.clear()
-            now = self._clock()
-            table = valid_claims(context.get(CTX_CLAIMS_KEY), now)
             for key, record in table.items():   # this run failed: it relies on nothing any more
                 if key.startswith(self.prefix):
                     record['relied'].pop(self.run, None)
             for name in names:
-                record = table.setdefault(self._key(name), {'relied': {}})
+                record = self._record(table, name)
                 if record['relied']:
                     kept.append(name)
                 else:
                     deletable.append(name)
                     record['deleted'] = {'owner': self.run, 'at': None, 'expires': max(until, now + 1)}
-            _store_claims(context, table)
-            return True
-        update_integration_context(change)
+        self._update(edit)
         return list(deletable), list(kept)
 
     def mark_deleted(self, names: list[str]) -> None:
         """The rollback's deletes are done (or failed: then the rule stands, and may be relied on again)."""
-        def change(context: dict) -> bool:
-            now = self._clock()
-            table = valid_claims(context.get(CTX_CLAIMS_KEY), now)
+        def edit(table: dict, now: float) -> None:
             for name in names:
-                record = table.setdefault(self._key(name), {'relied': {}})
-                record['deleted'] = {'owner': self.run, 'at': now, 'expires': now + self.window}
-            _store_claims(context, table)
-            return True
-        update_integration_context(change)
+                self._record(table, name)['deleted'] = {'owner': self.run, 'at': now, 'expires': now + self.window}
+        self._update(edit)
 
 
 def _store_claims(context: dict, table: dict) -> None:
@@ -2180,7 +2182,7 @@ def valid_claims(stored: Any, now: float) -> dict:
         return {}
 
     def live(expires: Any) -> bool:
-        return isinstance(expires, int | float) and not isinstance(expires, bool) and expires > now
+        return stored_number(expires) and expires > now
 
     table: dict[str, dict] = {}
     for key, record in stored.items():
@@ -2188,8 +2190,7 @@ def valid_claims(stored: Any, now: float) -> dict:
         deleted = record.get('deleted') if isinstance(record, dict) else None
         if not (isinstance(key, str) and isinstance(relied, dict)
                 and (deleted is None or (isinstance(deleted, dict) and isinstance(deleted.get('owner'), str)
-                                         and (deleted.get('at') is None
-                                              or isinstance(deleted.get('at'), int | float))))):
+                                         and (deleted.get('at') is None or stored_number(deleted.get('at')))))):
             demisto.debug(f'Azure Containment: a malformed block claim on {name_of(str(key))} was ignored and dropped')
             continue
         clean: dict[str, Any] = {'relied': {run: exp for run, exp in relied.items()
