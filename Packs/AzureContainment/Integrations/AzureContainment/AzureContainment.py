@@ -3002,13 +3002,6 @@ def current_block_audit(text: Any, expires_in: int | None, now: datetime | None 
     return BlockAudit(audit_incident(current_incident_id()), now, expiry_after(now, expires_in), str(text or ''))
 
 
-def block_description(text: Any, audit: BlockAudit | None = None) -> tuple[str, bool]:
-    """The pack marker, the audit (a permanent block of this incident, now, by default) and the user's text within
-    Azure's 140 characters; (description, truncated)."""
-    audit = audit or current_block_audit(text, None)
-    return BlockAudit(audit.incident, audit.blocked_at, audit.expires_at, str(text or '')).description()
-
-
 def lowest_free_priority(rules: list[dict], direction: str) -> int | None:
     used = {props(r).get('priority') for r in rules if props(r).get('direction') == direction}
     for priority in range(PRIORITY_MIN, PRIORITY_MAX + 1):

@@ -995,14 +995,14 @@ AUDIT_HEAD = re.compile(r'\[AzureContainment\] inc:[A-Za-z0-9_-]+ at:\d{8}T\d{6}
 
 
 def test_description_fits_140():
-    text, truncated = ac.block_description('INC-1 ' + 'x' * 300)
+    text, truncated = ac.current_block_audit('INC-1 ' + 'x' * 300, None).description()
     assert len(text) == 140
     head = AUDIT_HEAD.match(text)
     assert head
     assert text[head.end():].startswith('INC-1 xxx')
     assert text.endswith('...')
     assert truncated
-    text, truncated = ac.block_description('INC-42')
+    text, truncated = ac.current_block_audit('INC-42', None).description()
     assert AUDIT_HEAD.match(text)
     assert text.endswith(' exp:never INC-42')
     assert not truncated
@@ -2121,7 +2121,7 @@ def test_rules_the_pack_writes_and_edits_stay_its_own(arm, client):
     assert {i['Status'] for i in blocked_ip_items(result)} == {'AlreadyBlocked'}
     assert ac.block_rule_problems({'name': ac.block_rule_name('Inbound', 'v4', ['203.0.113.9']),
                                    **ac.deny_rule_body('Inbound', ['203.0.113.9'], 100,
-                                                       ac.block_description('x')[0])}) == []
+                                                       ac.current_block_audit('x', None).description()[0])}) == []
 
 
 # ---- isolation record ----
