@@ -5831,6 +5831,14 @@ def _find_results(items: list[dict], found: list[dict], subscription_count: int,
                      'the right one from AzureContainment.Find.VMs (its ID is what vm_id takes).')
     if any(i['Count'] > limit for i in items):
         readable += f'\nAt most {limit} candidate VMs are listed per value (limit).'
+    if any(i['Status'] == 'NotFound' for i in items):
+        # Uniform scale-set instances are no Microsoft.Compute/virtualMachines resources: Resource Graph keeps them
+        # and their NICs in its ComputeResources table, and their network settings come from the scale set's model.
+        readable += ('\n**NotFound** values match no VM in the searched subscriptions (scope=all searches every '
+                     'subscription this identity can read). An instance of a VM scale set in Uniform orchestration is '
+                     'not a virtual machine resource: the pack neither finds nor isolates it. Block the attacker\'s '
+                     'addresses with azure-nsg-block-ip on the NSG of its subnet, and contain the instance through its '
+                     'scale set.')
     outputs: dict[str, Any] = {context_key('AzureContainment.Find', ['Value']): items}
     if found:
         outputs[context_key('AzureContainment.VM', ['ID'])] = found

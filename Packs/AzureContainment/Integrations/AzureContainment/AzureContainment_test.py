@@ -2649,6 +2649,16 @@ def test_find_ambiguous_lists_every_candidate_and_puts_none_in_vm(arm, client):
     assert (limited['Status'], limited['Count'], len(limited['VMs'])) == ('Ambiguous', 2, 1)
 
 
+def test_find_says_what_a_not_found_value_may_be_and_only_then(arm, client):
+    missing = ac.vm_find_command(client, {'ip': '198.51.100.99,10.0.1.5'})
+    assert find_items(missing)['198.51.100.99']['Status'] == 'NotFound'
+    assert 'scale set in Uniform orchestration' in str(missing.readable_output)
+    assert 'scope=all' in str(missing.readable_output)
+    found = ac.vm_find_command(client, {'ip': '10.0.1.5'})
+    assert {i['Status'] for i in find_items(found).values()} == {'Found'}
+    assert 'NotFound' not in str(found.readable_output)
+
+
 def test_find_scope_all_lists_the_subscriptions_and_queries_them_together(arm, client):
     arm.add_nic('branch-01-nic0', ['10.20.0.4'], sub=OTHER_SUB, rg='branch-rg', public='198.51.100.77')
     arm.add_vm('branch-01', ['branch-01-nic0'], sub=OTHER_SUB, rg='branch-rg')
